@@ -1,0 +1,50 @@
+# mediagen -- the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else here is what those two depend on. Every target installs what it needs.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test synth cdk-synth lint bench clean help
+
+help:
+	@echo "make demo   -- run the sample jobs through the whole pipeline locally (moto + sandbox); outputs in demo-output/"
+	@echo "make test   -- install everything and run the whole test suite"
+	@echo "make synth  -- synthesize the CDK app into cdk.out/ (no AWS account needed)"
+	@echo "make lint   -- ruff + mypy"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The local stack runs the state machine definition that the CDK app synthesizes (no Lambda bundling
+# needed for that, so it is skipped here: see infra/app.py).
+cdk.out/.local: $(STAMP) $(shell find infra -name '*.py' 2>/dev/null)
+	MEDIAGEN_SKIP_BUNDLING=1 $(BIN)/python infra/app.py
+	touch $@
+
+demo: $(STAMP) cdk.out/.local
+	$(BIN)/mediagen demo --output-dir demo-output
+
+test: $(STAMP) node_modules/.installed
+	$(BIN)/python -m pytest -q
+
+synth: $(STAMP) node_modules/.installed
+	npx cdk synth --quiet
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared functions infra tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out demo-output .pytest_cache

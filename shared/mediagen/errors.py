@@ -1,0 +1,81 @@
+"""The error hierarchy of mediagen: one base class, a small family per boundary.
+
+Errors are translated once, at the adapter edge (HTTP response -> ``ProviderError``; botocore
+``ClientError`` -> ``RepositoryError``), and mapped once to a task status (see ``mediagen.tasks``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MediagenError(Exception):
+    """Base class of every error mediagen raises on purpose.
+
+    Attributes:
+        code: a short machine-readable code (``snake_case``), stored in task records and events.
+        message: a human-readable message, safe to log (never carries a secret).
+    """
+
+    code: str = "mediagen_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"code": str, "message": str}`` -- the shape stored in task records and events."""
+        return {"code": self.code, "message": self.message}
+
+
+class ConfigurationError(MediagenError):
+    """A setting is missing or malformed (environment variable, secret, CDK context)."""
+
+    code = "configuration_error"
+
+
+class InvalidJob(MediagenError):
+    """The job envelope or its request failed validation; nothing was sent to the provider.
+
+    Attributes:
+        problems: one ``{"field": path, "message": text}`` per problem found (all of them, not the first).
+    """
+
+    code = "invalid_request"
+
+    def __init__(self, problems: list[dict[str, str]], message: str | None = None) -> None:
+        self.problems = problems
+        text = message or "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        super().__init__(text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "problems": self.problems}
+
+
+class RepositoryError(MediagenError):
+    """The task repository failed (DynamoDB)."""
+
+    code = "repository_error"
+
+
+class TaskConflict(RepositoryError):
+    """A conditional write lost: the task is not in the state the caller expected.
+
+    Raised when a job id is reused with a different request, or a transition races another worker.
+    """
+
+    code = "task_conflict"
+
+
+class TaskNotFound(RepositoryError):
+    """No task record exists for the job id."""
+
+    code = "task_not_found"
+
+
+class StorageError(MediagenError):
+    """Writing outputs to S3 failed, or a downloaded result was incomplete."""
+
+    code = "storage_error"

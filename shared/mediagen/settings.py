@@ -1,0 +1,83 @@
+"""Settings: one pydantic model, read from the environment once per cold start.
+
+Every Lambda gets its settings as environment variables set by the CDK construct
+(``infra/mediagen_infra/pipeline.py``); the local stack sets the same variables. Logic receives a
+``Settings`` instance; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Production endpoint (seeds/003 "Base URL and host"; seeds/002 "Generate Endpoint").
+CLIPRISE_BASE_URL = "https://business.api.cliprise.app/app/cliprise"
+#: The Host header the provider requires exactly; any other host answers HTTP 400 with an empty body
+#: (seeds/002 "Authentication" -- Host gate).
+CLIPRISE_HOST = "business.api.cliprise.app"
+
+
+class Settings(BaseModel):
+    """Runtime configuration. Field aliases are the environment variable names.
+
+    Durations are in seconds.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    task_table: str = Field("mediagen-tasks", alias="MEDIAGEN_TASK_TABLE")
+    outputs_bucket: str = Field("mediagen-outputs", alias="MEDIAGEN_OUTPUTS_BUCKET")
+    event_bus: str = Field("mediagen", alias="MEDIAGEN_EVENT_BUS")
+    state_machine_arn: str = Field("", alias="MEDIAGEN_STATE_MACHINE_ARN")
+    #: Secrets Manager secret id (name or ARN) holding the Cliprise API key as its SecretString.
+    api_key_secret_id: str = Field("", alias="MEDIAGEN_API_KEY_SECRET_ID")
+    #: A key given directly (local runs and the CLI); takes precedence over the secret.
+    api_key: str = Field("", alias="CLIPRISE_API_KEY", repr=False)
+    cliprise_base_url: str = Field(CLIPRISE_BASE_URL, alias="MEDIAGEN_CLIPRISE_BASE_URL")
+    cliprise_host: str = Field(CLIPRISE_HOST, alias="MEDIAGEN_CLIPRISE_HOST")
+    #: Base of the callback route; the submit step appends ``/<token>``. Empty: no callBackUrl is sent.
+    callback_base_url: str = Field("", alias="MEDIAGEN_CALLBACK_BASE_URL")
+    #: Source field of every EventBridge event mediagen publishes.
+    event_source: str = Field("mediagen", alias="MEDIAGEN_EVENT_SOURCE")
+
+    # Polling schedule: first wait, growth factor, cap (seeds/002 "Callback & Polling":
+    # "wait 2 s, then 4 s, 8 s, 16 s, up to a maximum interval (e.g. 60 s)").
+    poll_initial_seconds: int = Field(2, alias="MEDIAGEN_POLL_INITIAL_SECONDS", ge=0)
+    poll_factor: float = Field(2.0, alias="MEDIAGEN_POLL_FACTOR", ge=1.0)
+    poll_max_seconds: int = Field(60, alias="MEDIAGEN_POLL_MAX_SECONDS", ge=0)
+    # Deadline from submit to a terminal provider status, per modality.
+    deadline_image_seconds: int = Field(15 * 60, alias="MEDIAGEN_DEADLINE_IMAGE_SECONDS", gt=0)
+    deadline_video_seconds: int = Field(60 * 60, alias="MEDIAGEN_DEADLINE_VIDEO_SECONDS", gt=0)
+    deadline_audio_seconds: int = Field(15 * 60, alias="MEDIAGEN_DEADLINE_AUDIO_SECONDS", gt=0)
+
+    # HTTP timeouts towards the provider.
+    connect_timeout_seconds: float = Field(5.0, alias="MEDIAGEN_CONNECT_TIMEOUT_SECONDS", gt=0)
+    read_timeout_seconds: float = Field(30.0, alias="MEDIAGEN_READ_TIMEOUT_SECONDS", gt=0)
+
+    def deadline_seconds(self, modality: str) -> int:
+        """Seconds allowed from submit to a terminal provider status for ``image|video|audio``."""
+        return {
+            "image": self.deadline_image_seconds,
+            "video": self.deadline_video_seconds,
+            "audio": self.deadline_audio_seconds,
+        }.get(modality, self.deadline_video_seconds)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); unknown variables are ignored.
+
+        Raises:
+            pydantic.ValidationError: a variable is present but malformed (names the variable).
+        """
+        env = os.environ if environ is None else environ
+        names = {f.alias for f in cls.model_fields.values() if f.alias}
+        return cls.model_validate({k: v for k, v in env.items() if k in names})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (per Lambda container)."""
+    return Settings.from_env()
