@@ -1,0 +1,89 @@
+"""EventBridge events: one per terminal transition of a job.
+
+Every event has ``source`` = the configured event source (default ``mediagen``), a ``detail-type`` from
+:data:`DETAIL_TYPES`, and this ``detail`` (schema version 1)::
+
+    {
+      "version": "1",
+      "job_id": str, "status": "SUCCEEDED|REJECTED|FAILED|PIPELINE_FAILED|TIMED_OUT|OUTCOME_UNKNOWN",
+      "model": str, "modality": str | null, "provider_task_id": str | null,
+      "outputs": [{"uri": "s3://…", "key": str, "bytes": int, "content_type": str, "sha256": str}],
+      "manifest_uri": "s3://…/result.json" | null,
+      "error": {"code": str, "message": str, "problems"?: [...]} | null,
+      "credits_estimate": int | null, "polls": int,
+      "created_at": ISO-8601, "finished_at": ISO-8601,
+      "metadata": {...}          # the job's own metadata, echoed
+    }
+
+Subscribe to all of them with one rule: ``{"source": ["mediagen"]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from mediagen.redact import redact
+from mediagen.tasks import TaskStatus
+
+DETAIL_TYPES: dict[str, str] = {
+    TaskStatus.SUCCEEDED: "Job Succeeded",
+    TaskStatus.REJECTED: "Job Rejected",
+    TaskStatus.FAILED: "Job Failed",
+    TaskStatus.PIPELINE_FAILED: "Job Pipeline Failed",
+    TaskStatus.TIMED_OUT: "Job Timed Out",
+    TaskStatus.OUTCOME_UNKNOWN: "Job Outcome Unknown",
+}
+
+
+def job_event_detail(record: dict[str, Any]) -> dict[str, Any]:
+    """The event ``detail`` for a terminal task record (secrets redacted)."""
+    status = record.get("status", "")
+    return redact({
+        "version": "1",
+        "job_id": record["job_id"],
+        "status": status,
+        "model": record.get("model", ""),
+        "modality": record.get("modality"),
+        "provider_task_id": record.get("provider_task_id"),
+        "outputs": record.get("outputs", []),
+        "manifest_uri": record.get("manifest_uri"),
+        "error": record.get("error"),
+        "credits_estimate": record.get("credits_estimate"),
+        "polls": record.get("polls", 0),
+        "created_at": record.get("created_at"),
+        "finished_at": record.get("transitions", {}).get(status) or record.get("updated_at"),
+        "metadata": record.get("metadata", {}),
+    })
+
+
+class EventPublisher(Protocol):
+    def publish_job_event(self, record: dict[str, Any]) -> None: ...
+
+
+class EventBridgePublisher:
+    """``EventPublisher`` on an EventBridge bus.
+
+    Raises:
+        mediagen.errors.MediagenError: EventBridge reported the entry as failed.
+    """
+
+    def __init__(self, bus_name: str, source: str = "mediagen", events_client: Any | None = None) -> None:
+        if events_client is None:
+            import boto3
+
+            events_client = boto3.client("events")
+        self._events = events_client
+        self._bus = bus_name
+        self._source = source
+
+    def publish_job_event(self, record: dict[str, Any]) -> None:
+        detail = job_event_detail(record)
+        entry = {"Source": self._source, "DetailType": DETAIL_TYPES.get(detail["status"], "Job Updated"),
+                 "Detail": json.dumps(detail), "EventBusName": self._bus, "Resources": []}
+        response = self._events.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            from mediagen.errors import MediagenError
+
+            code = response["Entries"][0].get("ErrorCode", "unknown")
+            raise MediagenError(f"EventBridge refused the event for {record['job_id']}: {code}", code="event_failed")

@@ -1,0 +1,179 @@
+"""The job contract: what upstream systems send (DESIGN.md "Contracts" -> Job).
+
+A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest::
+
+    {
+      "job_id": "optional client key, 1-128 chars [A-Za-z0-9._:-]",   # the idempotency key
+      "request": {"model": "seedance-v1-pro", "input": {...}},          # a documented request body
+      "output": {"prefix": "optional/key/prefix/"},
+      "metadata": {...},                                               # echoed in the task record and events
+      "max_credits": 200,
+      "allow_unknown_fields": false                                    # pass fields the catalog does not know
+    }
+
+:func:`parse_job` never raises on bad input: it returns the problems, each naming the field, together with
+the job id to record them under, so that even a garbage message ends in a recorded REJECTED task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/=-]{0,512}$")
+#: Upper bound of a job document, in bytes (SQS allows 256 KiB; anything larger is not a documented body).
+MAX_JOB_BYTES = 256 * 1024
+_KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields"})
+
+
+@dataclass(frozen=True)
+class Job:
+    """A parsed, envelope-valid job. ``request`` is not yet validated against the catalog."""
+
+    job_id: str
+    request: dict[str, Any]
+    output_prefix: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    max_credits: int | None = None
+    allow_unknown_fields: bool = False
+
+    @property
+    def model(self) -> str:
+        """The request's ``model`` value, or ``""`` when absent or not a string."""
+        value = self.request.get("model")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def request_hash(self) -> str:
+        """SHA-256 (hex) of the canonical JSON of what determines the generation and where it lands.
+
+        Two deliveries with the same job id and the same hash are the same job; a different hash under
+        the same job id is a conflict.
+        """
+        canonical = json.dumps(
+            {"request": self.request, "prefix": self.output_prefix, "allow": self.allow_unknown_fields},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ParsedJob:
+    """Outcome of :func:`parse_job`: a job, or the problems with the id to record them under."""
+
+    job_id: str
+    job: Job | None
+    problems: list[dict[str, str]]
+    model: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _problem(field_path: str, message: str) -> dict[str, str]:
+    return {"field": field_path, "message": message}
+
+
+def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> ParsedJob:
+    """Parse a job document.
+
+    Args:
+        body: the raw message body (JSON text or bytes) or an already-decoded object.
+        fallback_job_id: the id to use when the job carries none (or an unusable one). Callers derive it
+            from the delivery (e.g. ``sqs-<messageId>``) so that a redelivered message maps to the same id.
+
+    Returns:
+        ParsedJob: ``job`` is set when the envelope is valid; otherwise ``problems`` lists every problem,
+        each ``{"field": path, "message": text}``.
+    """
+    problems: list[dict[str, str]] = []
+    doc: Any = body
+    if isinstance(body, bytes | str):
+        raw = body.encode() if isinstance(body, str) else body
+        if len(raw) > MAX_JOB_BYTES:
+            return ParsedJob(fallback_job_id, None, [_problem("body", f"job is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}")])
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return ParsedJob(fallback_job_id, None, [_problem("body", f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})")])
+    if not isinstance(doc, dict):
+        return ParsedJob(fallback_job_id, None, [_problem("body", f"a job must be a JSON object, got {type(doc).__name__}")])
+
+    job_id = fallback_job_id
+    raw_id = doc.get("job_id")
+    if raw_id is not None:
+        if isinstance(raw_id, str) and JOB_ID_PATTERN.match(raw_id):
+            job_id = raw_id
+        else:
+            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
+
+    request = doc.get("request")
+    if request is None and "model" in doc:
+        # A bare documented request body is accepted as a job with a generated id.
+        request = {k: v for k, v in doc.items() if k not in _KNOWN_KEYS or k == "model"}
+    elif request is None:
+        problems.append(_problem("request", "required: a documented request body with a 'model'"))
+    elif not isinstance(request, dict):
+        problems.append(_problem("request", f"must be an object, got {type(request).__name__}"))
+    else:
+        unknown = sorted(set(doc) - _KNOWN_KEYS)
+        problems.extend(_problem(k, f"unknown job field; allowed: {', '.join(sorted(_KNOWN_KEYS))}") for k in unknown)
+
+    prefix = ""
+    output = doc.get("output")
+    if output is not None:
+        if not isinstance(output, dict):
+            problems.append(_problem("output", "must be an object like {\"prefix\": \"path/\"}"))
+        else:
+            raw_prefix = output.get("prefix", "")
+            if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.match(raw_prefix) or ".." in raw_prefix \
+                    or raw_prefix.startswith("/"):
+                problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, !_.*'()/=-; no '..', no leading '/')"))
+            else:
+                prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
+
+    metadata = doc.get("metadata", {})
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        problems.append(_problem("metadata", "must be a JSON object"))
+        metadata = {}
+    elif len(json.dumps(metadata)) > 8 * 1024:
+        problems.append(_problem("metadata", "must be at most 8 KiB of JSON"))
+        metadata = {}
+
+    max_credits = doc.get("max_credits")
+    if max_credits is not None and (isinstance(max_credits, bool) or not isinstance(max_credits, int) or max_credits < 0):
+        problems.append(_problem("max_credits", "must be a non-negative integer"))
+        max_credits = None
+
+    allow_unknown = doc.get("allow_unknown_fields", False)
+    if not isinstance(allow_unknown, bool):
+        problems.append(_problem("allow_unknown_fields", "must be true or false"))
+        allow_unknown = False
+
+    model = request.get("model") if isinstance(request, dict) else None
+    model = model if isinstance(model, str) else ""
+    if problems or not isinstance(request, dict):
+        return ParsedJob(job_id, None, problems, model=model, metadata=metadata)
+    return ParsedJob(
+        job_id,
+        Job(job_id=job_id, request=request, output_prefix=prefix, metadata=metadata,
+            max_credits=max_credits, allow_unknown_fields=allow_unknown),
+        [],
+        model=model,
+        metadata=metadata,
+    )
+
+
+def execution_name(job_id: str) -> str:
+    """The Step Functions execution name for a job: deterministic, so a second StartExecution for the same
+    job fails with ``ExecutionAlreadyExists`` instead of running twice.
+
+    Execution names allow 1-80 characters of ``A-Za-z0-9-_``; job ids allow more, so the name is a readable
+    prefix plus 16 hex characters of the job id's SHA-256.
+    """
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", job_id)[:56]
+    return f"{readable}-{hashlib.sha256(job_id.encode()).hexdigest()[:16]}"

@@ -1,0 +1,207 @@
+"""The task record: one DynamoDB item per job, and the repository port in front of it.
+
+Item shape (DESIGN.md "Contracts" -> Task record)::
+
+    job_id            str   partition key
+    status            str   a TaskStatus value
+    model, modality   str
+    provider_task_id  str   Cliprise taskId, once accepted
+    created_at, updated_at             ISO-8601 UTC
+    transitions       {STATUS: ISO-8601}  when each status was entered
+    polls, callbacks  int
+    credits_estimate  int | null
+    outputs           [{uri, key, bytes, content_type, sha256}]
+    error             {code, message, problems?}
+    metadata          object (the job's, echoed)
+    request           object (the documented request, secrets redacted)
+    request_hash      str   (conflict detection)
+    output_prefix, execution_arn, deadline (epoch s), callback_token, provider_completed_at
+
+Every job reaches one of the terminal statuses; transitions are conditional writes, so two workers can
+never both move a task out of the same status.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from mediagen.errors import RepositoryError, TaskConflict, TaskNotFound
+
+
+class TaskStatus(StrEnum):
+    """Lifecycle of a job. Terminal statuses say who decided the outcome and whether credits were at risk."""
+
+    RECEIVED = "RECEIVED"            #: envelope and request valid, recorded; not yet sent
+    SUBMITTING = "SUBMITTING"        #: a worker is calling generate right now
+    SUBMITTED = "SUBMITTED"          #: the provider accepted it (taskId); polling
+    PERSISTING = "PERSISTING"        #: the provider finished; copying the result into S3
+    SUCCEEDED = "SUCCEEDED"          #: outputs are in S3
+    REJECTED = "REJECTED"            #: refused before any credit was spent (bad input, budget, provider 4xx)
+    FAILED = "FAILED"                #: the provider reported the generation failed
+    PIPELINE_FAILED = "PIPELINE_FAILED"  #: the provider succeeded but mediagen could not deliver (e.g. download)
+    TIMED_OUT = "TIMED_OUT"          #: no terminal provider status before the deadline
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  #: generate may have reached the provider (may have charged); not retried
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL: frozenset[TaskStatus] = frozenset({
+    TaskStatus.SUCCEEDED, TaskStatus.REJECTED, TaskStatus.FAILED, TaskStatus.PIPELINE_FAILED,
+    TaskStatus.TIMED_OUT, TaskStatus.OUTCOME_UNKNOWN,
+})
+
+
+def utcnow() -> str:
+    """Current time, ISO-8601 UTC with milliseconds (``2026-11-21T05:10:00.123Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class TaskRepository(Protocol):
+    """Port for task records. Adapters translate storage errors to ``RepositoryError`` subclasses."""
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Insert ``record`` unless a record with its ``job_id`` exists.
+
+        Returns:
+            None when created; the existing record otherwise (nothing is changed).
+        """
+        ...
+
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+    def transition(
+        self,
+        job_id: str,
+        to: TaskStatus | None,
+        *,
+        expect: set[TaskStatus] | frozenset[TaskStatus] | None = None,
+        set_fields: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """Atomically move the task to ``to`` (or keep the status when ``to`` is None), setting
+        ``set_fields`` and adding to counters in ``add``.
+
+        Args:
+            expect: the statuses the task must be in; otherwise ``TaskConflict`` and nothing changes.
+
+        Returns:
+            the record after the update.
+
+        Raises:
+            TaskConflict: the task is not in an expected status.
+            TaskNotFound: no such task.
+        """
+        ...
+
+
+def _to_dynamo(value: Any) -> Any:
+    """JSON-compatible value -> DynamoDB-compatible (floats become Decimal)."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+class DynamoTaskRepository:
+    """``TaskRepository`` on a DynamoDB table whose partition key is ``job_id`` (S).
+
+    Args:
+        table_name: the task table.
+        dynamodb_resource: an injectable ``boto3.resource("dynamodb")`` (tests, other regions).
+    """
+
+    def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
+        if dynamodb_resource is None:
+            import boto3
+
+            dynamodb_resource = boto3.resource("dynamodb")
+        self._table = dynamodb_resource.Table(table_name)
+        from botocore.exceptions import ClientError
+
+        self._client_error = ClientError
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        now = utcnow()
+        item = {"created_at": now, "updated_at": now, "polls": 0, "callbacks": 0,
+                "transitions": {record["status"]: now}, **record}
+        try:
+            self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(job_id)")
+        except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                existing = self.get(record["job_id"])
+                return existing or {}
+            raise RepositoryError(f"could not create task {record['job_id']}: {exc.response['Error']['Code']}") from exc
+        return None
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            item = self._table.get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item")
+        except self._client_error as exc:
+            raise RepositoryError(f"could not read task {job_id}: {exc.response['Error']['Code']}") from exc
+        return _from_dynamo(item) if item else None
+
+    def transition(
+        self,
+        job_id: str,
+        to: TaskStatus | None,
+        *,
+        expect: set[TaskStatus] | frozenset[TaskStatus] | None = None,
+        set_fields: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        now = utcnow()
+        names: dict[str, str] = {"#updated_at": "updated_at"}
+        values: dict[str, Any] = {":now": now}
+        sets = ["#updated_at = :now"]
+        if to is not None:
+            names |= {"#status": "status", "#transitions": "transitions", "#to": str(to)}
+            values[":to"] = str(to)
+            sets += ["#status = :to", "#transitions.#to = :now"]
+        for i, (key, val) in enumerate((set_fields or {}).items()):
+            names[f"#s{i}"] = key
+            values[f":s{i}"] = _to_dynamo(val)
+            sets.append(f"#s{i} = :s{i}")
+        expression = "SET " + ", ".join(sets)
+        adds = []
+        for i, (key, amount) in enumerate((add or {}).items()):
+            names[f"#a{i}"] = key
+            values[f":a{i}"] = amount
+            adds.append(f"#a{i} :a{i}")
+        if adds:
+            expression += " ADD " + ", ".join(adds)
+        condition = "attribute_exists(job_id)"
+        if expect:
+            names["#status"] = "status"
+            placeholders = []
+            for i, status in enumerate(sorted(expect)):
+                values[f":e{i}"] = str(status)
+                placeholders.append(f":e{i}")
+            condition += f" AND #status IN ({', '.join(placeholders)})"
+        try:
+            result = self._table.update_item(
+                Key={"job_id": job_id}, UpdateExpression=expression, ConditionExpression=condition,
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+            )
+        except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                current = self.get(job_id)
+                if current is None:
+                    raise TaskNotFound(f"no task {job_id}") from exc
+                raise TaskConflict(
+                    f"task {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
+                ) from exc
+            raise RepositoryError(f"could not update task {job_id}: {exc.response['Error']['Code']}") from exc
+        return _from_dynamo(result["Attributes"])
