@@ -79,13 +79,15 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
-        if record.args:
-            record.args = tuple(redact(a) for a in record.args) if isinstance(record.args, tuple) \
-                else redact(record.args)
+        # Format first: arguments may be objects (httpx passes ``httpx.URL``) whose text carries the key.
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = redact_text(message)
+        record.args = None
         for key, val in list(record.__dict__.items()):
-            if key not in _STANDARD_ATTRS and isinstance(val, str | dict | list):
+            if key not in _STANDARD_ATTRS and isinstance(val, str | dict | list | tuple):
                 record.__dict__[key] = redact(val)
         return True
 

@@ -1,0 +1,621 @@
+"""A typed, single-shot HTTP client for the two Cliprise Business API endpoints.
+
+- ``POST {base_url}/generate`` -- ``Authorization: Bearer KEY``, JSON body (seeds/002 "Generate Endpoint").
+- ``GET {base_url}/status?apiKey=KEY&taskId=ID[&download=true]`` -- the key travels in the query string,
+  no Bearer header (seeds/002 "Status & Download"; seeds/000 "Authentication": "Header Auth required for
+  /generate and Query Auth required for /status").
+
+Every request to the provider carries ``Host: <host>`` explicitly: the provider answers any other Host
+with HTTP 400 and an empty body (seeds/002 "Authentication", Host gate), and the sandbox emulator on
+127.0.0.1 checks it the same way. HTTP 300 is the *processing* state, not a redirect (seeds/002
+"Status & Download"), so redirects are never followed for generate/status.
+
+The client never retries: generate has no idempotency key (a repeated POST can charge twice), and
+whether to repeat a status call is the caller's decision (in the pipeline, Step Functions'). Every
+failure is raised as a :class:`~mediagen.provider.errors.ProviderError` subclass built in
+:mod:`mediagen.provider.errors`.
+
+Secrets: the API key is registered with :func:`mediagen.redact.register_secret`, every error message is
+redacted, ``repr`` of the client and of :class:`Succeeded` hide it, and importing this module installs a
+redacting filter on the ``httpx``/``httpcore`` loggers (httpx logs every request URL at INFO, and status
+URLs carry ``apiKey``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeAlias
+from urllib.parse import unquote
+
+import httpx
+
+from mediagen import __version__
+from mediagen.errors import ConfigurationError
+from mediagen.provider.errors import (
+    ERROR_BODY_LIMIT,
+    NOT_JSON,
+    DownloadFailed,
+    DownloadUnavailable,
+    body_code,
+    decode_json,
+    error_from_response,
+    error_from_transport_error,
+    first_object,
+)
+from mediagen.redact import RedactingFilter, redact_text, register_secret
+from mediagen.settings import CLIPRISE_BASE_URL, CLIPRISE_HOST, Settings
+
+DEFAULT_USER_AGENT = f"mediagen/{__version__}"
+#: connect 5 s, read 30 s, write 30 s, pool 5 s.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+
+# --------------------------------------------------------------------------------------------------
+# Log hygiene for the HTTP stack.
+
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+class _HttpLogRedactor(RedactingFilter):
+    """Render a record's message with its arguments, then redact it.
+
+    httpx logs ``'HTTP Request: %s %s ...'`` with the URL as an ``httpx.URL`` object, which
+    :class:`~mediagen.redact.RedactingFilter` (it redacts only str/dict/list arguments) would pass
+    through untouched; rendering first makes the ``apiKey`` query parameter visible to the redactor.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            try:
+                record.msg = record.getMessage()
+            except (TypeError, ValueError, KeyError):
+                record.msg = f"{record.msg} {record.args!r}"
+            record.args = None
+        return super().filter(record)
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to the ``httpx`` and ``httpcore`` loggers (idempotent).
+
+    Logger filters are not inherited by child loggers, so each httpcore logger gets its own. Called on
+    import of this module.
+    """
+    for name in _HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HttpLogRedactor) for f in logger.filters):
+            logger.addFilter(_HttpLogRedactor())
+
+
+install_log_redaction()
+
+# --------------------------------------------------------------------------------------------------
+# Results.
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateAccepted:
+    """``POST /generate`` accepted the job: ``[{"code":200,"taskId":"..."}]`` or the bare object
+    (seeds/002 "Generate Endpoint", "Success response"). Credits are deducted from here on
+    (seeds/002 "FAQ")."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Processing:
+    """The task is still running: HTTP 300 ``[{"status":"processing"}]`` (seeds/000 "Polling status",
+    seeds/002 "Status & Download"). Poll again later."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Succeeded:
+    """The task finished: HTTP 200 ``[{"status":"success","fileURL":"..."}]`` (seeds/000 "Polling status").
+
+    Attributes:
+        file_url: the raw ``fileURL``, or ``None`` when the answer had none (download with
+            ``download=true`` then). It is temporary (seeds/002 "Status & Download") and usually points
+            at the status endpoint *with ``apiKey`` in its query*: never log or store it unredacted
+            (``repr`` redacts it; use :func:`mediagen.redact.redact_text` elsewhere).
+    """
+
+    file_url: str | None
+
+    def __repr__(self) -> str:
+        shown = redact_text(self.file_url) if self.file_url is not None else None
+        return f"Succeeded(file_url={shown!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The provider reports the task failed: HTTP 400 ``{"status":"fail","failMsg":"..."}`` (seeds/000
+    "Polling status"), or the webhook-style ``{"status":"failure","error":{"code","message"}}`` (seeds/000
+    "Webhooks"). Credits may have been spent (seeds/002 "FAQ").
+
+    Attributes:
+        message: the provider's reason (``failMsg``, ``msg`` or ``error.message``), redacted.
+        code: ``error.code`` when the provider sent one, else ``None``.
+    """
+
+    message: str
+    code: str | None = None
+
+
+TaskState: TypeAlias = Processing | Succeeded | Failed
+"""What ``GET /status`` says about a task."""
+
+
+@dataclass
+class Download:
+    """A result being streamed from the provider or its CDN. Valid only inside the ``with`` block of
+    :meth:`ClipriseClient.open_download`.
+
+    Attributes:
+        content_type: the ``Content-Type`` header as sent (e.g. ``"video/mp4"``, ``"application/zip"``
+            for grok-imagine, seeds/002 "Status & Download"), or ``None``.
+        content_length: body size in bytes from ``Content-Length``; ``None`` when absent or when the body
+            is content-encoded (the bytes yielded are decoded, so the header would not match).
+        filename: the file name from ``Content-Disposition`` (``filename*`` preferred), reduced to its
+            last path component; ``None`` when absent.
+        bytes_read: bytes yielded so far by :meth:`iter_bytes`.
+    """
+
+    content_type: str | None
+    content_length: int | None
+    filename: str | None
+    _response: httpx.Response = field(repr=False, compare=False)
+    bytes_read: int = 0
+
+    def iter_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Yield the body in chunks of about ``chunk_size`` bytes, never holding the whole body.
+
+        Raises:
+            DownloadUnavailable: the connection failed or timed out mid-stream, or fewer/more bytes
+                arrived than ``content_length`` announced (safe to repeat the download).
+        """
+        try:
+            for chunk in self._response.iter_bytes(chunk_size):
+                self.bytes_read += len(chunk)
+                yield chunk
+        except httpx.RequestError as exc:
+            raise error_from_transport_error(exc, "download") from None
+        if self.content_length is not None and self.bytes_read != self.content_length:
+            raise DownloadUnavailable(
+                f"Cliprise download incomplete: received {self.bytes_read} of {self.content_length} bytes"
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# The client.
+
+
+class ClipriseClient:
+    """Typed client for ``POST /generate`` and ``GET /status`` of the Cliprise Business API.
+
+    Single-shot: no retries. Thread-safe as far as ``httpx.Client`` is. Use as a context manager or call
+    :meth:`close`.
+
+    Args:
+        api_key: the Cliprise API key (surrounding whitespace is stripped).
+        base_url: ``https://business.api.cliprise.app/app/cliprise`` (seeds/000 "Base URL"); the sandbox
+            emulator's loopback URL in local runs.
+        host: the ``Host`` header sent to the provider, exactly ``business.api.cliprise.app``
+            (seeds/002 "Authentication", Host gate).
+        timeout: defaults to :data:`DEFAULT_TIMEOUT` (connect 5 s, read 30 s, write 30 s, pool 5 s).
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        user_agent: the ``User-Agent`` header.
+
+    Raises:
+        ConfigurationError: empty key or a key with inner whitespace/control characters; a base URL
+            that is not ``http(s)://host/...`` or that carries a query string.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = CLIPRISE_BASE_URL,
+        host: str = CLIPRISE_HOST,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        key = api_key.strip() if isinstance(api_key, str) else ""
+        if not key:
+            raise ConfigurationError("the Cliprise API key is empty")
+        if any(c.isspace() or not c.isprintable() for c in key):
+            raise ConfigurationError("the Cliprise API key contains whitespace or control characters")
+        register_secret(key)
+        self._api_key = key
+        try:
+            base = httpx.URL(base_url.rstrip("/"))
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"invalid Cliprise base URL: {exc}") from None
+        if base.scheme not in ("http", "https") or not base.host or base.query:
+            raise ConfigurationError(
+                f"the Cliprise base URL must be http(s)://host/path without a query, got "
+                f"{redact_text(base_url)!r}"
+            )
+        if not host or any(c.isspace() for c in host):
+            raise ConfigurationError(f"invalid Cliprise Host header {host!r}")
+        self._base = base
+        self._host = host
+        path = base.path.rstrip("/")
+        self._generate_url = base.copy_with(path=path + "/generate")
+        self._status_url = base.copy_with(path=path + "/status")
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            follow_redirects=False,
+            headers={"User-Agent": user_agent},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, api_key: str, **kw: Any) -> ClipriseClient:
+        """Build a client from :class:`~mediagen.settings.Settings`: base URL, Host header, and timeouts
+        (connect and pool = ``connect_timeout_seconds``; read and write = ``read_timeout_seconds``).
+        Keyword arguments override them (``transport=...`` in tests)."""
+        kw.setdefault("base_url", settings.cliprise_base_url)
+        kw.setdefault("host", settings.cliprise_host)
+        kw.setdefault(
+            "timeout",
+            httpx.Timeout(
+                connect=settings.connect_timeout_seconds,
+                read=settings.read_timeout_seconds,
+                write=settings.read_timeout_seconds,
+                pool=settings.connect_timeout_seconds,
+            ),
+        )
+        return cls(api_key, **kw)
+
+    @property
+    def base_url(self) -> str:
+        """The base URL, without a trailing slash."""
+        return str(self._base)
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` header sent to the provider."""
+        return self._host
+
+    def __repr__(self) -> str:
+        return f"ClipriseClient(base_url={redact_text(str(self._base))!r}, host={self._host!r})"
+
+    # -- generate ----------------------------------------------------------------------------------
+
+    def generate(self, body: dict[str, Any]) -> GenerateAccepted:
+        """Submit one job: ``POST {base_url}/generate`` with ``body`` as JSON, unchanged.
+
+        ``body`` is a complete wire body (``model``, ``input`` or root fields, ``callBackUrl``...): this
+        method does not validate or encode it.
+
+        Returns:
+            the accepted task id (seeds/002 "Generate Endpoint": ``[{"code":200,"taskId":"..."}]`` or the
+            bare object).
+
+        Raises:
+            ProviderRejected: definitive refusal, no credits spent (HTTP 400 JSON, HTTP 200 with body
+                ``code`` 400, empty-body 400 = wrong Host, ``invalid_model_id``, ``method_not_allowed``);
+                its subclasses ProviderAuthError (``invalid_api_key``, 401) and InsufficientCredits
+                (``insufficient_credits``, 402; ``action_url``).
+            RateLimited: HTTP 429 (``retry_after`` from ``Retry-After``).
+            ProviderUnavailable: connect error / connect or pool timeout: the request was not sent.
+            AmbiguousSubmit: the request may have been processed (timeout or broken connection after
+                sending, 5xx, a 2xx without a task id). Do not retry blindly: it may charge twice.
+            TypeError, ValueError: ``body`` is not JSON-serializable (nothing was sent).
+        """
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        headers = {
+            "Host": self._host,
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        try:
+            response = self._http.post(self._generate_url, content=content, headers=headers)
+        except httpx.RequestError as exc:
+            raise error_from_transport_error(exc, "generate") from None
+        accepted = _accepted(response)
+        if accepted is None:
+            raise error_from_response(response, "generate", host=self._host)
+        return accepted
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def status(self, task_id: str) -> TaskState:
+        """Ask for a task's state: ``GET {base_url}/status?apiKey=KEY&taskId=ID`` (no Bearer header).
+
+        Bodies may be arrays or bare objects; the body's ``status`` decides (seeds/000 "Polling status",
+        seeds/002 "Status & Download"): ``processing`` (HTTP 300) -> :class:`Processing`; ``success``
+        (HTTP 200) -> :class:`Succeeded`; ``fail``/``failure`` (HTTP 400, or the webhook shape of
+        seeds/000 "Webhooks") -> :class:`Failed`. An HTTP 300 with an empty body is also processing.
+
+        Raises:
+            ValueError: ``task_id`` is empty or contains whitespace (nothing was sent).
+            ProviderRejected: ``invalid_taskId``, ``method_not_allowed``, empty-body 400 (wrong Host),
+                other 4xx; ProviderAuthError for ``invalid_api_key``.
+            RateLimited: HTTP 429.
+            ProviderUnavailable: network error, any timeout, HTTP 5xx -- safe to repeat.
+            UnexpectedResponse: a shape none of the documents describe.
+        """
+        tid = _check_task_id(task_id)
+        try:
+            response = self._http.get(
+                self._status_url,
+                params={"apiKey": self._api_key, "taskId": tid},
+                headers={"Host": self._host, "Accept": "application/json"},
+            )
+        except httpx.RequestError as exc:
+            raise error_from_transport_error(exc, "status") from None
+        state = _task_state(response)
+        if state is None:
+            raise error_from_response(response, "status", host=self._host)
+        return state
+
+    # -- download ----------------------------------------------------------------------------------
+
+    def open_download(
+        self, task_id: str, file_url: str | None = None
+    ) -> contextlib.AbstractContextManager[Download]:
+        """Open a streaming download of a task's result; use as ``with client.open_download(...) as d``.
+
+        - ``file_url`` is ``None``: ``GET {base_url}/status?apiKey&taskId&download=true`` (seeds/002
+          "Status & Download": ``download=true`` returns the bytes; a zip for some models).
+        - ``file_url`` has the base URL's scheme, host and port (the provider's own status endpoint, as in
+          the documented ``fileURL`` ``.../status?apiKey=...&taskId=...&download=true``): requested with the
+          provider Host header; ``apiKey`` and ``download=true`` are added when a status URL lacks them.
+        - any other ``file_url`` (a CDN): a plain GET, without our Host header and without credentials.
+
+        Downloads follow HTTP redirects (to a CDN); httpx drops ``Authorization`` and resets ``Host`` when
+        a redirect leaves the origin. ``Accept-Encoding: identity`` is requested so that
+        ``content_length`` counts the bytes yielded. The request is sent on ``__enter__``.
+
+        Raises (on ``__enter__``):
+            ValueError: ``file_url`` is ``None`` and ``task_id`` is empty.
+            DownloadFailed: a non-2xx answer (HTTP 300 = still processing, 4xx, expired link), an invalid
+                ``file_url``; DownloadUnavailable (a DownloadFailed and a ProviderUnavailable) for network
+                errors, timeouts, 5xx, 408 and 429 -- safe to repeat.
+        """
+        headers = {"Accept-Encoding": "identity"}
+        if file_url is None:
+            url = self._status_url.copy_merge_params(
+                {"apiKey": self._api_key, "taskId": _check_task_id(task_id), "download": "true"}
+            )
+            headers["Host"] = self._host
+        else:
+            try:
+                url = httpx.URL(file_url)
+            except (httpx.InvalidURL, TypeError) as exc:
+                raise DownloadFailed(f"Cliprise download failed: invalid file URL: {exc}") from None
+            if _origin(url) == _origin(self._base):
+                headers["Host"] = self._host
+                if url.path == self._status_url.path:
+                    if "apiKey" not in url.params:
+                        url = url.copy_add_param("apiKey", self._api_key)
+                    if "download" not in url.params:
+                        url = url.copy_add_param("download", "true")
+        try:
+            request = self._http.build_request("GET", url, headers=headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise DownloadFailed(f"Cliprise download failed: invalid file URL: {exc}") from None
+        return _DownloadContext(self._http, request, self._host)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ClipriseClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _DownloadContext(contextlib.AbstractContextManager[Download]):
+    """Sends the download request on enter, closes the streamed response on exit."""
+
+    def __init__(self, client: httpx.Client, request: httpx.Request, host: str) -> None:
+        self._client = client
+        self._request = request
+        self._host = host
+        self._response: httpx.Response | None = None
+
+    def __enter__(self) -> Download:
+        try:
+            response = self._client.send(self._request, stream=True, follow_redirects=True)
+        except (httpx.RequestError, httpx.TooManyRedirects) as exc:
+            raise error_from_transport_error(exc, "download") from None
+        if not response.is_success:
+            try:
+                body = _read_prefix(response, ERROR_BODY_LIMIT)
+            except httpx.RequestError:
+                body = b""
+            finally:
+                response.close()
+            raise error_from_response(response, "download", body=body, host=self._host)
+        self._response = response
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        return Download(
+            content_type=response.headers.get("content-type"),
+            content_length=_int_header(response.headers.get("content-length"))
+            if encoding in ("", "identity") else None,
+            filename=_filename(response.headers.get("content-disposition")),
+            _response=response,
+        )
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing helpers.
+
+_PROCESSING = frozenset({"processing"})
+_SUCCESS = frozenset({"success"})
+_FAILED = frozenset({"fail", "failure"})  # "fail": polling (seeds/000); "failure": webhook (seeds/000)
+_MESSAGE_LIMIT = 1000
+
+
+def _check_task_id(task_id: str) -> str:
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise ValueError("task_id is empty")
+    task_id = task_id.strip()
+    if any(c.isspace() or not c.isprintable() for c in task_id):
+        raise ValueError("task_id contains whitespace or control characters")
+    return task_id
+
+
+def _accepted(response: httpx.Response) -> GenerateAccepted | None:
+    """A 2xx whose (first) object has a non-empty ``taskId`` and a body ``code`` of 200 or none."""
+    if not response.is_success:
+        return None
+    entry = first_object(decode_json(response.content))
+    if entry is None or (entry.get("code") is not None and body_code(entry) != 200):
+        return None
+    task_id = entry.get("taskId")
+    if isinstance(task_id, int) and not isinstance(task_id, bool):
+        task_id = str(task_id)
+    if not isinstance(task_id, str):
+        return None
+    task_id = task_id.strip()
+    if not task_id or len(task_id) > 256 or any(c.isspace() or not c.isprintable() for c in task_id):
+        return None
+    return GenerateAccepted(task_id=task_id)
+
+
+def _task_state(response: httpx.Response) -> TaskState | None:
+    """The documented status answers; ``None`` for everything else (mapped to an error)."""
+    if response.status_code >= 500 or response.status_code == 429:
+        return None
+    payload = decode_json(response.content)
+    entry = first_object(payload)
+    status = entry.get("status") if entry is not None else None
+    if isinstance(status, str):
+        value = status.strip().lower()
+        if value in _PROCESSING:
+            return Processing()
+        if value in _SUCCESS and entry is not None:
+            return Succeeded(file_url=_file_url(entry))
+        if value in _FAILED and entry is not None:
+            return _failed(entry)
+        return None
+    if response.status_code == 300 and payload is NOT_JSON and not response.content.strip():
+        return Processing()  # seeds/002 "Status & Download": HTTP 300 = processing
+    return None
+
+
+def _file_url(entry: dict[str, Any]) -> str | None:
+    for key in ("fileURL", "fileUrl", "file_url"):
+        value = entry.get(key)
+        if isinstance(value, list):
+            value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _failed(entry: dict[str, Any]) -> Failed:
+    err = entry.get("error")
+    message: str | None = None
+    for value in (
+        entry.get("failMsg"),
+        entry.get("msg"),
+        err.get("message") if isinstance(err, dict) else err,
+        entry.get("message"),
+    ):
+        if isinstance(value, str) and value.strip():
+            message = value.strip()
+            break
+    code = err.get("code") if isinstance(err, dict) else None
+    text = message or "the provider reported a failure without a reason"
+    return Failed(
+        message=redact_text(text[:_MESSAGE_LIMIT]),
+        code=redact_text(code) if isinstance(code, str) and code else None,
+    )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port if url.port is not None else default
+
+
+def _read_prefix(response: httpx.Response, limit: int) -> bytes:
+    buf = bytearray()
+    for chunk in response.iter_bytes():
+        buf += chunk
+        if len(buf) >= limit:
+            break
+    return bytes(buf[:limit])
+
+
+def _int_header(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+_FILENAME_EXT = re.compile(r"filename\*\s*=\s*([A-Za-z0-9_-]*)'[^']*'([^;]+)", re.IGNORECASE)
+_FILENAME = re.compile(r'filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))', re.IGNORECASE)
+
+
+def _filename(disposition: str | None) -> str | None:
+    """File name from ``Content-Disposition`` (RFC 6266: ``filename*`` over ``filename``), last path
+    component only."""
+    if not disposition:
+        return None
+    name: str | None = None
+    ext = _FILENAME_EXT.search(disposition)
+    if ext:
+        quoted = ext.group(2).strip().strip('"')
+        try:
+            name = unquote(quoted, encoding=ext.group(1) or "utf-8", errors="replace")
+        except LookupError:
+            name = unquote(quoted)
+    if name is None:
+        plain = _FILENAME.search(disposition)
+        if plain:
+            name = re.sub(r"\\(.)", r"\1", plain.group(1)) if plain.group(1) is not None else plain.group(2)
+    if name is None:
+        return None
+    name = "".join(c for c in name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable()).strip()
+    return name if name not in ("", ".", "..") else None
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_USER_AGENT",
+    "ClipriseClient",
+    "Download",
+    "Failed",
+    "GenerateAccepted",
+    "Processing",
+    "Succeeded",
+    "TaskState",
+    "install_log_redaction",
+]
