@@ -1,0 +1,64 @@
+"""``MediaGenStack``: the deployable stack, one per stage (``MediaGen-<stage>``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from .pipeline import MediaGenPipeline, MediaGenPipelineProps
+
+
+class MediaGenStack(Stack):
+    """The mediagen pipeline and its outputs.
+
+    Outputs (stable ids, for scripts and ``mediagen submit``/``status``): ``JobsQueueUrl``,
+    ``JobsDlqUrl``, ``TaskTableName``, ``OutputsBucketName``, ``EventBusName``, ``StateMachineArn``,
+    ``ApiKeySecretArn``.
+
+    Args:
+        scope: the app.
+        construct_id: the stack name, ``MediaGen-<stage>``.
+        stage: deployment stage (``dev``, ``prod``, ...); tagged on every resource.
+        pipeline_props: options of the pipeline construct.
+        **kwargs: passed to :class:`aws_cdk.Stack` (``env``, ``synthesizer``, ...).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str = "dev",
+        pipeline_props: MediaGenPipelineProps | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault(
+            "description", f"mediagen: generative-media job pipeline on Cliprise (stage {stage})"
+        )
+        super().__init__(scope, construct_id, **kwargs)
+        self.stage = stage
+        Tags.of(self).add("project", "mediagen")
+        Tags.of(self).add("stage", stage)
+
+        pipeline = MediaGenPipeline(self, "Pipeline", pipeline_props)
+        self.pipeline = pipeline
+
+        outputs = {
+            "JobsQueueUrl": (pipeline.jobs_queue.queue_url, "Send jobs (JSON) to this SQS queue"),
+            "JobsDlqUrl": (
+                pipeline.dead_letter_queue.queue_url,
+                f"Job messages received {pipeline.props.max_receive_count} times without being submitted",
+            ),
+            "TaskTableName": (pipeline.task_table.table_name, "DynamoDB table of task records (key job_id)"),
+            "OutputsBucketName": (pipeline.outputs_bucket.bucket_name, "S3 bucket receiving job results"),
+            "EventBusName": (pipeline.event_bus.event_bus_name, "EventBridge bus of job terminal events"),
+            "StateMachineArn": (pipeline.state_machine.state_machine_arn, "One execution per job"),
+            "ApiKeySecretArn": (
+                pipeline.api_key_secret.secret_arn,
+                "Put the Cliprise API key here (aws secretsmanager put-secret-value)",
+            ),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)
