@@ -79,6 +79,9 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict | list) and not record.args:  # Powertools structured messages
+            record.msg = redact(record.msg)
+            return True
         # Format first: arguments may be objects (httpx passes ``httpx.URL``) whose text carries the key.
         try:
             message = record.getMessage()

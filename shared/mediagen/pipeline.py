@@ -1,0 +1,385 @@
+"""The orchestration: what each step of a job does, behind ports.
+
+Handlers in ``functions/`` are thin: they parse the AWS event and call one function here.
+
+- :func:`submit_job` -- SQS record body -> validated, recorded, sent to Cliprise, execution started.
+- :func:`check_status` -- one status check; returns the state machine's next move and wait.
+- :func:`persist_result` -- stream the result into S3, write ``result.json``, record outputs, publish.
+- :func:`record_failure` -- the state machine's catch-all: record PIPELINE_FAILED, publish.
+
+State passed between Step Functions states (execution input, written by submit)::
+
+    {"job_id": str, "task_id": str, "model": str, "modality": str, "deadline": epoch s,
+     "wait_seconds": int, "polls": int}
+
+:func:`check_status` adds ``phase``: ``processing`` (wait ``wait_seconds`` and check again), ``ready``
+(persist), ``ended`` (a terminal status was recorded). Nothing in the state ever carries a URL or a key.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mediagen.errors import InvalidJob, MediagenError, TaskConflict
+from mediagen.jobs import Job, execution_name, parse_job
+from mediagen.redact import redact, redact_text
+from mediagen.settings import Settings
+from mediagen.tasks import TERMINAL, TaskStatus, utcnow
+
+if TYPE_CHECKING:
+    from mediagen.catalog import Catalog
+    from mediagen.events import EventPublisher
+    from mediagen.executions import ExecutionStarter
+    from mediagen.provider import ClipriseClient
+    from mediagen.storage import OutputStore
+    from mediagen.tasks import TaskRepository
+
+
+class RetryLater(MediagenError):
+    """The job could not be sent now but nothing was spent (rate limited, provider unreachable): the
+    message goes back to the queue and is delivered again."""
+
+    code = "retry_later"
+
+
+@dataclass
+class Ports:
+    """What the logic talks to. Production wiring is in :mod:`mediagen.wiring`; tests pass fakes.
+
+    ``provider`` and ``catalog`` are factories so that a step that does not need them never pays for
+    them (no secret read, no catalog load).
+    """
+
+    settings: Settings
+    tasks: TaskRepository
+    events: EventPublisher
+    provider: Callable[[], ClipriseClient]
+    catalog: Callable[[], Catalog] = field(default=lambda: _default_catalog())
+    executions: ExecutionStarter | None = None
+    outputs: OutputStore | None = None
+    clock: Callable[[], float] = time.time
+
+
+def _default_catalog() -> Catalog:
+    from mediagen.catalog import get_catalog
+
+    return get_catalog()
+
+
+def _log() -> Any:
+    from mediagen.observability import get_logger
+
+    return get_logger()
+
+
+# --------------------------------------------------------------------------------------------- submit
+
+
+def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: Ports) -> dict[str, Any]:
+    """Take one job from a channel to a running execution.
+
+    Args:
+        body: the job document (JSON text or decoded).
+        delivery_id: a channel-stable id for this message (SQS ``messageId``); the job id when the job has
+            none, so that a redelivery maps to the same task.
+
+    Returns:
+        the task record as it stands after this call.
+
+    Raises:
+        RetryLater: nothing was sent and nothing spent; deliver the message again later.
+    """
+    parsed = parse_job(body, fallback_job_id=f"msg-{delivery_id}")
+    log = _log()
+    if parsed.job is None:
+        return _reject(parsed.job_id, parsed.model, parsed.metadata, InvalidJob(parsed.problems).to_dict(),
+                       request_hash="", ports=ports)
+    job = parsed.job
+    catalog = ports.catalog()
+    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
+    if problems:
+        return _reject(job.job_id, job.model, job.metadata, InvalidJob(problems).to_dict(),
+                       request_hash=job.request_hash, ports=ports)
+    estimate = catalog.estimate(job.request)
+    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
+        error = {"code": "over_budget",
+                 "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"}
+        return _reject(job.job_id, job.model, job.metadata, error, request_hash=job.request_hash, ports=ports,
+                       credits_estimate=estimate)
+
+    modality = catalog.modality(job.model) or "video"
+    record = {
+        "job_id": job.job_id, "status": str(TaskStatus.RECEIVED), "model": job.model, "modality": modality,
+        "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
+        "metadata": job.metadata, "credits_estimate": estimate, "max_credits": job.max_credits,
+        "allow_unknown_fields": job.allow_unknown_fields, "callback_token": secrets.token_urlsafe(24),
+    }
+    existing = ports.tasks.create(record)
+    if existing is not None:
+        return _resume(job, existing, ports)
+    log.info("task recorded", job_id=job.job_id, model=job.model, credits_estimate=estimate)
+    return _send(job, record, ports)
+
+
+def _reject(job_id: str, model: str, metadata: dict[str, Any], error: dict[str, Any], *, request_hash: str,
+            ports: Ports, credits_estimate: int | None = None) -> dict[str, Any]:
+    record = {"job_id": job_id, "status": str(TaskStatus.REJECTED), "model": model, "metadata": metadata,
+              "error": redact(error), "request_hash": request_hash, "credits_estimate": credits_estimate}
+    existing = ports.tasks.create(record)
+    if existing is not None:
+        if existing.get("status") in TERMINAL and not existing.get("event_published"):
+            _publish(existing, ports)
+        _log().info("duplicate delivery of a finished job ignored", job_id=job_id, status=existing.get("status"))
+        return existing
+    _log().warning("job rejected", job_id=job_id, model=model, error_code=error.get("code"),
+                   problems=error.get("problems"))
+    return _publish(ports.tasks.get(job_id) or record, ports)
+
+
+def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """A second delivery of a job id that is already recorded."""
+    log = _log()
+    if existing.get("request_hash") != job.request_hash:
+        log.warning("job id reused with a different request; ignored", job_id=job.job_id,
+                    status=existing.get("status"))
+        return {**existing, "conflict": True}
+    status = existing.get("status")
+    if status == TaskStatus.RECEIVED:
+        return _send(job, existing, ports)
+    if status == TaskStatus.SUBMITTING:
+        # A previous attempt died while generate was in flight: it may have been accepted and charged.
+        record = _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING}, error={
+            "code": "generate_outcome_unknown",
+            "message": "a previous attempt stopped while the generate request was in flight; the provider may "
+                       "have charged for it, so it was not sent again"})
+        return record
+    if status == TaskStatus.SUBMITTED and not existing.get("execution_arn"):
+        return _start_execution(existing, ports)
+    if status in TERMINAL and not existing.get("event_published"):
+        return _publish(existing, ports)
+    log.info("duplicate delivery ignored", job_id=job.job_id, status=status)
+    return existing
+
+
+def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    from mediagen.provider import (
+        AmbiguousSubmit,
+        ProviderError,
+        ProviderRejected,
+        ProviderUnavailable,
+        RateLimited,
+    )
+
+    log = _log()
+    try:
+        ports.tasks.transition(job.job_id, TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
+    except TaskConflict:
+        log.info("another worker is submitting this job", job_id=job.job_id)
+        return ports.tasks.get(job.job_id) or record
+    callback_url = None
+    if ports.settings.callback_base_url:
+        callback_url = f"{ports.settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
+    body = ports.catalog().encode(job.request, callback_url=callback_url)
+    try:
+        accepted = ports.provider().generate(body)
+    except (RateLimited, ProviderUnavailable) as exc:
+        ports.tasks.transition(job.job_id, TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING},
+                               set_fields={"last_error": exc.to_dict()})
+        log.warning("generate not accepted now; will retry", job_id=job.job_id, error_code=exc.code)
+        raise RetryLater(f"generate for {job.job_id} not sent: {exc.message}") from exc
+    except ProviderRejected as exc:
+        return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.SUBMITTING},
+                         error=exc.to_dict())
+    except AmbiguousSubmit as exc:
+        return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING},
+                         error={"code": "generate_outcome_unknown",
+                                "message": f"{exc.message}; the provider may have accepted (and charged for) "
+                                           "the request, so it was not sent again"})
+    except ProviderError as exc:
+        return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING},
+                         error=exc.to_dict())
+    deadline = int(ports.clock()) + ports.settings.deadline_seconds(record.get("modality", "video"))
+    updated = ports.tasks.transition(
+        job.job_id, TaskStatus.SUBMITTED, expect={TaskStatus.SUBMITTING},
+        set_fields={"provider_task_id": accepted.task_id, "deadline": deadline},
+    )
+    log.info("task submitted", job_id=job.job_id, model=job.model, provider_task_id=accepted.task_id)
+    return _start_execution(updated, ports)
+
+
+def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    if ports.executions is None:
+        raise MediagenError("no state machine configured (MEDIAGEN_STATE_MACHINE_ARN)", code="configuration_error")
+    state = {
+        "job_id": record["job_id"], "task_id": record["provider_task_id"], "model": record.get("model", ""),
+        "modality": record.get("modality", "video"), "deadline": int(record["deadline"]),
+        "wait_seconds": ports.settings.poll_initial_seconds, "polls": 0,
+    }
+    arn = ports.executions.start(execution_name(record["job_id"]), state)
+    return ports.tasks.transition(record["job_id"], None, set_fields={"execution_arn": arn})
+
+
+# --------------------------------------------------------------------------------------------- poll
+
+
+def backoff_seconds(polls: int, settings: Settings) -> int:
+    """Wait before status check number ``polls + 1``: ``initial * factor**polls`` capped at the maximum
+    (seeds/002 "Callback & Polling": 2 s, 4 s, 8 s, 16 s, … up to e.g. 60 s)."""
+    wait = settings.poll_initial_seconds * (settings.poll_factor ** polls)
+    return int(min(wait, settings.poll_max_seconds))
+
+
+def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """One status check for the job in ``state`` (see module docstring for the shape).
+
+    Returns:
+        ``state`` with ``phase`` (processing | ready | ended), ``polls`` and ``wait_seconds`` updated.
+        When the provider reports failure, or the deadline passes, the terminal status is recorded here
+        and ``phase`` is ``ended``.
+    """
+    from mediagen.provider import Failed, ProviderError, ProviderRejected, Succeeded
+
+    job_id, polls = state["job_id"], int(state.get("polls", 0)) + 1
+    log = _log()
+    try:
+        result = ports.provider().status(state["task_id"])
+    except ProviderRejected as exc:  # invalid_taskId / invalid key: asking again will not help
+        _terminal(job_id, TaskStatus.PIPELINE_FAILED, ports, error=exc.to_dict(), add={"polls": 1},
+                  expect={TaskStatus.SUBMITTED})
+        return {**state, "phase": "ended", "polls": polls}
+    except ProviderError as exc:  # transient: counts as a check that saw nothing new
+        log.warning("status check failed; will check again", job_id=job_id, error_code=exc.code)
+        result = None
+    if isinstance(result, Failed):
+        _terminal(job_id, TaskStatus.FAILED, ports, expect={TaskStatus.SUBMITTED}, add={"polls": 1},
+                  error={"code": result.code or "provider_failed", "message": result.message},
+                  set_fields={"provider_completed_at": utcnow()})
+        return {**state, "phase": "ended", "polls": polls}
+    if isinstance(result, Succeeded):
+        try:
+            ports.tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, add={"polls": 1},
+                                   set_fields={"provider_completed_at": utcnow()})
+        except TaskConflict:
+            return {**state, "phase": "ended", "polls": polls}
+        log.info("provider finished", job_id=job_id, provider_task_id=state["task_id"], polls=polls)
+        return {**state, "phase": "ready", "polls": polls}
+
+    now = ports.clock()
+    remaining = int(state["deadline"] - now)
+    if remaining <= 0:
+        _terminal(job_id, TaskStatus.TIMED_OUT, ports, expect={TaskStatus.SUBMITTED}, add={"polls": 1}, error={
+            "code": "deadline_exceeded",
+            "message": f"the provider did not finish before the {state.get('modality', '')} deadline "
+                       f"(after {polls} status checks)"})
+        return {**state, "phase": "ended", "polls": polls}
+    try:
+        ports.tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, add={"polls": 1})
+    except TaskConflict:  # finished elsewhere (e.g. cancelled): stop polling
+        return {**state, "phase": "ended", "polls": polls}
+    wait = max(1, min(backoff_seconds(polls, ports.settings), remaining)) if ports.settings.poll_initial_seconds \
+        else 0
+    return {**state, "phase": "processing", "polls": polls, "wait_seconds": wait}
+
+
+# --------------------------------------------------------------------------------------------- persist
+
+
+def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """Copy the provider's result into S3 and finish the job.
+
+    Writes ``<prefix><job_id>/output.<ext>`` (real content type, SHA-256 tag) and
+    ``<prefix><job_id>/result.json``; records SUCCEEDED with the outputs; publishes "Job Succeeded".
+
+    Raises:
+        MediagenError: the result could not be fetched or stored (the state machine records
+            PIPELINE_FAILED through :func:`record_failure`).
+    """
+    from mediagen.provider import Succeeded
+
+    assert ports.outputs is not None, "persist needs an output store"
+    job_id = state["job_id"]
+    record = ports.tasks.transition(job_id, TaskStatus.PERSISTING,
+                                    expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING})
+    client = ports.provider()
+    result = client.status(state["task_id"])
+    if not isinstance(result, Succeeded):
+        raise MediagenError(f"status changed after success: {type(result).__name__}", code="result_unavailable")
+    base = f"{record.get('output_prefix', '')}{job_id}/"
+    with client.open_download(state["task_id"], result.file_url) as download:
+        final = ports.outputs.put_stream(base + "output", download.iter_bytes(),
+                                         declared_type=download.content_type,
+                                         expected_bytes=download.content_length)
+    outputs = [final.to_dict()]
+    finished = utcnow()
+    manifest = {
+        "job_id": job_id, "model": record.get("model"), "provider_task_id": state["task_id"],
+        "status": str(TaskStatus.SUCCEEDED), "outputs": outputs, "metadata": record.get("metadata", {}),
+        "created_at": record.get("created_at"), "completed_at": finished,
+        "source_url": redact_text(result.file_url or ""),
+    }
+    manifest_obj = ports.outputs.put_json(base + "result.json", manifest)
+    done = ports.tasks.transition(job_id, TaskStatus.SUCCEEDED, expect={TaskStatus.PERSISTING},
+                                  set_fields={"outputs": outputs, "manifest_uri": manifest_obj.uri})
+    _log().info("job succeeded", job_id=job_id, bytes=final.bytes, content_type=final.content_type, uri=final.uri)
+    _publish(done, ports)
+    return {"job_id": job_id, "phase": "succeeded", "outputs": outputs}
+
+
+# --------------------------------------------------------------------------------------------- failure
+
+
+def record_failure(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """Record PIPELINE_FAILED for a job whose step raised (the state machine's Catch), unless it is already
+    terminal. ``state["error"]`` is Step Functions' ``{"Error": name, "Cause": text}``."""
+    job_id = state["job_id"]
+    error = state.get("error") or {}
+    cause = error.get("Cause") or ""
+    message, code = cause, error.get("Error") or "pipeline_error"
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            message = parsed.get("errorMessage") or message
+            code = parsed.get("errorType") or code
+    except (TypeError, ValueError):
+        pass
+    record = _terminal(job_id, TaskStatus.PIPELINE_FAILED, ports,
+                       expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING},
+                       error={"code": _snake(code), "message": redact_text(str(message))[:1000]})
+    return {"job_id": job_id, "phase": "ended", "status": record.get("status")}
+
+
+def _snake(name: str) -> str:
+    out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return out.replace(".", "_")
+
+
+# --------------------------------------------------------------------------------------------- common
+
+
+def _terminal(job_id: str, status: TaskStatus, ports: Ports, *, expect: set[TaskStatus] | None = None,
+              error: dict[str, Any] | None = None, add: dict[str, int] | None = None,
+              set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Move a job to a terminal status and publish its event. A job already terminal is left alone."""
+    fields = dict(set_fields or {})
+    if error is not None:
+        fields["error"] = redact(error)
+    try:
+        record = ports.tasks.transition(job_id, status, expect=expect, set_fields=fields, add=add)
+    except TaskConflict:
+        current = ports.tasks.get(job_id) or {"job_id": job_id}
+        _log().info("job already moved on; terminal status not recorded again", job_id=job_id,
+                    status=current.get("status"), wanted=str(status))
+        return current
+    level = "info" if status == TaskStatus.SUCCEEDED else "warning"
+    getattr(_log(), level)("job ended", job_id=job_id, status=str(status), error=fields.get("error"))
+    return _publish(record, ports)
+
+
+def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    ports.events.publish_job_event(record)
+    return ports.tasks.transition(record["job_id"], None, set_fields={"event_published": True})

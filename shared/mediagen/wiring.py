@@ -1,0 +1,55 @@
+"""Production wiring: the ports the handlers use, built once per Lambda container from settings.
+
+Everything is lazy: a handler pays only for the clients it touches (the callback path never loads the
+catalog; the finalize step never reads the API key).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from mediagen.settings import Settings
+
+if TYPE_CHECKING:
+    from mediagen.pipeline import Ports
+    from mediagen.provider import ClipriseClient
+
+
+def build_ports(settings: Settings) -> Ports:
+    """Ports on real AWS clients (boto3 default session) and the Cliprise API described by ``settings``."""
+    import boto3
+
+    from mediagen.events import EventBridgePublisher
+    from mediagen.executions import StepFunctionsStarter
+    from mediagen.pipeline import Ports
+    from mediagen.storage import S3OutputStore
+    from mediagen.tasks import DynamoTaskRepository
+
+    client_cache: list[ClipriseClient] = []
+
+    def provider() -> ClipriseClient:
+        if not client_cache:
+            from mediagen.provider import ClipriseClient
+            from mediagen.apikey import get_api_key
+
+            client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
+        return client_cache[0]
+
+    return Ports(
+        settings=settings,
+        tasks=DynamoTaskRepository(settings.task_table, boto3.resource("dynamodb")),
+        events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events")),
+        provider=provider,
+        executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions"))
+        if settings.state_machine_arn else None,
+        outputs=S3OutputStore(settings.outputs_bucket, boto3.client("s3")) if settings.outputs_bucket else None,
+    )
+
+
+@lru_cache(maxsize=1)
+def ports() -> Ports:
+    """The container-wide ports (settings read from the environment once)."""
+    from mediagen.settings import get_settings
+
+    return build_ports(get_settings())
