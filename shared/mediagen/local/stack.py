@@ -1,0 +1,500 @@
+"""LocalStack: moto + in-process handlers + the sandbox emulator, running the synthesized state machine.
+
+Usage::
+
+    with LocalStack(template_path=default_template_path()) as stack:
+        stack.send_jobs([{"request": {...}}])
+        records = stack.run_until_done(timeout=120)
+
+Only loopback addresses are used; nothing leaves the machine unless ``real_api=True``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from mediagen.errors import ConfigurationError
+from mediagen.local.template import Template
+from mediagen.redact import redact, redact_text
+from mediagen.tasks import TERMINAL
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STACK_NAME = "MediaGen-dev"
+FUNCTION_HANDLER_PREFIX = "functions."
+
+
+def repo_root() -> Path:
+    """The source checkout this package runs from (``shared/mediagen`` -> repo root)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def default_template_path(stack_name: str = STACK_NAME) -> Path:
+    return repo_root() / "cdk.out" / f"{stack_name}.template.json"
+
+
+@dataclass
+class _FakeContext:
+    """Enough of ``LambdaContext`` for Powertools (``inject_lambda_context``)."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+class _CallbackSink:
+    """A loopback receiver for the provider's callbacks (``callBackUrl``): records what arrives."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    payload = {"raw": body[:200].decode("utf-8", "replace")}
+                sink.received.append({"path": self.path, "payload": redact(payload), "at": time.time()})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/callbacks"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class LocalStack:
+    """The pipeline on moto, with the real handlers and the sandbox emulator.
+
+    Args:
+        template_path: the synthesized template whose state machine definition is executed.
+        api_key: the key the pipeline uses (stored in the moto Secrets Manager secret, as deployed).
+            Defaults to a random sandbox key.
+        real_api: talk to the real Cliprise API (``CLIPRISE_API_KEY`` required) instead of the emulator.
+        processing_seconds: how long the emulator's tasks stay "processing".
+        poll_initial_seconds: the first wait of the polling schedule (real time; small for local runs).
+        log_path: where the handlers' structured logs go (default: discarded into memory).
+    """
+
+    def __init__(self, *, template_path: Path | None = None, api_key: str | None = None, real_api: bool = False,
+                 processing_seconds: float = 2.0, poll_initial_seconds: int = 1, poll_max_seconds: int = 10,
+                 send_callbacks: bool = True, log_path: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.template = Template.load(template_path or default_template_path())
+        if real_api and not (api_key or os.environ.get("CLIPRISE_API_KEY")):
+            raise ConfigurationError("real_api needs CLIPRISE_API_KEY")
+        self.api_key = api_key or os.environ.get("CLIPRISE_API_KEY", "") if real_api else \
+            (api_key or f"sandbox-{uuid.uuid4().hex}")
+        self.real_api = real_api
+        self.processing_seconds = processing_seconds
+        self.poll_initial_seconds = poll_initial_seconds
+        self.poll_max_seconds = poll_max_seconds
+        self.send_callbacks = send_callbacks
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.log_buffer = io.StringIO()
+        self.emulator: Any = None
+        self.callbacks = _CallbackSink()
+        self._exit = ExitStack()
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self.names: dict[str, str] = {}
+        self.state_machine_definition: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        from moto import mock_aws
+
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "mediagen", "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        self._exit.enter_context(mock.patch.dict(os.environ, env))
+        os.environ.pop("AWS_PROFILE", None)
+        self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                                  "lambda": {"use_docker": False}}))
+        # moto deep-copies the state machine on every StartExecution, including the list of earlier
+        # executions, whose worker threads hold locks: a second execution would fail to start. The clone
+        # only needs the definition, so it is copied without that list.
+        from moto.stepfunctions.models import StateMachine
+
+        self._exit.enter_context(mock.patch.object(StateMachine, "__deepcopy__", _copy_without_executions,
+                                                   create=True))
+        import boto3
+
+        self.session = boto3.session.Session(region_name=REGION)
+        if not self.real_api:
+            from mediagen.sandbox import Emulator
+
+            self.emulator = Emulator(api_keys=[self.api_key], processing_seconds=self.processing_seconds,
+                                     send_callbacks=self.send_callbacks, modality_of=_catalog_modality)
+            self.emulator.start()
+            self._exit.callback(self.emulator.stop)
+        self.callbacks.start()
+        self._exit.callback(self.callbacks.stop)
+        self._create_resources()
+        self._route_logs()
+        self._exit.callback(_reset_wiring)
+
+    def _create_resources(self) -> None:
+        s = self.session
+        tpl = self.template
+        # Queue + DLQ with the template's redrive count.
+        _, queue = self._jobs_queue()
+        max_receive = queue["Properties"].get("RedrivePolicy", {}).get("maxReceiveCount", 5)
+        sqs = s.client("sqs")
+        dlq_url = sqs.create_queue(QueueName="mediagen-jobs-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(QueueName="mediagen-jobs", Attributes={
+            "VisibilityTimeout": "30",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})})["QueueUrl"]
+        self.queue_url, self.dlq_url = queue_url, dlq_url
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # Task table with the template's key schema.
+        _, table = tpl.only("AWS::DynamoDB::Table")
+        props = table["Properties"]
+        s.client("dynamodb").create_table(TableName="mediagen-tasks", KeySchema=props["KeySchema"],
+                                          AttributeDefinitions=props["AttributeDefinitions"],
+                                          BillingMode="PAY_PER_REQUEST")
+        s.client("s3").create_bucket(Bucket="mediagen-outputs-local")
+        events = s.client("events")
+        events.create_event_bus(Name="mediagen-local")
+        # A tap: every job event also lands on a queue so runs can show and check them.
+        tap_url = sqs.create_queue(QueueName="mediagen-events-tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="all-job-events", EventBusName="mediagen-local",
+                        EventPattern=json.dumps({"source": ["mediagen"]}))
+        events.put_targets(Rule="all-job-events", EventBusName="mediagen-local",
+                           Targets=[{"Id": "tap", "Arn": tap_arn}])
+        self.events_tap_url = tap_url
+        secret_arn = s.client("secretsmanager").create_secret(
+            Name="mediagen/cliprise-api-key", SecretString=self.api_key)["ARN"]
+        # Lambda functions: one per AWS::Lambda::Function in the template, same handler strings.
+        iam = s.client("iam")
+        role_arn = iam.create_role(RoleName="mediagen-local", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                   "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+        lam = s.client("lambda")
+        attrs: dict[tuple[str, str], str] = {}
+        refs: dict[str, str] = {}
+        zipped = io.BytesIO()
+        with zipfile.ZipFile(zipped, "w") as zf:
+            zf.writestr("placeholder.py", "")
+        for logical_id, fn in tpl.of_type("AWS::Lambda::Function").items():
+            handler = fn["Properties"].get("Handler", "")
+            if not handler.startswith(FUNCTION_HANDLER_PREFIX):
+                continue  # CDK's own helper functions (custom resources) are not part of the pipeline
+            arn = lam.create_function(FunctionName=logical_id, Runtime="python3.12", Role=role_arn,
+                                      Handler=handler, Code={"ZipFile": zipped.getvalue()})["FunctionArn"]
+            attrs[(logical_id, "Arn")] = arn
+            refs[logical_id] = logical_id
+            self._handlers[logical_id] = _load_handler(handler)
+            self.names[handler.split(".")[1]] = logical_id
+        missing = {"submit", "poll", "persist", "finalize"} - set(self.names)
+        if missing:
+            raise ConfigurationError(f"the template has no function for {sorted(missing)}")
+        self._exit.enter_context(mock.patch("moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
+                                            _make_invoke(self)))
+        # The state machine: the synthesized definition, intrinsics resolved to the local resources.
+        pseudo = {"AWS::Region": REGION, "AWS::Partition": "aws", "AWS::AccountId": ACCOUNT,
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": STACK_NAME}
+        self.state_machine_definition = tpl.state_machine_definition(refs, attrs, pseudo)
+        sfn = s.client("stepfunctions")
+        self.state_machine_arn = sfn.create_state_machine(
+            name="MediaGen-local", definition=json.dumps(self.state_machine_definition), roleArn=role_arn,
+            type="STANDARD")["stateMachineArn"]
+        os.environ.update({
+            "MEDIAGEN_TASK_TABLE": "mediagen-tasks", "MEDIAGEN_OUTPUTS_BUCKET": "mediagen-outputs-local",
+            "MEDIAGEN_EVENT_BUS": "mediagen-local", "MEDIAGEN_STATE_MACHINE_ARN": self.state_machine_arn,
+            "MEDIAGEN_API_KEY_SECRET_ID": secret_arn,
+            "MEDIAGEN_POLL_INITIAL_SECONDS": str(self.poll_initial_seconds),
+            "MEDIAGEN_POLL_MAX_SECONDS": str(self.poll_max_seconds),
+            "MEDIAGEN_CALLBACK_BASE_URL": self.callbacks.base_url,
+            **({} if self.real_api else {"MEDIAGEN_CLIPRISE_BASE_URL": self.emulator.base_url}),
+            **self.extra_env,
+        })
+        os.environ.pop("CLIPRISE_API_KEY", None)  # the pipeline reads the key from the secret, as deployed
+        _reset_wiring()
+
+    def _jobs_queue(self) -> tuple[str, dict[str, Any]]:
+        queues = self.template.of_type("AWS::SQS::Queue")
+        for logical_id, queue in queues.items():
+            if "RedrivePolicy" in queue.get("Properties", {}):
+                return logical_id, queue
+        raise ConfigurationError("the template has no SQS queue with a dead-letter queue")
+
+    def _route_logs(self) -> None:
+        """Send the handlers' JSON logs to ``log_path`` (or memory) instead of the terminal."""
+        from mediagen.observability import get_logger
+
+        get_logger()
+        stream: Any = self.log_buffer
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            stream = self._exit.enter_context(self.log_path.open("w"))
+        for handler in logging.getLogger("mediagen").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                previous = handler.setStream(stream)
+                self._exit.callback(handler.setStream, previous)
+
+    # ------------------------------------------------------------------------------------------ running
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Call a pipeline function's real handler in-process (``function``: submit|poll|persist|finalize)."""
+        logical_id = self.names[function]
+        return self._handlers[logical_id](event, _FakeContext(function_name=logical_id))
+
+    def send_jobs(self, jobs: Iterable[dict[str, Any] | str]) -> list[str]:
+        """Put jobs on the jobs queue (dicts are JSON-encoded; strings are sent as they are)."""
+        sqs = self.session.client("sqs")
+        ids = []
+        for job in jobs:
+            body = job if isinstance(job, str) else json.dumps(job)
+            ids.append(sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)["MessageId"])
+        return ids
+
+    def pump_queue(self, *, max_batches: int = 10) -> int:
+        """Deliver queued messages to the submit handler as an SQS event source mapping would (batches of
+        up to 10, partial batch failures honoured: failed records become visible again after 1 s).
+
+        Returns: the number of records delivered.
+        """
+        sqs = self.session.client("sqs")
+        delivered = 0
+        for _ in range(max_batches):
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                           AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                break
+            delivered += len(messages)
+            event = {"Records": [self._sqs_record(m) for m in messages]}
+            try:
+                response = self.invoke("submit", event)
+                failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+            except Exception:  # noqa: BLE001 - the whole batch failed (Powertools raises when all records fail)
+                failed = {m["MessageId"] for m in messages}
+            for m in messages:
+                if m["MessageId"] in failed:
+                    sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                  VisibilityTimeout=1)
+                else:
+                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return delivered
+
+    def _sqs_record(self, message: dict[str, Any]) -> dict[str, Any]:
+        attrs = message.get("Attributes", {})
+        return {
+            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+            "attributes": {
+                "ApproximateReceiveCount": attrs.get("ApproximateReceiveCount", "1"),
+                "SentTimestamp": attrs.get("SentTimestamp", str(int(time.time() * 1000))),
+                "SenderId": attrs.get("SenderId", ACCOUNT),
+                "ApproximateFirstReceiveTimestamp": attrs.get("ApproximateFirstReceiveTimestamp",
+                                                              str(int(time.time() * 1000))),
+            },
+            "messageAttributes": {}, "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn, "awsRegion": REGION,
+        }
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task record (a scan: fine for local runs)."""
+        from mediagen.tasks import _from_dynamo
+
+        table = self.session.resource("dynamodb").Table("mediagen-tasks")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"ConsistentRead": True}
+        while True:
+            page = table.scan(**kwargs)
+            items.extend(_from_dynamo(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def task(self, job_id: str) -> dict[str, Any] | None:
+        from mediagen.tasks import DynamoTaskRepository
+
+        return DynamoTaskRepository("mediagen-tasks", self.session.resource("dynamodb")).get(job_id)
+
+    def queue_depth(self) -> int:
+        attrs = self.session.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(v) for v in attrs["Attributes"].values())
+
+    def run_until_done(self, *, expected: int | None = None, timeout: float = 300.0,
+                       on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
+                       interval: float = 0.2) -> list[dict[str, Any]]:
+        """Deliver the queue and wait until every job is terminal and its execution has stopped.
+
+        Args:
+            expected: how many task records to wait for (default: as many as there were messages sent).
+            on_progress: called with the task records and the elapsed seconds on every round.
+
+        Returns: the task records.
+
+        Raises:
+            TimeoutError: not everything finished within ``timeout`` seconds (names the stuck jobs).
+        """
+        start = time.monotonic()
+        while True:
+            self.pump_queue()
+            records = self.tasks()
+            elapsed = time.monotonic() - start
+            if on_progress:
+                on_progress(records, elapsed)
+            done = all(r.get("status") in TERMINAL for r in records) and self.queue_depth() == 0
+            if done and (expected is None or len(records) >= expected) and not self._running_executions():
+                return records
+            if elapsed > timeout:
+                stuck = [f"{r['job_id']}={r.get('status')}" for r in records if r.get("status") not in TERMINAL]
+                raise TimeoutError(f"jobs not finished after {timeout:.0f}s: {', '.join(stuck) or 'queue not drained'}")
+            time.sleep(interval)
+
+    def _running_executions(self) -> bool:
+        sfn = self.session.client("stepfunctions")
+        return bool(sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")["executions"])
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.session.client("stepfunctions")
+        return sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+
+    def events(self) -> list[dict[str, Any]]:
+        """The EventBridge events published so far (drained from the tap queue)."""
+        sqs = self.session.client("sqs")
+        out = []
+        while True:
+            msgs = sqs.receive_message(QueueUrl=self.events_tap_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def read_object(self, key: str) -> bytes:
+        return self.session.client("s3").get_object(Bucket="mediagen-outputs-local", Key=key)["Body"].read()
+
+    def download_outputs(self, record: dict[str, Any], dest: Path) -> list[Path]:
+        """Copy a job's outputs and manifest from the local bucket into ``dest/<job_id>/``."""
+        s3 = self.session.client("s3")
+        prefix = f"{record.get('output_prefix', '')}{record['job_id']}/"
+        target = dest / record["job_id"]
+        paths = []
+        for obj in s3.list_objects_v2(Bucket="mediagen-outputs-local", Prefix=prefix).get("Contents", []):
+            path = target / obj["Key"][len(prefix):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.read_object(obj["Key"]))
+            paths.append(path)
+        return paths
+
+    def logs(self) -> str:
+        """The handlers' log lines captured so far (when no ``log_path`` was given)."""
+        if self.log_path is not None and self.log_path.exists():
+            return self.log_path.read_text()
+        return self.log_buffer.getvalue()
+
+
+def _copy_without_executions(self: Any, memo: dict[int, Any]) -> Any:
+    import copy
+
+    clone = self.__class__.__new__(self.__class__)
+    memo[id(self)] = clone
+    for key, value in self.__dict__.items():
+        setattr(clone, key, [] if key == "executions" else copy.deepcopy(value, memo))
+    return clone
+
+
+def _catalog_modality(model: str) -> str | None:
+    from mediagen.catalog import get_catalog
+
+    return get_catalog().modality(model)
+
+
+def _reset_wiring() -> None:
+    from mediagen import wiring
+    from mediagen.settings import get_settings
+
+    wiring.ports.cache_clear()
+    get_settings.cache_clear()
+
+
+def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
+    module_name, _, function = handler.rpartition(".")
+    root = str(repo_root())
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return getattr(importlib.import_module(module_name), function)
+
+
+def _make_invoke(stack: LocalStack) -> Callable[..., bytes]:
+    """A replacement for moto's Docker-free Lambda invoke that runs the function's real handler."""
+
+    def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+               response_headers: dict[str, str]) -> bytes:
+        name = function_name.split(":function:")[-1].split(":")[0]
+        handler = stack._handlers.get(name)
+        if handler is None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": "ResourceNotFound", "errorMessage": f"no function {name}"}).encode()
+        event = json.loads(body) if body else {}
+        try:
+            result = handler(event, _FakeContext(function_name=name))
+        except Exception as exc:  # noqa: BLE001 - becomes the Lambda function error Step Functions sees
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": redact_text(str(exc)),
+                               "stackTrace": []}).encode()
+        return json.dumps(result).encode()
+
+    return invoke
