@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import MediagenError
-from mediagen.local.stack import LocalStack, repo_root
+from mediagen.local.stack import LocalStack, default_template_path, repo_root
 from mediagen.tasks import TaskStatus
 
 
@@ -119,8 +119,27 @@ def print_table(records: list[dict[str, Any]], out: IO[str]) -> None:
             print("  ".join("-" * w for w in widths), file=out)
 
 
+def ensure_template(template_path: Path | None, out: IO[str]) -> Path:
+    """The synthesized template to run; synthesizes the CDK app (bundling skipped) when it is missing."""
+    path = template_path or default_template_path()
+    if path.exists():
+        return path
+    import os
+    import subprocess
+
+    print(f"{path} not found: synthesizing the CDK app (python infra/app.py) ...", file=out, flush=True)
+    env = {**os.environ, "MEDIAGEN_SKIP_BUNDLING": "1", "CDK_OUTDIR": str(path.parent),
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    done = subprocess.run([sys.executable, str(repo_root() / "infra" / "app.py")], cwd=repo_root(), env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not path.exists():
+        raise MediagenError(f"cdk synth failed: {done.stderr[-2000:]}", code="synth_failed")
+    return path
+
+
 def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = False,
-         processing_seconds: float = 2.0, timeout: float = 300.0, out: IO[str] = sys.stdout) -> int:
+         processing_seconds: float = 2.0, timeout: float = 300.0, template_path: Path | None = None,
+         out: IO[str] = sys.stdout) -> int:
     """``mediagen demo``: the sample jobs through the whole pipeline; outputs copied to ``output_dir``.
 
     Returns: 0 when every job SUCCEEDED, 1 otherwise.
@@ -132,7 +151,8 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     output_dir.mkdir(parents=True)
     where = "the real Cliprise API" if real_api else "the sandbox emulator"
     print(f"mediagen demo: {len(jobs)} job(s) from {', '.join(p.name for p in files)}", file=out)
-    with LocalStack(real_api=real_api, processing_seconds=processing_seconds,
+    template = ensure_template(template_path, out)
+    with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
                     log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
         print(f"local stack up: moto (SQS, DynamoDB, S3, EventBridge, Step Functions running "
               f"{stack.template.path.name if stack.template.path else 'the template'}) + {where}", file=out)
@@ -155,13 +175,14 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
 
 
 def run_local(*, job_files: list[Path], real_api: bool = False, processing_seconds: float = 1.0,
-              timeout: float = 600.0, out: IO[str] = sys.stdout) -> int:
+              timeout: float = 600.0, template_path: Path | None = None, out: IO[str] = sys.stdout) -> int:
     """``mediagen run-local``: one JSON line per job (its final task record), then a summary line.
 
     Returns: 0 when every job reached a terminal status.
     """
     jobs = load_job_files(job_files)
-    with LocalStack(real_api=real_api, processing_seconds=processing_seconds) as stack:
+    template = ensure_template(template_path, sys.stderr)
+    with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds) as stack:
         result = run_jobs(jobs, stack=stack, timeout=timeout)
     counts: dict[str, int] = {}
     for record in sorted(result.records, key=lambda r: r["job_id"]):

@@ -1,0 +1,106 @@
+"""``mediagen`` -- the command line.
+
+Commands: ``demo``, ``run-local FILE…``, ``emulator``, and the catalog's ``models``, ``validate``,
+``estimate``, ``schema`` (from :mod:`mediagen.catalog.commands`). Exit codes: 0 success, 1 a job or
+file was invalid / did not succeed, 2 usage error or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mediagen import __version__
+from mediagen.redact import RedactingFilter
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mediagen.local.runner import demo
+
+    if args.real and not os.environ.get("CLIPRISE_API_KEY"):
+        print("mediagen demo --real needs CLIPRISE_API_KEY in the environment", file=sys.stderr)
+        return 2
+    return demo(job_files=[Path(p) for p in args.files] or None, output_dir=Path(args.output_dir),
+                real_api=args.real, processing_seconds=args.processing_seconds, timeout=args.timeout)
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    from mediagen.local.runner import run_local
+
+    return run_local(job_files=[Path(p) for p in args.files], real_api=args.real,
+                     processing_seconds=args.processing_seconds, timeout=args.timeout)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from mediagen.sandbox import serve
+
+    key = args.api_key or os.environ.get("CLIPRISE_API_KEY") or "sandbox-key"
+    serve(host=args.host, port=args.port, processing_seconds=args.processing_seconds, api_key=key,
+          send_callbacks=not args.no_callbacks)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediagen", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"mediagen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the sample jobs through the whole pipeline locally (moto + sandbox)")
+    p.add_argument("files", nargs="*", help="job files (default: events/jobs/*.json)")
+    p.add_argument("--output-dir", default="demo-output", help="where the outputs are copied (default: %(default)s)")
+    p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
+    p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
+    p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("run-local", help="run job files (JSON or JSON Lines) through the local stack; "
+                                         "one JSON line per job, then a summary")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
+    p.add_argument("--processing-seconds", type=float, default=1.0)
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.set_defaults(func=_run_local)
+
+    p = sub.add_parser("emulator", help="serve the sandbox Cliprise emulator on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--processing-seconds", type=float, default=5.0)
+    p.add_argument("--api-key", default=None, help="the key it accepts (default: $CLIPRISE_API_KEY or 'sandbox-key')")
+    p.add_argument("--no-callbacks", action="store_true", help="never POST to callBackUrl")
+    p.set_defaults(func=_emulator)
+
+    try:
+        from mediagen.catalog.commands import register
+    except ImportError:  # the catalog commands are optional while the catalog is being built
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mediagen`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's one place that turns errors into messages
+        from mediagen.errors import MediagenError
+        from mediagen.redact import redact_text
+
+        if isinstance(exc, MediagenError):
+            print(f"mediagen: {redact_text(exc.message)}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
