@@ -8,6 +8,8 @@ from mediagen.settings import Settings
 
 #: Seconds a fetched secret is reused before it is read again (key rotation takes effect within this).
 SECRET_MAX_AGE_SECONDS = 300
+#: The value the CDK app puts in a new secret; it is not a key.
+PLACEHOLDER_PREFIX = "REPLACE_ME"
 
 
 def get_api_key(settings: Settings) -> str:
@@ -26,7 +28,9 @@ def get_api_key(settings: Settings) -> str:
         from aws_lambda_powertools.utilities import parameters
 
         key = str(parameters.get_secret(settings.api_key_secret_id, max_age=SECRET_MAX_AGE_SECONDS) or "").strip()
-        if not key:
-            raise ConfigurationError("the API key secret is empty: put the Cliprise API key in it")
+        if not key or key.startswith(PLACEHOLDER_PREFIX):
+            raise ConfigurationError(
+                f"the API key secret {settings.api_key_secret_id} holds no key yet: put the Cliprise API key in it "
+                "(aws secretsmanager put-secret-value --secret-id … --secret-string …)")
     register_secret(key)
     return key

@@ -153,11 +153,10 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
         return _send(job, existing, ports)
     if status == TaskStatus.SUBMITTING:
         # A previous attempt died while generate was in flight: it may have been accepted and charged.
-        record = _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING}, error={
+        return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING}, error={
             "code": "generate_outcome_unknown",
             "message": "a previous attempt stopped while the generate request was in flight; the provider may "
                        "have charged for it, so it was not sent again"})
-        return record
     if status == TaskStatus.SUBMITTED and not existing.get("execution_arn"):
         return _start_execution(existing, ports)
     if status in TERMINAL and not existing.get("event_published"):
@@ -176,17 +175,18 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     )
 
     log = _log()
+    callback_url = None
+    if ports.settings.callback_base_url:
+        callback_url = f"{ports.settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
+    body = ports.catalog().encode(job.request, callback_url=callback_url)
+    client = ports.provider()  # before the claim: a configuration error must not look like a sent request
     try:
         ports.tasks.transition(job.job_id, TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
     except TaskConflict:
         log.info("another worker is submitting this job", job_id=job.job_id)
         return ports.tasks.get(job.job_id) or record
-    callback_url = None
-    if ports.settings.callback_base_url:
-        callback_url = f"{ports.settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
-    body = ports.catalog().encode(job.request, callback_url=callback_url)
     try:
-        accepted = ports.provider().generate(body)
+        accepted = client.generate(body)
     except (RateLimited, ProviderUnavailable) as exc:
         ports.tasks.transition(job.job_id, TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING},
                                set_fields={"last_error": exc.to_dict()})

@@ -30,8 +30,8 @@ def build_ports(settings: Settings) -> Ports:
 
     def provider() -> ClipriseClient:
         if not client_cache:
-            from mediagen.provider import ClipriseClient
             from mediagen.apikey import get_api_key
+            from mediagen.provider import ClipriseClient
 
             client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
         return client_cache[0]

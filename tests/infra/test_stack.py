@@ -14,6 +14,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
+
 from mediagen.settings import Settings
 from mediagen_infra import MediaGenPipelineProps, build_app
 from mediagen_infra.bundling import REPO_ROOT, function_bundle_files, function_code

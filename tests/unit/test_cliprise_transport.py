@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
 from mediagen import __version__
 from mediagen.errors import ConfigurationError, MediagenError
 from mediagen.provider import (

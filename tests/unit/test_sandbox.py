@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+
 from mediagen.sandbox import FAIL_MESSAGE, PUBLIC_HOST, Emulator, default_modality_of, parse_faults
 from mediagen.sandbox.media import png_bytes
 
