@@ -48,9 +48,7 @@ def test_get_catalog_is_cached(cat: Catalog) -> None:
         ("gpt-image-1", "gpt-image-1", "image"),
     ],
 )
-def test_resolve_maps_request_values_to_entries(
-    cat: Catalog, value: str, model_id: str, modality: str
-) -> None:
+def test_resolve_maps_request_values_to_entries(cat: Catalog, value: str, model_id: str, modality: str) -> None:
     info = cat.resolve(value)
     assert isinstance(info, ModelInfo)
     assert info.id == model_id
@@ -213,16 +211,12 @@ def test_unknown_fields_are_rejected_unless_allowed(cat: Catalog) -> None:
 
 
 def test_a_field_in_the_wrong_place_says_where_it_goes(cat: Catalog) -> None:
-    problems = {
-        p.field: p.message for p in cat.validate({"model": "nano-banana", "prompt": "x", "input": {}})
-    }
+    problems = {p.field: p.message for p in cat.validate({"model": "nano-banana", "prompt": "x", "input": {}})}
     assert problems == {
         "prompt": "is not accepted here for nano-banana; send it as input.prompt",
         "input.prompt": "is required",
     }
-    problems = {
-        p.field: p.message for p in cat.validate({"model": "flux-kontext-pro", "input": {"prompt": "x"}})
-    }
+    problems = {p.field: p.message for p in cat.validate({"model": "flux-kontext-pro", "input": {"prompt": "x"}})}
     assert set(problems) == {"input", "prompt"}
     assert "root-only" in problems["input"]
 
@@ -337,9 +331,7 @@ def test_encode_sets_the_callback_and_keeps_input(cat: Catalog) -> None:
 def test_encode_coerces_to_the_documented_wire_type(cat: Catalog) -> None:
     body = cat.encode(seedance(duration=10))
     assert body["input"]["duration"] == "10"
-    body = cat.encode(
-        {"model": "happyhorse-1", "input": {"prompt": "x", "resolution": "720p", "duration": "10"}}
-    )
+    body = cat.encode({"model": "happyhorse-1", "input": {"prompt": "x", "resolution": "720p", "duration": "10"}})
     assert body["input"]["duration"] == 10
 
 

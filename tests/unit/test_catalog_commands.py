@@ -99,9 +99,7 @@ def test_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert run(["validate", str(tmp_path / "missing.json")], capsys)[0] == 2
 
 
-def test_validate_honours_the_job_flag_for_unknown_fields(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_honours_the_job_flag_for_unknown_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     request = {**VALID, "input": {**VALID["input"], "motion_bucket": 3}}  # type: ignore[dict-item]
     assert run(["validate", write(tmp_path, "a.json", {"request": request})], capsys)[0] == 1
     allowed = write(tmp_path, "b.json", {"request": request, "allow_unknown_fields": True})
@@ -110,9 +108,7 @@ def test_validate_honours_the_job_flag_for_unknown_fields(
 
 
 def test_validate_reports_job_envelope_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        ["validate", write(tmp_path, "j.json", {"job_id": "bad id!", "request": VALID})], capsys
-    )
+    code, out, _ = run(["validate", write(tmp_path, "j.json", {"job_id": "bad id!", "request": VALID})], capsys)
     assert code == 1
     assert ": job_id: " in out
 

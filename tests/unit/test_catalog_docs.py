@@ -91,9 +91,7 @@ def test_every_parameter_cites_its_sources() -> None:
         for row in (model.get("pricing") or {}).get("rows", []):
             assert CITATION.match(row["source"]), (model_id, row)
     citations = _citations(data["models"])
-    assert citations and all(CITATION.match(c) for c in citations), [
-        c for c in citations if not CITATION.match(c)
-    ]
+    assert citations and all(CITATION.match(c) for c in citations), [c for c in citations if not CITATION.match(c)]
 
 
 @needs_seeds

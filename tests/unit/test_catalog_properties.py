@@ -82,9 +82,7 @@ def valid_requests(draw: st.DrawFn) -> tuple[ModelInfo, BlockInfo, dict[str, Any
     if not model.root_only:
         request["input"] = {}
     for param in block.params:
-        optional_skipped = (
-            param.spec.get("encoding") == "json" or param.path in mirrored or not draw(st.booleans())
-        )
+        optional_skipped = param.spec.get("encoding") == "json" or param.path in mirrored or not draw(st.booleans())
         if not param.required and optional_skipped:
             continue
         target = request if param.location == "root" else request.setdefault("input", {})
@@ -97,9 +95,7 @@ def _container(request: dict[str, Any], param: ParamInfo) -> dict[str, Any]:
 
 
 def _present(block: BlockInfo, request: dict[str, Any]) -> list[ParamInfo]:
-    return [
-        p for p in block.params if p.name in (request if p.location == "root" else request.get("input", {}))
-    ]
+    return [p for p in block.params if p.name in (request if p.location == "root" else request.get("input", {}))]
 
 
 def _problem_fields(request: dict[str, Any]) -> set[str]:
@@ -156,9 +152,7 @@ WRONG = {
 
 @SETTINGS
 @given(valid_requests(), st.data())
-def test_a_wrong_type_is_reported(
-    case: tuple[ModelInfo, BlockInfo, dict[str, Any]], data: st.DataObject
-) -> None:
+def test_a_wrong_type_is_reported(case: tuple[ModelInfo, BlockInfo, dict[str, Any]], data: st.DataObject) -> None:
     _model, block, request = case
     present = [p for p in _present(block, request) if p.type != "object"]
     if not present:
@@ -202,9 +196,7 @@ def _exceed(param: ParamInfo) -> Any:
 
 @SETTINGS
 @given(valid_requests(), st.data())
-def test_exceeding_a_limit_is_reported(
-    case: tuple[ModelInfo, BlockInfo, dict[str, Any]], data: st.DataObject
-) -> None:
+def test_exceeding_a_limit_is_reported(case: tuple[ModelInfo, BlockInfo, dict[str, Any]], data: st.DataObject) -> None:
     model, block, request = case
     limited = [
         p

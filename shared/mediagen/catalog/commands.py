@@ -72,9 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ models
 
 
-def model_summary(
-    model: ModelInfo, *, alias_of: str | None = None, value: str | None = None
-) -> dict[str, Any]:
+def model_summary(model: ModelInfo, *, alias_of: str | None = None, value: str | None = None) -> dict[str, Any]:
     """The ``models --json`` entry of a model (or of one of its aliases)."""
     entry: dict[str, Any] = {
         "id": value or model.id,
@@ -211,9 +209,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                     *problems,
                     *(
                         p.to_dict()
-                        for p in catalog.validate(
-                            request, allow_unknown_fields=allow or args.allow_unknown_fields
-                        )
+                        for p in catalog.validate(request, allow_unknown_fields=allow or args.allow_unknown_fields)
                     ),
                 ]
                 if found:

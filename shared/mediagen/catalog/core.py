@@ -286,9 +286,7 @@ class Catalog:
             body["callBackUrl"] = callback_url
         for key, value in wire["root"].items():
             body[key] = (
-                json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-                if key in wire["json_keys"]
-                else value
+                json.dumps(value, separators=(",", ":"), ensure_ascii=False) if key in wire["json_keys"] else value
             )
         if wire["input"] is not None:
             body["input"] = wire["input"]
@@ -312,9 +310,7 @@ class Catalog:
 
     def _analyse(self, request: Any, allow_unknown: bool) -> _Analysis:
         if not isinstance(request, Mapping):
-            return _Analysis(
-                [Problem("request", f"must be a JSON object (a request body); got {_jtype(request)}")]
-            )
+            return _Analysis([Problem("request", f"must be a JSON object (a request body); got {_jtype(request)}")])
         problems: list[Problem] = []
         model_value = request.get("model")
         if model_value is None:
@@ -390,9 +386,7 @@ def _build_model(model_id: str, raw: Mapping[str, Any]) -> ModelInfo:
         blocks=tuple(blocks),
         source=raw.get("source", ""),
         pricing=raw.get("pricing"),
-        notes=tuple(
-            n["text"] + (f" ({n['source']})" if n.get("source") else "") for n in raw.get("notes", ())
-        ),
+        notes=tuple(n["text"] + (f" ({n['source']})" if n.get("source") else "") for n in raw.get("notes", ())),
         values=values,
         rules=tuple(raw.get("rules", ())),
         option_defaults=dict(raw.get("option_defaults", {})),
@@ -455,12 +449,8 @@ def _analyse_model(
     if problems:
         return _Analysis(problems, info)
     wire_root: dict[str, Any] = dict(result.root)
-    json_keys = {
-        p.name for p in result.block.params if p.location == "root" and p.spec.get("encoding") == "json"
-    }
-    options = _wire_options(
-        info, rv, wire_root.get("options"), _option_mirrors(info, result.root, result.input)
-    )
+    json_keys = {p.name for p in result.block.params if p.location == "root" and p.spec.get("encoding") == "json"}
+    options = _wire_options(info, rv, wire_root.get("options"), _option_mirrors(info, result.root, result.input))
     if options is not None:
         wire_root["options"] = options
     wire = {
@@ -474,9 +464,7 @@ def _analyse_model(
     return _Analysis([], info, wire)
 
 
-def _option_mirrors(
-    info: ModelInfo, root: Mapping[str, Any], input_obj: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _option_mirrors(info: ModelInfo, root: Mapping[str, Any], input_obj: Mapping[str, Any] | None) -> dict[str, Any]:
     """``options`` keys documented as carrying a field's value (``to_option`` rules), from the request."""
     out: dict[str, Any] = {}
     for rule in info.rules:
@@ -494,9 +482,7 @@ def _option_mirrors(
     return out
 
 
-def _wire_options(
-    info: ModelInfo, rv: RequestValue, given: Any, mirrored: Mapping[str, Any]
-) -> dict[str, Any] | None:
+def _wire_options(info: ModelInfo, rv: RequestValue, given: Any, mirrored: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ``options`` object to send: the request's own, plus the keys the model value fixes, the keys
     mirrored from fields, and the documented tier defaults (in that order of precedence)."""
     options = dict(given) if isinstance(given, Mapping) else None
@@ -560,9 +546,7 @@ def _check_block(
                 if allow_unknown:
                     out_input[key] = value
                 else:
-                    problems.append(
-                        Problem(f"input.{key}", _unknown_message(key, "input", by_loc, rv.value, names))
-                    )
+                    problems.append(Problem(f"input.{key}", _unknown_message(key, "input", by_loc, rv.value, names)))
     unknown = len(problems) - known_problems
     _check_rules(info, rv, block, out_root, out_input, problems)
     return _BlockResult(block, problems, out_root, out_input, unknown)
@@ -717,9 +701,7 @@ def _check_rules(
                     what = {"first_url": "the same URL as", "urls": "the same URLs as"}.get(
                         compare, "the same value as"
                     )
-                    problems.append(
-                        Problem(other_field, f"must be {what} {first_field} ({rule.get('source', '')})")
-                    )
+                    problems.append(Problem(other_field, f"must be {what} {first_field} ({rule.get('source', '')})"))
     options = root.get("options")
     if not isinstance(options, Mapping):
         return
@@ -930,8 +912,7 @@ def _check_range(spec: Mapping[str, Any], value: float, path: str, problems: lis
             problems.append(
                 Problem(
                     path,
-                    f"{_num(value)} is not allowed; allowed: {_num(low)} to {_num(high)} "
-                    f"in steps of {_num(step)}",
+                    f"{_num(value)} is not allowed; allowed: {_num(low)} to {_num(high)} in steps of {_num(step)}",
                 )
             )
 
@@ -1006,8 +987,7 @@ def _check_array(
             problems.append(
                 Problem(
                     path,
-                    f"is too long: {length} characters of {total['property']} combined; "
-                    f"at most {total['max']}",
+                    f"is too long: {length} characters of {total['property']} combined; at most {total['max']}",
                 )
             )
 
@@ -1019,9 +999,7 @@ def _check_object(
     out: dict[str, Any] = {}
     for name in spec.get("required_properties", ()):
         if name not in value:
-            problems.append(
-                Problem(f"{path}.{name}", "is required" + _allowed_suffix(properties.get(name, {})))
-            )
+            problems.append(Problem(f"{path}.{name}", "is required" + _allowed_suffix(properties.get(name, {}))))
     for name, item in value.items():
         sub = properties.get(name)
         if sub is None:
@@ -1033,9 +1011,7 @@ def _check_object(
                 problems.append(
                     Problem(
                         f"{path}.{name}",
-                        f"unknown key; did you mean '{hint}'?"
-                        if hint
-                        else f"unknown key; known keys: {known}",
+                        f"unknown key; did you mean '{hint}'?" if hint else f"unknown key; known keys: {known}",
                     )
                 )
             continue

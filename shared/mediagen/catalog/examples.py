@@ -45,8 +45,7 @@ def example_value(spec: Mapping[str, Any]) -> Any:
     if kind == "object":
         props = spec.get("properties", {})
         return {
-            name: example_value(props.get(name, {"type": "string"}))
-            for name in spec.get("required_properties", ())
+            name: example_value(props.get(name, {"type": "string"})) for name in spec.get("required_properties", ())
         }
     return None
 

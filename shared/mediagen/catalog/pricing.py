@@ -71,9 +71,7 @@ def estimate_credits(pricing: Mapping[str, Any] | None, wire: Mapping[str, Any])
     dims = {name: _dim_value(spec, wire) for name, spec in pricing.get("dims", {}).items()}
     for row in pricing["rows"]:
         if all(
-            dims.get(name) == str(value)
-            for name, value in row.items()
-            if name not in ("credits", "source", "label")
+            dims.get(name) == str(value) for name, value in row.items() if name not in ("credits", "source", "label")
         ):
             return _apply_per(pricing.get("per"), int(row["credits"]), wire)
     return None

@@ -20,8 +20,11 @@ def _value(v: Any) -> str:
     return json.dumps(v) if not isinstance(v, str) else v
 
 
-def describe_param(param: ParamInfo) -> str:
-    """One line describing a parameter's constraints (type, values, range, length, items, media)."""
+def describe_param(param: ParamInfo, *, max_values: int | None = _MAX_ENUM_IN_DOCS) -> str:
+    """One line describing a parameter's constraints (type, values, range, length, items, media).
+
+    ``max_values`` caps how many allowed values are listed (None = all of them).
+    """
     spec = param.spec
     parts: list[str] = []
     kind = spec["type"]
@@ -33,8 +36,9 @@ def describe_param(param: ParamInfo) -> str:
     parts.append(kind)
     enum = spec.get("enum")
     if enum is not None:
-        shown = ", ".join(f"`{_value(v)}`" for v in enum[:_MAX_ENUM_IN_DOCS])
-        more = f", ... ({len(enum)} values)" if len(enum) > _MAX_ENUM_IN_DOCS else ""
+        cap = len(enum) if max_values is None else max_values
+        shown = ", ".join(f"`{_value(v)}`" for v in enum[:cap])
+        more = f", ... ({len(enum)} values; `mediagen models show --json` lists them)" if len(enum) > cap else ""
         parts.append(f"one of {shown}{more}")
     if "minimum" in spec or "maximum" in spec:
         step = f", step {spec['step']}" if "step" in spec else ""
@@ -48,8 +52,7 @@ def describe_param(param: ParamInfo) -> str:
             parts.append(f"exactly {low} items")
         else:
             parts.append(
-                " ".join(x for x in (f"min {low}" if low else "", f"max {high}" if high else "") if x)
-                + " items"
+                " ".join(x for x in (f"min {low}" if low else "", f"max {high}" if high else "") if x) + " items"
             )
     media = spec.get("media") or items.get("media")
     if spec.get("format") == "url" or items.get("format") == "url":
@@ -57,6 +60,11 @@ def describe_param(param: ParamInfo) -> str:
     nested = items.get("properties") or spec.get("properties")
     if nested:
         parts.append("keys: " + ", ".join(nested))
+        for key, sub in nested.items():
+            if sub.get("enum"):
+                values = sub["enum"] if max_values is None else sub["enum"][:max_values]
+                more = ", ..." if len(values) < len(sub["enum"]) else ""
+                parts.append(f"{key} one of " + ", ".join(f"`{_value(v)}`" for v in values) + more)
     if "max_total_length" in spec:
         total = spec["max_total_length"]
         parts.append(f"max {total['max']} characters of {total['property']} combined")
@@ -69,7 +77,7 @@ def _sources(param: ParamInfo) -> str:
     return ", ".join(f"{fact} {where}" for fact, where in param.source.items())
 
 
-def render_model_md(model: ModelInfo, *, level: int = 3) -> str:
+def render_model_md(model: ModelInfo, *, level: int = 3, max_values: int | None = None) -> str:
     """Markdown section for one model: request values, blocks with parameters, credits, decisions."""
     h = "#" * level
     lines = [f"{h} `{model.id}` -- {model.name}", ""]
@@ -102,7 +110,9 @@ def render_model_md(model: ModelInfo, *, level: int = 3) -> str:
         lines.append("| --- | --- | --- | --- |")
         for param in block.params:
             required = "yes" if param.required else "no"
-            lines.append(f"| `{param.path}` | {required} | {describe_param(param)} | {_sources(param)} |")
+            lines.append(
+                f"| `{param.path}` | {required} | {describe_param(param, max_values=max_values)} | {_sources(param)} |"
+            )
         lines.append("")
     lines.append(f"{h}# Credits")
     lines.append("")
@@ -150,7 +160,7 @@ def render_models_md(catalog: Catalog) -> str:
         "<!-- Generated from shared/mediagen/catalog/catalog.json by mediagen.catalog.reference; "
         "do not edit. "
         "A test (tests/unit/test_catalog_docs.py) fails when this file is stale: regenerate with "
-        "`python -m mediagen.catalog.reference > docs/models.md`. -->",
+        "`python -m mediagen.catalog.reference --write docs`. -->",
         "",
         f"{len(models)} catalog entries ({sum(1 for m in models if m.legacy)} legacy), "
         f"{blocks} request blocks. "
@@ -173,7 +183,7 @@ def render_models_md(catalog: Catalog) -> str:
             credits = (f"{low}" if low == high else f"{low}-{high}") + f" per {m.pricing['unit']}"  # type: ignore[index]
         lines.append(
             f"| [`{m.id}`](#{_anchor(m)}){' (legacy)' if m.legacy else ''} | {m.modality} | "
-            f"{', '.join(m.request_values)} | {', '.join(b.id for b in m.blocks)} | {credits} |"
+            f"{', '.join(m.sendable_values())} | {', '.join(b.id for b in m.blocks)} | {credits} |"
         )
     lines.append("")
     for modality in ("image", "video", "audio"):
@@ -228,9 +238,7 @@ def _schema_for(spec: Mapping[str, Any]) -> dict[str, Any]:
     if variants:
         out = {"anyOf": [out, *variants]}
     if spec.get("encoding") == "json":
-        out = {
-            "anyOf": [out, {"type": "string", "contentMediaType": "application/json", "contentSchema": out}]
-        }
+        out = {"anyOf": [out, {"type": "string", "contentMediaType": "application/json", "contentSchema": out}]}
     if spec.get("description"):
         out.setdefault("description", spec["description"])
     return out
@@ -250,9 +258,7 @@ def json_schema(model: ModelInfo) -> dict[str, Any]:
         root_required = ["model"]
         input_required: list[str] = []
         for param in block.params:
-            props, required = (
-                (root_props, root_required) if param.location == "root" else (input_props, input_required)
-            )
+            props, required = (root_props, root_required) if param.location == "root" else (input_props, input_required)
             props[param.name] = _schema_for(param.spec)
             if param.required:
                 required.append(param.name)
@@ -320,9 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     from mediagen.catalog import get_catalog
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument(
-        "--write", type=Path, metavar="DOCS_DIR", help="rewrite the files in this docs folder"
-    )
+    parser.add_argument("--write", type=Path, metavar="DOCS_DIR", help="rewrite the files in this docs folder")
     args = parser.parse_args(argv)
     catalog = get_catalog()
     if args.write is None:
