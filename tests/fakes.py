@@ -32,13 +32,18 @@ class InMemoryTasks:
         return copy.deepcopy(item) if item else None
 
     def transition(self, job_id: str, to: TaskStatus | None, *, expect: Any = None,
-                   set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None) -> dict[str, Any]:
+                   set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
+                   remove: tuple[str, ...] = (), unless_set: str | None = None) -> dict[str, Any]:
         with self._lock:
             item = self.items.get(job_id)
             if item is None:
                 raise TaskNotFound(job_id)
             if expect and item["status"] not in {str(s) for s in expect}:
                 raise TaskConflict(f"{job_id} is {item['status']}")
+            if unless_set and unless_set in item:
+                raise TaskConflict(f"{job_id} already has {unless_set}")
+            for key in remove:
+                item.pop(key, None)
             now = utcnow()
             if to is not None:
                 item["status"] = str(to)
@@ -48,6 +53,12 @@ class InMemoryTasks:
                 item[key] = item.get(key, 0) + amount
             item["updated_at"] = now
             return copy.deepcopy(item)
+
+
+    def take(self, job_id: str, attribute: str) -> Any:
+        with self._lock:
+            item = self.items.get(job_id)
+            return None if item is None else item.pop(attribute, None)
 
 
 @dataclass

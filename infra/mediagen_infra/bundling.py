@@ -183,11 +183,43 @@ class DependencyLayerBundler:
         return True
 
 
-def function_code(source_root: Path, name: str) -> lambda_.Code:
+def handler_exists(source_root: Path, name: str) -> bool:
+    """Whether ``functions/<name>/app.py`` exists under ``source_root``."""
+    return (source_root / "functions" / name / "app.py").is_file()
+
+
+def _placeholder_files(source_root: Path) -> list[tuple[str, Path]]:
+    """What a function without a handler folder would ship: ``functions/__init__.py`` and ``mediagen``."""
+    package_dir = source_root / "shared" / "mediagen"
+    files = [("functions/__init__.py", source_root / "functions" / "__init__.py")]
+    files += [(f"mediagen/{rel}", path) for rel, path in _walk(package_dir, excluded_top=EXCLUDED_PACKAGE_DIRS)]
+    return files
+
+
+def function_code(source_root: Path, name: str, *, allow_missing_handler: bool = False) -> lambda_.Code:
     """The ``Code`` of function ``name``: a small asset whose hash covers exactly the shipped files.
 
     The asset *source* is ``functions/<name>/`` (a small folder); the bundler adds the rest.
+
+    Args:
+        source_root: repository root holding ``functions/`` and ``shared/mediagen/``.
+        name: the function's folder under ``functions/``.
+        allow_missing_handler: when ``functions/<name>/app.py`` does not exist yet, return a placeholder
+            asset (source ``functions/``, hash salted with ``name``) instead of raising. Only for synths
+            that skip bundling (the template is usable, the assembly is not deployable): the bundler
+            still raises if it ever runs for such an asset.
+
+    Raises:
+        FileNotFoundError: a required source file is missing (and ``allow_missing_handler`` does not apply).
     """
+    if allow_missing_handler and not handler_exists(source_root, name):
+        return lambda_.Code.from_asset(
+            str(source_root / "functions"),
+            asset_hash=_content_hash(f"{_CODE_LAYOUT_VERSION}\0{name}\0missing-handler",
+                                     _placeholder_files(source_root)),
+            asset_hash_type=AssetHashType.CUSTOM,
+            bundling=BundlingOptions(image=_UNUSED_IMAGE, local=FunctionCodeBundler(source_root, name)),
+        )
     files = function_bundle_files(source_root, name)
     return lambda_.Code.from_asset(
         str(source_root / "functions" / name),

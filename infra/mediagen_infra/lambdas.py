@@ -3,6 +3,11 @@
 Every function gets the same defaults: Python 3.12 on arm64, X-Ray tracing active, its own log group
 with a retention, the Powertools environment, the shared dependencies layer and a small code asset of
 its own (see :mod:`mediagen_infra.bundling`). Permissions are added by the caller with ``grant_*``.
+
+When the synth skips bundling (``MEDIAGEN_SKIP_BUNDLING=1``) a function whose ``functions/<name>/app.py``
+does not exist yet gets a placeholder code asset and a synth warning, so the template (and the state
+machine definition the local stack runs) can be produced before the handler is written. A bundling synth
+still fails for it.
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .bundling import function_code
+from .bundling import function_code, handler_exists
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -69,8 +74,12 @@ PERSIST = FunctionSpec("persist", "mediagen: stream a finished job's results int
                        timeout_seconds=900, memory_mb=1024)
 FINALIZE = FunctionSpec("finalize", "mediagen: record a pipeline failure and publish its event",
                         timeout_seconds=30, memory_mb=256)
+CALLBACK = FunctionSpec("callback", "mediagen: take a provider callback and wake the job's execution",
+                        timeout_seconds=10, memory_mb=256)
+ARM = FunctionSpec("arm", "mediagen: store the execution's task token while it waits for the provider",
+                   timeout_seconds=10, memory_mb=256)
 #: All pipeline functions, in the order they are created.
-FUNCTION_SPECS: tuple[FunctionSpec, ...] = (SUBMIT, POLL, PERSIST, FINALIZE)
+FUNCTION_SPECS: tuple[FunctionSpec, ...] = (SUBMIT, POLL, PERSIST, FINALIZE, CALLBACK, ARM)
 
 
 def build_function(
@@ -91,7 +100,17 @@ def build_function(
         layers: layers to attach (the dependencies layer).
         environment: function-specific variables, merged over :data:`POWERTOOLS_ENVIRONMENT`.
         log_retention: retention of the function's log group.
+
+    Raises:
+        FileNotFoundError: the function's sources are missing and the stack bundles its assets.
     """
+    allow_missing_handler = not Stack.of(scope).bundling_required
+    if allow_missing_handler and not handler_exists(source_root, spec.name):
+        Annotations.of(scope).add_warning_v2(
+            f"mediagen:missing-handler-{spec.name}",
+            f"functions/{spec.name}/app.py does not exist: {spec.construct_id}Function has a placeholder "
+            "code asset; do not deploy this cloud assembly",
+        )
     log_group = logs.LogGroup(scope, f"{spec.construct_id}LogGroup", retention=log_retention)
     return lambda_.Function(
         scope,
@@ -100,7 +119,7 @@ def build_function(
         runtime=RUNTIME,
         architecture=ARCHITECTURE,
         handler=spec.handler,
-        code=function_code(source_root, spec.name),
+        code=function_code(source_root, spec.name, allow_missing_handler=allow_missing_handler),
         layers=list(layers),
         timeout=spec.timeout,
         memory_size=spec.memory_mb,

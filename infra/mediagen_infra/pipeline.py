@@ -5,8 +5,10 @@ Resources (no physical names are set, so several stages coexist in one account):
 * SQS jobs queue + dead-letter queue (SSE, TLS only); ``submit`` consumes the queue.
 * DynamoDB task table (key ``job_id``), S3 outputs bucket, custom EventBridge bus.
 * Secrets Manager secret holding the Cliprise API key (created with a placeholder to replace).
-* Lambda functions ``submit``, ``poll``, ``persist``, ``finalize`` and their dependencies layer.
-* The Standard state machine of :mod:`mediagen_infra.state_machine`.
+* Lambda functions ``submit``, ``poll``, ``persist``, ``finalize``, ``callback``, ``arm`` and their
+  dependencies layer.
+* The Standard state machine of :mod:`mediagen_infra.state_machine` (callback or timeout, then poll).
+* The callback HTTP API of :mod:`mediagen_infra.callback_api` (``POST /callbacks/{token}`` -> ``callback``).
 
 Function environment variables are the aliases of ``mediagen.settings.Settings``.
 """
@@ -30,7 +32,19 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .bundling import REPO_ROOT, dependencies_layer_code
-from .lambdas import ARCHITECTURE, FINALIZE, PERSIST, POLL, RUNTIME, SUBMIT, FunctionSpec, build_function
+from .callback_api import CallbackApi
+from .lambdas import (
+    ARCHITECTURE,
+    ARM,
+    CALLBACK,
+    FINALIZE,
+    PERSIST,
+    POLL,
+    RUNTIME,
+    SUBMIT,
+    FunctionSpec,
+    build_function,
+)
 from .state_machine import JobWorkflow
 
 #: The initial value of the API key secret. Replace it after the first deploy::
@@ -47,6 +61,7 @@ ENV_OUTPUTS_BUCKET = "MEDIAGEN_OUTPUTS_BUCKET"
 ENV_EVENT_BUS = "MEDIAGEN_EVENT_BUS"
 ENV_STATE_MACHINE_ARN = "MEDIAGEN_STATE_MACHINE_ARN"
 ENV_API_KEY_SECRET_ID = "MEDIAGEN_API_KEY_SECRET_ID"  # noqa: S105 -- a variable name, not a secret
+ENV_CALLBACK_BASE_URL = "MEDIAGEN_CALLBACK_BASE_URL"
 
 #: AWS recommends a queue visibility timeout of at least six times the consumer's timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -66,6 +81,8 @@ class MediaGenPipelineProps:
             stay under the provider's rate limits; ``None``: no cap.
         execution_timeout: state machine backstop; no execution runs longer.
         extra_environment: more variables for every function (e.g. ``MEDIAGEN_POLL_MAX_SECONDS``).
+        callback_throttle_burst: burst limit of the callback API's stage (requests).
+        callback_throttle_rate: steady rate limit of the callback API's stage (requests per second).
     """
 
     source_root: Path = REPO_ROOT
@@ -76,6 +93,8 @@ class MediaGenPipelineProps:
     submit_max_concurrency: int | None = None
     execution_timeout: Duration = field(default_factory=lambda: Duration.hours(3))
     extra_environment: Mapping[str, str] = field(default_factory=dict)
+    callback_throttle_burst: int = 100
+    callback_throttle_rate: int = 50
 
     def __post_init__(self) -> None:
         """Reject values AWS would reject at deploy time.
@@ -89,15 +108,19 @@ class MediaGenPipelineProps:
             raise ValueError("submit_batch_size must be between 1 and 10")
         if self.submit_max_concurrency is not None and not 2 <= self.submit_max_concurrency <= 1000:
             raise ValueError("submit_max_concurrency must be between 2 and 1000")
+        if self.callback_throttle_burst < 0 or self.callback_throttle_rate < 0:
+            raise ValueError("callback_throttle_burst and callback_throttle_rate must be >= 0")
 
 
 class MediaGenPipeline(Construct):
-    """Queue → submit → state machine (poll → persist | finalize) → S3 + EventBridge.
+    """Queue → submit → state machine (wait for callback | timeout → poll → persist | finalize) → S3 +
+    EventBridge; provider callbacks → HTTP API → callback → wake the execution.
 
     Attributes:
         jobs_queue, dead_letter_queue, task_table, outputs_bucket, event_bus, api_key_secret,
-        dependencies_layer, state_machine: the resources.
-        functions: the Lambda functions by name (``submit``, ``poll``, ``persist``, ``finalize``).
+        dependencies_layer, state_machine, callback_api: the resources.
+        functions: the Lambda functions by name (``submit``, ``poll``, ``persist``, ``finalize``,
+            ``callback``, ``arm``).
     """
 
     def __init__(
@@ -181,10 +204,14 @@ class MediaGenPipeline(Construct):
             PERSIST, {**common_env, **secret_env, ENV_OUTPUTS_BUCKET: self.outputs_bucket.bucket_name}
         )
         finalize = self._function(FINALIZE, common_env)
+        # callback and arm must answer fast and never see the API key or the outputs.
+        callback = self._function(CALLBACK, common_env)
+        arm = self._function(ARM, {ENV_TASK_TABLE: self.task_table.table_name, **props.extra_environment})
 
         self.workflow = JobWorkflow(
             self,
             "Workflow",
+            arm=arm,
             poll=poll,
             persist=persist,
             finalize=finalize,
@@ -193,8 +220,23 @@ class MediaGenPipeline(Construct):
         )
         self.state_machine = self.workflow.state_machine
 
+        self.callback_api = CallbackApi(
+            self,
+            "CallbackApi",
+            callback=callback,
+            throttle_burst_limit=props.callback_throttle_burst,
+            throttle_rate_limit=props.callback_throttle_rate,
+            log_retention=props.log_retention,
+        )
+
         submit = self._function(
-            SUBMIT, {**common_env, **secret_env, ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn}
+            SUBMIT,
+            {
+                **common_env,
+                **secret_env,
+                ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
+                ENV_CALLBACK_BASE_URL: self.callback_api.callback_url_base,
+            },
         )
         submit.add_event_source(
             event_sources.SqsEventSource(
@@ -207,6 +249,7 @@ class MediaGenPipeline(Construct):
 
         self.functions: dict[str, lambda_.Function] = {
             "submit": submit, "poll": poll, "persist": persist, "finalize": finalize,
+            "callback": callback, "arm": arm,
         }
         self._grant_least_privilege()
 
@@ -224,7 +267,9 @@ class MediaGenPipeline(Construct):
         """Give each function exactly what its handler calls."""
         for function in self.functions.values():
             self.task_table.grant_read_write_data(function)
-            self.event_bus.grant_put_events_to(function)
+        # Every function that is given the bus name publishes to it (all but arm).
+        for name in ("submit", "poll", "persist", "finalize", "callback"):
+            self.event_bus.grant_put_events_to(self.functions[name])
         for name in ("submit", "poll", "persist"):
             self.api_key_secret.grant_read(self.functions[name])
         persist = self.functions["persist"]
@@ -238,3 +283,16 @@ class MediaGenPipeline(Construct):
             )
         )
         self.state_machine.grant_start_execution(self.functions["submit"])
+        # states:SendTaskSuccess/Failure/Heartbeat: callback wakes the waiting execution; arm ends the
+        # wait itself when a callback came first or the job is no longer waiting.
+        self.state_machine.grant_task_response(self.functions["callback"])
+        # Not on arm's own role policy: the state machine references arm's ARN, and a Lambda function
+        # depends on its role's default policy, so that policy naming the state machine would close a
+        # dependency cycle (StateMachine -> ArmFunction -> ArmRole DefaultPolicy -> StateMachine). The
+        # grant goes to a separate inline policy of the same role, which nothing depends on.
+        arm_role = self.functions["arm"].role
+        if arm_role is None:  # build_function lets CDK create one role per function: never None
+            raise RuntimeError("the arm function has no execution role")
+        self.state_machine.grant_task_response(
+            iam.Role.from_role_name(self, "ArmRoleForTaskResponse", arm_role.role_name)
+        )

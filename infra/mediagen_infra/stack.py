@@ -15,7 +15,7 @@ class MediaGenStack(Stack):
 
     Outputs (stable ids, for scripts and ``mediagen submit``/``status``): ``JobsQueueUrl``,
     ``JobsDlqUrl``, ``TaskTableName``, ``OutputsBucketName``, ``EventBusName``, ``StateMachineArn``,
-    ``ApiKeySecretArn``.
+    ``ApiKeySecretArn``, ``CallbackUrlBase``.
 
     Args:
         scope: the app.
@@ -58,6 +58,10 @@ class MediaGenStack(Stack):
             "ApiKeySecretArn": (
                 pipeline.api_key_secret.secret_arn,
                 "Put the Cliprise API key here (aws secretsmanager put-secret-value)",
+            ),
+            "CallbackUrlBase": (
+                pipeline.callback_api.callback_url_base,
+                "Provider callbacks: POST <CallbackUrlBase>/<token> (submit sets callBackUrl)",
             ),
         }
         for output_id, (value, description) in outputs.items():

@@ -1,12 +1,16 @@
-"""The per-job workflow: a Standard state machine that polls the provider, persists, or records a failure.
+"""The per-job workflow: a Standard state machine that waits for a callback or a timeout, checks the
+provider's status, persists, or records a failure.
 
 The local stack executes this exact definition (taken from ``cdk.out``) on moto, and the handlers
 implement its I/O contract, so state names and paths are part of the contract::
 
-    WaitBeforeNextCheck (Wait, SecondsPath $.wait_seconds)
+    WaitForResult (arm, lambda:invoke.waitForTaskToken, TimeoutSecondsPath $.wait_seconds, ResultPath null)
+        payload {"job_id", "task_token": $$.Task.Token, "wait_seconds"}
+        Catch States.Timeout -> CheckStatus (ResultPath null: the state is unchanged)
+        Catch States.ALL     -> RecordFailure (ResultPath $.error)
       -> CheckStatus (poll; Catch States.ALL -> RecordFailure, ResultPath $.error)
       -> Route (Choice on $.phase)
-           "processing" -> WaitBeforeNextCheck
+           "processing" -> WaitForResult
            "ready"      -> Persist (persist; Catch States.ALL -> RecordFailure) -> JobSucceeded
            otherwise    -> JobEnded            (poll already recorded FAILED / TIMED_OUT itself)
     RecordFailure (finalize; Retry States.ALL x3, 2 s, backoff 2) -> PipelineFailed
@@ -15,7 +19,14 @@ Execution input (written by submit)::
 
     {"job_id", "task_id", "model", "modality", "deadline": <epoch s>, "wait_seconds": <int>, "polls": 0}
 
-Each Lambda task receives the whole state as its payload and its return value becomes the next state.
+``WaitForResult`` ends early when the ``callback`` function (or ``arm`` itself, when a callback already
+arrived) sends ``SendTaskSuccess`` with the stored token; otherwise it ends with ``States.Timeout`` after
+``$.wait_seconds``. Either way the next state is ``CheckStatus`` with the state unchanged: a callback is
+only a hint, the status endpoint is the truth. ``$.wait_seconds`` must be a positive integer (a
+``TimeoutSecondsPath`` rule; anything else is a ``States.Runtime`` error, which no ``Catch`` handles).
+
+``CheckStatus``, ``Persist`` and ``RecordFailure`` receive the whole state as their payload and their
+return value becomes the next state.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 # State names (the contract with the handlers and the local stack).
-WAIT_BEFORE_NEXT_CHECK = "WaitBeforeNextCheck"
+WAIT_FOR_RESULT = "WaitForResult"
 CHECK_STATUS = "CheckStatus"
 ROUTE = "Route"
 PERSIST = "Persist"
@@ -43,6 +54,8 @@ PHASE_READY = "ready"
 
 #: Where a caught error is put in the state before ``RecordFailure`` runs.
 ERROR_RESULT_PATH = "$.error"
+#: The state field holding the seconds to wait before the next status check (set by submit and poll).
+WAIT_SECONDS_PATH = "$.wait_seconds"
 
 
 def _invoke(scope: Construct, state_name: str, function: lambda_.IFunction) -> tasks.LambdaInvoke:
@@ -65,6 +78,7 @@ class JobWorkflow(Construct):
     Args:
         scope: parent construct.
         construct_id: construct id.
+        arm: the ``arm`` function (``WaitForResult``: stores the task token).
         poll: the ``poll`` function (``CheckStatus``).
         persist: the ``persist`` function (``Persist``).
         finalize: the ``finalize`` function (``RecordFailure``).
@@ -80,6 +94,7 @@ class JobWorkflow(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        arm: lambda_.IFunction,
         poll: lambda_.IFunction,
         persist: lambda_.IFunction,
         finalize: lambda_.IFunction,
@@ -95,9 +110,27 @@ class JobWorkflow(Construct):
         )
         record_failure.next(pipeline_failed)
 
-        wait = sfn.Wait(self, WAIT_BEFORE_NEXT_CHECK, time=sfn.WaitTime.seconds_path("$.wait_seconds"))
         check_status = _invoke(self, CHECK_STATUS, poll)
         check_status.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path=ERROR_RESULT_PATH)
+
+        # Callback or timeout: arm stores the token; the callback function (or arm) sends SendTaskSuccess.
+        # Both endings lead to CheckStatus with the state as it was (the arm result is discarded).
+        wait = tasks.LambdaInvoke(
+            self,
+            WAIT_FOR_RESULT,
+            lambda_function=arm,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object({
+                "job_id": sfn.JsonPath.string_at("$.job_id"),
+                "task_token": sfn.JsonPath.task_token,
+                "wait_seconds": sfn.JsonPath.number_at(WAIT_SECONDS_PATH),
+            }),
+            task_timeout=sfn.Timeout.at(WAIT_SECONDS_PATH),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        # Order matters: Step Functions takes the first matching Catch, and States.ALL matches a timeout too.
+        wait.add_catch(check_status, errors=[sfn.Errors.TIMEOUT], result_path=sfn.JsonPath.DISCARD)
+        wait.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path=ERROR_RESULT_PATH)
         persist_results = _invoke(self, PERSIST, persist)
         persist_results.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path=ERROR_RESULT_PATH)
 
@@ -115,7 +148,8 @@ class JobWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            comment="mediagen: one execution per job (poll, persist, record failures)",
+            comment="mediagen: one execution per job (wait for a callback or a timeout, poll, persist, "
+                    "record failures)",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,

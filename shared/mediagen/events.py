@@ -10,12 +10,13 @@ Every event has ``source`` = the configured event source (default ``mediagen``),
       "outputs": [{"uri": "s3://…", "key": str, "bytes": int, "content_type": str, "sha256": str}],
       "manifest_uri": "s3://…/result.json" | null,
       "error": {"code": str, "message": str, "problems"?: [...]} | null,
-      "credits_estimate": int | null, "polls": int,
+      "credits_estimate": int | null, "polls": int, "callbacks": int, "detection_lag_ms": int | null,
       "created_at": ISO-8601, "finished_at": ISO-8601,
       "metadata": {...}          # the job's own metadata, echoed
     }
 
-Subscribe to all of them with one rule: ``{"source": ["mediagen"]}``.
+Subscribe to all of them with one rule: ``{"source": ["mediagen"]}``. The JSON Schema is
+``docs/events.schema.json`` (documented in ``docs/events.md``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def job_event_detail(record: dict[str, Any]) -> dict[str, Any]:
         "error": record.get("error"),
         "credits_estimate": record.get("credits_estimate"),
         "polls": record.get("polls", 0),
+        "callbacks": record.get("callbacks", 0),
+        "detection_lag_ms": record.get("detection_lag_ms"),
         "created_at": record.get("created_at"),
         "finished_at": record.get("transitions", {}).get(status) or record.get("updated_at"),
         "metadata": record.get("metadata", {}),

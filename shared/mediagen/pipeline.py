@@ -19,13 +19,14 @@ State passed between Step Functions states (execution input, written by submit):
 from __future__ import annotations
 
 import json
-import secrets
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mediagen.errors import InvalidJob, MediagenError, TaskConflict
+from mediagen.errors import InvalidJob, MediagenError, StorageError, TaskConflict
+from mediagen.completion import new_callback_token
 from mediagen.jobs import Job, execution_name, parse_job
 from mediagen.redact import redact, redact_text
 from mediagen.settings import Settings
@@ -117,7 +118,7 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
         "job_id": job.job_id, "status": str(TaskStatus.RECEIVED), "model": job.model, "modality": modality,
         "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
         "metadata": job.metadata, "credits_estimate": estimate, "max_credits": job.max_credits,
-        "allow_unknown_fields": job.allow_unknown_fields, "callback_token": secrets.token_urlsafe(24),
+        "allow_unknown_fields": job.allow_unknown_fields, "callback_token": new_callback_token(job.job_id),
     }
     existing = ports.tasks.create(record)
     if existing is not None:
@@ -178,7 +179,8 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     callback_url = None
     if ports.settings.callback_base_url:
         callback_url = f"{ports.settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
-    body = ports.catalog().encode(job.request, callback_url=callback_url)
+    body = ports.catalog().encode(job.request, callback_url=callback_url,
+                                  allow_unknown_fields=job.allow_unknown_fields)
     client = ports.provider()  # before the claim: a configuration error must not look like a sent request
     try:
         ports.tasks.transition(job.job_id, TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
@@ -278,56 +280,128 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
                        f"(after {polls} status checks)"})
         return {**state, "phase": "ended", "polls": polls}
     try:
-        ports.tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, add={"polls": 1})
+        # A wake-up that arrived before this check is used up by it.
+        ports.tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, add={"polls": 1}, remove=("wake_pending",))
     except TaskConflict:  # finished elsewhere (e.g. cancelled): stop polling
         return {**state, "phase": "ended", "polls": polls}
-    wait = max(1, min(backoff_seconds(polls, ports.settings), remaining)) if ports.settings.poll_initial_seconds \
-        else 0
-    return {**state, "phase": "processing", "polls": polls, "wait_seconds": wait}
+    wait = backoff_seconds(polls, ports.settings)
+    wait -= int(wait * ports.settings.poll_jitter * random.random())
+    return {**state, "phase": "processing", "polls": polls, "wait_seconds": max(1, min(wait, remaining))}
 
 
 # --------------------------------------------------------------------------------------------- persist
 
 
+#: Attempts at fetching a result whose download failed in a way that is safe to repeat.
+DOWNLOAD_ATTEMPTS = 3
+
+
+class ResultExpired(MediagenError):
+    """The provider's temporary result URL no longer serves the file (seeds/003 "Result URLs": treat
+    ``fileURL`` as temporary)."""
+
+    code = "result_expired"
+
+
 def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     """Copy the provider's result into S3 and finish the job.
 
-    Writes ``<prefix><job_id>/output.<ext>`` (real content type, SHA-256 tag) and
-    ``<prefix><job_id>/result.json``; records SUCCEEDED with the outputs; publishes "Job Succeeded".
+    Writes ``<prefix><job_id>/output.<ext>`` (real content type, SHA-256) -- and, for a zip result, each
+    member as ``<prefix><job_id>/files/<name>`` -- plus ``<prefix><job_id>/result.json``; records SUCCEEDED with
+    the outputs and the detection lag; publishes "Job Succeeded". Transient download failures are retried
+    (:data:`DOWNLOAD_ATTEMPTS`, jittered backoff); an expired result URL is not.
 
     Raises:
-        MediagenError: the result could not be fetched or stored (the state machine records
-            PIPELINE_FAILED through :func:`record_failure`).
+        ResultExpired: the provider no longer serves the result.
+        MediagenError: the result could not be fetched or stored. Either way the state machine records
+            PIPELINE_FAILED through :func:`record_failure`, with this message.
     """
-    from mediagen.provider import Succeeded
+    from mediagen.provider import DownloadFailed, DownloadUnavailable, ProviderUnavailable
 
     assert ports.outputs is not None, "persist needs an output store"
     job_id = state["job_id"]
     record = ports.tasks.transition(job_id, TaskStatus.PERSISTING,
                                     expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING})
-    client = ports.provider()
-    result = client.status(state["task_id"])
-    if not isinstance(result, Succeeded):
-        raise MediagenError(f"status changed after success: {type(result).__name__}", code="result_unavailable")
+    started = utcnow()
     base = f"{record.get('output_prefix', '')}{job_id}/"
-    with client.open_download(state["task_id"], result.file_url) as download:
-        final = ports.outputs.put_stream(base + "output", download.iter_bytes(),
-                                         declared_type=download.content_type,
-                                         expected_bytes=download.content_length)
-    outputs = [final.to_dict()]
-    finished = utcnow()
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            outputs, source_url = _fetch_and_store(state["task_id"], base, ports)
+            break
+        except (DownloadUnavailable, ProviderUnavailable) as exc:
+            retryable: MediagenError = exc
+        except DownloadFailed as exc:
+            if exc.http_status in (403, 404, 410):
+                raise ResultExpired(f"the provider's result URL no longer serves the file (HTTP {exc.http_status}); "
+                                    "the result could not be fetched before it expired") from exc
+            raise
+        except StorageError as exc:
+            if exc.code != "download_incomplete":
+                raise
+            retryable = exc
+        if attempt == DOWNLOAD_ATTEMPTS:
+            raise MediagenError(f"result download failed {DOWNLOAD_ATTEMPTS} times: {retryable.message}",
+                                code="download_failed") from retryable
+        _log().warning("result download failed; retrying", job_id=job_id, attempt=attempt, error=retryable.message)
+        time.sleep(random.uniform(0.5, 1.0) * 2 ** (attempt - 1))
+
+    signal = record.get("callback_received_at") or record.get("provider_completed_at")
+    lag_ms = _ms_between(signal, started) if signal else None
     manifest = {
         "job_id": job_id, "model": record.get("model"), "provider_task_id": state["task_id"],
         "status": str(TaskStatus.SUCCEEDED), "outputs": outputs, "metadata": record.get("metadata", {}),
-        "created_at": record.get("created_at"), "completed_at": finished,
-        "source_url": redact_text(result.file_url or ""),
+        "created_at": record.get("created_at"), "completed_at": utcnow(), "source_url": source_url,
     }
     manifest_obj = ports.outputs.put_json(base + "result.json", manifest)
-    done = ports.tasks.transition(job_id, TaskStatus.SUCCEEDED, expect={TaskStatus.PERSISTING},
-                                  set_fields={"outputs": outputs, "manifest_uri": manifest_obj.uri})
-    _log().info("job succeeded", job_id=job_id, bytes=final.bytes, content_type=final.content_type, uri=final.uri)
+    done = ports.tasks.transition(job_id, TaskStatus.SUCCEEDED, expect={TaskStatus.PERSISTING}, set_fields={
+        "outputs": outputs, "manifest_uri": manifest_obj.uri, "persist_started_at": started,
+        "detection_lag_ms": lag_ms})
+    _log().info("job succeeded", job_id=job_id, outputs=len(outputs), bytes=outputs[0]["bytes"],
+                detection_lag_ms=lag_ms)
     _publish(done, ports)
-    return {"job_id": job_id, "phase": "succeeded", "outputs": outputs}
+    return {"job_id": job_id, "phase": "succeeded", "outputs": len(outputs)}
+
+
+def _fetch_and_store(task_id: str, base: str, ports: Ports) -> tuple[list[dict[str, Any]], str]:
+    """One attempt: status -> fileURL -> stream into S3 (and unpack a zip). Returns (outputs, redacted URL)."""
+    import tempfile
+
+    from mediagen.provider import Succeeded
+    from mediagen.storage import unpack_zip
+
+    assert ports.outputs is not None
+    client = ports.provider()
+    result = client.status(task_id)
+    if not isinstance(result, Succeeded):
+        raise MediagenError(f"status changed after success: {type(result).__name__}", code="result_unavailable")
+    with tempfile.TemporaryFile() as spool, client.open_download(task_id, result.file_url) as download:
+        chunks = download.iter_bytes()
+        first = next(chunks, b"")
+        is_zip = first.startswith(b"PK\x03\x04")
+        stored = ports.outputs.put_stream(base + "output", _prepend(first, chunks), declared_type=download.content_type,
+                                          expected_bytes=download.content_length, tee=spool if is_zip else None)
+        outputs = [stored.to_dict()]
+        if is_zip:
+            spool.seek(0)
+            outputs += [{**m.to_dict(), "unpacked_from": stored.key}
+                        for m in unpack_zip(ports.outputs, spool, base + "files/")]
+    return outputs, redact_text(result.file_url or "")
+
+
+def _prepend(first: bytes, rest: Any) -> Any:
+    yield first
+    yield from rest
+
+
+def _ms_between(start_iso: str, end_iso: str) -> int | None:
+    from datetime import datetime
+
+    try:
+        a = datetime.fromisoformat(start_iso.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end_iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0, int((b - a).total_seconds() * 1000))
 
 
 # --------------------------------------------------------------------------------------------- failure

@@ -45,9 +45,11 @@ class Settings(BaseModel):
 
     # Polling schedule: first wait, growth factor, cap (seeds/002 "Callback & Polling":
     # "wait 2 s, then 4 s, 8 s, 16 s, up to a maximum interval (e.g. 60 s)").
-    poll_initial_seconds: int = Field(2, alias="MEDIAGEN_POLL_INITIAL_SECONDS", ge=0)
+    poll_initial_seconds: int = Field(2, alias="MEDIAGEN_POLL_INITIAL_SECONDS", ge=1)
     poll_factor: float = Field(2.0, alias="MEDIAGEN_POLL_FACTOR", ge=1.0)
-    poll_max_seconds: int = Field(60, alias="MEDIAGEN_POLL_MAX_SECONDS", ge=0)
+    poll_max_seconds: int = Field(60, alias="MEDIAGEN_POLL_MAX_SECONDS", ge=1)
+    #: Each wait is shortened by up to this fraction at random, so jobs submitted together do not poll in step.
+    poll_jitter: float = Field(0.2, alias="MEDIAGEN_POLL_JITTER", ge=0.0, lt=1.0)
     # Deadline from submit to a terminal provider status, per modality.
     deadline_image_seconds: int = Field(15 * 60, alias="MEDIAGEN_DEADLINE_IMAGE_SECONDS", gt=0)
     deadline_video_seconds: int = Field(60 * 60, alias="MEDIAGEN_DEADLINE_VIDEO_SECONDS", gt=0)

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from mediagen.errors import StorageError
 
@@ -87,9 +87,10 @@ class _HashingReader(io.RawIOBase):
     ``max_concurrency`` on top).
     """
 
-    def __init__(self, first: bytes, rest: Iterator[bytes]) -> None:
+    def __init__(self, first: bytes, rest: Iterator[bytes], tee: IO[bytes] | None = None) -> None:
         self._buffer = memoryview(first)
         self._rest = rest
+        self._tee = tee
         self.sha256 = hashlib.sha256()
         self.count = 0
 
@@ -105,6 +106,8 @@ class _HashingReader(io.RawIOBase):
         n = min(len(target), len(self._buffer))
         target[:n] = self._buffer[:n]
         self.sha256.update(self._buffer[:n])
+        if self._tee is not None:
+            self._tee.write(self._buffer[:n])
         self._buffer = self._buffer[n:]
         self.count += n
         return n
@@ -114,7 +117,8 @@ class OutputStore(Protocol):
     """Port for result storage."""
 
     def put_stream(self, key_stem: str, chunks: Iterable[bytes], *, declared_type: str | None = None,
-                   expected_bytes: int | None = None) -> StoredObject: ...
+                   expected_bytes: int | None = None, tee: IO[bytes] | None = None,
+                   extension: str | None = None) -> StoredObject: ...
 
     def put_json(self, key: str, document: dict[str, Any]) -> StoredObject: ...
 
@@ -141,9 +145,13 @@ class S3OutputStore:
         self._max_concurrency = max_concurrency
 
     def put_stream(self, key_stem: str, chunks: Iterable[bytes], *, declared_type: str | None = None,
-                   expected_bytes: int | None = None) -> StoredObject:
-        """Stream ``chunks`` to ``s3://bucket/<key_stem>.<ext>``; the content type (and so the extension)
-        is detected from the first bytes.
+                   expected_bytes: int | None = None, tee: IO[bytes] | None = None,
+                   extension: str | None = None) -> StoredObject:
+        """Stream ``chunks`` to ``s3://bucket/<key_stem>.<ext>``; the content type (and so the extension,
+        unless ``extension`` is given) is detected from the first bytes.
+
+        Args:
+            tee: a file that also receives every byte (used to unpack zip results from local disk).
 
         Raises:
             StorageError: the stream ended before ``expected_bytes`` (or held more); the partial object is
@@ -158,8 +166,8 @@ class S3OutputStore:
             if len(head) >= 64:
                 break
         content_type = sniff_content_type(head, declared_type)
-        key = f"{key_stem}.{EXTENSIONS.get(content_type, 'bin')}"
-        reader = _HashingReader(head, iterator)
+        key = f"{key_stem}.{extension or EXTENSIONS.get(content_type, 'bin')}"
+        reader = _HashingReader(head, iterator, tee)
         config = TransferConfig(multipart_threshold=self._part_size, multipart_chunksize=self._part_size,
                                 max_concurrency=self._max_concurrency)
         self._s3.upload_fileobj(io.BufferedReader(reader, buffer_size=1024 * 1024), self.bucket, key,
@@ -181,3 +189,44 @@ class S3OutputStore:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return StoredObject(uri=f"s3://{self.bucket}/{key}", key=key, bytes=len(body),
                             content_type="application/json", sha256=hashlib.sha256(body).hexdigest())
+
+
+#: Limits for unpacking a zip result (a hostile or broken archive must not exhaust the function).
+ZIP_MAX_MEMBERS = 1000
+ZIP_MAX_TOTAL_BYTES = 8 * 1024 * 1024 * 1024
+
+
+def unpack_zip(store: OutputStore, archive: IO[bytes], key_prefix: str) -> list[StoredObject]:
+    """Store every file of a zip archive as its own object under ``key_prefix`` (content type sniffed,
+    SHA-256 computed), streaming each member. Directory entries are skipped and member names are reduced
+    to safe base names (no ``..``, no absolute paths; duplicates get a numeric suffix).
+
+    Raises:
+        StorageError: not a zip, or over :data:`ZIP_MAX_MEMBERS` / :data:`ZIP_MAX_TOTAL_BYTES`.
+    """
+    import posixpath
+    import re
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise StorageError(f"the result claims to be a zip but is not readable: {exc}", code="bad_zip") from exc
+    members = [m for m in zf.infolist() if not m.is_dir()]
+    if len(members) > ZIP_MAX_MEMBERS or sum(m.file_size for m in members) > ZIP_MAX_TOTAL_BYTES:
+        raise StorageError("the zip result is larger than mediagen unpacks", code="zip_too_large")
+    stored, used = [], set()
+    for member in members:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(member.filename.replace("\\", "/"))) or "file"
+        stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+        candidate, n = name, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{stem}-{n}{dot}{ext}"
+        used.add(candidate)
+        stem_c, _, ext_c = candidate.rpartition(".") if "." in candidate.lstrip(".") else (candidate, "", "")
+        with zf.open(member) as fh:
+            chunks = iter(lambda fh=fh: fh.read(1024 * 1024), b"")
+            stored.append(store.put_stream(key_prefix + stem_c, chunks, expected_bytes=member.file_size,
+                                           extension=ext_c or None))
+    return stored

@@ -83,12 +83,16 @@ class TaskRepository(Protocol):
         expect: set[TaskStatus] | frozenset[TaskStatus] | None = None,
         set_fields: dict[str, Any] | None = None,
         add: dict[str, int] | None = None,
+        remove: tuple[str, ...] = (),
+        unless_set: str | None = None,
     ) -> dict[str, Any]:
         """Atomically move the task to ``to`` (or keep the status when ``to`` is None), setting
-        ``set_fields`` and adding to counters in ``add``.
+        ``set_fields``, adding to counters in ``add`` and removing the attributes in ``remove``.
 
         Args:
             expect: the statuses the task must be in; otherwise ``TaskConflict`` and nothing changes.
+            unless_set: an attribute that must not exist yet (a "first time only" write); otherwise
+                ``TaskConflict``.
 
         Returns:
             the record after the update.
@@ -96,6 +100,13 @@ class TaskRepository(Protocol):
         Raises:
             TaskConflict: the task is not in an expected status.
             TaskNotFound: no such task.
+        """
+        ...
+
+    def take(self, job_id: str, attribute: str) -> Any:
+        """Atomically remove ``attribute`` and return the value it had (None when it was not set).
+
+        Two concurrent callers never both get the value: this is how a wake-up token is used once.
         """
         ...
 
@@ -161,6 +172,8 @@ class DynamoTaskRepository:
         expect: set[TaskStatus] | frozenset[TaskStatus] | None = None,
         set_fields: dict[str, Any] | None = None,
         add: dict[str, int] | None = None,
+        remove: tuple[str, ...] = (),
+        unless_set: str | None = None,
     ) -> dict[str, Any]:
         now = utcnow()
         names: dict[str, str] = {"#updated_at": "updated_at"}
@@ -182,7 +195,14 @@ class DynamoTaskRepository:
             adds.append(f"#a{i} :a{i}")
         if adds:
             expression += " ADD " + ", ".join(adds)
+        if remove:
+            for i, key in enumerate(remove):
+                names[f"#r{i}"] = key
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         condition = "attribute_exists(job_id)"
+        if unless_set:
+            names["#unless"] = unless_set
+            condition += " AND attribute_not_exists(#unless)"
         if expect:
             names["#status"] = "status"
             placeholders = []
@@ -202,6 +222,19 @@ class DynamoTaskRepository:
                     raise TaskNotFound(f"no task {job_id}") from exc
                 raise TaskConflict(
                     f"task {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
+                    + (f" without {unless_set}" if unless_set else "")
                 ) from exc
             raise RepositoryError(f"could not update task {job_id}: {exc.response['Error']['Code']}") from exc
         return _from_dynamo(result["Attributes"])
+
+    def take(self, job_id: str, attribute: str) -> Any:
+        try:
+            result = self._table.update_item(
+                Key={"job_id": job_id}, UpdateExpression="REMOVE #a", ConditionExpression="attribute_exists(#a)",
+                ExpressionAttributeNames={"#a": attribute}, ReturnValues="UPDATED_OLD",
+            )
+        except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise RepositoryError(f"could not update task {job_id}: {exc.response['Error']['Code']}") from exc
+        return _from_dynamo(result.get("Attributes", {}).get(attribute))

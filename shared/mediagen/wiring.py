@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 from mediagen.settings import Settings
 
 if TYPE_CHECKING:
+    from mediagen.completion import TaskWaker
     from mediagen.pipeline import Ports
     from mediagen.provider import ClipriseClient
+    from mediagen.tasks import TaskRepository
 
 
 def build_ports(settings: Settings) -> Ports:
@@ -53,3 +55,16 @@ def ports() -> Ports:
     from mediagen.settings import get_settings
 
     return build_ports(get_settings())
+
+
+@lru_cache(maxsize=1)
+def completion_ports() -> tuple[TaskRepository, TaskWaker]:
+    """What the callback and arm steps need, and nothing more: the task table and Step Functions."""
+    import boto3
+
+    from mediagen.completion import StepFunctionsWaker
+    from mediagen.settings import get_settings
+    from mediagen.tasks import DynamoTaskRepository
+
+    return (DynamoTaskRepository(get_settings().task_table, boto3.resource("dynamodb")),
+            StepFunctionsWaker(boto3.client("stepfunctions")))

@@ -13,24 +13,31 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from mediagen.settings import Settings
 from mediagen_infra import MediaGenPipelineProps, build_app
 from mediagen_infra.bundling import REPO_ROOT, function_bundle_files, function_code
-from mediagen_infra.lambdas import FUNCTION_SPECS
+from mediagen_infra.lambdas import ARM, FUNCTION_SPECS, build_function
 
 EXPECTED_FUNCTIONS = {
     # name: (timeout s, memory MB, MEDIAGEN_* variables)
     "submit": (60, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN",
-                         "MEDIAGEN_API_KEY_SECRET_ID"}),
+                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL"}),
     "poll": (30, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID"}),
     "persist": (900, 1024, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID",
                             "MEDIAGEN_OUTPUTS_BUCKET"}),
     "finalize": (30, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS"}),
+    "callback": (10, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS"}),
+    "arm": (10, 256, {"MEDIAGEN_TASK_TABLE"}),
 }
+#: Functions that read the API key secret (the others never see it).
+SECRET_READERS = {"submit", "poll", "persist"}
+#: Functions that may end a WaitForResult wait (states:SendTaskSuccess/Failure/Heartbeat).
+TASK_RESPONDERS = {"callback", "arm"}
+TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 STATE_TYPES = {
-    "WaitBeforeNextCheck": "Wait",
+    "WaitForResult": "Task",
     "CheckStatus": "Task",
     "Route": "Choice",
     "Persist": "Task",
@@ -115,6 +122,26 @@ def _grants(statements: list[dict], action: str, resource_id: str) -> bool:
         s["Effect"] == "Allow" and action in _actions(s) and resource_id in json.dumps(s["Resource"])
         for s in statements
     )
+
+
+def _allowed_actions(statements: list[dict]) -> set[str]:
+    return {action for s in statements if s["Effect"] == "Allow" for action in _actions(s)}
+
+
+def _references(node: Any) -> set[str]:
+    """Logical ids a template fragment refers to (``Ref``, ``Fn::GetAtt``)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("Ref"), str):
+            found.add(node["Ref"])
+        if "Fn::GetAtt" in node:
+            found.add(node["Fn::GetAtt"][0])
+        for value in node.values():
+            found |= _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _references(value)
+    return found
 
 
 # ----------------------------------------------------------------------------------------- queue + DLQ
@@ -219,7 +246,7 @@ def test_no_resource_has_a_hard_coded_physical_name(resources: dict[str, dict[st
 
 
 # ---------------------------------------------------------------------------------------------- functions
-def test_four_functions_with_the_documented_runtime_and_handlers(
+def test_six_functions_with_the_documented_runtime_and_handlers(
     functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     assert set(functions) == set(EXPECTED_FUNCTIONS)
@@ -236,7 +263,7 @@ def test_every_function_logs_to_its_own_group_kept_one_month(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     groups = {props["LoggingConfig"]["LogGroup"]["Ref"] for _lid, props in functions.values()}
-    assert len(groups) == 4
+    assert len(groups) == len(EXPECTED_FUNCTIONS)
     for group in groups:
         assert resources[group]["Type"] == "AWS::Logs::LogGroup"
         assert resources[group]["Properties"]["RetentionInDays"] == 30
@@ -252,7 +279,7 @@ def test_every_function_uses_the_dependencies_layer_and_its_own_code_asset(
     for _lid, props in functions.values():
         assert props["Layers"] == [{"Ref": layer_id}]
     code_keys = {props["Code"]["S3Key"] for _lid, props in functions.values()}
-    assert len(code_keys) == 4, "functions must not share one code zip"
+    assert len(code_keys) == len(EXPECTED_FUNCTIONS), "functions must not share one code zip"
     assert layer["Content"]["S3Key"] not in code_keys
 
 
@@ -295,11 +322,9 @@ def test_state_machine_is_standard_traced_with_a_three_hour_backstop(
 
 def test_definition_has_exactly_the_contract_states(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert definition["StartAt"] == "WaitBeforeNextCheck"
+    assert definition["StartAt"] == "WaitForResult"
     assert {name: state["Type"] for name, state in states.items()} == STATE_TYPES
-    assert states["WaitBeforeNextCheck"] == {
-        "Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "CheckStatus",
-    }
+    assert states["WaitForResult"]["Next"] == "CheckStatus"
     assert states["CheckStatus"]["Next"] == "Route"
     assert states["Persist"]["Next"] == "JobSucceeded"
     assert states["RecordFailure"]["Next"] == "PipelineFailed"
@@ -308,12 +333,43 @@ def test_definition_has_exactly_the_contract_states(definition: dict[str, Any]) 
     }
 
 
+def test_wait_for_result_invokes_arm_with_the_task_token_and_times_out_after_wait_seconds(
+    definition: dict[str, Any], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    """The execution sleeps in arm's task until a callback sends the token, at most ``$.wait_seconds``."""
+    state = definition["States"]["WaitForResult"]
+    assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert state["Parameters"] == {
+        "FunctionName": functions["arm"][0],
+        "Payload": {"job_id.$": "$.job_id", "task_token.$": "$$.Task.Token", "wait_seconds.$": "$.wait_seconds"},
+    }
+    assert state["TimeoutSecondsPath"] == "$.wait_seconds"
+    assert "TimeoutSeconds" not in state and "HeartbeatSeconds" not in state
+    # The task's result (the callback's SendTaskSuccess output) is dropped: CheckStatus gets the same state.
+    assert "ResultPath" in state and state["ResultPath"] is None
+    assert "OutputPath" not in state
+
+
+def test_wait_for_result_timeout_checks_the_status_and_other_errors_record_a_failure(
+    definition: dict[str, Any]
+) -> None:
+    # First match wins: the timeout catch must come before States.ALL (which also matches a timeout).
+    assert definition["States"]["WaitForResult"]["Catch"] == [
+        {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": "CheckStatus"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"},
+    ]
+
+
+def test_no_wait_state_is_left(definition: dict[str, Any]) -> None:
+    assert [name for name, state in definition["States"].items() if state["Type"] == "Wait"] == []
+
+
 def test_route_loops_while_processing_persists_when_ready_and_ends_otherwise(
     definition: dict[str, Any]
 ) -> None:
     route = definition["States"]["Route"]
     assert route["Choices"] == [
-        {"Variable": "$.phase", "StringEquals": "processing", "Next": "WaitBeforeNextCheck"},
+        {"Variable": "$.phase", "StringEquals": "processing", "Next": "WaitForResult"},
         {"Variable": "$.phase", "StringEquals": "ready", "Next": "Persist"},
     ]
     assert route["Default"] == "JobEnded"
@@ -330,18 +386,12 @@ def test_lambda_tasks_pass_the_whole_state_and_invoke_the_right_function(
         assert state["OutputPath"] == "$.Payload"
 
 
-def test_every_task_but_record_failure_catches_everything_into_record_failure(
-    definition: dict[str, Any]
-) -> None:
-    for name, state in definition["States"].items():
-        if state["Type"] != "Task":
-            continue
-        if name == "RecordFailure":
-            assert "Catch" not in state
-            continue
-        assert state["Catch"] == [
+def test_check_status_and_persist_catch_everything_into_record_failure(definition: dict[str, Any]) -> None:
+    for name in ("CheckStatus", "Persist"):
+        assert definition["States"][name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
-        ]
+        ], name
+    assert "Catch" not in definition["States"]["RecordFailure"]
 
 
 def test_record_failure_retries_three_times_with_backoff(definition: dict[str, Any]) -> None:
@@ -366,13 +416,50 @@ def test_functions_get_least_privilege_grants(
     assert _grants(statements["persist"], "s3:PutObject", bucket_id)
     for name in functions:
         assert _grants(statements[name], "dynamodb:UpdateItem", table_id), name
-        assert _grants(statements[name], "events:PutEvents", bus_id), name
+        publishes = _grants(statements[name], "events:PutEvents", bus_id)
+        assert publishes == ("MEDIAGEN_EVENT_BUS" in EXPECTED_FUNCTIONS[name][2]), name
         reads_secret = _grants(statements[name], "secretsmanager:GetSecretValue", secret_id)
-        assert reads_secret == (name != "finalize"), name
-    for name in ("submit", "poll", "finalize"):
+        assert reads_secret == (name in SECRET_READERS), name
+        for action in TASK_RESPONSE_ACTIONS:
+            assert _grants(statements[name], action, machine_id) == (name in TASK_RESPONDERS), (name, action)
+    for name in ("submit", "poll", "finalize", "callback", "arm"):
         assert not _grants(statements[name], "s3:PutObject", bucket_id), name
-    for name in ("poll", "persist", "finalize"):
+    for name in ("poll", "persist", "finalize", "callback", "arm"):
         assert not _grants(statements[name], "states:StartExecution", machine_id), name
+
+
+def test_callback_and_arm_never_touch_the_secret_or_s3(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    for name in TASK_RESPONDERS:
+        actions = _allowed_actions(_role_statements(resources, functions[name][1]))
+        assert {"states:SendTaskSuccess", "dynamodb:GetItem", "dynamodb:UpdateItem"} <= actions, name
+        assert [a for a in actions if a.startswith(("secretsmanager:", "s3:", "kms:"))] == [], name
+
+
+def test_the_template_has_no_dependency_cycle(resources: dict[str, dict[str, Any]]) -> None:
+    """CloudFormation refuses a cycle at deploy time (arm is invoked by, and wakes, the state machine)."""
+    graph = {}
+    for logical_id, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+        graph[logical_id] = (_references(resource.get("Properties", {})) | set(depends_on)) & set(resources)
+
+    done: set[str] = set()
+    visiting: list[str] = []
+
+    def visit(node: str) -> None:
+        if node in done:
+            return
+        assert node not in visiting, f"dependency cycle: {visiting[visiting.index(node):] + [node]}"
+        visiting.append(node)
+        for dependency in sorted(graph[node]):
+            visit(dependency)
+        visiting.pop()
+        done.add(node)
+
+    for logical_id in sorted(graph):
+        visit(logical_id)
 
 
 def test_no_policy_allows_every_action(resources: dict[str, dict[str, Any]]) -> None:
@@ -389,11 +476,94 @@ def test_no_policy_allows_every_action(resources: dict[str, dict[str, Any]]) -> 
     assert [s for s in all_statements if s["Effect"] == "Allow" and "*" in _actions(s)] == []
 
 
+# ------------------------------------------------------------------------------------------- callback API
+@pytest.fixture(scope="module")
+def http_api_id(resources: dict[str, dict[str, Any]]) -> str:
+    (api_id,) = _of_type(resources, "AWS::ApiGatewayV2::Api")
+    return api_id
+
+
+def test_callback_api_is_an_http_api_named_after_the_stack(
+    resources: dict[str, dict[str, Any]], http_api_id: str
+) -> None:
+    api = resources[http_api_id]["Properties"]
+    assert api["ProtocolType"] == "HTTP"
+    assert api["Name"] == "MediaGen-dev-callbacks"
+    assert "CorsConfiguration" not in api  # server-to-server: no browser calls this API
+
+
+def test_post_callbacks_token_is_the_only_route_and_goes_to_the_callback_function(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]], http_api_id: str
+) -> None:
+    (route,) = _of_type(resources, "AWS::ApiGatewayV2::Route").values()
+    props = route["Properties"]
+    assert props["ApiId"] == {"Ref": http_api_id}
+    assert props["RouteKey"] == "POST /callbacks/{token}"
+    # No authorizer: the provider cannot sign its callbacks; the unguessable token is the credential.
+    assert props["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in props
+
+    integration_id = {part["Ref"] for part in props["Target"]["Fn::Join"][1] if isinstance(part, dict)}.pop()
+    integration = resources[integration_id]["Properties"]
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["PayloadFormatVersion"] == "2.0"
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": [functions["callback"][0], "Arn"]}
+
+
+def test_only_the_callback_route_may_invoke_the_callback_function(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]], http_api_id: str
+) -> None:
+    permissions = [p["Properties"] for p in _of_type(resources, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [functions["callback"][0], "Arn"]}]
+    (permission,) = permissions
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    source_arn = permission["SourceArn"]["Fn::Join"][1]
+    assert {"Ref": http_api_id} in source_arn
+    assert source_arn[-1] == "/*/*/callbacks/{token}"
+
+
+def test_default_stage_auto_deploys_throttled_with_access_logs_kept_one_month(
+    resources: dict[str, dict[str, Any]], http_api_id: str
+) -> None:
+    (stage,) = _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["ApiId"] == {"Ref": http_api_id}
+    assert props["StageName"] == "$default"
+    assert props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+
+    log_group_id = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[log_group_id]["Type"] == "AWS::Logs::LogGroup"
+    assert resources[log_group_id]["Properties"]["RetentionInDays"] == 30
+
+
+def test_access_log_lines_are_json_without_the_path_that_carries_the_token(
+    resources: dict[str, dict[str, Any]]
+) -> None:
+    (stage,) = _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    log_format = stage["Properties"]["AccessLogSettings"]["Format"]
+    assert "$context.path" not in log_format and "$context.rawPath" not in log_format
+    # What API Gateway writes: every $context variable replaced (messageString arrives quoted).
+    line = json.loads(
+        log_format.replace("$context.error.messageString", '"Internal Server Error"').replace("$context.", "")
+    )
+    assert {"requestId", "routeKey", "status", "sourceIp", "integrationError", "error"} <= set(line)
+
+
+def test_submit_learns_the_callback_url_base_from_the_api_endpoint(
+    template: Template, functions: dict[str, tuple[str, dict[str, Any]]], http_api_id: str
+) -> None:
+    expected = {"Fn::Join": ["", [{"Fn::GetAtt": [http_api_id, "ApiEndpoint"]}, "/callbacks"]]}
+    variables = functions["submit"][1]["Environment"]["Variables"]
+    assert variables["MEDIAGEN_CALLBACK_BASE_URL"] == expected
+    assert template.to_json()["Outputs"]["CallbackUrlBase"]["Value"] == expected
+
+
 # ------------------------------------------------------------------------------------------------ outputs
 def test_stack_outputs_have_stable_names(template: Template) -> None:
     assert set(template.to_json()["Outputs"]) == {
         "JobsQueueUrl", "JobsDlqUrl", "TaskTableName", "OutputsBucketName", "EventBusName",
-        "StateMachineArn", "ApiKeySecretArn",
+        "StateMachineArn", "ApiKeySecretArn", "CallbackUrlBase",
     }
 
 
@@ -402,6 +572,8 @@ def test_props_reject_values_aws_would_reject() -> None:
         MediaGenPipelineProps(submit_batch_size=11)
     with pytest.raises(ValueError, match="submit_max_concurrency"):
         MediaGenPipelineProps(submit_max_concurrency=1)
+    with pytest.raises(ValueError, match="callback_throttle"):
+        MediaGenPipelineProps(callback_throttle_rate=-1)
 
 
 # ---------------------------------------------------------------------------------------------- bundling
@@ -479,3 +651,30 @@ def test_code_asset_hash_follows_the_shipped_files(tmp_path: Path) -> None:
     (repo / "shared/mediagen/settings.py").write_text("X = 2\n")
     after = hashes()
     assert after["submit"] != before["submit"] and after["poll"] != before["poll"]
+
+
+def _probe_stack(*, skip_bundling: bool) -> Stack:
+    app = App(post_cli_context={"aws:cdk:bundling-stacks": []} if skip_bundling else None)
+    return Stack(app, "MissingHandlerProbe")
+
+
+def test_a_missing_handler_gets_a_placeholder_only_when_bundling_is_skipped(tmp_path: Path) -> None:
+    """The template (and the local stack's definition) can be synthesized before a handler is written."""
+    repo = _fake_repo(tmp_path)  # has submit and poll, no functions/arm/
+    stack = _probe_stack(skip_bundling=True)
+    build_function(stack, ARM, source_root=repo, layers=[], environment={})
+    (function,) = Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["Handler"] == "functions.arm.app.lambda_handler"
+    warnings = Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp("functions/arm/app.py does not exist")
+    )
+    assert len(warnings) == 1
+
+    with pytest.raises(FileNotFoundError, match="arm"):
+        build_function(_probe_stack(skip_bundling=False), ARM, source_root=repo, layers=[], environment={})
+
+
+def test_every_function_spec_has_its_handler_in_the_repository() -> None:
+    missing = [spec.name for spec in FUNCTION_SPECS
+               if not (REPO_ROOT / "functions" / spec.name / "app.py").is_file()]
+    assert missing == []

@@ -110,7 +110,7 @@ def test_the_state_machine_run_is_the_one_cdk_synth_wrote(stack: LocalStack, syn
     running = json.loads(stack.session.client("stepfunctions").describe_state_machine(
         stateMachineArn=stack.state_machine_arn)["definition"])
     assert running == json.loads(text)
-    assert running["StartAt"] == "WaitBeforeNextCheck"
+    assert running["StartAt"] == "WaitForResult"
 
 
 def test_the_api_key_never_reaches_logs_records_events_or_objects(stack: LocalStack) -> None:
@@ -128,3 +128,18 @@ def test_the_api_key_never_reaches_logs_records_events_or_objects(stack: LocalSt
     assert stack.logs(), "the handlers logged nothing: the scan would prove nothing"
     for text in haystacks:
         assert SENTINEL_KEY not in text
+
+
+def test_every_published_event_matches_the_documented_schema(stack: LocalStack) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((REPO / "docs" / "events.schema.json").read_text())
+    good = sample("01-text-to-image-nano-banana.json") | {"job_id": "schema-ok"}
+    bad = {"job_id": "schema-rejected", "request": {"model": "nano-banana", "input": {"prompt": 5}}}
+    stack.events()  # drain what earlier tests published
+    run(stack, good, bad)
+    events = stack.events()
+    assert sorted(e["detail-type"] for e in events) == ["Job Rejected", "Job Succeeded"]
+    for event in events:
+        jsonschema.validate(event, schema)
+    ok = next(e for e in events if e["detail"]["job_id"] == "schema-ok")
+    assert ok["detail"]["outputs"][0]["uri"].startswith("s3://mediagen-outputs-local/demo/schema-ok/")

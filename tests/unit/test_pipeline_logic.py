@@ -139,7 +139,7 @@ def test_poll_backs_off_exponentially_up_to_the_cap() -> None:
     assert [backoff_seconds(n, settings) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
     clock = Clock()
     provider = ScriptedProvider(generate=[GenerateAccepted("t-1")], status=[Processing()])
-    ports, state = _submitted(provider, clock)
+    ports, state = _submitted(provider, clock, MEDIAGEN_POLL_JITTER=0)
     waits = []
     for _ in range(4):
         state = check_status(state, ports)
@@ -196,3 +196,13 @@ def test_record_failure_marks_pipeline_failed_once_and_redacts_the_cause() -> No
     assert "SECRET123456" not in json.dumps(record) and "apiKey=***" in record["error"]["message"]
     record_failure({**state, "error": {"Error": "X", "Cause": "again"}}, ports)
     assert len(ports.events.published) == 1
+
+
+def test_jitter_only_ever_shortens_a_wait_and_by_at_most_the_configured_fraction() -> None:
+    clock = Clock()
+    provider = ScriptedProvider(generate=[GenerateAccepted("t-1")], status=[Processing()])
+    ports, state = _submitted(provider, clock, MEDIAGEN_POLL_JITTER=0.25, MEDIAGEN_POLL_INITIAL_SECONDS=16)
+    waits = set()
+    for _ in range(40):
+        waits.add(check_status({**state, "polls": 0}, ports)["wait_seconds"])
+    assert waits <= set(range(24, 33)) and len(waits) > 1

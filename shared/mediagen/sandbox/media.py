@@ -11,6 +11,17 @@ network or codecs at runtime.
 The real provider's outputs are "png / jpg", "mp4" and "wav / mp3" (seeds/000 "Model Catalog", Output
 column). The sandbox always answers PNG for images, even when ``output_format`` asks for jpeg.
 
+Two variants serve the fault tokens of :mod:`mediagen.sandbox.faults`:
+
+- ``size=BYTES`` (:func:`sized_media`): a file of exactly BYTES bytes, generated while it is streamed
+  (:class:`StreamedMedia`; memory stays flat whatever the size): the PNG gets a private ancillary
+  ``mgPd`` padding chunk before ``IEND`` (split when longer than a PNG chunk may be), the MP4 a
+  top-level ``free`` box after ``mdat`` (64-bit size above 4 GiB), the WAV a ``data`` chunk of the
+  right length (16-bit mono PCM, or 8-bit when the data length is odd);
+- ``zip`` (:func:`zip_bytes`): a deflated zip of 2-4 distinct files of the job's kind
+  (``image_1.png``..., ``video_1.mp4``..., ``audio_1.wav``...), like grok-imagine's results
+  (seeds/002 "Status & Download": "grok-imagine may return a .zip").
+
 The checked-in samples were made once with Debian's ffmpeg 5.1 (nothing at runtime needs it)::
 
     ffmpeg -f lavfi -i testsrc2=size=320x180:rate=24:duration=2 -c:v libx264 -preset veryslow \\
@@ -27,12 +38,14 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import random
 import struct
 import sys
 import wave
+import zipfile
 import zlib
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -58,6 +71,40 @@ class Media:
     data: bytes = field(repr=False)
     content_type: str
     extension: str
+
+    @property
+    def length(self) -> int:
+        """The file's size in bytes."""
+        return len(self.data)
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The file's bytes in one piece (same interface as :meth:`StreamedMedia.chunks`)."""
+        yield self.data
+
+
+@dataclass(frozen=True)
+class StreamedMedia:
+    """One result file that is generated while it is sent, never held in memory as a whole.
+
+    Attributes:
+        length: the file's exact size in bytes (what ``Content-Length`` declares).
+        content_type, extension: as for :class:`Media`.
+        produce: returns a fresh iterator over the file's pieces; the pieces add up to ``length``.
+            Pieces are shared read-only buffers: send them, do not keep them.
+    """
+
+    length: int
+    content_type: str
+    extension: str
+    produce: Callable[[], Iterator[bytes | memoryview]] = field(repr=False)
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The file's bytes, piece by piece (at most :data:`FILLER_BLOCK` bytes each, plus headers)."""
+        return self.produce()
+
+
+#: A result file: in memory (small) or generated while streamed (``size=BYTES``).
+Result = Media | StreamedMedia
 
 
 def _digest(seed: str) -> bytes:
@@ -176,12 +223,23 @@ def wants_mp3(body: Mapping[str, Any]) -> bool:
     )
 
 
-def render_media(modality: str, seed: str, body: Mapping[str, Any]) -> Media:
+def render_media(modality: str, seed: str, body: Mapping[str, Any], *, size: int | None = None,
+                 as_zip: bool = False) -> Result:
     """The result file of a job: ``modality`` is ``"image"|"video"|"audio"``, ``seed`` the job's
     prompt/text (what makes outputs differ), ``body`` the generate request body (for the audio format).
 
+    ``as_zip`` gives a zip of several files (:func:`zip_bytes`; ``size`` is then ignored); ``size``
+    gives a file of exactly that many bytes (:func:`sized_media`), or the ordinary file when the kind
+    cannot be made that size.
+
     Raises ``ValueError`` for an unknown modality.
     """
+    if as_zip:
+        return Media(zip_bytes(modality, seed), "application/zip", "zip")
+    if size is not None:
+        sized = sized_media(modality, seed, size)
+        if sized is not None:
+            return sized
     if modality == "image":
         return Media(png_bytes(seed), "image/png", "png")
     if modality == "video":
@@ -190,4 +248,197 @@ def render_media(modality: str, seed: str, body: Mapping[str, Any]) -> Media:
         if wants_mp3(body):
             return Media(mp3_bytes(), "audio/mpeg", "mp3")
         return Media(wav_bytes(seed), "audio/wav", "wav")
+    raise ValueError(f"unknown modality {modality!r}")
+
+# ---------------------------------------------------------------------------------------- zip results
+
+
+#: Fixed member time stamp, so the same job always gives the same zip bytes.
+_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+
+
+def zip_members(modality: str, seed: str) -> list[tuple[str, bytes]]:
+    """The files of a zip result: 2-4 (by ``sha256(seed)``) distinct files of ``modality``'s kind,
+    named ``image_1.png``..., ``video_1.mp4``... or ``audio_1.wav``....
+
+    Raises ``ValueError`` for an unknown modality.
+    """
+    count = 2 + _digest(seed)[20] % 3
+    if modality == "image":
+        return [(f"image_{i}.png", png_bytes(f"{seed}\n#image_{i}")) for i in range(1, count + 1)]
+    if modality == "video":
+        names = sample_names("mp4")
+        start = int.from_bytes(_digest(seed)[:4], "big")
+        count = min(count, len(names))
+        return [(f"video_{i}.mp4", _samples()[names[(start + i) % len(names)]]) for i in range(1, count + 1)]
+    if modality == "audio":
+        return [(f"audio_{i}.wav", wav_bytes(f"{seed}\n#audio_{i}")) for i in range(1, count + 1)]
+    raise ValueError(f"unknown modality {modality!r}")
+
+
+def zip_bytes(modality: str, seed: str) -> bytes:
+    """A deflated zip of :func:`zip_members` (fixed time stamps: the same seed gives the same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in zip_members(modality, seed):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------- sized results
+
+#: Size of the pre-built filler block that large results repeat (1 MiB: big writes, one allocation).
+FILLER_BLOCK = 1 << 20
+#: Largest payload of one PNG chunk (PNG spec: length < 2^31).
+MAX_PNG_CHUNK = 2**31 - 1
+#: The private, ancillary, safe-to-copy PNG chunk type that pads an image to size (decoders skip it).
+PNG_PAD_CHUNK = b"mgPd"
+_PNG_CHUNK_OVERHEAD = 12  # length + type + CRC
+_PNG_IEND = _png_chunk(b"IEND", b"")
+_WAV_HEADER = 44
+_WAV_MAX = 0xFFFFFFFF + 8  # the RIFF size field is 32-bit
+
+
+@lru_cache(maxsize=1)
+def _filler() -> bytes:
+    """1 MiB of fixed pseudo-random bytes (incompressible, like real media), made once."""
+    return random.Random(0x6D67).randbytes(FILLER_BLOCK)
+
+
+def _repeat(block: bytes, count: int) -> Iterator[bytes | memoryview]:
+    """``count`` bytes made of ``block`` repeated (the last piece a zero-copy slice)."""
+    full, rest = divmod(count, len(block))
+    for _ in range(full):
+        yield block
+    if rest:
+        yield memoryview(block)[:rest]
+
+
+def _in_memory(data: bytes, content_type: str, extension: str) -> StreamedMedia:
+    return StreamedMedia(len(data), content_type, extension, lambda: iter((data,)))
+
+
+def sized_png(seed: str, size: int, max_chunk: int = MAX_PNG_CHUNK) -> StreamedMedia | None:
+    """A valid PNG of exactly ``size`` bytes: :func:`png_bytes` (256×256, or 2×2 when that does not
+    fit) plus ``mgPd`` padding chunks of at most ``max_chunk`` payload bytes before ``IEND``.
+
+    Returns ``None`` when no such file exists (below about 80 bytes, or a gap under 12 bytes that
+    no base image leaves).
+    """
+    if max_chunk < _PNG_CHUNK_OVERHEAD:
+        raise ValueError("max_chunk too small")
+    for width in (IMAGE_SIZE, 2):
+        base = png_bytes(seed, width, width)
+        gap = size - len(base)
+        if gap == 0:
+            return _in_memory(base, "image/png", "png")
+        if gap >= _PNG_CHUNK_OVERHEAD:
+            break
+    else:
+        return None
+    head = base[: -len(_PNG_IEND)]
+
+    def produce() -> Iterator[bytes | memoryview]:
+        yield head
+        remaining = gap
+        while remaining:
+            payload = min(remaining - _PNG_CHUNK_OVERHEAD, max_chunk)
+            left = remaining - _PNG_CHUNK_OVERHEAD - payload
+            if 0 < left < _PNG_CHUNK_OVERHEAD:  # leave room for one more whole chunk
+                payload -= _PNG_CHUNK_OVERHEAD - left
+            yield struct.pack(">I", payload) + PNG_PAD_CHUNK
+            crc = zlib.crc32(PNG_PAD_CHUNK)
+            for piece in _repeat(_filler(), payload):
+                crc = zlib.crc32(piece, crc)
+                yield piece
+            yield struct.pack(">I", crc)
+            remaining -= payload + _PNG_CHUNK_OVERHEAD
+        yield _PNG_IEND
+
+    return StreamedMedia(size, "image/png", "png", produce)
+
+
+def sized_mp4(seed: str, size: int) -> StreamedMedia | None:
+    """A valid MP4 of exactly ``size`` bytes: a checked-in clip (chosen by ``sha256(seed)``, else the
+    next one that fits) followed by a top-level ``free`` box (ISO/IEC 14496-12; 64-bit ``largesize``
+    when the box exceeds 4 GiB - 1), so the top-level boxes add up to the file size.
+
+    Returns ``None`` when ``size`` is below the smallest clip or leaves a gap of 1-7 bytes after
+    every clip.
+    """
+    names = sample_names("mp4")
+    start = int.from_bytes(_digest(seed)[:4], "big")
+    for offset in range(len(names)):
+        clip = _samples()[names[(start + offset) % len(names)]]
+        gap = size - len(clip)
+        if gap == 0:
+            return _in_memory(clip, "video/mp4", "mp4")
+        if gap >= 8:
+            break
+    else:
+        return None
+    header = struct.pack(">I4s", gap, b"free") if gap <= 0xFFFFFFFF else struct.pack(">I4sQ", 1, b"free", gap)
+
+    def produce() -> Iterator[bytes | memoryview]:
+        yield clip
+        yield header
+        yield from _repeat(_filler(), gap - len(header))
+
+    return StreamedMedia(size, "video/mp4", "mp4", produce)
+
+
+@lru_cache(maxsize=4)
+def _tone_block(period: int, width: int) -> bytes:
+    """About :data:`FILLER_BLOCK` bytes of a tone whose period is ``period`` samples, as 16-bit signed
+    little-endian (``width`` 2) or 8-bit unsigned (``width`` 1) PCM; whole periods, so it loops."""
+    if width == 2:
+        one = array("h", (round(12_000 * math.sin(2 * math.pi * i / period)) for i in range(period)))
+        if sys.byteorder == "big":
+            one.byteswap()
+        cycle = one.tobytes()
+    else:
+        cycle = bytes(128 + round(90 * math.sin(2 * math.pi * i / period)) for i in range(period))
+    return cycle * max(1, FILLER_BLOCK // len(cycle))
+
+
+def sized_wav(seed: str, size: int) -> StreamedMedia | None:
+    """A valid mono PCM WAV of exactly ``size`` bytes at :data:`WAV_SAMPLE_RATE` Hz: a 44-byte header
+    and a ``data`` chunk of ``size - 44`` bytes holding a looping tone (period 25-100 samples, by
+    ``sha256(seed)``); 16-bit when the data length is even, else 8-bit (whose odd chunk ends the file
+    without RIFF's pad byte).
+
+    Returns ``None`` below 44 bytes or above 4 GiB + 7 (the RIFF size field is 32-bit).
+    """
+    if not _WAV_HEADER <= size <= _WAV_MAX:
+        return None
+    data_length = size - _WAV_HEADER
+    width = 2 if data_length % 2 == 0 else 1
+    header = b"".join((
+        b"RIFF", struct.pack("<I", size - 8), b"WAVE",
+        b"fmt ", struct.pack("<IHHIIHH", 16, 1, 1, WAV_SAMPLE_RATE, WAV_SAMPLE_RATE * width, width, 8 * width),
+        b"data", struct.pack("<I", data_length),
+    ))
+    period = 25 + _digest(seed)[0] % 76
+
+    def produce() -> Iterator[bytes | memoryview]:
+        yield header
+        yield from _repeat(_tone_block(period, width), data_length)
+
+    return StreamedMedia(size, "audio/wav", "wav", produce)
+
+
+def sized_media(modality: str, seed: str, size: int) -> StreamedMedia | None:
+    """The ``size=BYTES`` result of a job: :func:`sized_png`, :func:`sized_mp4` or :func:`sized_wav`
+    (audio is always WAV here). ``None`` when the kind cannot be made exactly that size.
+
+    Raises ``ValueError`` for an unknown modality.
+    """
+    if modality == "image":
+        return sized_png(seed, size)
+    if modality == "video":
+        return sized_mp4(seed, size)
+    if modality == "audio":
+        return sized_wav(seed, size)
     raise ValueError(f"unknown modality {modality!r}")

@@ -20,6 +20,15 @@ that header, as the pipeline does for the real API.
     ``model`` missing or empty                      200   ``{"code":400,"msg":"This field is required",
                                                           "data":null}`` (seeds/002 "Error Reference")
     unknown model (``modality_of`` → ``None``)      400   ``{"msg":"invalid_model_id"}``
+    ``[sandbox:429=N]``, first N with that text     429   ``{"code":429,"error":{"code":
+                                                          "rate_limit_exceeded",...}}`` +
+                                                          ``Retry-After: 1`` (seeds/000 "Rate limits")
+    ``[sandbox:empty-400]``                         400   empty
+    ``[sandbox:code400]``                           200   ``{"code":400,"msg":"This field is required",
+                                                          "data":null}``
+    ``[sandbox:generate-500]`` (task created)       500   ``{"code":500,"error":{"code":"internal_error",
+                                                          "message":"Internal server error."}}``
+    ``[sandbox:generate-timeout]`` (task created)   200   after ``stall_seconds`` (or never, on stop)
     accepted                                        200   ``[{"code":200,"taskId":"<32 hex>"}]``
     ==============================================  ====  ==============================================
 
@@ -27,6 +36,7 @@ that header, as the pipeline does for the real API.
     ==============================================  ====  ==============================================
     missing/wrong ``apiKey``                        400   ``{"msg":"invalid_api_key"}``
     unknown ``taskId`` (or another key's task)      400   ``{"msg":"invalid_taskId"}``
+    ``[sandbox:status-500=N]``, first N polls       500   ``{"msg":"internal_server_error"}``
     processing                                      300   ``[{"status":"processing"}]``
     succeeded                                       200   ``[{"status":"success","fileURL":
                                                           "<base_url>/status?apiKey=KEY&taskId=ID&download=true"}]``
@@ -34,6 +44,7 @@ that header, as the pipeline does for the real API.
     succeeded, ``download=true``                    200   the file's bytes, with ``Content-Type``,
                                                           ``Content-Length`` and ``Content-Disposition:
                                                           attachment; filename="<taskId>.<ext>"``
+    ``[sandbox:download-404]``, ``download=true``   404   ``{"msg":"file_not_found"}``
     ==============================================  ====  ==============================================
 
 The ``fileURL`` carries the API key in its query string exactly like the documents show (seeds/000
@@ -41,15 +52,21 @@ The ``fileURL`` carries the API key in its query string exactly like the documen
 (:meth:`Emulator.requests`, :func:`serve`) redacts it.
 
 A task finishes ``processing_seconds`` after it was accepted (or as the job's fault tokens say, see
-:mod:`mediagen.sandbox.faults`). Completion is driven by a scheduler thread, so the callback fires on
-time even when nobody polls. When the request had ``callBackUrl``, the emulator then POSTs the
-documented payload to it (seeds/000 "Webhooks": 10 s timeout, up to 3 retries with exponential backoff
-on non-2xx or error):
+:mod:`mediagen.sandbox.faults`). Completion and callbacks are driven by a scheduler thread, so the
+callback fires on time even when nobody polls. When the request had ``callBackUrl``, the emulator then
+POSTs the documented payload to it (seeds/000 "Webhooks": 10 s timeout, up to 3 retries with
+exponential backoff on non-2xx or error):
 
 - success: ``{"taskId","status":"success","model","fileURL","createdAt","completedAt"}`` (ISO-8601 Z);
 - failure: ``{"taskId","status":"failure","error":{"code":"provider_error","message":…}}``.
 
-Result media are real files of the model's kind (see :mod:`mediagen.sandbox.media`).
+Callback tokens (and the global ``callback_mode``) delay it, repeat it, withhold it, send one claiming
+success too early, or have a forger send one to a wrong URL (see :class:`Emulator` and
+``docs/sandbox.md``). Callbacks are neither signed nor guaranteed: the status endpoint is the truth.
+
+Result media are real files of the model's kind (see :mod:`mediagen.sandbox.media`): zips for
+``grok-imagine`` (seeds/002 "Status & Download") and ``[sandbox:zip]``, files of an exact size streamed
+on the fly for ``[sandbox:size=BYTES]``.
 
 The module imports only the standard library (``urllib.request`` lazily, for callbacks), so starting
 an emulator costs a few milliseconds.
@@ -60,6 +77,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import heapq
+import itertools
 import json
 import re
 import secrets
@@ -71,12 +89,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from mediagen.redact import redact_text
-from mediagen.sandbox.faults import FAIL_MESSAGE, Faults, parse_faults
-from mediagen.sandbox.media import Media, render_media
+from mediagen.sandbox.faults import (
+    FAIL_MESSAGE,
+    Faults,
+    draw_faults,
+    parse_callback_mode,
+    parse_fault_rates,
+    parse_faults,
+)
+from mediagen.sandbox.media import Result, render_media
 
 #: The Host header the provider requires, exactly (seeds/002 "Authentication": Host gate; seeds/003
 #: "Base URL and host"). Same value as ``mediagen.settings.CLIPRISE_HOST``; repeated here so that the
@@ -90,9 +115,35 @@ UNAUTHORIZED_BODY: dict[str, Any] = {
     "code": 401,
     "error": {"code": "invalid_api_key", "message": "Missing or invalid API key."},
 }
+#: seeds/000 "Credits & Pricing", "429 — rate limit".
+RATE_LIMITED_BODY: dict[str, Any] = {
+    "code": 429,
+    "error": {"code": "rate_limit_exceeded", "message": "Too many requests. Retry after cooldown."},
+}
+#: ``Retry-After`` of a 429 answer, in seconds.
+RETRY_AFTER_SECONDS = 1
+#: Generate's answer under ``[sandbox:generate-500]`` (shaped like the documented 401/402/429 errors).
+GENERATE_500_BODY: dict[str, Any] = {
+    "code": 500,
+    "error": {"code": "internal_error", "message": "Internal server error."},
+}
+#: Status's answer under ``[sandbox:status-500=N]`` (shaped like the other status errors).
+STATUS_500_BODY: dict[str, Any] = {"msg": "internal_server_error"}
+#: The download's answer under ``[sandbox:download-404]`` (a temporary URL that has expired).
+FILE_NOT_FOUND_BODY: dict[str, Any] = {"msg": "file_not_found"}
+#: seeds/002 "Error Reference": the HTTP-200 application error.
+FIELD_REQUIRED_BODY: dict[str, Any] = {"code": 400, "msg": "This field is required", "data": None}
+#: Models whose result is a zip of several files (seeds/002 "Status & Download": "grok-imagine may
+#: return a .zip").
+ZIP_MODELS: frozenset[str] = frozenset({"grok-imagine"})
 #: seeds/000 "Webhooks": "Timeout 10 seconds"; "Up to 3 retries with exponential backoff".
 CALLBACK_TIMEOUT_SECONDS = 10.0
 CALLBACK_RETRIES = 3
+#: How long ``[sandbox:generate-timeout]`` stalls the generate answer by default (longer than any sane
+#: client read timeout).
+STALL_SECONDS = 60.0
+#: Host of the ``fileURL`` in forged callbacks (``.invalid`` never resolves: following it fails safely).
+FORGED_FILE_HOST = "files.forged.invalid"
 
 _MAX_BODY_BYTES = 1 << 20
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -101,6 +152,7 @@ _VIDEO_PREFIXES = (
 )
 # List fields whose items carry text (elevenlabs-v3-dialogue ``dialogue``; Kling multi-shot prompts).
 _TEXT_LISTS = ("dialogue", "multi_prompt", "shots")
+_EXTENSIONS = {"image": "png", "video": "mp4", "audio": "wav"}
 
 
 def default_modality_of(model: str) -> str | None:
@@ -142,6 +194,21 @@ def request_text(body: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def forged_callback_url(url: str) -> str:
+    """``url`` with its last non-empty path segment replaced by a random 32-hex token (query kept),
+    e.g. ``https://h/callbacks/tok-1`` -> ``https://h/callbacks/9f…``: where a forger who knows the
+    pipeline's callback route, but not a job's token, would post."""
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    for index in range(len(segments) - 1, -1, -1):
+        if segments[index]:
+            segments[index] = secrets.token_hex(16)
+            break
+    else:
+        segments = ["", secrets.token_hex(16)]
+    return urlunsplit(parts._replace(path="/".join(segments)))
+
+
 def _same(a: str, b: str) -> bool:
     """Constant-time comparison of two keys (any characters)."""
     return secrets.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
@@ -154,6 +221,10 @@ def _first(query: Mapping[str, list[str]], name: str) -> str | None:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
 
 
 @dataclass
@@ -170,9 +241,39 @@ class _Task:
     state: str = "processing"  # processing | success | fail
     fail_msg: str = ""
     completed_at: float | None = None
-    media: Media | None = None
+    media: Result | None = None
     status_calls: int = 0
     download_calls: int = 0
+    status_500_left: int = 0
+    truncate_left: int = 0
+
+    @property
+    def callback_url(self) -> str | None:
+        url = self.body.get("callBackUrl")
+        return url if isinstance(url, str) and url else None
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One callback to send: ``kind`` is completion | duplicate | late | early | forged."""
+
+    task_id: str
+    url: str = field(repr=False)
+    payload: dict[str, Any] = field(repr=False)
+    kind: str
+    retries: int
+
+
+@dataclass
+class _Answer:
+    """What the generate endpoint answers; ``call`` is the :meth:`Emulator.generate_calls` entry."""
+
+    status: int
+    body: bytes
+    call: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    task_id: str | None = None
+    stall: bool = False
 
 
 class _Server(ThreadingHTTPServer):
@@ -214,15 +315,29 @@ class Emulator:
         api_keys: the keys it accepts (at least one non-empty key; never shown in reprs or logs).
         host, port: where to listen; ``port=0`` picks a free port (see :attr:`base_url` after start).
         processing_seconds: how long a task stays ``processing`` after it was accepted.
-        send_callbacks: POST to ``callBackUrl`` when a task ends.
+        send_callbacks: POST to ``callBackUrl`` at all (``False``: no callback of any kind, forged and
+            early ones included).
         modality_of: ``model -> "image"|"video"|"audio"|None``; ``None`` means unknown model
             (``invalid_model_id``). Default :func:`default_modality_of`.
         callback_retry_base_seconds: first back-off between callback attempts, doubled each retry.
         callback_timeout_seconds: timeout of one callback attempt (seeds/000 "Webhooks": 10 s).
         on_request: called after every answered request with the same dict :meth:`requests` records.
+        callback_mode: callback behaviour of every job, as tokens applied before the prompt's own
+            (:func:`~mediagen.sandbox.faults.parse_callback_mode`): ``"normal"``, or a comma-separated
+            combination of ``none``, ``delay:SECONDS``, ``duplicate:N``, ``late:SECONDS``, ``early``,
+            ``forged`` (e.g. ``"delay:2,duplicate:3"``).
+        fault_rates: probability per generate request of applying a token, ``{TOKEN: RATE}`` (e.g.
+            ``{"fail": 0.05, "status-500:2": 0.1}``) or ``--fault`` specs (``["fail=0.05"]``); see
+            :func:`~mediagen.sandbox.faults.parse_fault_rates`. Drawn tokens apply after the callback
+            mode and before the prompt's tokens.
+        seed: makes the draws deterministic: the same seed, model, prompt text and occurrence of that
+            text give the same faults, whatever the arrival order. Default: a random seed
+            (see :attr:`seed`).
+        stall_seconds: how long ``[sandbox:generate-timeout]`` stalls its answer (:meth:`stop` cuts
+            it short).
 
     Raises:
-        ValueError: no usable API key, or a negative duration.
+        ValueError: no usable API key, a negative duration, an invalid callback mode or fault rate.
     """
 
     public_host: str = PUBLIC_HOST
@@ -239,11 +354,16 @@ class Emulator:
         callback_retry_base_seconds: float = 1.0,
         callback_timeout_seconds: float = CALLBACK_TIMEOUT_SECONDS,
         on_request: Callable[[dict[str, Any]], None] | None = None,
+        callback_mode: str = "normal",
+        fault_rates: Mapping[str, float] | Iterable[str] | None = None,
+        seed: int | None = None,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
         self._keys = frozenset(k for k in api_keys if k)
         if not self._keys:
             raise ValueError("the emulator needs at least one non-empty API key")
-        if processing_seconds < 0 or callback_retry_base_seconds < 0 or callback_timeout_seconds <= 0:
+        if (processing_seconds < 0 or callback_retry_base_seconds < 0 or callback_timeout_seconds <= 0
+                or stall_seconds < 0):
             raise ValueError("durations must be non-negative (the callback timeout positive)")
         self.host = host
         self.port = port
@@ -252,13 +372,22 @@ class Emulator:
         self.modality_of = modality_of or default_modality_of
         self.callback_retry_base_seconds = callback_retry_base_seconds
         self.callback_timeout_seconds = callback_timeout_seconds
+        self.stall_seconds = stall_seconds
         self._on_request = on_request
+        self.callback_mode = callback_mode
+        self._mode_tokens = parse_callback_mode(callback_mode)
+        self._fault_rates = parse_fault_rates(fault_rates)
+        #: The seed of the random fault draws (given, or chosen at random): reuse it to replay a run.
+        self.seed: int = seed if seed is not None else secrets.randbits(32)
 
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._tasks: dict[str, _Task] = {}
-        self._schedule: list[tuple[float, str]] = []  # heap of (due, task_id)
+        self._sequence = itertools.count()
+        self._schedule: list[tuple[float, int, str, Any]] = []  # heap of (due, seq, "finish"|"deliver", item)
+        self._occurrences: dict[tuple[str, str], int] = {}  # (model, text) -> generate requests seen
+        self._rate_limited: dict[str, int] = {}  # prompt text -> 429 answers given
         self._generate_calls: list[dict[str, Any]] = []
         self._requests: list[dict[str, Any]] = []
         self._callbacks: list[dict[str, Any]] = []
@@ -291,7 +420,8 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving, stop the scheduler and abandon pending callback retries. Idempotent.
+        """Stop serving, stop the scheduler, abandon pending callbacks and stalled answers, hang up
+        open connections (an unfinished download ends short). Idempotent.
 
         Waits briefly for in-flight callback attempts; they are daemon threads either way.
         """
@@ -335,22 +465,43 @@ class Emulator:
             raise RuntimeError("start the emulator first: the port is chosen when it binds")
         return f"http://{self.host}:{self.port}{API_PREFIX}"
 
+    @property
+    def fault_rates(self) -> dict[str, float]:
+        """The normalised global fault rates, ``{"status-500=2": 0.1, ...}`` (a copy)."""
+        return dict(self._fault_rates)
+
     # ------------------------------------------------------------------ introspection
 
     def generate_calls(self) -> list[dict[str, Any]]:
-        """One entry per *accepted* ``POST /generate``, oldest first:
-        ``{"task_id", "model", "body" (the parsed JSON, a copy), "received_at" (ISO-8601 Z)}``."""
+        """One entry per authorised ``POST /generate`` (right Host, valid key), oldest first, whatever
+        was answered::
+
+            {"task_id": "<32 hex>" or None (no task was created),
+             "model": the body's "model" (None when absent or the body is not an object),
+             "body": the parsed JSON body (a copy; None when it was not JSON),
+             "received_at": ISO-8601 Z with milliseconds,
+             "faults": tokens applied, normalised (["429=1"], ["generate-500", "slow=5"], ...),
+             "random_faults": the subset drawn from ``fault_rates``,
+             "answered": HTTP status sent (200, 429, 500, 400...), or None while a
+                         ``generate-timeout`` answer is stalled (and for ever if it was abandoned)}
+
+        A task exists (and, on the real API, was charged) exactly when ``task_id`` is set, whatever
+        ``answered`` says: map entries to jobs by ``body`` (e.g. its ``callBackUrl``) to count the
+        attempts of one job.
+        """
         with self._lock:
             return copy.deepcopy(self._generate_calls)
 
     def requests(self) -> list[dict[str, Any]]:
-        """Every answered request, oldest first: ``{"method", "path" (query redacted), "status" (HTTP
-        status answered)}`` plus ``"task_id"`` when the request named or created a task."""
+        """Every request, oldest first: ``{"method", "path" (query redacted), "status" (HTTP status
+        answered; None when a stalled answer was abandoned)}`` plus ``"task_id"`` when the request
+        named or created a task, and ``"bytes"`` (body bytes actually sent) for downloads."""
         with self._lock:
             return copy.deepcopy(self._requests)
 
     def status_calls(self, task_id: str) -> int:
-        """Authorised ``GET /status`` calls for ``task_id`` without ``download=true`` (0 if unknown)."""
+        """Authorised ``GET /status`` calls for ``task_id`` without ``download=true`` (0 if unknown),
+        including those answered 500 by ``status-500``."""
         with self._lock:
             task = self._tasks.get(task_id)
             return task.status_calls if task else 0
@@ -362,8 +513,11 @@ class Emulator:
             return task.download_calls if task else 0
 
     def callbacks_sent(self) -> list[dict[str, Any]]:
-        """One entry per callback *attempt*, in order: ``{"task_id", "url", "attempt" (1-based),
-        "status_code" (int, or None when no HTTP answer), "error" (only on failure), "payload"}``."""
+        """One entry per callback *attempt*, in order: ``{"task_id", "kind", "url", "attempt"
+        (1-based), "status_code" (int, or None when no HTTP answer), "error" (only on failure),
+        "payload"}``. ``kind`` is ``completion`` (the genuine one), ``duplicate`` (copies 2..N of
+        ``callback-duplicate``), ``late`` (``callback-late``), ``early`` (``callback-early``) or
+        ``forged`` (``callback-forged``; ``url`` is then the wrong URL it went to). Keys redacted."""
         with self._lock:
             return copy.deepcopy(self._callbacks)
 
@@ -372,6 +526,12 @@ class Emulator:
         with self._lock:
             task = self._tasks.get(task_id)
             return task.state if task else None
+
+    def task_faults(self, task_id: str) -> Faults | None:
+        """The faults that apply to a task (prompt tokens, callback mode, drawn rates), or ``None``."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+            return task.faults if task else None
 
     # ------------------------------------------------------------------ request handling (internal)
 
@@ -385,29 +545,104 @@ class Emulator:
         if self._on_request is not None:
             self._on_request(dict(entry))
 
-    def _accept(self, model: str, modality: str, body: dict[str, Any], api_key: str) -> str:
-        text = request_text(body)
-        faults = parse_faults(text)
-        seconds = self.processing_seconds if faults.slow_seconds is None else faults.slow_seconds
+    def _generate(self, body: Any, api_key: str) -> _Answer:
+        """Decide the answer to an authorised generate request and record it (see the module table)."""
         now = time.time()
+        call: dict[str, Any] = {
+            "task_id": None,
+            "model": body.get("model") if isinstance(body, dict) else None,
+            "body": copy.deepcopy(body),
+            "received_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "faults": [],
+            "random_faults": [],
+            "answered": None,
+        }
+        answer = self._decide(body, api_key, call)
+        call["answered"] = None if answer.stall else answer.status
+        with self._lock:
+            self._generate_calls.append(call)
+        return answer
+
+    def _decide(self, body: Any, api_key: str, call: dict[str, Any]) -> _Answer:
+        if not isinstance(body, dict):
+            return _Answer(200, _json_bytes({"code": 400, "msg": "invalid JSON body", "data": None}), call)
+        model = body.get("model")
+        if model is None or model == "":
+            return _Answer(200, _json_bytes(FIELD_REQUIRED_BODY), call)
+        modality = self.modality_of(model) if isinstance(model, str) else None
+        if not isinstance(model, str) or modality not in ("image", "video", "audio"):
+            return _Answer(400, _json_bytes({"msg": "invalid_model_id"}), call)
+        assert modality is not None
+        text = request_text(body)
+        drawn: tuple[str, ...] = ()
+        if self._fault_rates:
+            with self._lock:
+                occurrence = self._occurrences.get((model, text), 0)
+                self._occurrences[(model, text)] = occurrence + 1
+            drawn = draw_faults(self._fault_rates, self.seed, f"{model}\x00{text}\x00{occurrence}")
+        faults = parse_faults(text, base=(*self._mode_tokens, *drawn))
+        call["faults"], call["random_faults"] = list(faults.tokens), list(drawn)
+
+        if faults.rate_limit:
+            with self._lock:
+                given = self._rate_limited.get(text, 0)
+                limited = given < faults.rate_limit
+                if limited:
+                    self._rate_limited[text] = given + 1
+            if limited:
+                return _Answer(429, _json_bytes(RATE_LIMITED_BODY), call,
+                               headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        if faults.empty_400:
+            return _Answer(400, b"", call)
+        if faults.code400:
+            return _Answer(200, _json_bytes(FIELD_REQUIRED_BODY), call)
+
+        task_id = self._accept(model, modality, body, text, faults, api_key)
+        call["task_id"] = task_id
+        if faults.generate_500:
+            return _Answer(500, _json_bytes(GENERATE_500_BODY), call, task_id=task_id)
+        accepted = _json_bytes([{"code": 200, "taskId": task_id}])
+        return _Answer(200, accepted, call, task_id=task_id, stall=faults.generate_timeout)
+
+    def _answered(self, call: dict[str, Any], status: int) -> None:
+        """A stalled generate answer was finally sent."""
+        with self._lock:
+            call["answered"] = status
+
+    def _accept(self, model: str, modality: str, body: dict[str, Any], text: str, faults: Faults,
+                api_key: str) -> str:
+        seconds = self.processing_seconds if faults.slow_seconds is None else faults.slow_seconds
+        now, clock = time.time(), time.monotonic()
         task = _Task(
-            task_id=secrets.token_hex(16), model=model, modality=modality, body=body, text=text,
-            faults=faults, api_key=api_key, created_at=now, due=time.monotonic() + seconds,
+            task_id=secrets.token_hex(16), model=model, modality=modality, body=copy.deepcopy(body), text=text,
+            faults=faults, api_key=api_key, created_at=now, due=clock + seconds,
+            status_500_left=faults.status_500, truncate_left=faults.download_truncate,
         )
         with self._wakeup:
             self._tasks[task.task_id] = task
-            self._generate_calls.append({
-                "task_id": task.task_id, "model": model, "body": copy.deepcopy(body),
-                "received_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z"),
-            })
-            heapq.heappush(self._schedule, (task.due, task.task_id))
-            self._wakeup.notify_all()
+            url = task.callback_url if self.send_callbacks else None
+            if url is not None:
+                # Early and forged callbacks go out half-way through processing (before completion,
+                # after the generate answer): pushed before "finish" so that they also precede it at 0 s.
+                halfway, halfway_epoch = clock + seconds / 2, now + seconds / 2
+                if faults.callback_early:
+                    payload = self._success_payload(task, halfway_epoch)
+                    self._push(halfway, "deliver", _Delivery(task.task_id, url, payload, "early", CALLBACK_RETRIES))
+                if faults.callback_forged:
+                    payload = self._success_payload(task, halfway_epoch, forged=True)
+                    self._push(halfway, "deliver", _Delivery(task.task_id, forged_callback_url(url), payload,
+                                                             "forged", 0))
+            self._push(task.due, "finish", task.task_id)
         return task.task_id
+
+    def _push(self, due: float, kind: str, item: Any) -> None:
+        """Schedule an event (caller holds the lock)."""
+        heapq.heappush(self._schedule, (due, next(self._sequence), kind, item))
+        self._wakeup.notify_all()
 
     def _lookup(self, task_id: str, api_key: str, *, download: bool) -> _Task | None:
         """The task (finished first if it is due), counting the call; None if unknown to this key."""
-        finished = None
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None or not _same(task.api_key, api_key):
@@ -417,14 +652,22 @@ class Emulator:
             else:
                 task.status_calls += 1
             if task.state == "processing" and time.monotonic() >= task.due:
-                finished = self._finish_locked(task)
-        if finished is not None:
-            self._dispatch_callback(finished)
+                self._finish_locked(task)
         return task
 
-    def _media(self, task: _Task) -> Media:
+    def _take(self, task: _Task, counter: Literal["status_500_left", "truncate_left"]) -> bool:
+        """Consume one unit of a task's ``status_500_left``/``truncate_left``; False when none is left."""
+        with self._lock:
+            left = getattr(task, counter)
+            if left <= 0:
+                return False
+            setattr(task, counter, left - 1)
+            return True
+
+    def _media(self, task: _Task) -> Result:
         if task.media is None:
-            media = render_media(task.modality, task.text or task.task_id, task.body)
+            media = render_media(task.modality, task.text or task.task_id, task.body, size=task.faults.size,
+                                 as_zip=task.faults.zip or task.model in ZIP_MODELS)
             with self._lock:
                 if task.media is None:
                     task.media = media
@@ -438,84 +681,98 @@ class Emulator:
 
     # ------------------------------------------------------------------ completion and callbacks
 
-    def _finish_locked(self, task: _Task) -> _Task | None:
-        """Move a processing task to its end state (caller holds the lock). Returns the task when a
-        callback is due, else None."""
+    def _finish_locked(self, task: _Task) -> None:
+        """Move a processing task to its end state and schedule its callbacks (caller holds the lock)."""
         if task.state != "processing":
-            return None
+            return
         task.completed_at = time.time()
         if task.faults.fail:
             task.state, task.fail_msg = "fail", FAIL_MESSAGE
         else:
             task.state = "success"
-        wants = self.send_callbacks and not task.faults.no_callback and bool(task.body.get("callBackUrl"))
-        return task if wants else None
+        url = task.callback_url
+        if not self.send_callbacks or task.faults.no_callback or url is None:
+            return
+        payload = self._callback_payload(task)
+        first = time.monotonic() + (task.faults.callback_delay or 0.0)
+        for copy_number in range(task.faults.callback_duplicate or 1):
+            kind = "completion" if copy_number == 0 else "duplicate"
+            self._push(first, "deliver", _Delivery(task.task_id, url, payload, kind, CALLBACK_RETRIES))
+        if task.faults.callback_late is not None:
+            self._push(first + task.faults.callback_late, "deliver",
+                       _Delivery(task.task_id, url, payload, "late", CALLBACK_RETRIES))
 
     def _run_scheduler(self) -> None:
         while not self._stopping.is_set():
-            due_tasks: list[_Task] = []
+            deliveries: list[_Delivery] = []
             with self._wakeup:
-                now = time.monotonic()
-                while self._schedule and self._schedule[0][0] <= now:
-                    _, task_id = heapq.heappop(self._schedule)
-                    finished = self._finish_locked(self._tasks[task_id])
-                    if finished is not None:
-                        due_tasks.append(finished)
-                if not due_tasks and not self._stopping.is_set():
-                    timeout = self._schedule[0][0] - now if self._schedule else None
+                while self._schedule and self._schedule[0][0] <= time.monotonic():
+                    _, _, kind, item = heapq.heappop(self._schedule)
+                    if kind == "finish":
+                        self._finish_locked(self._tasks[item])
+                    else:
+                        deliveries.append(item)
+                if not deliveries and not self._stopping.is_set():
+                    timeout = self._schedule[0][0] - time.monotonic() if self._schedule else None
                     self._wakeup.wait(timeout)
-            for task in due_tasks:
-                self._dispatch_callback(task)
+            for delivery in deliveries:
+                self._dispatch(delivery)
+
+    def _success_payload(self, task: _Task, completed_at: float, *, forged: bool = False) -> dict[str, Any]:
+        """seeds/000 "Webhooks": Success payload. A forged one points ``fileURL`` at a host that never
+        resolves (a forger does not know the key)."""
+        file_url = (f"https://{FORGED_FILE_HOST}/{task.task_id}.{_EXTENSIONS[task.modality]}" if forged
+                    else self.file_url(task.task_id, task.api_key))
+        return {
+            "taskId": task.task_id,
+            "status": "success",
+            "model": task.model,
+            "fileURL": file_url,
+            "createdAt": _iso(task.created_at),
+            "completedAt": _iso(completed_at),
+        }
 
     def _callback_payload(self, task: _Task) -> dict[str, Any]:
         """seeds/000 "Webhooks": Success payload / Failure payload."""
         if task.state == "success":
-            return {
-                "taskId": task.task_id,
-                "status": "success",
-                "model": task.model,
-                "fileURL": self.file_url(task.task_id, task.api_key),
-                "createdAt": _iso(task.created_at),
-                "completedAt": _iso(task.completed_at or task.created_at),
-            }
+            return self._success_payload(task, task.completed_at or task.created_at)
         return {
             "taskId": task.task_id,
             "status": "failure",
             "error": {"code": "provider_error", "message": task.fail_msg},
         }
 
-    def _dispatch_callback(self, task: _Task) -> None:
-        url = str(task.body["callBackUrl"])
-        payload = self._callback_payload(task)
-        thread = threading.Thread(target=self._deliver, args=(task.task_id, url, payload),
-                                  name=f"sandbox-callback-{task.task_id[:8]}", daemon=True)
+    def _dispatch(self, delivery: _Delivery) -> None:
+        thread = threading.Thread(target=self._deliver, args=(delivery,),
+                                  name=f"sandbox-callback-{delivery.task_id[:8]}", daemon=True)
         with self._lock:
             if self._stopping.is_set():
                 return
             self._callback_threads.add(thread)
         thread.start()
 
-    def _deliver(self, task_id: str, url: str, payload: dict[str, Any]) -> None:
-        """Send one callback: up to 1 + CALLBACK_RETRIES attempts, back-off doubling from
+    def _deliver(self, delivery: _Delivery) -> None:
+        """Send one callback: up to ``1 + delivery.retries`` attempts, back-off doubling from
         ``callback_retry_base_seconds``; recorded per attempt; abandoned when the emulator stops."""
+        url, payload = delivery.url, delivery.payload
         safe_url = redact_text(url, self._keys)
         safe_payload = json.loads(redact_text(json.dumps(payload), self._keys))
         scheme = urlsplit(url).scheme
         try:
-            for attempt in range(1, CALLBACK_RETRIES + 2):
+            for attempt in range(1, delivery.retries + 2):
                 status: int | None = None
                 error: str | None = f"unsupported callBackUrl scheme {scheme!r}"
                 if scheme in ("http", "https"):
                     status, error = _post_json(url, payload, self.callback_timeout_seconds)
-                entry: dict[str, Any] = {"task_id": task_id, "url": safe_url, "attempt": attempt,
-                                         "status_code": status, "payload": safe_payload}
+                entry: dict[str, Any] = {"task_id": delivery.task_id, "kind": delivery.kind, "url": safe_url,
+                                         "attempt": attempt, "status_code": status, "payload": safe_payload}
                 if error is not None:
                     entry["error"] = redact_text(error, self._keys)
                 with self._lock:
                     self._callbacks.append(entry)
                 if error is None or scheme not in ("http", "https"):
                     return
-                if attempt <= CALLBACK_RETRIES and self._stopping.wait(
+                if attempt <= delivery.retries and self._stopping.wait(
                     self.callback_retry_base_seconds * 2 ** (attempt - 1)
                 ):
                     return
@@ -581,24 +838,59 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
-              task_id: str | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+    def _log(self, status: int | None, task_id: str | None, sent: int | None = None) -> None:
         entry: dict[str, Any] = {"method": self.command, "path": self.path, "status": status}
         if task_id is not None:
             entry["task_id"] = task_id
+        if sent is not None:
+            entry["bytes"] = sent
         self.emulator._record(entry)
 
+    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
+              task_id: str | None = None) -> bool:
+        """Answer; returns False when the client was gone (the connection is then closed)."""
+        try:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
+            delivered = True
+        except OSError:
+            self.close_connection = True
+            delivered = False
+        self._log(status, task_id)
+        return delivered
+
     def _json(self, status: int, obj: Any, task_id: str | None = None) -> None:
-        self._send(status, json.dumps(obj).encode(), {"Content-Type": "application/json"}, task_id)
+        self._send(status, _json_bytes(obj), {"Content-Type": "application/json"}, task_id)
+
+    def _stream(self, media: Result, task_id: str, *, truncate: bool) -> None:
+        """Send a result file piece by piece with its exact ``Content-Length``; when ``truncate``, hang
+        up after half of it (the header still promises everything)."""
+        limit = media.length // 2 if truncate else media.length
+        sent = 0
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", media.content_type)
+            self.send_header("Content-Disposition", f'attachment; filename="{task_id}.{media.extension}"')
+            self.send_header("Content-Length", str(media.length))
+            self.end_headers()
+            for piece in media.chunks():
+                if sent >= limit:
+                    break
+                view = memoryview(piece)[: limit - sent]
+                self.wfile.write(view)
+                sent += view.nbytes
+        except OSError:
+            self.close_connection = True
+        if truncate:
+            self.close_connection = True
+        self._log(200, task_id, sent)
 
     def _dispatch(self) -> None:
         body = self._read_body()
@@ -637,19 +929,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except ValueError:
             body = None
-        if not isinstance(body, dict):
-            self._json(200, {"code": 400, "msg": "invalid JSON body", "data": None})
+        answer = emulator._generate(body, key.strip())
+        if answer.stall and emulator._stopping.wait(emulator.stall_seconds):
+            self.close_connection = True  # stopped while stalling: hang up without an answer
+            self._log(None, answer.task_id)
             return
-        model = body.get("model")
-        if model is None or model == "":
-            self._json(200, {"code": 400, "msg": "This field is required", "data": None})
-            return
-        modality = emulator.modality_of(model) if isinstance(model, str) else None
-        if not isinstance(model, str) or modality is None or modality not in ("image", "video", "audio"):
-            self._json(400, {"msg": "invalid_model_id"})
-            return
-        task_id = emulator._accept(model, modality, body, key.strip())
-        self._json(200, [{"code": 200, "taskId": task_id}], task_id)
+        headers = {"Content-Type": "application/json"} if answer.body else {}
+        delivered = self._send(answer.status, answer.body, {**headers, **answer.headers}, answer.task_id)
+        if answer.stall and delivered:
+            emulator._answered(answer.call, answer.status)
 
     def _status(self) -> None:
         """seeds/002 "Status & Download" (response states); seeds/000 "Polling status"."""
@@ -666,33 +954,50 @@ class _Handler(BaseHTTPRequestHandler):
         if task is None:
             self._json(400, {"msg": "invalid_taskId"}, task_id)
             return
+        if not download and emulator._take(task, "status_500_left"):
+            self._json(500, STATUS_500_BODY, task.task_id)
+            return
         with emulator._lock:
             state, fail_msg = task.state, task.fail_msg
         if state == "processing":
             self._json(300, [{"status": "processing"}], task.task_id)
         elif state == "fail":
             self._json(400, {"status": "fail", "failMsg": fail_msg}, task.task_id)
-        elif download:
-            media = emulator._media(task)
-            self._send(200, media.data, {
-                "Content-Type": media.content_type,
-                "Content-Disposition": f'attachment; filename="{task.task_id}.{media.extension}"',
-            }, task.task_id)
-        else:
+        elif not download:
             self._json(200, [{"status": "success", "fileURL": emulator.file_url(task.task_id, key)}],
                        task.task_id)
+        elif task.faults.download_404:
+            self._json(404, FILE_NOT_FOUND_BODY, task.task_id)
+        else:
+            media = emulator._media(task)
+            self._stream(media, task.task_id, truncate=emulator._take(task, "truncate_left"))
 
 
 def serve(
-    *, host: str, port: int, processing_seconds: float, api_key: str, send_callbacks: bool = True
+    *,
+    host: str,
+    port: int,
+    processing_seconds: float,
+    api_key: str,
+    send_callbacks: bool = True,
+    callback_mode: str = "normal",
+    faults: Iterable[str] = (),
+    seed: int | None = None,
 ) -> None:
     """Run an emulator in the foreground until Ctrl-C (``mediagen emulator`` calls this).
 
-    Prints the base URL, then one line per request (method, path with the ``apiKey`` redacted, HTTP
-    status, task id). Point the pipeline at it with ``MEDIAGEN_CLIPRISE_BASE_URL=<base URL>``.
+    Prints the base URL (and the callback mode, fault rates and seed when set), then one line per
+    request (method, path with the ``apiKey`` redacted, HTTP status, task id). Point the pipeline at
+    it with ``MEDIAGEN_CLIPRISE_BASE_URL=<base URL>``.
+
+    Args:
+        callback_mode: see :class:`Emulator` (``--callback-mode``).
+        faults: ``--fault`` specs, ``TOKEN=RATE`` (e.g. ``"fail=0.05"``, ``"status-500:2=0.1"``; see
+            :func:`~mediagen.sandbox.faults.parse_fault_rate`).
+        seed: seed of the random fault draws (``--fault-seed``); random when ``None`` (printed).
 
     Raises:
-        ValueError: empty ``api_key``.
+        ValueError: empty ``api_key``, an invalid callback mode or fault spec.
         OSError: the address cannot be bound.
     """
 
@@ -701,10 +1006,16 @@ def serve(
         print(f"{entry['method']} {entry['path']} -> {entry['status']}{task}", flush=True)
 
     emulator = Emulator(api_keys=[api_key], host=host, port=port, processing_seconds=processing_seconds,
-                        send_callbacks=send_callbacks, on_request=show)
+                        send_callbacks=send_callbacks, on_request=show, callback_mode=callback_mode,
+                        fault_rates=list(faults), seed=seed)
     with emulator:
         print(f"Cliprise sandbox emulator on {emulator.base_url} (Host: {PUBLIC_HOST}); Ctrl-C stops.",
               flush=True)
+        if callback_mode != "normal":
+            print(f"callback mode: {callback_mode}", flush=True)
+        if emulator.fault_rates:
+            rates = ", ".join(f"{token}={rate:g}" for token, rate in emulator.fault_rates.items())
+            print(f"fault rates: {rates} (seed {emulator.seed})", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -1,0 +1,142 @@
+"""The HTTP API that receives provider callbacks: ``POST /callbacks/{token}`` -> the ``callback`` function.
+
+Cliprise POSTs to the ``callBackUrl`` of a job when it finishes (seed 000, "Webhooks"); delivery is not
+guaranteed and not signed, so a callback only wakes the job's execution early and the status endpoint
+stays the truth. The submit step sets ``callBackUrl`` to ``<CallbackUrlBase>/<token>``.
+
+* API Gateway v2 HTTP API, one route, Lambda proxy integration (payload format 2.0).
+* **No authorizer**: the provider cannot sign or authenticate its requests; the unguessable per-job token
+  in the path is the credential (the ``callback`` function rejects unknown tokens, and a forged call can
+  at worst trigger one early status check).
+* ``$default`` stage, auto-deployed, throttled (burst / rate per second), JSON access logs to a log group
+  with a retention. The request path is deliberately *not* logged: it carries the token; the route key
+  (``POST /callbacks/{token}``) is logged instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
+from constructs import Construct
+
+#: The callback route (the path parameter name is part of the contract with the callback handler).
+CALLBACK_ROUTE_PATH = "/callbacks/{token}"
+#: Path of the callback URLs, without the token.
+CALLBACK_PATH_PREFIX = "/callbacks"
+
+#: Access log line (JSON): request identity, route and outcome, never the path (it carries the token).
+#: Each value is quoted in the line, except ``error``: ``$context.error.messageString`` is already quoted
+#: (and escaped) by API Gateway.
+ACCESS_LOG_FIELDS: dict[str, str] = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+}
+
+
+def access_log_format() -> str:
+    """The access log line: :data:`ACCESS_LOG_FIELDS` as a JSON object, plus the quoted error message."""
+    quoted = ",".join(f"{json.dumps(key)}:{json.dumps(value)}" for key, value in ACCESS_LOG_FIELDS.items())
+    return "{" + quoted + ',"error":$context.error.messageString}'
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """``IAccessLogSettings`` (an interface in CDK, without a struct to instantiate)."""
+
+    def __init__(self, destination: apigwv2.IAccessLogDestination,
+                 log_format: apigateway.AccessLogFormat) -> None:
+        self._destination = destination
+        self._format = log_format
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        """Where access logs go."""
+        return self._destination
+
+    @property
+    def format(self) -> apigateway.AccessLogFormat:
+        """The access log line format."""
+        return self._format
+
+
+class CallbackApi(Construct):
+    """HTTP API with ``POST /callbacks/{token}`` integrated with ``callback``.
+
+    Args:
+        scope: parent construct.
+        construct_id: construct id.
+        callback: the ``callback`` function.
+        throttle_burst_limit: stage-wide burst limit (requests).
+        throttle_rate_limit: stage-wide steady rate limit (requests per second).
+        log_retention: retention of the access log group.
+
+    Attributes:
+        http_api: the API.
+        stage: the ``$default`` stage.
+        access_logs: the access log group.
+        callback_url_base: ``https://<api id>.execute-api.<region>.<suffix>/callbacks`` (a token); a job's
+            callback URL is ``<callback_url_base>/<token>``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        callback: lambda_.IFunction,
+        throttle_burst_limit: int = 100,
+        throttle_rate_limit: int = 50,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # The stage is created below (throttling and access logs are stage settings).
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            # Default would be the construct id; the stack name tells stages apart in the console.
+            api_name=f"{Stack.of(self).stack_name}-callbacks",
+            description="mediagen: provider callbacks (POST /callbacks/{token})",
+            create_default_stage=False,
+        )
+        # No authorizer, on purpose: the provider cannot sign or authenticate its callbacks, so the
+        # unguessable per-job token in the path is the credential (see the module docstring).
+        self.http_api.add_routes(
+            path=CALLBACK_ROUTE_PATH,
+            methods=[apigwv2.HttpMethod.POST],
+            integration=HttpLambdaIntegration("CallbackIntegration", callback),
+        )
+
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention)
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(burst_limit=throttle_burst_limit, rate_limit=throttle_rate_limit),
+            access_log_settings=_AccessLogSettings(
+                apigwv2.LogGroupLogDestination(self.access_logs),
+                apigateway.AccessLogFormat.custom(access_log_format()),
+            ),
+        )
+        # The $default stage serves at the API endpoint's root.
+        self.callback_url_base = f"{self.http_api.api_endpoint}{CALLBACK_PATH_PREFIX}"
