@@ -1,8 +1,9 @@
 """submit: SQS jobs queue -> validate, record, generate, start the execution (partial batch failures).
 
-A record that raises (rate limited, provider unreachable, AWS error) is reported in
-``batchItemFailures`` and comes back after the visibility timeout; every other outcome, including an
-invalid job (recorded REJECTED), consumes the message.
+A record that raises is reported in ``batchItemFailures`` and comes back later: for ``RetryLater`` (rate
+limited, provider unreachable, no free in-flight slot; nothing was spent) its visibility is set to the
+configured requeue delay first. Every other outcome, including an invalid job (recorded REJECTED), consumes
+the message.
 """
 
 from __future__ import annotations
@@ -13,21 +14,27 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mediagen.observability import get_logger, get_tracer
-from mediagen.pipeline import submit_job
-from mediagen.wiring import ports
+from mediagen.observability import get_logger, get_metrics, get_tracer
+from mediagen.pipeline import RetryLater, submit_job
+from mediagen.wiring import ports, requeue
 
 logger = get_logger()
 tracer = get_tracer()
+metrics = get_metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    submit_job(record.body, delivery_id=record.message_id, ports=ports())
+    try:
+        submit_job(record.body, delivery_id=record.message_id, ports=ports())
+    except RetryLater:
+        requeue(record.event_source_arn, record.receipt_handle, ports().settings.requeue_delay_seconds)
+        raise
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                     context=context)

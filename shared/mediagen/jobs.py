@@ -8,7 +8,8 @@ A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest:
       "output": {"prefix": "optional/key/prefix/"},
       "metadata": {...},                                               # echoed in the task record and events
       "max_credits": 200,
-      "allow_unknown_fields": false                                    # pass fields the catalog does not know
+      "allow_unknown_fields": false,                                   # pass fields the catalog does not know
+      "retry_unknown_outcome": false                                   # re-send after an ambiguous failure
     }
 
 :func:`parse_job` never raises on bad input: it returns the problems, each naming the field, together with
@@ -27,7 +28,8 @@ JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/=-]{0,512}$")
 #: Upper bound of a job document, in bytes (SQS allows 256 KiB; anything larger is not a documented body).
 MAX_JOB_BYTES = 256 * 1024
-_KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields"})
+_KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields",
+                         "retry_unknown_outcome"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Job:
     metadata: dict[str, Any] = field(default_factory=dict)
     max_credits: int | None = None
     allow_unknown_fields: bool = False
+    #: Re-send after an ambiguous generate failure (the provider may then charge twice). Default: never.
+    retry_unknown_outcome: bool = False
 
     @property
     def model(self) -> str:
@@ -154,6 +158,11 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         problems.append(_problem("allow_unknown_fields", "must be true or false"))
         allow_unknown = False
 
+    retry_unknown = doc.get("retry_unknown_outcome", False)
+    if not isinstance(retry_unknown, bool):
+        problems.append(_problem("retry_unknown_outcome", "must be true or false"))
+        retry_unknown = False
+
     model = request.get("model") if isinstance(request, dict) else None
     model = model if isinstance(model, str) else ""
     if problems or not isinstance(request, dict):
@@ -161,7 +170,7 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
     return ParsedJob(
         job_id,
         Job(job_id=job_id, request=request, output_prefix=prefix, metadata=metadata,
-            max_credits=max_credits, allow_unknown_fields=allow_unknown),
+            max_credits=max_credits, allow_unknown_fields=allow_unknown, retry_unknown_outcome=retry_unknown),
         [],
         model=model,
         metadata=metadata,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mediagen.redact import RedactingFilter
 
@@ -35,3 +35,33 @@ def get_metrics() -> Metrics:
     from aws_lambda_powertools import Metrics
 
     return Metrics(service=SERVICE, namespace="MediaGen")
+
+
+class MetricsSink(Protocol):
+    """Port for business metrics (namespace ``MediaGen``)."""
+
+    def count(self, name: str, value: float = 1, *, unit: str = "Count",
+              dimensions: dict[str, str] | None = None) -> None: ...
+
+
+class NullMetrics:
+    """Discards metrics (tests, local tools)."""
+
+    def count(self, name: str, value: float = 1, *, unit: str = "Count",
+              dimensions: dict[str, str] | None = None) -> None:
+        return None
+
+
+class PowertoolsMetrics:
+    """Metrics as CloudWatch EMF through Powertools; flushed by ``@metrics.log_metrics`` on the handler."""
+
+    def count(self, name: str, value: float = 1, *, unit: str = "Count",
+              dimensions: dict[str, str] | None = None) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        if dimensions:
+            with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace="MediaGen") as metric:
+                for key, val in dimensions.items():
+                    metric.add_dimension(name=key, value=val)
+            return
+        get_metrics().add_metric(name=name, unit=MetricUnit(unit), value=value)

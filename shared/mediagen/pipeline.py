@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any
 from mediagen.errors import InvalidJob, MediagenError, StorageError, TaskConflict
 from mediagen.completion import new_callback_token
 from mediagen.jobs import Job, execution_name, parse_job
+from mediagen.observability import MetricsSink, NullMetrics
 from mediagen.redact import redact, redact_text
 from mediagen.settings import Settings
 from mediagen.tasks import TERMINAL, TaskStatus, utcnow
 
 if TYPE_CHECKING:
+    from mediagen.budget import SpendGuard
     from mediagen.catalog import Catalog
     from mediagen.events import EventPublisher
     from mediagen.executions import ExecutionStarter
@@ -42,8 +44,8 @@ if TYPE_CHECKING:
 
 
 class RetryLater(MediagenError):
-    """The job could not be sent now but nothing was spent (rate limited, provider unreachable): the
-    message goes back to the queue and is delivered again."""
+    """The job could not be sent now but nothing was spent (rate limited, provider unreachable, no free
+    in-flight slot): the message goes back to the queue and is delivered again after a delay."""
 
     code = "retry_later"
 
@@ -63,6 +65,8 @@ class Ports:
     catalog: Callable[[], Catalog] = field(default=lambda: _default_catalog())
     executions: ExecutionStarter | None = None
     outputs: OutputStore | None = None
+    guard: SpendGuard | None = None
+    metrics: MetricsSink = field(default_factory=lambda: NullMetrics())
     clock: Callable[[], float] = time.time
 
 
@@ -167,51 +171,98 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
 
 def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    from mediagen.provider import (
-        AmbiguousSubmit,
-        ProviderError,
-        ProviderRejected,
-        ProviderUnavailable,
-        RateLimited,
-    )
+    """Guards, claim, generate. Only this function calls generate, and only after winning the claim
+    RECEIVED -> SUBMITTING (a conditional write), so a job id is sent at most once whatever the deliveries.
+    See docs/reliability.md for the table of outcomes."""
+    from mediagen.budget import OverBudget, today
+    from mediagen.provider import AmbiguousSubmit, ProviderError, ProviderRejected, ProviderUnavailable, RateLimited
 
-    log = _log()
+    log, settings = _log(), ports.settings
     callback_url = None
-    if ports.settings.callback_base_url:
-        callback_url = f"{ports.settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
+    if settings.callback_base_url:
+        callback_url = f"{settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
     body = ports.catalog().encode(job.request, callback_url=callback_url,
                                   allow_unknown_fields=job.allow_unknown_fields)
     client = ports.provider()  # before the claim: a configuration error must not look like a sent request
+
+    # Spend guards, before anything is sent.
+    slot = False
+    if settings.max_in_flight and ports.guard is not None:
+        if not ports.guard.acquire_slot(limit=settings.max_in_flight):
+            log.info("no free in-flight slot; the job waits in the queue", job_id=job.job_id,
+                     max_in_flight=settings.max_in_flight)
+            raise RetryLater(f"{settings.max_in_flight} jobs already in flight", code="in_flight_limit")
+        slot = True
+    charged, day = 0, today()
+    estimate = record.get("credits_estimate") or 0
+    if settings.daily_credit_budget and ports.guard is not None and estimate:
+        try:
+            total = ports.guard.charge(estimate, limit=settings.daily_credit_budget, day=day)
+        except OverBudget as exc:
+            _give_back(ports, slot=slot)
+            return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.RECEIVED},
+                             error=exc.to_dict())
+        charged = estimate
+        ports.metrics.count("DailyCreditsSpent", total)
+
+    def undo() -> None:
+        _give_back(ports, slot=slot, credits=charged, day=day)
+
     try:
-        ports.tasks.transition(job.job_id, TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
+        ports.tasks.transition(job.job_id, TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED},
+                               set_fields={"holds_slot": slot, "credits_charged": charged, "charged_day": day})
     except TaskConflict:
+        undo()
         log.info("another worker is submitting this job", job_id=job.job_id)
         return ports.tasks.get(job.job_id) or record
+
     try:
         accepted = client.generate(body)
     except (RateLimited, ProviderUnavailable) as exc:
+        undo()
         ports.tasks.transition(job.job_id, TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING},
-                               set_fields={"last_error": exc.to_dict()})
-        log.warning("generate not accepted now; will retry", job_id=job.job_id, error_code=exc.code)
-        raise RetryLater(f"generate for {job.job_id} not sent: {exc.message}") from exc
-    except ProviderRejected as exc:
+                               set_fields={"last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0})
+        log.warning("generate not accepted now; the job goes back to the queue", job_id=job.job_id,
+                    error_code=exc.code)
+        raise RetryLater(f"generate for {job.job_id} not sent: {exc.message}",
+                         code="rate_limited" if isinstance(exc, RateLimited) else "provider_unavailable") from exc
+    except ProviderRejected as exc:  # definitive: nothing was spent
+        _give_back(ports, credits=charged, day=day)
         return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.SUBMITTING},
-                         error=exc.to_dict())
-    except AmbiguousSubmit as exc:
+                         error=exc.to_dict(), set_fields={"credits_charged": 0})
+    except (AmbiguousSubmit, ProviderError) as exc:
+        if job.retry_unknown_outcome:  # the user accepted paying twice rather than losing the job
+            undo()
+            ports.tasks.transition(job.job_id, TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING}, set_fields={
+                "last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0}, add={"unknown_outcomes": 1})
+            log.warning("generate outcome unknown; retrying as the job asks (retry_unknown_outcome)",
+                        job_id=job.job_id, error_code=exc.code)
+            raise RetryLater(f"generate outcome unknown for {job.job_id}; retrying by request",
+                             code="outcome_unknown_retry") from exc
         return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING},
                          error={"code": "generate_outcome_unknown",
                                 "message": f"{exc.message}; the provider may have accepted (and charged for) "
-                                           "the request, so it was not sent again"})
-    except ProviderError as exc:
-        return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING},
-                         error=exc.to_dict())
-    deadline = int(ports.clock()) + ports.settings.deadline_seconds(record.get("modality", "video"))
+                                           "the request, so it was not sent again (set retry_unknown_outcome "
+                                           "to retry such jobs)"})
+    deadline = int(ports.clock()) + settings.deadline_seconds(record.get("modality", "video"))
     updated = ports.tasks.transition(
         job.job_id, TaskStatus.SUBMITTED, expect={TaskStatus.SUBMITTING},
         set_fields={"provider_task_id": accepted.task_id, "deadline": deadline},
     )
+    ports.metrics.count("JobsSubmitted")
+    if estimate:
+        ports.metrics.count("CreditsSpent", estimate)
     log.info("task submitted", job_id=job.job_id, model=job.model, provider_task_id=accepted.task_id)
     return _start_execution(updated, ports)
+
+
+def _give_back(ports: Ports, *, slot: bool = False, credits: int = 0, day: str = "") -> None:
+    if ports.guard is None:
+        return
+    if slot:
+        ports.guard.release_slot()
+    if credits:
+        ports.guard.refund(credits, day=day)
 
 
 def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
@@ -358,6 +409,9 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
         "detection_lag_ms": lag_ms})
     _log().info("job succeeded", job_id=job_id, outputs=len(outputs), bytes=outputs[0]["bytes"],
                 detection_lag_ms=lag_ms)
+    ports.metrics.count("BytesPersisted", sum(int(o["bytes"]) for o in outputs), unit="Bytes")
+    if lag_ms is not None:
+        ports.metrics.count("DetectionLagMs", lag_ms, unit="Milliseconds")
     _publish(done, ports)
     return {"job_id": job_id, "phase": "succeeded", "outputs": len(outputs)}
 
@@ -455,5 +509,18 @@ def _terminal(job_id: str, status: TaskStatus, ports: Ports, *, expect: set[Task
 
 
 def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """A job has ended: give back its in-flight slot, count it, announce it (once), mark it announced."""
+    job_id = record["job_id"]
+    if record.get("holds_slot") and ports.tasks.take(job_id, "holds_slot") and ports.guard is not None:
+        ports.guard.release_slot()
+    status = str(record.get("status", ""))
+    metric = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILED": "JobsFailed",
+              "PIPELINE_FAILED": "JobsPipelineFailed", "TIMED_OUT": "JobsTimedOut",
+              "OUTCOME_UNKNOWN": "JobsOutcomeUnknown"}.get(status)
+    if metric:
+        reason = (record.get("error") or {}).get("code")
+        ports.metrics.count(metric, dimensions={"reason": reason} if metric == "JobsRejected" and reason else None)
+    if record.get("provider_task_id"):
+        ports.metrics.count("PollsPerJob", record.get("polls", 0))
     ports.events.publish_job_event(record)
-    return ports.tasks.transition(record["job_id"], None, set_fields={"event_published": True})
+    return ports.tasks.transition(job_id, None, set_fields={"event_published": True})

@@ -55,6 +55,14 @@ class Settings(BaseModel):
     deadline_video_seconds: int = Field(60 * 60, alias="MEDIAGEN_DEADLINE_VIDEO_SECONDS", gt=0)
     deadline_audio_seconds: int = Field(15 * 60, alias="MEDIAGEN_DEADLINE_AUDIO_SECONDS", gt=0)
 
+    # Spend guards (0 = unlimited).
+    #: Credits the deployment may commit per UTC day (atomic counter; checked against each job's estimate).
+    daily_credit_budget: int = Field(0, alias="MEDIAGEN_DAILY_CREDIT_BUDGET", ge=0)
+    #: Jobs that may be at the provider at once (its concurrent-job limit); extra jobs wait in the queue.
+    max_in_flight: int = Field(0, alias="MEDIAGEN_MAX_IN_FLIGHT", ge=0)
+    #: Seconds a job that found no free slot (or was rate limited) waits before it is delivered again.
+    requeue_delay_seconds: int = Field(30, alias="MEDIAGEN_REQUEUE_DELAY_SECONDS", ge=0, le=43200)
+
     # HTTP timeouts towards the provider.
     connect_timeout_seconds: float = Field(5.0, alias="MEDIAGEN_CONNECT_TIMEOUT_SECONDS", gt=0)
     read_timeout_seconds: float = Field(30.0, alias="MEDIAGEN_READ_TIMEOUT_SECONDS", gt=0)

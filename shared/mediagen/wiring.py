@@ -22,7 +22,9 @@ def build_ports(settings: Settings) -> Ports:
     """Ports on real AWS clients (boto3 default session) and the Cliprise API described by ``settings``."""
     import boto3
 
+    from mediagen.budget import DynamoSpendGuard
     from mediagen.events import EventBridgePublisher
+    from mediagen.observability import PowertoolsMetrics
     from mediagen.executions import StepFunctionsStarter
     from mediagen.pipeline import Ports
     from mediagen.storage import S3OutputStore
@@ -46,6 +48,9 @@ def build_ports(settings: Settings) -> Ports:
         executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions"))
         if settings.state_machine_arn else None,
         outputs=S3OutputStore(settings.outputs_bucket, boto3.client("s3")) if settings.outputs_bucket else None,
+        guard=DynamoSpendGuard(settings.task_table, boto3.resource("dynamodb"))
+        if settings.daily_credit_budget or settings.max_in_flight else None,
+        metrics=PowertoolsMetrics(),
     )
 
 
@@ -68,3 +73,22 @@ def completion_ports() -> tuple[TaskRepository, TaskWaker]:
 
     return (DynamoTaskRepository(get_settings().task_table, boto3.resource("dynamodb")),
             StepFunctionsWaker(boto3.client("stepfunctions")))
+
+
+def requeue(queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
+    """Make an SQS message visible again after ``delay_seconds`` (instead of the queue's visibility timeout).
+
+    Best effort: if it fails, the message still comes back after the visibility timeout.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+    try:
+        boto3.client("sqs", region_name=region).change_message_visibility(
+            QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds)
+    except (BotoCoreError, ClientError):
+        from mediagen.observability import get_logger
+
+        get_logger().warning("could not shorten the visibility of a requeued message", queue=name)

@@ -11,6 +11,7 @@ Only loopback addresses are used; nothing leaves the machine unless ``real_api=T
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
@@ -20,7 +21,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -290,6 +291,7 @@ class LocalStack:
             "MEDIAGEN_POLL_INITIAL_SECONDS": str(self.poll_initial_seconds),
             "MEDIAGEN_POLL_MAX_SECONDS": str(self.poll_max_seconds),
             "MEDIAGEN_CALLBACK_BASE_URL": self.callbacks.base_url,
+            "MEDIAGEN_REQUEUE_DELAY_SECONDS": "1",
             **({} if self.real_api else {"MEDIAGEN_CLIPRISE_BASE_URL": self.emulator.base_url}),
             **self.extra_env,
         })
@@ -318,6 +320,19 @@ class LocalStack:
                 self._exit.callback(handler.setStream, previous)
 
     # ------------------------------------------------------------------------------------------ running
+
+    @contextlib.contextmanager
+    def configured(self, **env: str) -> Iterator[LocalStack]:
+        """Run with some pipeline settings changed (environment variable names, e.g.
+        ``MEDIAGEN_POLL_INITIAL_SECONDS="20"``); restored afterwards. Only one local stack can exist in a
+        process at a time (moto's state is global), so tests vary settings with this instead."""
+        with mock.patch.dict(os.environ, env):
+            _reset_wiring()
+            try:
+                yield self
+            finally:
+                _reset_wiring()
+        _reset_wiring()
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Call a pipeline function's real handler in-process (``function``: submit|poll|persist|finalize)."""
@@ -385,7 +400,8 @@ class LocalStack:
         kwargs: dict[str, Any] = {"ConsistentRead": True}
         while True:
             page = table.scan(**kwargs)
-            items.extend(_from_dynamo(i) for i in page.get("Items", []))
+            # keys starting with '#' are the spend guards' counters (mediagen.budget), not jobs
+            items.extend(_from_dynamo(i) for i in page.get("Items", []) if not str(i["job_id"]).startswith("#"))
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,141 @@
+"""Completion on the local stack: callbacks wake the execution early, polling alone still finishes every job,
+and duplicate, forged and late callbacks change nothing (issue 4 acceptance)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mediagen.local import LocalStack
+from mediagen.pipeline import backoff_seconds
+from mediagen.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def image_job(job_id: str, prompt: str) -> dict:
+    return {"job_id": job_id, "request": {"model": "nano-banana", "input": {"prompt": prompt, "output_format": "png"}}}
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def local(synthesized_template: Path):
+    with LocalStack(template_path=synthesized_template, processing_seconds=1.0, poll_initial_seconds=1,
+                    poll_max_seconds=8, extra_env={"MEDIAGEN_POLL_JITTER": "0"}) as stack:
+        yield stack
+
+
+@pytest.fixture
+def slow_polling(local: LocalStack):
+    """First status check 20 s after submit: anything faster than that was a callback's doing."""
+    with local.configured(MEDIAGEN_POLL_INITIAL_SECONDS="20", MEDIAGEN_POLL_MAX_SECONDS="20") as stack:
+        yield stack
+
+
+@pytest.fixture
+def fast_polling(local: LocalStack):
+    return local
+
+
+def test_a_callback_gets_completion_detected_within_two_seconds_with_at_most_two_status_calls(
+        slow_polling: LocalStack) -> None:
+    stack = slow_polling
+    stack.send_jobs([image_job("cb-fast", "a lighthouse at dusk")])
+    records = stack.run_until_done(timeout=30)
+    record = next(r for r in records if r["job_id"] == "cb-fast")
+    assert record["status"] == "SUCCEEDED" and record["callbacks"] == 1
+    callback_at = epoch(record["callback_received_at"])
+    assert epoch(record["transitions"]["PERSISTING"]) - callback_at < 2.0
+    assert stack.emulator.status_calls(record["provider_task_id"]) <= 2
+    assert record["detection_lag_ms"] is not None and record["detection_lag_ms"] < 2000
+
+
+def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: LocalStack) -> None:
+    stack = slow_polling
+    stack.send_jobs([image_job("cb-dup", "a harbour [sandbox:callback-duplicate=3] [sandbox:callback-forged]")])
+    stack.run_until_done(timeout=30)
+    record = stack.task("cb-dup")
+    assert record["status"] == "SUCCEEDED" and record["callbacks"] == 1
+    assert len(stack.emulator.generate_calls()) == len({c["task_id"] for c in stack.emulator.generate_calls()})
+    # A forged callback to a real-looking URL is answered exactly like a genuine one and changes nothing.
+    before = copy.deepcopy(stack.tasks())
+    forged_token = record["callback_token"].split(".")[0] + ".forged-secret-0123456789abcdef"
+    genuine = httpx.post(f"{stack.callbacks.base_url}/{record['callback_token']}", json={"status": "success"})
+    forged = httpx.post(f"{stack.callbacks.base_url}/{forged_token}", json={"status": "success"})
+    unknown = httpx.post(f"{stack.callbacks.base_url}/bm9ib2R5.aaaaaaaaaaaaaaaaaaaaaaaa", json={})
+    assert genuine.status_code == forged.status_code == unknown.status_code == 202
+    assert genuine.text == forged.text == unknown.text
+    assert stack.tasks() == before
+
+
+def test_a_late_callback_after_the_job_ended_changes_nothing(slow_polling: LocalStack) -> None:
+    stack = slow_polling
+    stack.send_jobs([image_job("cb-late", "a canal [sandbox:callback-late=1]")])
+    stack.run_until_done(timeout=30)
+    before = copy.deepcopy(stack.task("cb-late"))
+    task_id = before["provider_task_id"]
+    wait_for(lambda: len([c for c in stack.emulator.callbacks_sent() if c["task_id"] == task_id
+                          and c.get("status_code")]) >= 2)
+    assert stack.task("cb-late") == before
+
+
+def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedule(fast_polling: LocalStack) -> None:
+    stack = fast_polling
+    settings = Settings(MEDIAGEN_POLL_INITIAL_SECONDS=1, MEDIAGEN_POLL_MAX_SECONDS=8)
+    jobs = {f"nocb-{s}": s for s in (2, 5)}
+    stack.send_jobs([image_job(job_id, f"a forest [sandbox:no-callback] [sandbox:slow={s}]") for job_id, s in jobs.items()])
+    records = {r["job_id"]: r for r in stack.run_until_done(timeout=60)}
+    for job_id, seconds in jobs.items():
+        record = records[job_id]
+        assert record["status"] == "SUCCEEDED" and record["callbacks"] == 0
+        # status checks happen at 1, 1+2, 1+2+4, ... s; the first at or after `seconds` sees the result
+        elapsed, expected = 0, 0
+        while elapsed < seconds:
+            elapsed += backoff_seconds(expected, settings)
+            expected += 1
+        assert record["polls"] == expected
+        assert stack.emulator.status_calls(record["provider_task_id"]) == expected + 1  # + persist's own check
+
+
+def test_a_zip_result_lands_as_its_members_plus_the_original(fast_polling: LocalStack) -> None:
+    stack = fast_polling
+    stack.send_jobs([image_job("zipped", "a set of icons [sandbox:zip]")])
+    stack.run_until_done(timeout=30)
+    record = stack.task("zipped")
+    assert record["status"] == "SUCCEEDED"
+    original, *members = record["outputs"]
+    assert original["content_type"] == "application/zip" and original["key"] == "zipped/output.zip"
+    assert len(members) >= 2
+    for member in members:
+        body = stack.read_object(member["key"])
+        assert member["unpacked_from"] == original["key"] and member["key"].startswith("zipped/files/")
+        assert member["content_type"] == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
+        assert hashlib.sha256(body).hexdigest() == member["sha256"] and len(body) == member["bytes"]
+    manifest = json.loads(stack.read_object("zipped/result.json"))
+    assert manifest["outputs"] == record["outputs"]
+
+
+def test_a_result_that_expired_before_it_was_fetched_ends_in_a_failure_that_says_so(fast_polling: LocalStack) -> None:
+    stack = fast_polling
+    stack.send_jobs([image_job("expired", "a bridge [sandbox:download-404]")])
+    stack.run_until_done(timeout=30)
+    record = stack.task("expired")
+    assert record["status"] == "PIPELINE_FAILED"
+    assert record["error"]["code"] == "result_expired" and "expired" in record["error"]["message"]
