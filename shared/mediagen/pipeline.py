@@ -157,7 +157,13 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if status == TaskStatus.RECEIVED:
         return _send(job, existing, ports)
     if status == TaskStatus.SUBMITTING:
-        # A previous attempt died while generate was in flight: it may have been accepted and charged.
+        claimed = existing.get("transitions", {}).get(str(TaskStatus.SUBMITTING), "")
+        if claimed and _age_seconds(claimed) < ports.settings.submit_lease_seconds:
+            # Another worker holds the claim and may be waiting for generate right now: leave it alone.
+            log.info("duplicate delivery while another worker submits; ignored", job_id=job.job_id)
+            return existing
+        # The claim outlived any worker: the attempt died while generate was in flight. It may have been
+        # accepted and charged, so it is not sent again.
         return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING}, error={
             "code": "generate_outcome_unknown",
             "message": "a previous attempt stopped while the generate request was in flight; the provider may "
@@ -245,15 +251,32 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                                            "the request, so it was not sent again (set retry_unknown_outcome "
                                            "to retry such jobs)"})
     deadline = int(ports.clock()) + settings.deadline_seconds(record.get("modality", "video"))
-    updated = ports.tasks.transition(
-        job.job_id, TaskStatus.SUBMITTED, expect={TaskStatus.SUBMITTING},
-        set_fields={"provider_task_id": accepted.task_id, "deadline": deadline},
-    )
+    try:
+        updated = ports.tasks.transition(
+            job.job_id, TaskStatus.SUBMITTED, expect={TaskStatus.SUBMITTING},
+            set_fields={"provider_task_id": accepted.task_id, "deadline": deadline},
+        )
+    except TaskConflict:
+        # Only possible if this worker outlived its claim's lease: keep the money trail on the record.
+        ports.tasks.transition(job.job_id, None, set_fields={"orphan_provider_task_id": accepted.task_id})
+        log.error("generate accepted after the claim expired; provider task recorded as orphan",
+                  job_id=job.job_id, provider_task_id=accepted.task_id)
+        raise
     ports.metrics.count("JobsSubmitted")
     if estimate:
         ports.metrics.count("CreditsSpent", estimate)
     log.info("task submitted", job_id=job.job_id, model=job.model, provider_task_id=accepted.task_id)
     return _start_execution(updated, ports)
+
+
+def _age_seconds(iso: str) -> float:
+    from datetime import UTC, datetime
+
+    try:
+        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - then).total_seconds()
 
 
 def _give_back(ports: Ports, *, slot: bool = False, credits: int = 0, day: str = "") -> None:

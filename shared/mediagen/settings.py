@@ -63,6 +63,10 @@ class Settings(BaseModel):
     #: Seconds a job that found no free slot (or was rate limited) waits before it is delivered again.
     requeue_delay_seconds: int = Field(30, alias="MEDIAGEN_REQUEUE_DELAY_SECONDS", ge=0, le=43200)
 
+    #: A SUBMITTING claim older than this is an attempt that died mid-generate (must exceed the submit
+    #: Lambda's timeout, 60 s by default).
+    submit_lease_seconds: int = Field(180, alias="MEDIAGEN_SUBMIT_LEASE_SECONDS", ge=1)
+
     # HTTP timeouts towards the provider.
     connect_timeout_seconds: float = Field(5.0, alias="MEDIAGEN_CONNECT_TIMEOUT_SECONDS", gt=0)
     read_timeout_seconds: float = Field(30.0, alias="MEDIAGEN_READ_TIMEOUT_SECONDS", gt=0)

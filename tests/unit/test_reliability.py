@@ -1,0 +1,117 @@
+"""Money safety: one generate per job id under concurrent deliveries, spend guards (on moto DynamoDB) that
+hold jobs back or reject them with the figures, refunds when nothing was spent.
+
+moto does not make a conditional write atomic across threads (DynamoDB does), so the concurrency test
+runs on the in-memory repository, which gives the same guarantee DynamoDB documents for conditional writes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mediagen.budget import DynamoSpendGuard, OverBudget
+from mediagen.pipeline import Ports, RetryLater, submit_job
+from mediagen.provider import AmbiguousSubmit, GenerateAccepted, ProviderRejected
+from mediagen.settings import Settings
+from mediagen.tasks import DynamoTaskRepository
+from tests.fakes import InMemoryTasks, RecordingEvents, RecordingStarter, ScriptedProvider
+
+JOB = {"job_id": "job-1", "request": {"model": "seedance-v1-pro", "input": {
+    "prompt": "a fox", "duration": "5", "resolution": "720p", "aspect_ratio": "16:9"}}}
+
+
+@pytest.fixture
+def dynamodb():
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name="us-east-1")
+        resource.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        yield resource
+
+
+def ports_for(dynamodb, provider: ScriptedProvider, **settings: object) -> Ports:
+    return Ports(settings=Settings(**settings), tasks=DynamoTaskRepository("tasks", dynamodb),
+                 events=RecordingEvents(), provider=lambda: provider, executions=RecordingStarter(),
+                 guard=DynamoSpendGuard("tasks", dynamodb))
+
+
+def job(job_id: str) -> str:
+    return json.dumps({**JOB, "job_id": job_id})
+
+
+def test_concurrent_deliveries_of_one_job_call_generate_once() -> None:
+    provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
+    ports = Ports(settings=Settings(), tasks=InMemoryTasks(), events=RecordingEvents(), provider=lambda: provider,
+                  executions=RecordingStarter())
+    barrier = threading.Barrier(8)
+
+    def deliver(n: int) -> None:
+        barrier.wait()
+        submit_job(job("job-1"), delivery_id=f"m-{n}", ports=ports)
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(provider.generate_bodies) == 1
+    assert ports.tasks.get("job-1")["status"] == "SUBMITTED"
+
+
+def test_jobs_over_the_in_flight_limit_wait_in_the_queue_until_a_slot_frees(dynamodb) -> None:
+    provider = ScriptedProvider(generate=[GenerateAccepted("t-1"), GenerateAccepted("t-2")])
+    ports = ports_for(dynamodb, provider, MEDIAGEN_MAX_IN_FLIGHT=1)
+    submit_job(job("a"), delivery_id="m-a", ports=ports)
+    with pytest.raises(RetryLater, match="in flight"):
+        submit_job(job("b"), delivery_id="m-b", ports=ports)
+    assert ports.tasks.get("b")["status"] == "RECEIVED" and len(provider.generate_bodies) == 1
+    # job a ends (any terminal status gives the slot back) -> b goes through on its next delivery
+    from mediagen.pipeline import _terminal
+    from mediagen.tasks import TaskStatus
+
+    _terminal("a", TaskStatus.FAILED, ports, error={"code": "x", "message": "y"})
+    assert submit_job(job("b"), delivery_id="m-b", ports=ports)["status"] == "SUBMITTED"
+
+
+def test_the_daily_budget_rejects_with_the_figures_and_refunds_what_was_not_spent(dynamodb) -> None:
+    provider = ScriptedProvider(generate=[ProviderRejected("This field is required", http_status=200),
+                                          GenerateAccepted("t-2"), GenerateAccepted("t-3")])
+    estimate = 81  # seedance-v1-pro 720p 5 s, from the documents' pricing
+    ports = ports_for(dynamodb, provider, MEDIAGEN_DAILY_CREDIT_BUDGET=2 * estimate)
+    assert submit_job(job("rejected"), delivery_id="m1", ports=ports)["status"] == "REJECTED"  # refunded
+    assert submit_job(job("ok-1"), delivery_id="m2", ports=ports)["status"] == "SUBMITTED"
+    assert submit_job(job("ok-2"), delivery_id="m3", ports=ports)["status"] == "SUBMITTED"
+    over = submit_job(job("over"), delivery_id="m4", ports=ports)
+    assert over["status"] == "REJECTED" and over["error"]["code"] == "over_daily_budget"
+    assert f"{2 * estimate} of {2 * estimate}" in over["error"]["message"]
+    assert len(provider.generate_bodies) == 3
+
+
+def test_an_unknown_outcome_keeps_the_charge_unless_the_job_opted_into_retry(dynamodb) -> None:
+    provider = ScriptedProvider(generate=[AmbiguousSubmit("read timeout"), GenerateAccepted("t-2")])
+    ports = ports_for(dynamodb, provider)
+    opted = {**JOB, "job_id": "opted", "retry_unknown_outcome": True}
+    with pytest.raises(RetryLater):
+        submit_job(json.dumps(opted), delivery_id="m1", ports=ports)
+    record = submit_job(json.dumps(opted), delivery_id="m1", ports=ports)
+    assert record["status"] == "SUBMITTED" and record["unknown_outcomes"] == 1
+    assert len(provider.generate_bodies) == 2
+
+
+def test_budget_counter_refuses_what_does_not_fit_and_counts_refunds(dynamodb) -> None:
+    guard = DynamoSpendGuard("tasks", dynamodb)
+    totals = [guard.charge(10, limit=55, day="2026-11-21") for _ in range(5)]
+    assert totals == [10, 20, 30, 40, 50]
+    with pytest.raises(OverBudget, match="50 of 55 already committed"):
+        guard.charge(10, limit=55, day="2026-11-21")
+    guard.refund(10, day="2026-11-21")
+    assert guard.charge(10, limit=55, day="2026-11-21") == 50
+    assert guard.charge(10, limit=55, day="2026-11-22") == 10  # a new UTC day starts from zero
+    with pytest.raises(OverBudget, match="whole daily budget"):
+        guard.charge(56, limit=55, day="2026-11-23")
