@@ -35,6 +35,20 @@ def _run_local(args: argparse.Namespace) -> int:
                      processing_seconds=args.processing_seconds, timeout=args.timeout)
 
 
+def _redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from mediagen.operations import redrive, stack_outputs
+
+    dlq_url, queue_url = args.dlq_url, args.queue_url
+    if not (dlq_url and queue_url):
+        outputs = stack_outputs(args.stack)
+        dlq_url, queue_url = dlq_url or outputs["JobsDlqUrl"], queue_url or outputs["JobsQueueUrl"]
+    moved = redrive(boto3.client("sqs"), dlq_url=dlq_url, queue_url=queue_url, limit=args.max)
+    print(f"redrive done: {moved} message(s) moved")
+    return 0
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from mediagen.sandbox import serve
 
@@ -64,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processing-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600.0)
     p.set_defaults(func=_run_local)
+
+    p = sub.add_parser("redrive", help="move dead-letter messages back to the jobs queue of a deployed stack")
+    p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queues (default: %(default)s)")
+    p.add_argument("--dlq-url", default=None, help="dead-letter queue URL (default: the stack's JobsDlqUrl)")
+    p.add_argument("--queue-url", default=None, help="jobs queue URL (default: the stack's JobsQueueUrl)")
+    p.add_argument("--max", type=int, default=None, help="move at most this many messages")
+    p.set_defaults(func=_redrive)
 
     p = sub.add_parser("emulator", help="serve the sandbox Cliprise emulator on loopback")
     p.add_argument("--host", default="127.0.0.1")

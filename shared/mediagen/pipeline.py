@@ -125,10 +125,24 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
         "allow_unknown_fields": job.allow_unknown_fields, "callback_token": new_callback_token(job.job_id),
     }
     existing = ports.tasks.create(record)
-    if existing is not None:
-        return _resume(job, existing, ports)
-    log.info("task recorded", job_id=job.job_id, model=job.model, credits_estimate=estimate)
-    return _send(job, record, ports)
+    try:
+        if existing is not None:
+            return _resume(job, existing, ports)
+        log.info("task recorded", job_id=job.job_id, model=job.model, credits_estimate=estimate)
+        return _send(job, record, ports)
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the queue's retry / DLQ
+        _note_error(job.job_id, exc, ports)
+        raise
+
+
+def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
+    """Keep why a delivery failed on the task record (the message may end in the DLQ)."""
+    error = exc.to_dict() if isinstance(exc, MediagenError) else {"code": type(exc).__name__,
+                                                                   "message": redact_text(str(exc))[:500]}
+    try:
+        ports.tasks.transition(job_id, None, set_fields={"last_error": error}, add={"failed_deliveries": 1})
+    except Exception:  # noqa: BLE001 - best effort: the original error matters more
+        _log().exception("could not record the delivery failure", job_id=job_id)
 
 
 def _reject(job_id: str, model: str, metadata: dict[str, Any], error: dict[str, Any], *, request_hash: str,

@@ -18,9 +18,17 @@ if TYPE_CHECKING:
     from mediagen.tasks import TaskRepository
 
 
+#: Bounded, jittered retries for every AWS call (botocore "standard" mode).
+AWS_RETRIES = {"mode": "standard", "max_attempts": 5}
+
+
 def build_ports(settings: Settings) -> Ports:
-    """Ports on real AWS clients (boto3 default session) and the Cliprise API described by ``settings``."""
+    """Ports on real AWS clients (boto3 default session, standard retries) and the Cliprise API described
+    by ``settings``."""
     import boto3
+    from botocore.config import Config
+
+    config = Config(retries=AWS_RETRIES)  # type: ignore[arg-type]
 
     from mediagen.budget import DynamoSpendGuard
     from mediagen.events import EventBridgePublisher
@@ -42,13 +50,14 @@ def build_ports(settings: Settings) -> Ports:
 
     return Ports(
         settings=settings,
-        tasks=DynamoTaskRepository(settings.task_table, boto3.resource("dynamodb")),
-        events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events")),
+        tasks=DynamoTaskRepository(settings.task_table, boto3.resource("dynamodb", config=config)),
+        events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events", config=config)),
         provider=provider,
-        executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions"))
+        executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions", config=config))
         if settings.state_machine_arn else None,
-        outputs=S3OutputStore(settings.outputs_bucket, boto3.client("s3")) if settings.outputs_bucket else None,
-        guard=DynamoSpendGuard(settings.task_table, boto3.resource("dynamodb"))
+        outputs=S3OutputStore(settings.outputs_bucket, boto3.client("s3", config=config))
+        if settings.outputs_bucket else None,
+        guard=DynamoSpendGuard(settings.task_table, boto3.resource("dynamodb", config=config))
         if settings.daily_credit_budget or settings.max_in_flight else None,
         metrics=PowertoolsMetrics(),
     )
