@@ -384,6 +384,12 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
 DOWNLOAD_ATTEMPTS = 3
 
 
+class ResultDownloadFailed(MediagenError):
+    """The result could not be downloaded completely after :data:`DOWNLOAD_ATTEMPTS` attempts."""
+
+    code = "download_failed"
+
+
 class ResultExpired(MediagenError):
     """The provider's temporary result URL no longer serves the file (seeds/003 "Result URLs": treat
     ``fileURL`` as temporary)."""
@@ -428,8 +434,8 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
                 raise
             retryable = exc
         if attempt == DOWNLOAD_ATTEMPTS:
-            raise MediagenError(f"result download failed {DOWNLOAD_ATTEMPTS} times: {retryable.message}",
-                                code="download_failed") from retryable
+            raise ResultDownloadFailed(f"result download failed {DOWNLOAD_ATTEMPTS} times: {retryable.message}") \
+                from retryable
         _log().warning("result download failed; retrying", job_id=job_id, attempt=attempt, error=retryable.message)
         time.sleep(random.uniform(0.5, 1.0) * 2 ** (attempt - 1))
 
@@ -512,10 +518,23 @@ def record_failure(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
             code = parsed.get("errorType") or code
     except (TypeError, ValueError):
         pass
+    code = _error_codes().get(code, _snake(code))
     record = _terminal(job_id, TaskStatus.PIPELINE_FAILED, ports,
                        expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING},
                        error={"code": _snake(code), "message": redact_text(str(message))[:1000]})
     return {"job_id": job_id, "phase": "ended", "status": record.get("status")}
+
+
+def _error_codes() -> dict[str, str]:
+    """Exception class name (Lambda's ``errorType``) -> mediagen error code, for every MediagenError subclass."""
+    import mediagen.provider  # noqa: F401 - registers the provider's error classes
+
+    codes, todo = {}, [MediagenError]
+    while todo:
+        cls = todo.pop()
+        codes[cls.__name__] = cls.code
+        todo.extend(cls.__subclasses__())
+    return codes
 
 
 def _snake(name: str) -> str:

@@ -74,7 +74,28 @@ class RunResult:
     records: list[dict[str, Any]]
     events: list[dict[str, Any]]
     wall_seconds: float
+    #: job id -> generate requests the emulator received for it (whatever it answered)
     generate_calls: dict[str, int]
+    #: job id -> generate requests that created a provider task (the ones that cost money)
+    generate_accepted: dict[str, int]
+
+
+def generate_calls_by_job(emulator: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """Count the emulator's generate requests per job id (found from the ``callBackUrl`` token each request
+    carries): ``(received, accepted)``."""
+    from mediagen.completion import job_id_from_token
+
+    received: dict[str, int] = {}
+    accepted: dict[str, int] = {}
+    for call in emulator.generate_calls():
+        url = str((call.get("body") or {}).get("callBackUrl") or "")
+        job_id = job_id_from_token(url.rstrip("/").rsplit("/", 1)[-1]) if url else None
+        if job_id is None:
+            continue
+        received[job_id] = received.get(job_id, 0) + 1
+        if call.get("task_id"):
+            accepted[job_id] = accepted.get(job_id, 0) + 1
+    return received, accepted
 
 
 def run_jobs(jobs: list[dict[str, Any] | str], *, stack: LocalStack, timeout: float = 300.0,
@@ -83,15 +104,9 @@ def run_jobs(jobs: list[dict[str, Any] | str], *, stack: LocalStack, timeout: fl
     start = time.monotonic()
     stack.send_jobs(jobs)
     records = stack.run_until_done(timeout=timeout, on_progress=on_progress)
-    calls: dict[str, int] = {}
-    if stack.emulator is not None:
-        by_task: dict[str, int] = {}
-        for call in stack.emulator.generate_calls():
-            by_task[call["task_id"]] = by_task.get(call["task_id"], 0) + 1
-        for r in records:
-            calls[r["job_id"]] = by_task.get(r.get("provider_task_id", ""), 0)
+    received, accepted = generate_calls_by_job(stack.emulator) if stack.emulator is not None else ({}, {})
     return RunResult(records=records, events=stack.events(), wall_seconds=time.monotonic() - start,
-                     generate_calls=calls)
+                     generate_calls=received, generate_accepted=accepted)
 
 
 def _seconds(record: dict[str, Any]) -> float:
@@ -185,12 +200,14 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
     with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds) as stack:
         result = run_jobs(jobs, stack=stack, timeout=timeout)
     counts: dict[str, int] = {}
+    hidden = ("callback_token", "request", "wake_token", "request_hash")
     for record in sorted(result.records, key=lambda r: r["job_id"]):
-        record = {k: v for k, v in record.items() if k not in ("callback_token", "request")}
+        record = {k: v for k, v in record.items() if k not in hidden}
         record["generate_calls"] = result.generate_calls.get(record["job_id"], 0)
+        record["generate_accepted"] = result.generate_accepted.get(record["job_id"], 0)
         counts[str(record.get("status"))] = counts.get(str(record.get("status")), 0) + 1
         print(json.dumps(record, sort_keys=True), file=out)
     print(json.dumps({"summary": {"jobs": len(result.records), "by_status": counts,
-                                  "max_generate_calls_per_job": max(result.generate_calls.values(), default=0),
+                                  "max_generate_accepted_per_job": max(result.generate_accepted.values(), default=0),
                                   "wall_seconds": round(result.wall_seconds, 2)}}), file=out)
     return 0

@@ -1,0 +1,29 @@
+"""`mediagen run-local`: one JSON line per job with its final task record, then a summary line."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from mediagen.local.runner import run_local
+
+
+def job_for(token: str, n: int) -> dict:
+    return {"job_id": f"fault-{n:02d}",
+            "request": {"model": "nano-banana", "input": {"prompt": f"a red kite {token}", "output_format": "png"}}}
+
+
+def test_run_local_prints_one_json_line_per_job_and_a_summary(tmp_path: Path, synthesized_template: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("\n".join(json.dumps(job_for(t, n)) for n, t in enumerate(["[sandbox:fail]", ""])) + "\nnot json\n")
+    out = io.StringIO()
+    assert run_local(job_files=[jobs], template_path=synthesized_template, processing_seconds=0.3, out=out) == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    *per_job, summary = lines
+    assert len(per_job) == 3
+    by_id = {r["job_id"]: r for r in per_job}
+    assert by_id["fault-00"]["status"] == "FAILED" and by_id["fault-01"]["status"] == "SUCCEEDED"
+    assert by_id["fault-01"]["generate_calls"] == 1 and by_id["fault-01"]["outputs"][0]["sha256"]
+    assert summary["summary"]["jobs"] == 3 and summary["summary"]["by_status"]["REJECTED"] == 1
+    assert summary["summary"]["max_generate_accepted_per_job"] == 1
