@@ -54,8 +54,19 @@ def _emulator(args: argparse.Namespace) -> int:
 
     key = args.api_key or os.environ.get("CLIPRISE_API_KEY") or "sandbox-key"
     serve(host=args.host, port=args.port, processing_seconds=args.processing_seconds, api_key=key,
-          send_callbacks=not args.no_callbacks)
+          send_callbacks=not args.no_callbacks, callback_mode=args.callback_mode, faults=args.fault or [],
+          seed=args.fault_seed)
     return 0
+
+
+def _fault_spec(text: str) -> str:
+    from mediagen.sandbox import parse_fault_rate
+
+    try:
+        parse_fault_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processing-seconds", type=float, default=5.0)
     p.add_argument("--api-key", default=None, help="the key it accepts (default: $CLIPRISE_API_KEY or 'sandbox-key')")
     p.add_argument("--no-callbacks", action="store_true", help="never POST to callBackUrl")
+    p.add_argument("--callback-mode", default="normal",
+                   help="normal, or a comma-separated mix of none, delay:S, duplicate:N, late:S, early, forged")
+    p.add_argument("--fault", action="append", type=_fault_spec, metavar="TOKEN=RATE",
+                   help="inject a fault into this share of jobs, e.g. fail=0.05 (repeatable; see docs/sandbox.md)")
+    p.add_argument("--fault-seed", type=int, default=None, help="make --fault draws reproducible")
     p.set_defaults(func=_emulator)
 
     try:

@@ -57,8 +57,12 @@ class PowertoolsMetrics:
 
     def count(self, name: str, value: float = 1, *, unit: str = "Count",
               dimensions: dict[str, str] | None = None) -> None:
+        import os
+
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+            return
         if dimensions:
             with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace="MediaGen") as metric:
                 for key, val in dimensions.items():

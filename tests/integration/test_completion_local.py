@@ -73,7 +73,8 @@ def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: LocalStack)
     stack.run_until_done(timeout=30)
     record = stack.task("cb-dup")
     assert record["status"] == "SUCCEEDED" and record["callbacks"] == 1
-    assert len(stack.emulator.generate_calls()) == len({c["task_id"] for c in stack.emulator.generate_calls()})
+    accepted = [c["task_id"] for c in stack.emulator.generate_calls() if c["task_id"]]
+    assert len(accepted) == len(set(accepted))
     # A forged callback to a real-looking URL is answered exactly like a genuine one and changes nothing.
     before = copy.deepcopy(stack.tasks())
     forged_token = record["callback_token"].split(".")[0] + ".forged-secret-0123456789abcdef"

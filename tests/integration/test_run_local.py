@@ -27,3 +27,26 @@ def test_run_local_prints_one_json_line_per_job_and_a_summary(tmp_path: Path, sy
     assert by_id["fault-01"]["generate_calls"] == 1 and by_id["fault-01"]["outputs"][0]["sha256"]
     assert summary["summary"]["jobs"] == 3 and summary["summary"]["by_status"]["REJECTED"] == 1
     assert summary["summary"]["max_generate_accepted_per_job"] == 1
+
+
+def test_a_sentinel_api_key_never_appears_in_run_local_output(tmp_path: Path, synthesized_template: Path) -> None:
+    """Secret hygiene as a user sees it: the whole CLI run (stdout, stderr) with failures that carry URLs."""
+    import os
+    import subprocess
+    import sys
+
+    sentinel = "sk-SENTINEL-run-local-0b7e61d2"
+    tokens = ["", "[sandbox:download-404]", "[sandbox:fail]", "[sandbox:code400]", "[sandbox:download-truncate]"]
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("\n".join(json.dumps(job_for(t, n)) for n, t in enumerate(tokens)) + "\n")
+    cdk_out = synthesized_template.parent
+    env = {**os.environ, "MEDIAGEN_LOCAL_API_KEY": sentinel, "PYTHONWARNINGS": "ignore"}
+    script = ("import sys; from pathlib import Path; from mediagen.local.runner import run_local; "
+              f"sys.exit(run_local(job_files=[Path({str(jobs)!r})], template_path=Path({str(synthesized_template)!r}),"
+              " processing_seconds=0.3))")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=cdk_out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(done.stdout.splitlines()) == len(tokens) + 1
+    assert sentinel not in done.stdout and sentinel not in done.stderr
+    assert '"result_expired"' in done.stdout and '"download_failed"' in done.stdout  # failures with URLs behind them

@@ -219,8 +219,8 @@ def test_accepted_generate_returns_documented_array_and_is_recorded(emulator: Em
     assert re.fullmatch(r"[0-9a-f]{32}", payload[0]["taskId"])
 
     calls = emulator.generate_calls()
-    assert [(c["task_id"], c["model"], c["body"]) for c in calls] == [
-        (payload[0]["taskId"], "nano-banana", body)
+    assert [(c["task_id"], c["model"], c["body"], c["answered"], c["faults"]) for c in calls] == [
+        (payload[0]["taskId"], "nano-banana", body, 200, [])
     ]
     assert calls[0]["received_at"].endswith("Z")
     second = submit(client, emulator, image_job("another"))
@@ -242,7 +242,9 @@ def test_application_errors_come_with_http_200(emulator: Emulator, client: httpx
     response = generate(client, emulator, content)
     assert response.status_code == 200
     assert response.json() == expected
-    assert emulator.generate_calls() == []
+    # The call is on record (it reached the provider), but no task was created.
+    [call] = emulator.generate_calls()
+    assert (call["task_id"], call["answered"], call["faults"]) == (None, 200, [])
 
 
 def test_unknown_model_is_invalid_model_id(client: httpx.Client) -> None:
@@ -251,7 +253,9 @@ def test_unknown_model_is_invalid_model_id(client: httpx.Client) -> None:
         response = generate(client, emu, {"model": "nano-banana-9000", "input": {"prompt": "x"}})
         assert (response.status_code, response.json()) == (400, {"msg": "invalid_model_id"})
         assert generate(client, emu, image_job("x")).status_code == 200
-        assert [c["model"] for c in emu.generate_calls()] == ["nano-banana"]
+        calls = emu.generate_calls()
+        assert [(c["model"], c["answered"]) for c in calls] == [("nano-banana-9000", 400), ("nano-banana", 200)]
+        assert calls[0]["task_id"] is None and calls[1]["task_id"]
 
 
 @pytest.mark.parametrize(

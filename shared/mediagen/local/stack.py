@@ -137,7 +137,7 @@ class LocalStack:
     Args:
         template_path: the synthesized template whose state machine definition is executed.
         api_key: the key the pipeline uses (stored in the moto Secrets Manager secret, as deployed).
-            Defaults to a random sandbox key.
+            Defaults to ``$MEDIAGEN_LOCAL_API_KEY``, else a random sandbox key.
         real_api: talk to the real Cliprise API (``CLIPRISE_API_KEY`` required) instead of the emulator.
         processing_seconds: how long the emulator's tasks stay "processing".
         poll_initial_seconds: the first wait of the polling schedule (real time; small for local runs).
@@ -151,8 +151,10 @@ class LocalStack:
         self.template = Template.load(template_path or default_template_path())
         if real_api and not (api_key or os.environ.get("CLIPRISE_API_KEY")):
             raise ConfigurationError("real_api needs CLIPRISE_API_KEY")
-        self.api_key = api_key or os.environ.get("CLIPRISE_API_KEY", "") if real_api else \
-            (api_key or f"sandbox-{uuid.uuid4().hex}")
+        if real_api:
+            self.api_key = api_key or os.environ.get("CLIPRISE_API_KEY", "")
+        else:  # the sandbox's key: given, or MEDIAGEN_LOCAL_API_KEY (secret-hygiene runs), or a random one
+            self.api_key = api_key or os.environ.get("MEDIAGEN_LOCAL_API_KEY") or f"sandbox-{uuid.uuid4().hex}"
         self.real_api = real_api
         self.processing_seconds = processing_seconds
         self.poll_initial_seconds = poll_initial_seconds
@@ -183,6 +185,11 @@ class LocalStack:
 
     def _start(self) -> None:
         from moto import mock_aws
+
+        # moto's Step Functions engine logs every failed state at ERROR; the task records say it better.
+        moto_logger = logging.getLogger("moto")
+        self._exit.callback(moto_logger.setLevel, moto_logger.level)
+        moto_logger.setLevel(logging.CRITICAL)
 
         env = {
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

@@ -179,7 +179,10 @@ def parse_size(value: str | None) -> int:
         number = Decimal(match.group("number"))
     except InvalidOperation as exc:  # pragma: no cover -- the regex admits only decimals
         raise ValueError("malformed size") from exc
-    size = int(number * _SIZE_UNITS[(match.group("unit") or "").lower()])
+    unit = (match.group("unit") or "").lower()
+    if not unit and number != number.to_integral_value():
+        raise ValueError("a fraction of a byte")
+    size = int(number * _SIZE_UNITS[unit])
     if not 0 <= size <= MAX_SIZE:
         raise ValueError("out of range")
     return size

@@ -84,7 +84,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -392,6 +392,7 @@ class Emulator:
         self._requests: list[dict[str, Any]] = []
         self._callbacks: list[dict[str, Any]] = []
         self._callback_threads: set[threading.Thread] = set()
+        self._stalled_threads: set[threading.Thread] = set()
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
 
@@ -423,21 +424,27 @@ class Emulator:
         """Stop serving, stop the scheduler, abandon pending callbacks and stalled answers, hang up
         open connections (an unfinished download ends short). Idempotent.
 
-        Waits briefly for in-flight callback attempts; they are daemon threads either way.
+        Waits briefly for in-flight callback attempts and for stalled generate answers to hang up; they
+        are daemon threads either way.
         """
         server, self._server = self._server, None
         self._stopping.set()
         with self._wakeup:
             self._wakeup.notify_all()
         if server is not None:
-            server.shutdown()
+            closer = threading.Thread(target=server.shutdown, name="sandbox-shutdown", daemon=True)
+            closer.start()
+            # Wake the accept loop now rather than at its next poll: connect once (never answered).
+            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
+                pass
+            closer.join()
             server.server_close()
             server.close_connections()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
         with self._lock:
-            pending = list(self._callback_threads)
+            pending = [*self._callback_threads, *self._stalled_threads]
         deadline = time.monotonic() + 1.0
         for thread in pending:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -605,8 +612,20 @@ class Emulator:
         accepted = _json_bytes([{"code": 200, "taskId": task_id}])
         return _Answer(200, accepted, call, task_id=task_id, stall=faults.generate_timeout)
 
-    def _answered(self, call: dict[str, Any], status: int) -> None:
-        """A stalled generate answer was finally sent."""
+    @contextlib.contextmanager
+    def _stalling(self) -> Iterator[None]:
+        """Mark the current handler thread as holding an answer back (:meth:`stop` waits briefly for it)."""
+        me = threading.current_thread()
+        with self._lock:
+            self._stalled_threads.add(me)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._stalled_threads.discard(me)
+
+    def _answered(self, call: dict[str, Any], status: int | None) -> None:
+        """A stalled generate answer is being sent (``status``), or could not be (``None``)."""
         with self._lock:
             call["answered"] = status
 
@@ -818,6 +837,13 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30  # idle keep-alive connections are closed after this many seconds
     server: _Server
 
+    def setup(self) -> None:
+        """Disable Nagle: headers and body are separate writes, and Nagle plus the client's delayed ACK
+        would add ~40 ms to every answer."""
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 -- stdlib signature
         """Quiet by default: :func:`serve` prints its own (redacted) line per request."""
 
@@ -930,14 +956,18 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         answer = emulator._generate(body, key.strip())
-        if answer.stall and emulator._stopping.wait(emulator.stall_seconds):
-            self.close_connection = True  # stopped while stalling: hang up without an answer
-            self._log(None, answer.task_id)
-            return
+        if answer.stall:
+            with emulator._stalling():
+                if emulator._stopping.wait(emulator.stall_seconds):
+                    self.close_connection = True  # stopped while stalling: hang up without an answer
+                    self._log(None, answer.task_id)
+                    return
+        if answer.stall:  # recorded before the write, so a client that got the answer sees it on record
+            emulator._answered(answer.call, answer.status)
         headers = {"Content-Type": "application/json"} if answer.body else {}
         delivered = self._send(answer.status, answer.body, {**headers, **answer.headers}, answer.task_id)
-        if answer.stall and delivered:
-            emulator._answered(answer.call, answer.status)
+        if answer.stall and not delivered:
+            emulator._answered(answer.call, None)
 
     def _status(self) -> None:
         """seeds/002 "Status & Download" (response states); seeds/000 "Polling status"."""
@@ -1009,14 +1039,15 @@ def serve(
                         send_callbacks=send_callbacks, on_request=show, callback_mode=callback_mode,
                         fault_rates=list(faults), seed=seed)
     with emulator:
-        print(f"Cliprise sandbox emulator on {emulator.base_url} (Host: {PUBLIC_HOST}); Ctrl-C stops.",
-              flush=True)
-        if callback_mode != "normal":
-            print(f"callback mode: {callback_mode}", flush=True)
-        if emulator.fault_rates:
-            rates = ", ".join(f"{token}={rate:g}" for token, rate in emulator.fault_rates.items())
-            print(f"fault rates: {rates} (seed {emulator.seed})", flush=True)
-        try:
+        try:  # Ctrl-C right after the banner is printed must still stop cleanly
+            print(f"Cliprise sandbox emulator on {emulator.base_url} (Host: {PUBLIC_HOST}); Ctrl-C stops.",
+                  flush=True)
+            if callback_mode != "normal":
+                print(f"callback mode: {callback_mode}", flush=True)
+            if emulator.fault_rates:
+                rates = " ".join(f"--fault {token.replace('=', ':', 1)}={rate:g}"
+                                 for token, rate in emulator.fault_rates.items())
+                print(f"fault rates: {rates} --fault-seed {emulator.seed}", flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopping", flush=True)

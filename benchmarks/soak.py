@@ -1,0 +1,118 @@
+"""Soak run (issue 5): N jobs through the local stack with duplicate deliveries and injected faults.
+
+    .venv/bin/python benchmarks/soak.py [--jobs 1000] [--duplicates 0.2] [--faults 0.1] [--seed 7]
+
+Prints jobs per terminal status, the most generate calls any job id got accepted (must be 1), outputs lost
+(SUCCEEDED jobs whose S3 objects are missing or do not match their recorded size and SHA-256; must be 0), and
+the wall time. Exit code 1 when an invariant is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "shared"))
+
+from mediagen.local import LocalStack  # noqa: E402
+from mediagen.local.runner import ensure_template, generate_calls_by_job  # noqa: E402
+from mediagen.tasks import TERMINAL  # noqa: E402
+
+FAULTS = ["[sandbox:fail]", "[sandbox:generate-500]", "[sandbox:429=1]", "[sandbox:code400]", "[sandbox:empty-400]",
+          "[sandbox:no-callback]", "[sandbox:status-500=1]", "[sandbox:download-truncate]", "[sandbox:download-404]",
+          "[sandbox:zip]"]
+MODELS = [
+    {"model": "nano-banana", "input": {"prompt": "{p}", "output_format": "png"}},
+    {"model": "flux-kontext-pro", "prompt": "{p}", "aspectRatio": "16:9"},
+    {"model": "seedance-v1-lite", "input": {"prompt": "{p}", "duration": "5", "resolution": "480p"}},
+    {"model": "elevenlabs-tts", "input": {"text": "{p}", "voice": "Rachel"}},
+]
+
+
+def make_jobs(n: int, duplicates: float, faults: float, rng: random.Random) -> tuple[list[dict], Counter]:
+    jobs, injected = [], Counter()
+    for i in range(n):
+        token = rng.choice(FAULTS) if rng.random() < faults else ""
+        injected[token or "none"] += 1
+        request = json.loads(json.dumps(rng.choice(MODELS)).replace("{p}", f"soak job {i} {token}".strip()))
+        jobs.append({"job_id": f"soak-{i:05d}", "request": request, "output": {"prefix": "soak/"}})
+    dupes = [dict(j) for j in jobs if rng.random() < duplicates]
+    stream = jobs + dupes
+    rng.shuffle(stream)
+    return stream, injected
+
+
+def _token(record: dict) -> str:
+    text = json.dumps(record.get("request", {}))
+    return next((t for t in FAULTS if t in text), "no fault")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--duplicates", type=float, default=0.2)
+    parser.add_argument("--faults", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    stream, injected = make_jobs(args.jobs, args.duplicates, args.faults, rng)
+    template = ensure_template(None, sys.stderr)
+    start = time.monotonic()
+    env = {"MEDIAGEN_READ_TIMEOUT_SECONDS": "2"}
+    with LocalStack(template_path=template, processing_seconds=1.0, poll_initial_seconds=1, poll_max_seconds=4,
+                    extra_env=env) as stack:
+        stack.send_jobs(stream)
+        last = [0.0]
+
+        def progress(records: list[dict], elapsed: float) -> None:
+            if elapsed - last[0] >= 10:
+                last[0] = elapsed
+                done = sum(r.get("status") in TERMINAL for r in records)
+                print(f"  [{elapsed:6.0f}s] {done}/{len(records)} terminal, queue {stack.queue_depth()}", flush=True)
+
+        records = stack.run_until_done(expected=args.jobs, timeout=args.timeout, on_progress=progress)
+        wall = time.monotonic() - start
+        _, accepted = generate_calls_by_job(stack.emulator)
+        lost = 0
+        for record in records:
+            if record["status"] != "SUCCEEDED":
+                continue
+            for output in record.get("outputs", []):
+                try:
+                    body = stack.read_object(output["key"])
+                except Exception:  # noqa: BLE001
+                    lost += 1
+                    continue
+                if len(body) != output["bytes"] or hashlib.sha256(body).hexdigest() != output["sha256"]:
+                    lost += 1
+    statuses = Counter(r["status"] for r in records)
+    reasons = Counter(f'{r["status"]}/{(r.get("error") or {}).get("code")}' for r in records
+                      if r["status"] != "SUCCEEDED")
+    by_token = Counter(f'{r["status"]} <- {_token(r)}' for r in records if r["status"] != "SUCCEEDED")
+    non_terminal = sum(1 for r in records if r["status"] not in TERMINAL)
+    max_accepted = max(accepted.values(), default=0)
+    print(f"\nsoak: {args.jobs} jobs, {len(stream) - args.jobs} duplicate deliveries, "
+          f"{args.jobs - injected['none']} with an injected fault (seed {args.seed})")
+    print("injected faults: " + ", ".join(f"{k}={v}" for k, v in sorted(injected.items())))
+    print("jobs per terminal status: " + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
+    print("why: " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())))
+    print("from: " + ", ".join(f"{k}={v}" for k, v in sorted(by_token.items())))
+    print(f"task records: {len(records)}   non-terminal: {non_terminal}")
+    print(f"max generate calls accepted per job id: {max_accepted}   (must be 1)")
+    print(f"outputs lost: {lost}   (must be 0)")
+    print(f"wall time: {wall:.1f} s   ({args.jobs / wall:.1f} jobs/s)")
+    ok = max_accepted == 1 and lost == 0 and non_terminal == 0 and len(records) == args.jobs
+    print("RESULT: " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
