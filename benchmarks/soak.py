@@ -105,6 +105,8 @@ def main() -> int:
     print("jobs per terminal status: " + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
     print("why: " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())))
     print("from: " + ", ".join(f"{k}={v}" for k, v in sorted(by_token.items())))
+    for r in [r for r in records if r["status"] != "SUCCEEDED" and _token(r) == "no fault"][:5]:
+        print(f"unexpected: {r['job_id']} {r['status']} {r.get('error')}")
     print(f"task records: {len(records)}   non-terminal: {non_terminal}")
     print(f"max generate calls accepted per job id: {max_accepted}   (must be 1)")
     print(f"outputs lost: {lost}   (must be 0)")

@@ -32,8 +32,12 @@ def get_tracer() -> Tracer:
 
 @lru_cache(maxsize=1)
 def get_metrics() -> Metrics:
+    import warnings
+
     from aws_lambda_powertools import Metrics
 
+    # A step that had nothing to count (most polls) is normal, not worth a warning on every invocation.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     return Metrics(service=SERVICE, namespace="MediaGen")
 
 
