@@ -57,8 +57,10 @@ class DynamoSpendGuard:
         if dynamodb_resource is None:
             import boto3
 
-            dynamodb_resource = boto3.resource("dynamodb")
-        self._table = dynamodb_resource.Table(table_name)
+            dynamodb_resource = boto3.client("dynamodb")
+        from mediagen.dynamo import DynamoTable
+
+        self._table = DynamoTable(dynamodb_resource, table_name)
         from botocore.exceptions import ClientError
 
         self._client_error = ClientError

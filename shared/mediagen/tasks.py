@@ -131,15 +131,18 @@ class DynamoTaskRepository:
 
     Args:
         table_name: the task table.
-        dynamodb_resource: an injectable ``boto3.resource("dynamodb")`` (tests, other regions).
+        dynamodb_resource: an injectable ``boto3.client("dynamodb")`` or resource (tests, other regions);
+            calls go through the client, so the repository is safe to share between threads.
     """
 
     def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
         if dynamodb_resource is None:
             import boto3
 
-            dynamodb_resource = boto3.resource("dynamodb")
-        self._table = dynamodb_resource.Table(table_name)
+            dynamodb_resource = boto3.client("dynamodb")
+        from mediagen.dynamo import DynamoTable
+
+        self._table = DynamoTable(dynamodb_resource, table_name)
         from botocore.exceptions import ClientError
 
         self._client_error = ClientError

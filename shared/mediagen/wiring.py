@@ -6,6 +6,7 @@ catalog; the finalize step never reads the API key).
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -39,25 +40,27 @@ def build_ports(settings: Settings) -> Ports:
     from mediagen.tasks import DynamoTaskRepository
 
     client_cache: list[ClipriseClient] = []
+    lock = threading.Lock()
 
     def provider() -> ClipriseClient:
-        if not client_cache:
-            from mediagen.apikey import get_api_key
-            from mediagen.provider import ClipriseClient
+        with lock:  # submit's worker threads share one client (httpx clients are thread-safe)
+            if not client_cache:
+                from mediagen.apikey import get_api_key
+                from mediagen.provider import ClipriseClient
 
-            client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
-        return client_cache[0]
+                client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
+            return client_cache[0]
 
     return Ports(
         settings=settings,
-        tasks=DynamoTaskRepository(settings.task_table, boto3.resource("dynamodb", config=config)),
+        tasks=DynamoTaskRepository(settings.task_table, boto3.client("dynamodb", config=config)),
         events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events", config=config)),
         provider=provider,
         executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions", config=config))
         if settings.state_machine_arn else None,
         outputs=S3OutputStore(settings.outputs_bucket, boto3.client("s3", config=config))
         if settings.outputs_bucket else None,
-        guard=DynamoSpendGuard(settings.task_table, boto3.resource("dynamodb", config=config))
+        guard=DynamoSpendGuard(settings.task_table, boto3.client("dynamodb", config=config))
         if settings.daily_credit_budget or settings.max_in_flight else None,
         metrics=PowertoolsMetrics(),
     )
@@ -80,7 +83,7 @@ def completion_ports() -> tuple[TaskRepository, TaskWaker]:
     from mediagen.settings import get_settings
     from mediagen.tasks import DynamoTaskRepository
 
-    return (DynamoTaskRepository(get_settings().task_table, boto3.resource("dynamodb")),
+    return (DynamoTaskRepository(get_settings().task_table, boto3.client("dynamodb")),
             StepFunctionsWaker(boto3.client("stepfunctions")))
 
 

@@ -402,7 +402,9 @@ class LocalStack:
         """Every task record (a scan: fine for local runs)."""
         from mediagen.tasks import _from_dynamo
 
-        table = self.session.resource("dynamodb").Table("mediagen-tasks")
+        from mediagen.dynamo import DynamoTable
+
+        table = DynamoTable(self.session.client("dynamodb"), "mediagen-tasks")
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"ConsistentRead": True}
         while True:
@@ -416,7 +418,7 @@ class LocalStack:
     def task(self, job_id: str) -> dict[str, Any] | None:
         from mediagen.tasks import DynamoTaskRepository
 
-        return DynamoTaskRepository("mediagen-tasks", self.session.resource("dynamodb")).get(job_id)
+        return DynamoTaskRepository("mediagen-tasks", self.session.client("dynamodb")).get(job_id)
 
     def queue_depth(self) -> int:
         attrs = self.session.client("sqs").get_queue_attributes(

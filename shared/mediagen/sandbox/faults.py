@@ -98,6 +98,7 @@ class Faults:
         zip: the result is a zip of several files (``zip``).
         generate_500: create the task but answer generate with HTTP 500 (``generate-500``).
         generate_timeout: create the task but stall the generate answer (``generate-timeout``).
+        generate_delay: seconds the generate answer takes, like a slow provider (``generate-delay``).
         rate_limit: how many generate requests with this prompt text answer 429 (``429``).
         code400: generate answers HTTP 200 with an application error ``code`` 400 (``code400``).
         empty_400: generate answers HTTP 400 with an empty body (``empty-400``).
@@ -121,6 +122,7 @@ class Faults:
     zip: bool = False
     generate_500: bool = False
     generate_timeout: bool = False
+    generate_delay: float = 0.0
     rate_limit: int = 0
     code400: bool = False
     empty_400: bool = False
@@ -221,6 +223,7 @@ TOKENS: dict[str, TokenSpec] = {
     "zip": TokenSpec("zip", _flag),
     "generate-500": TokenSpec("generate_500", _flag),
     "generate-timeout": TokenSpec("generate_timeout", _flag),
+    "generate-delay": TokenSpec("generate_delay", _seconds),
     "429": TokenSpec("rate_limit", _counter(MAX_COUNT), "1"),
     "code400": TokenSpec("code400", _flag),
     "empty-400": TokenSpec("empty_400", _flag),

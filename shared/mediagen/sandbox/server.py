@@ -335,6 +335,8 @@ class Emulator:
             (see :attr:`seed`).
         stall_seconds: how long ``[sandbox:generate-timeout]`` stalls its answer (:meth:`stop` cuts
             it short).
+        generate_latency_seconds: how long every accepted generate takes to answer (a slow provider);
+            ``[sandbox:generate-delay=S]`` sets it per job.
 
     Raises:
         ValueError: no usable API key, a negative duration, an invalid callback mode or fault rate.
@@ -358,6 +360,7 @@ class Emulator:
         fault_rates: Mapping[str, float] | Iterable[str] | None = None,
         seed: int | None = None,
         stall_seconds: float = STALL_SECONDS,
+        generate_latency_seconds: float = 0.0,
     ) -> None:
         self._keys = frozenset(k for k in api_keys if k)
         if not self._keys:
@@ -373,6 +376,8 @@ class Emulator:
         self.callback_retry_base_seconds = callback_retry_base_seconds
         self.callback_timeout_seconds = callback_timeout_seconds
         self.stall_seconds = stall_seconds
+        #: Every accepted generate answer takes this long (``[sandbox:generate-delay=S]`` per job).
+        self.generate_latency_seconds = generate_latency_seconds
         self._on_request = on_request
         self.callback_mode = callback_mode
         self._mode_tokens = parse_callback_mode(callback_mode)
@@ -605,6 +610,9 @@ class Emulator:
         if faults.code400:
             return _Answer(200, _json_bytes(FIELD_REQUIRED_BODY), call)
 
+        delay = faults.generate_delay or self.generate_latency_seconds
+        if delay:
+            time.sleep(delay)
         task_id = self._accept(model, modality, body, text, faults, api_key)
         call["task_id"] = task_id
         if faults.generate_500:
