@@ -134,7 +134,7 @@ class S3OutputStore:
     """
 
     def __init__(self, bucket: str, s3_client: Any | None = None, *, part_size: int = 8 * 1024 * 1024,
-                 max_concurrency: int = 4) -> None:
+                 max_concurrency: int = 3) -> None:
         if s3_client is None:
             import boto3
 
@@ -168,8 +168,11 @@ class S3OutputStore:
         content_type = sniff_content_type(head, declared_type)
         key = f"{key_stem}.{extension or EXTENSIONS.get(content_type, 'bin')}"
         reader = _HashingReader(head, iterator, tee)
+        # boto3 keeps up to max_in_memory_upload_chunks parts read ahead (10 by default: 80 MiB at 8 MiB parts);
+        # holding as many as are being uploaded bounds memory at about part_size x max_concurrency.
         config = TransferConfig(multipart_threshold=self._part_size, multipart_chunksize=self._part_size,
                                 max_concurrency=self._max_concurrency)
+        config.max_in_memory_upload_chunks = self._max_concurrency  # s3transfer's setting; boto3 does not expose it
         self._s3.upload_fileobj(io.BufferedReader(reader, buffer_size=1024 * 1024), self.bucket, key,
                                 ExtraArgs={"ContentType": content_type}, Config=config)
         if expected_bytes is not None and reader.count != expected_bytes:
