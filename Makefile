@@ -6,21 +6,32 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins an old boto3: it gets its own virtual environment; the infra tests run its binary.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test synth cdk-synth lint bench clean help
+.PHONY: demo test synth lint bench soak clean help
 
 help:
 	@echo "make demo   -- run the sample jobs through the whole pipeline locally (moto + sandbox); outputs in demo-output/"
 	@echo "make test   -- install everything and run the whole test suite"
 	@echo "make synth  -- synthesize the CDK app into cdk.out/ (no AWS account needed)"
 	@echo "make lint   -- ruff + mypy"
+	@echo "make bench  -- the benchmark table (cold starts, catalog, submit batch, package sizes); not part of make test"
+	@echo "make soak   -- 1,000 jobs with duplicates and injected faults through the local stack (~12 min)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
 node_modules/.installed: package.json
@@ -36,15 +47,22 @@ cdk.out/.local: $(STAMP) $(shell find infra -name '*.py' 2>/dev/null)
 demo: $(STAMP) cdk.out/.local
 	$(BIN)/mediagen demo --output-dir demo-output
 
-test: $(STAMP) node_modules/.installed
+test: $(STAMP) node_modules/.installed $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q
 
 synth: $(STAMP) node_modules/.installed
 	npx cdk synth --quiet
+
+bench: $(STAMP) node_modules/.installed
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/persist_large.py --size 1GiB
+
+soak: $(STAMP) cdk.out/.local
+	$(BIN)/python benchmarks/soak.py --jobs 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions infra tests
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out demo-output .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out demo-output .pytest_cache

@@ -4,6 +4,9 @@
 Run through the CLI (``npx cdk synth``, ``npx cdk deploy -c stage=prod``) or directly from the repository
 root (``.venv/bin/python infra/app.py``; ``MEDIAGEN_SKIP_BUNDLING=1`` for a fast synth without the
 Lambda assets, as the local stack and the tests do). No AWS account or credentials are needed to synth.
+cdk-nag's AWS Solutions checks run on every synth; an unacknowledged finding exits 1 (report:
+``<outdir>/validation-report.json``). Deployment options: ``-c key=value`` (see ``mediagen_infra.context``
+and ``docs/deploy.md``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@
   both ways produce the same template.
 * ``MEDIAGEN_SKIP_BUNDLING=1`` skips asset bundling (the layer's pip install and the code copies): synth
   takes seconds and the template is otherwise identical (asset hashes do not depend on bundling).
+* cdk-nag's ``AwsSolutionsChecks`` runs on every synth: an unacknowledged finding fails it (exit 1; the
+  report is ``<outdir>/validation-report.json``).
+* Deployment options come from context too (``-c daily_credit_budget=5000``, ...): see
+  :mod:`mediagen_infra.context`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from aws_cdk import Annotations, App
 
 from .bundling import REPO_ROOT
+from .compliance import add_security_checks
 from .pipeline import MediaGenPipelineProps
 from .stack import MediaGenStack
 
@@ -65,16 +70,17 @@ def build_app(
     context: Mapping[str, Any] | None = None,
     pipeline_props: MediaGenPipelineProps | None = None,
 ) -> tuple[App, MediaGenStack]:
-    """Create the app and its one stack (not yet synthesized: call ``app.synth()``).
+    """Create the app and its one stack, with cdk-nag registered (not yet synthesized: call ``app.synth()``).
 
     Args:
         outdir: cloud assembly folder; default ``CDK_OUTDIR`` or ``<repo>/cdk.out``.
         skip_bundling: skip asset bundling; default from ``MEDIAGEN_SKIP_BUNDLING``.
         context: extra context (e.g. ``{"stage": "prod"}``), over ``cdk.json``'s.
-        pipeline_props: options of the pipeline construct.
+        pipeline_props: options of the pipeline construct; default: from the context.
 
     Raises:
-        ValueError: the stage is not a letter followed by up to 63 letters, digits or dashes.
+        ValueError: the stage is not a letter followed by up to 63 letters, digits or dashes, or another
+            context option is malformed.
     """
     skip = bundling_skipped() if skip_bundling is None else skip_bundling
     app = App(
@@ -88,6 +94,7 @@ def build_app(
     stage = str(app.node.try_get_context("stage") or DEFAULT_STAGE)
     if not _STAGE_PATTERN.fullmatch(stage):
         raise ValueError(f"invalid stage {stage!r}: use a letter, then letters, digits or '-' (max 64)")
+    add_security_checks(app)
     stack = MediaGenStack(app, stack_name(stage), stage=stage, pipeline_props=pipeline_props)
     if skip:
         Annotations.of(stack).add_warning_v2(

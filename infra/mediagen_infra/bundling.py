@@ -12,7 +12,7 @@ Two kinds of asset, both bundled locally (no Docker engine needed, see ``/work/s
 
 * **one dependencies layer** shared by all functions: ``pip install --target <out>/python`` of the
   ``[project].dependencies`` of ``pyproject.toml`` (the single source of truth), resolved for the Lambda
-  platform (Linux, arm64, CPython 3.12) from binary wheels only.
+  platform (Linux, arm64 or x86_64, CPython 3.12) from binary wheels only.
 
 Asset hashes are computed here (``AssetHashType.CUSTOM``) rather than by CDK, because CDK's source
 fingerprint would only see the asset's source folder (and ignores the local bundler, so two assets from
@@ -55,6 +55,8 @@ _SKIPPED_SUFFIXES: tuple[str, ...] = (".pyc", ".pyo")
 LAMBDA_PYTHON_VERSION = "3.12"
 #: Wheel platform tag for Lambda arm64 (Amazon Linux 2023, glibc 2.34 >= manylinux2014).
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
+#: Wheel platform tag per Lambda architecture name.
+LAMBDA_PLATFORMS: dict[str, str] = {"arm64": LAMBDA_PLATFORM, "x86_64": "manylinux2014_x86_64"}
 
 # Bumped when the bundle layout changes, so a new layout never reuses an old zip with the same inputs.
 _CODE_LAYOUT_VERSION = "mediagen-function-code/v1"
@@ -229,13 +231,22 @@ def function_code(source_root: Path, name: str, *, allow_missing_handler: bool =
     )
 
 
-def dependencies_layer_code(source_root: Path) -> tuple[lambda_.Code, list[str]]:
+def dependencies_layer_code(
+    source_root: Path, *, architecture: lambda_.Architecture = lambda_.Architecture.ARM_64
+) -> tuple[lambda_.Code, list[str]]:
     """The ``Code`` of the dependencies layer and the requirement strings it installs.
 
     Requirements come from ``<source_root>/pyproject.toml``; the asset source is :data:`LAYER_SOURCE_DIR`.
+    Wheels are resolved for ``architecture`` (the platform is part of the asset hash).
+
+    Raises:
+        ValueError: an architecture Lambda's Python runtime does not offer.
     """
+    platform = LAMBDA_PLATFORMS.get(architecture.name)
+    if platform is None:
+        raise ValueError(f"no Lambda wheel platform for architecture {architecture.name!r}")
     requirements = read_dependencies(source_root / "pyproject.toml")
-    bundler = DependencyLayerBundler(requirements)
+    bundler = DependencyLayerBundler(requirements, platform=platform)
     code = lambda_.Code.from_asset(
         str(LAYER_SOURCE_DIR),
         asset_hash=bundler.asset_hash(),

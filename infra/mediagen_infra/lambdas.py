@@ -1,8 +1,13 @@
 """The one helper that builds every pipeline Lambda function, and the per-function specs.
 
-Every function gets the same defaults: Python 3.12 on arm64, X-Ray tracing active, its own log group
-with a retention, the Powertools environment, the shared dependencies layer and a small code asset of
-its own (see :mod:`mediagen_infra.bundling`). Permissions are added by the caller with ``grant_*``.
+Every function gets the same defaults: Python 3.12 on arm64 (or x86_64), X-Ray tracing active, its own
+log group with a retention, **its own execution role** (no AWS managed policy: the role may write to its
+own log group and nothing else until the caller adds ``grant_*``), the Powertools environment, the shared
+dependencies layer and a small code asset of its own (see :mod:`mediagen_infra.bundling`).
+
+The findings every function shares are answered here, once, with their reasons: the X-Ray statement
+(``Resource: *``, see :data:`XRAY_REASON`), the runtime pin (cdk-nag ``AwsSolutions-L1``) and checkov's
+Lambda checks (:data:`LAMBDA_CHECKOV_SKIPS`).
 
 When the synth skips bundling (``MEDIAGEN_SKIP_BUNDLING=1``) a function whose ``functions/<name>/app.py``
 does not exist yet gets a placeholder code asset and a synth warning, so the template (and the state
@@ -16,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .bundling import function_code, handler_exists
+from .compliance import acknowledge, skip_checkov, skip_log_group_checks
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -31,6 +38,34 @@ POWERTOOLS_ENVIRONMENT: Mapping[str, str] = {
     "POWERTOOLS_SERVICE_NAME": "mediagen",
     "POWERTOOLS_METRICS_NAMESPACE": "MediaGen",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    # Responses can carry provider URLs and job data: never copy them into trace metadata.
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+}
+
+#: Why the X-Ray statement of every execution role has ``Resource: *`` (cdk-nag ``AwsSolutions-IAM5``).
+XRAY_REASON = (
+    "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+    "permissions (https://docs.aws.amazon.com/xray/latest/devguide/security_iam_service-with-iam.html), so "
+    "the statement CDK adds for Tracing.ACTIVE must name Resource '*'. No other action has a '*' resource."
+)
+#: Why the runtime is not the newest Python Lambda offers (cdk-nag ``AwsSolutions-L1``).
+RUNTIME_REASON = (
+    "Pinned to python3.12 on purpose: the dependencies layer is resolved for CPython 3.12 wheels (bundling.py "
+    "LAMBDA_PYTHON_VERSION) and the code is tested on 3.11/3.12; python3.12 is a supported Lambda runtime. "
+    "RUNTIME and LAMBDA_PYTHON_VERSION are bumped together, after the test suite passes on the new version."
+)
+#: checkov's Lambda checks that do not apply to these functions, with the reason (id -> comment).
+LAMBDA_CHECKOV_SKIPS: Mapping[str, str] = {
+    "CKV_AWS_116": "Only invoked synchronously (SQS event source mapping, whose queue has its own DLQ; Step "
+                   "Functions lambda:invoke with Catch -> RecordFailure; API Gateway proxy): a function DLQ "
+                   "only receives failed asynchronous invocations.",
+    "CKV_AWS_117": "Talks only to public AWS service endpoints and the Cliprise API over HTTPS; no private "
+                   "resource is involved, so a VPC would only add NAT gateways and cost.",
+    "CKV_AWS_115": "Concurrency is bounded by the callers: the SQS event source's maximum concurrency "
+                   "(submit_max_concurrency), one Step Functions execution per job, the callback API's stage "
+                   "throttling; reserved concurrency would carve capacity out of the account pool.",
+    "CKV_AWS_173": "The environment holds resource names/ARNs and tuning numbers only, no secret (the API key "
+                   "is read from Secrets Manager at run time); Lambda encrypts it at rest with an AWS managed key.",
 }
 
 
@@ -90,16 +125,20 @@ def build_function(
     layers: Sequence[lambda_.ILayerVersion],
     environment: Mapping[str, str],
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    architecture: lambda_.Architecture = ARCHITECTURE,
 ) -> lambda_.Function:
-    """Create ``<Name>LogGroup`` and ``<Name>Function`` in ``scope`` for ``spec``.
+    """Create ``<Name>LogGroup``, ``<Name>Role`` and ``<Name>Function`` in ``scope`` for ``spec``.
 
     Args:
         scope: parent construct.
         spec: the function's name, timeout and memory.
         source_root: repository root holding ``functions/`` and ``shared/mediagen/``.
-        layers: layers to attach (the dependencies layer).
+        layers: layers to attach (the dependencies layer, built for the same architecture).
         environment: function-specific variables, merged over :data:`POWERTOOLS_ENVIRONMENT`.
         log_retention: retention of the function's log group.
+        log_removal_policy: what happens to the log group when the stack is deleted.
+        architecture: the instruction set the function runs on.
 
     Raises:
         FileNotFoundError: the function's sources are missing and the stack bundles its assets.
@@ -111,13 +150,27 @@ def build_function(
             f"functions/{spec.name}/app.py does not exist: {spec.construct_id}Function has a placeholder "
             "code asset; do not deploy this cloud assembly",
         )
-    log_group = logs.LogGroup(scope, f"{spec.construct_id}LogGroup", retention=log_retention)
-    return lambda_.Function(
+    log_group = logs.LogGroup(
+        scope, f"{spec.construct_id}LogGroup", retention=log_retention, removal_policy=log_removal_policy
+    )
+    skip_log_group_checks(log_group)
+    # One role per function, without AWSLambdaBasicExecutionRole (which may create log groups anywhere):
+    # the function may write to its own log group only; the caller adds what the handler calls.
+    role = iam.Role(
+        scope,
+        f"{spec.construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"mediagen {spec.name} function: its log group plus the grants its handler uses",
+    )
+    log_group.grant(role, "logs:CreateLogStream", "logs:PutLogEvents")
+    acknowledge(role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+    function = lambda_.Function(
         scope,
         f"{spec.construct_id}Function",
         description=spec.description,
         runtime=RUNTIME,
-        architecture=ARCHITECTURE,
+        architecture=architecture,
+        role=role,
         handler=spec.handler,
         code=function_code(source_root, spec.name, allow_missing_handler=allow_missing_handler),
         layers=list(layers),
@@ -127,3 +180,7 @@ def build_function(
         log_group=log_group,
         environment={**POWERTOOLS_ENVIRONMENT, **environment},
     )
+    acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+    for check_id, comment in LAMBDA_CHECKOV_SKIPS.items():
+        skip_checkov(function, check_id, comment)
+    return function

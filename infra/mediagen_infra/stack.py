@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from .context import alarm_email, props_from_context
 from .pipeline import MediaGenPipeline, MediaGenPipelineProps
 
 
@@ -15,14 +17,18 @@ class MediaGenStack(Stack):
 
     Outputs (stable ids, for scripts and ``mediagen submit``/``status``): ``JobsQueueUrl``,
     ``JobsDlqUrl``, ``TaskTableName``, ``OutputsBucketName``, ``EventBusName``, ``StateMachineArn``,
-    ``ApiKeySecretArn``, ``CallbackUrlBase``.
+    ``ApiKeySecretArn``, ``CallbackUrlBase``, ``AlarmTopicArn`` and, with the dashboard, ``DashboardName``.
 
     Args:
         scope: the app.
         construct_id: the stack name, ``MediaGen-<stage>``.
         stage: deployment stage (``dev``, ``prod``, ...); tagged on every resource.
-        pipeline_props: options of the pipeline construct.
+        pipeline_props: options of the pipeline construct; ``None`` reads them from the CDK context
+            (see :mod:`mediagen_infra.context`).
         **kwargs: passed to :class:`aws_cdk.Stack` (``env``, ``synthesizer``, ...).
+
+    Raises:
+        ValueError: a context option is malformed.
     """
 
     def __init__(
@@ -42,8 +48,11 @@ class MediaGenStack(Stack):
         Tags.of(self).add("project", "mediagen")
         Tags.of(self).add("stage", stage)
 
-        pipeline = MediaGenPipeline(self, "Pipeline", pipeline_props)
+        pipeline = MediaGenPipeline(self, "Pipeline", pipeline_props or props_from_context(self))
         self.pipeline = pipeline
+        email = alarm_email(self)
+        if email is not None:
+            pipeline.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
 
         outputs = {
             "JobsQueueUrl": (pipeline.jobs_queue.queue_url, "Send jobs (JSON) to this SQS queue"),
@@ -63,6 +72,9 @@ class MediaGenStack(Stack):
                 pipeline.callback_api.callback_url_base,
                 "Provider callbacks: POST <CallbackUrlBase>/<token> (submit sets callBackUrl)",
             ),
+            "AlarmTopicArn": (pipeline.alarm_topic.topic_arn, "SNS topic every alarm notifies (subscribe to it)"),
         }
+        if pipeline.dashboard is not None:
+            outputs["DashboardName"] = (pipeline.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline")
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)

@@ -31,12 +31,14 @@ return value becomes the next state.
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+from .compliance import skip_log_group_checks
 
 # State names (the contract with the handlers and the local stack).
 WAIT_FOR_RESULT = "WaitForResult"
@@ -83,10 +85,16 @@ class JobWorkflow(Construct):
         persist: the ``persist`` function (``Persist``).
         finalize: the ``finalize`` function (``RecordFailure``).
         timeout: execution-level backstop; the poll step enforces the per-job deadline itself.
-        log_retention: retention of the execution log group (errors only, no execution data).
+        log_retention: retention of the execution log group (every event, never the execution data: state
+            payloads carry job requests and provider URLs).
+        log_removal_policy: what happens to the execution log group when the stack is deleted.
+
+    Each Lambda task has no ``TimeoutSeconds`` of its own: it lasts at most the function's timeout (poll 30 s,
+    persist 900 s, finalize 30 s), well inside ``timeout``.
 
     Attributes:
         state_machine: the state machine.
+        execution_logs: its log group.
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class JobWorkflow(Construct):
         finalize: lambda_.IFunction,
         timeout: Duration,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -145,6 +154,10 @@ class JobWorkflow(Construct):
         )
         definition = wait.next(check_status).next(route)
 
+        self.execution_logs = logs.LogGroup(
+            self, "ExecutionLogs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        skip_log_group_checks(self.execution_logs)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -155,8 +168,8 @@ class JobWorkflow(Construct):
             tracing_enabled=True,
             timeout=timeout,
             logs=sfn.LogOptions(
-                destination=logs.LogGroup(self, "ExecutionLogs", retention=log_retention),
-                level=sfn.LogLevel.ERROR,
+                destination=self.execution_logs,
+                level=sfn.LogLevel.ALL,
                 include_execution_data=False,
             ),
         )

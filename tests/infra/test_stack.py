@@ -1,22 +1,24 @@
 """Assertions on the synthesized ``MediaGen-dev`` template (what a deploy would create).
 
-The app is synthesized once per module with bundling skipped through the same switch the local stack
-uses (``MEDIAGEN_SKIP_BUNDLING=1``); asset hashes do not depend on it, so the template is the deployed one.
+The template comes from the session's one synth (``dev_assembly`` in ``conftest.py``: cdk-nag on, bundling
+skipped through the switch the local stack uses; asset hashes do not depend on it, so the template is the
+deployed one).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 
 from mediagen.settings import Settings
-from mediagen_infra import MediaGenPipelineProps, build_app
+from mediagen_infra import InboxRule, MediaGenPipelineProps
 from mediagen_infra.bundling import REPO_ROOT, function_bundle_files, function_code
 from mediagen_infra.lambdas import ARM, FUNCTION_SPECS, build_function
 
@@ -33,6 +35,11 @@ EXPECTED_FUNCTIONS = {
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
+#: Functions that publish job events (callback has the bus name but never publishes).
+PUBLISHERS = {"submit", "poll", "persist", "finalize"}
+#: DynamoDB actions per function: only submit creates task records.
+TABLE_ACTIONS = {name: {"dynamodb:GetItem", "dynamodb:UpdateItem"} for name in EXPECTED_FUNCTIONS}
+TABLE_ACTIONS["submit"] |= {"dynamodb:PutItem"}
 #: Functions that may end a WaitForResult wait (states:SendTaskSuccess/Failure/Heartbeat).
 TASK_RESPONDERS = {"callback", "arm"}
 TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
@@ -50,13 +57,8 @@ STATE_TYPES = {
 
 # --------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MEDIAGEN_SKIP_BUNDLING", "1")
-        patch.delenv("CDK_CONTEXT_JSON", raising=False)
-        _app, stack = build_app(outdir=str(tmp_path_factory.mktemp("cdk.out")))
-        assert stack.stack_name == "MediaGen-dev"
-        return Template.from_stack(stack)
+def template(dev_template_json: dict[str, Any]) -> Template:
+    return Template.from_json(dev_template_json)
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +160,10 @@ def test_jobs_queue_redrives_to_an_encrypted_dlq_after_five_receives(
     assert main["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5,
     }
-    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600  # dead-lettered jobs kept the longest SQS allows
+    assert main["MessageRetentionPeriod"] == 4 * 24 * 3600
     submit_timeout = functions["submit"][1]["Timeout"]
+    # A message in flight must stay invisible while submit may still be working on it (AWS: >= 6x).
     assert main["VisibilityTimeout"] >= 6 * submit_timeout
 
 
@@ -193,30 +197,67 @@ def test_task_table_is_keyed_by_job_id_on_demand_with_pitr_and_sse(template: Tem
     )
 
 
-def test_outputs_bucket_is_private_encrypted_versioned_and_retained(template: Template) -> None:
-    template.resource_count_is("AWS::S3::Bucket", 1)
-    template.has_resource(
-        "AWS::S3::Bucket",
-        {
-            "Properties": {
-                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                ]},
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True, "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
-                },
-                "VersioningConfiguration": {"Status": "Enabled"},
-            },
-            "DeletionPolicy": "Retain",
-        },
-    )
-    template.has_resource_properties(
-        "AWS::S3::BucketPolicy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        })])}},
-    )
+def _buckets(resources: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """(outputs bucket id, access logs bucket id): the outputs bucket is the one that logs."""
+    buckets = _of_type(resources, "AWS::S3::Bucket")
+    assert len(buckets) == 2
+    (outputs_id,) = [lid for lid, b in buckets.items() if "LoggingConfiguration" in b["Properties"]]
+    (logs_id,) = set(buckets) - {outputs_id}
+    return outputs_id, logs_id
+
+
+def test_outputs_bucket_is_private_encrypted_versioned_logged_and_retained(
+    resources: dict[str, dict[str, Any]]
+) -> None:
+    outputs_id, logs_id = _buckets(resources)
+    bucket = resources[outputs_id]
+    props = bucket["Properties"]
+    assert props["BucketEncryption"] == {"ServerSideEncryptionConfiguration": [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": logs_id}, "LogFilePrefix": "outputs/"}
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_access_logs_bucket_is_private_encrypted_expiring_and_retained(
+    resources: dict[str, dict[str, Any]]
+) -> None:
+    _outputs_id, logs_id = _buckets(resources)
+    bucket = resources[logs_id]
+    props = bucket["Properties"]
+    # Server access log delivery writes only to SSE-S3 buckets.
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 365
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_both_buckets_refuse_requests_without_tls(resources: dict[str, dict[str, Any]]) -> None:
+    outputs_id, logs_id = _buckets(resources)
+    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
+                for p in _of_type(resources, "AWS::S3::BucketPolicy").values()}
+    assert set(policies) == {outputs_id, logs_id}
+    for bucket_id, statements in policies.items():
+        assert any(
+            s["Effect"] == "Deny" and s["Action"] == "s3:*" and s["Principal"] == {"AWS": "*"}
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        ), bucket_id
+    # Only the S3 logging service may write to the logs bucket, and only for the outputs bucket.
+    (grant,) = [s for s in policies[logs_id] if s["Effect"] == "Allow"]
+    assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert grant["Action"] == "s3:PutObject"
+    assert grant["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": [outputs_id, "Arn"]}
 
 
 def test_event_bus_is_custom_and_named_after_the_stack(resources: dict[str, dict[str, Any]]) -> None:
@@ -234,11 +275,14 @@ def test_api_key_secret_starts_with_a_placeholder(template: Template) -> None:
 
 
 def test_no_resource_has_a_hard_coded_physical_name(resources: dict[str, dict[str, Any]]) -> None:
+    """Two stages (or two embeddings) in one account and region must not fight over a name."""
     name_properties = {
         "AWS::SQS::Queue": "QueueName", "AWS::DynamoDB::Table": "TableName", "AWS::S3::Bucket": "BucketName",
         "AWS::Lambda::Function": "FunctionName", "AWS::StepFunctions::StateMachine": "StateMachineName",
         "AWS::SecretsManager::Secret": "Name", "AWS::Logs::LogGroup": "LogGroupName",
         "AWS::IAM::Role": "RoleName", "AWS::Lambda::LayerVersion": "LayerName",
+        "AWS::CloudWatch::Alarm": "AlarmName", "AWS::CloudWatch::Dashboard": "DashboardName",
+        "AWS::SNS::Topic": "TopicName", "AWS::KMS::Alias": "AliasName",
     }
     named = [lid for lid, r in resources.items()
              if name_properties.get(r["Type"]) in r.get("Properties", {})]
@@ -269,6 +313,15 @@ def test_every_function_logs_to_its_own_group_kept_one_month(
         assert resources[group]["Properties"]["RetentionInDays"] == 30
 
 
+def test_every_log_group_has_a_retention_and_outlives_the_stack(resources: dict[str, dict[str, Any]]) -> None:
+    """Functions (6), state machine executions (1), callback API access logs (1): none kept forever."""
+    groups = _of_type(resources, "AWS::Logs::LogGroup")
+    assert len(groups) == 8
+    for logical_id, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == 30, logical_id
+        assert group["DeletionPolicy"] == "Retain", logical_id
+
+
 def test_every_function_uses_the_dependencies_layer_and_its_own_code_asset(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
@@ -292,9 +345,13 @@ def test_function_environment_matches_the_settings_aliases(
         mediagen_vars = {key for key in variables if key.startswith("MEDIAGEN_")}
         assert mediagen_vars == EXPECTED_FUNCTIONS[name][2], name
         assert mediagen_vars <= aliases, f"{name} sets variables Settings does not read"
-        assert variables["POWERTOOLS_SERVICE_NAME"] == "mediagen"
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "mediagen"  # the alarms' `service` dimension
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MediaGen"
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        # Handler responses carry provider URLs and job data: they must not land in X-Ray.
+        assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+        # Spend guards are off unless the props set them.
+        assert "MEDIAGEN_DAILY_CREDIT_BUDGET" not in variables and "MEDIAGEN_MAX_IN_FLIGHT" not in variables
 
 
 def test_submit_consumes_the_jobs_queue_with_partial_batch_failures(
@@ -307,6 +364,8 @@ def test_submit_consumes_the_jobs_queue_with_partial_batch_failures(
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue_id = props["EventSourceArn"]["Fn::GetAtt"][0]
     assert "RedrivePolicy" in resources[queue_id]["Properties"]  # the jobs queue, not the DLQ
+    # submit puts a job back with a short visibility (no free slot, rate limited): it may change visibility.
+    assert _grants(_role_statements(resources, functions["submit"][1]), "sqs:ChangeMessageVisibility", queue_id)
 
 
 # ------------------------------------------------------------------------------------------ state machine
@@ -318,6 +377,33 @@ def test_state_machine_is_standard_traced_with_a_three_hour_backstop(
         {"StateMachineType": "STANDARD", "TracingConfiguration": {"Enabled": True}},
     )
     assert definition["TimeoutSeconds"] == 3 * 3600
+
+
+def test_backstop_outlasts_the_longest_deadline_plus_a_full_persist(
+    definition: dict[str, Any], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    """A video job may run to its deadline and then persist for the whole Lambda timeout: the execution
+    timeout (a pipeline failure) must never cut a job the deadline (TIMED_OUT) or persist would finish."""
+    settings = Settings()
+    longest_deadline = max(settings.deadline_image_seconds, settings.deadline_video_seconds,
+                           settings.deadline_audio_seconds)
+    persist_timeout = functions["persist"][1]["Timeout"]
+    last_wait = settings.poll_max_seconds + functions["poll"][1]["Timeout"]
+    assert definition["TimeoutSeconds"] > longest_deadline + last_wait + persist_timeout
+    # No Lambda task sets its own TimeoutSeconds: each lasts at most its function's timeout.
+    for name in ("CheckStatus", "Persist", "RecordFailure"):
+        assert "TimeoutSeconds" not in definition["States"][name], name
+
+
+def test_the_api_key_lives_only_in_secrets_manager(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    for name, (_lid, props) in functions.items():
+        variables = props["Environment"]["Variables"]
+        assert "CLIPRISE_API_KEY" not in variables, name
+        assert not [k for k in variables if "KEY" in k and k != "MEDIAGEN_API_KEY_SECRET_ID"], name
+    holders = [lid for lid, r in resources.items() if "REPLACE_ME" in json.dumps(r)]
+    assert [resources[lid]["Type"] for lid in holders] == ["AWS::SecretsManager::Secret"]
 
 
 def test_definition_has_exactly_the_contract_states(definition: dict[str, Any]) -> None:
@@ -406,26 +492,98 @@ def test_functions_get_least_privilege_grants(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     (machine_id,) = _of_type(resources, "AWS::StepFunctions::StateMachine")
-    (bucket_id,) = _of_type(resources, "AWS::S3::Bucket")
+    outputs_id, logs_id = _buckets(resources)
     (table_id,) = _of_type(resources, "AWS::DynamoDB::Table")
     (bus_id,) = _of_type(resources, "AWS::Events::EventBus")
     (secret_id,) = _of_type(resources, "AWS::SecretsManager::Secret")
     statements = {name: _role_statements(resources, props) for name, (_lid, props) in functions.items()}
 
     assert _grants(statements["submit"], "states:StartExecution", machine_id)
-    assert _grants(statements["persist"], "s3:PutObject", bucket_id)
     for name in functions:
-        assert _grants(statements[name], "dynamodb:UpdateItem", table_id), name
+        table_actions = {a for s in statements[name] if table_id in json.dumps(s["Resource"]) for a in _actions(s)}
+        assert table_actions == TABLE_ACTIONS[name], name  # no Scan, Query, DeleteItem, Batch*
         publishes = _grants(statements[name], "events:PutEvents", bus_id)
-        assert publishes == ("MEDIAGEN_EVENT_BUS" in EXPECTED_FUNCTIONS[name][2]), name
+        assert publishes == (name in PUBLISHERS), name
         reads_secret = _grants(statements[name], "secretsmanager:GetSecretValue", secret_id)
         assert reads_secret == (name in SECRET_READERS), name
+        assert not _grants(statements[name], "secretsmanager:DescribeSecret", secret_id), name
         for action in TASK_RESPONSE_ACTIONS:
             assert _grants(statements[name], action, machine_id) == (name in TASK_RESPONDERS), (name, action)
+        assert not _grants(statements[name], "s3:PutObject", logs_id), name
+    persist_s3 = {a for s in statements["persist"] for a in _actions(s) if a.startswith("s3:")}
+    assert persist_s3 == {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject"}
     for name in ("submit", "poll", "finalize", "callback", "arm"):
-        assert not _grants(statements[name], "s3:PutObject", bucket_id), name
+        assert not [a for s in statements[name] for a in _actions(s) if a.startswith("s3:")], name
     for name in ("poll", "persist", "finalize", "callback", "arm"):
         assert not _grants(statements[name], "states:StartExecution", machine_id), name
+
+
+def test_the_deployed_code_calls_only_the_granted_dynamodb_operations() -> None:
+    """A new DynamoDB call (Query, Scan, DeleteItem, ...) in the Lambda code needs a grant in
+    ``infra/mediagen_infra/pipeline.py`` (TABLE_ACTIONS): without it, it fails with AccessDenied only in AWS
+    (moto does not check IAM). The local stack and the sandbox never ship; ``dynamo.py`` only forwards calls."""
+    package = REPO_ROOT / "shared" / "mediagen"
+    shipped = [path for path in package.rglob("*.py")
+               if not {"local", "sandbox"} & set(path.relative_to(package).parts) and path.name != "dynamo.py"]
+    sources = "\n".join(path.read_text() for path in [*shipped, *(REPO_ROOT / "functions").rglob("*.py")])
+    operations = set(re.findall(
+        r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|batch_write_item|"
+        r"transact_get_items|transact_write_items|execute_statement)\(", sources))
+    assert {"get_item", "put_item", "update_item"} <= operations  # the scan found the repository's calls
+    granted = {"dynamodb:" + "".join(part.title() for part in op.split("_")) for op in operations}
+    assert granted <= set().union(*TABLE_ACTIONS.values()), sorted(granted)
+
+
+def test_each_function_has_its_own_role_without_managed_policies(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    roles = {props["Role"]["Fn::GetAtt"][0] for _lid, props in functions.values()}
+    assert len(roles) == len(EXPECTED_FUNCTIONS)
+    for role_id in roles:
+        role = resources[role_id]["Properties"]
+        assert "ManagedPolicyArns" not in role, role_id  # no AWSLambdaBasicExecutionRole (logs:* anywhere)
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+
+
+def test_each_function_writes_only_to_its_own_log_group(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    for name, (_lid, props) in functions.items():
+        log_statements = [s for s in _role_statements(resources, props)
+                          if any(a.startswith("logs:") for a in _actions(s))]
+        assert log_statements == [{
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [props["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]},
+        }], name
+
+
+def _all_role_statements(resources: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    statements = [s for p in _of_type(resources, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    for role in _of_type(resources, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            statements += policy["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_no_role_policy_has_a_wildcard_action(resources: dict[str, dict[str, Any]]) -> None:
+    statements = _all_role_statements(resources)
+    assert statements
+    assert [a for s in statements for a in _actions(s) if "*" in a] == []
+
+
+def test_only_actions_without_resource_level_permissions_get_resource_star(
+    resources: dict[str, dict[str, Any]]
+) -> None:
+    """X-Ray and CloudWatch Logs vended delivery support no resource ARNs; nothing else may use '*'."""
+    allowed = re.compile(r"xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|"
+                         r"logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|"
+                         r"logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)")
+    star = [s for s in _all_role_statements(resources) if s["Effect"] == "Allow" and s["Resource"] == "*"]
+    assert star
+    assert [a for s in star for a in _actions(s) if not allowed.fullmatch(a)] == []
 
 
 def test_callback_and_arm_never_touch_the_secret_or_s3(
@@ -563,7 +721,7 @@ def test_submit_learns_the_callback_url_base_from_the_api_endpoint(
 def test_stack_outputs_have_stable_names(template: Template) -> None:
     assert set(template.to_json()["Outputs"]) == {
         "JobsQueueUrl", "JobsDlqUrl", "TaskTableName", "OutputsBucketName", "EventBusName",
-        "StateMachineArn", "ApiKeySecretArn", "CallbackUrlBase",
+        "StateMachineArn", "ApiKeySecretArn", "CallbackUrlBase", "AlarmTopicArn", "DashboardName",
     }
 
 
@@ -574,6 +732,24 @@ def test_props_reject_values_aws_would_reject() -> None:
         MediaGenPipelineProps(submit_max_concurrency=1)
     with pytest.raises(ValueError, match="callback_throttle"):
         MediaGenPipelineProps(callback_throttle_rate=-1)
+    with pytest.raises(ValueError, match="dlq_retention"):
+        MediaGenPipelineProps(dlq_retention=Duration.days(15))
+    with pytest.raises(ValueError, match="daily_credit_budget"):
+        MediaGenPipelineProps(daily_credit_budget=0)
+    with pytest.raises(ValueError, match="max_jobs_in_flight"):
+        MediaGenPipelineProps(max_jobs_in_flight=-3)
+    with pytest.raises(ValueError, match="budget_alarm_fraction"):
+        MediaGenPipelineProps(budget_alarm_fraction=1.5)
+    with pytest.raises(ValueError, match="execution_timeout"):
+        MediaGenPipelineProps(execution_timeout=Duration.minutes(10))
+    with pytest.raises(ValueError, match="removal_policy"):
+        MediaGenPipelineProps(removal_policy=RemovalPolicy.SNAPSHOT)
+    with pytest.raises(ValueError, match="MEDIAGEN_TASK_TABLE"):
+        MediaGenPipelineProps(extra_environment={"MEDIAGEN_TASK_TABLE": "someone-elses-table"})
+    with pytest.raises(ValueError, match="same prefix"):
+        MediaGenPipelineProps(inbox_rules=[InboxRule("photos/", "nano-banana"), InboxRule("photos/", "flux")])
+    with pytest.raises(ValueError, match="prefix"):
+        InboxRule("../escape/", "nano-banana")
 
 
 # ---------------------------------------------------------------------------------------------- bundling
