@@ -3,10 +3,11 @@
 The records of a batch are processed concurrently (Powertools' async batch processor, each record's
 blocking work on a worker thread), so a batch of 10 takes about as long as its slowest record, not the sum.
 
-A record that raises is reported in ``batchItemFailures`` and comes back later: for ``RetryLater`` (rate
-limited, provider unreachable, no free in-flight slot; nothing was spent) its visibility is set to the
-configured requeue delay first. Every other outcome, including an invalid job (recorded REJECTED), consumes
-the message.
+A job that must wait (provider rate limit, no free in-flight slot) goes back to the queue as a new message
+delayed by the requeue delay, so waiting never counts towards the DLQ's receive limit. A record that fails
+(provider unreachable, AWS error) is reported in ``batchItemFailures`` and comes back after the requeue
+delay; after ``maxReceiveCount`` failures it lands in the DLQ. Every other outcome, including an invalid job
+(recorded REJECTED), consumes the message.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediagen.observability import get_logger, get_metrics, get_tracer
 from mediagen.pipeline import RetryLater, submit_job
-from mediagen.wiring import ports, requeue
+from mediagen.wiring import ports, requeue, resend
 
 logger = get_logger()
 tracer = get_tracer()
@@ -30,10 +31,14 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS)
 
 
 def submit_record(record: SQSRecord) -> None:
+    delay = ports().settings.requeue_delay_seconds
     try:
         submit_job(record.body, delivery_id=record.message_id, ports=ports())
-    except RetryLater:
-        requeue(record.event_source_arn, record.receipt_handle, ports().settings.requeue_delay_seconds)
+    except RetryLater as exc:
+        if exc.resend and exc.job_document is not None:  # waiting, not failing: a fresh delayed message
+            resend(record.event_source_arn, exc.job_document, delay)
+            return
+        requeue(record.event_source_arn, record.receipt_handle, delay)
         raise
 
 

@@ -387,6 +387,9 @@ class MediaGenPipeline(Construct):
                 max_concurrency=props.submit_max_concurrency,
             )
         )
+        # SendMessage: a job held back (provider rate limit, no free in-flight slot) goes back to the queue as
+        # a new, delayed message, so waiting never counts towards the dead-letter queue's receive limit.
+        self.jobs_queue.grant_send_messages(submit)
 
         self.functions: dict[str, lambda_.Function] = {
             "submit": submit, "poll": poll, "persist": persist, "finalize": finalize,

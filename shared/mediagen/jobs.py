@@ -51,6 +51,21 @@ class Job:
         value = self.request.get("model")
         return value if isinstance(value, str) else ""
 
+    def document(self) -> dict[str, Any]:
+        """The job as a job document again, with its id explicit (for re-sending it to the queue)."""
+        doc: dict[str, Any] = {"job_id": self.job_id, "request": self.request}
+        if self.output_prefix:
+            doc["output"] = {"prefix": self.output_prefix}
+        if self.metadata:
+            doc["metadata"] = self.metadata
+        if self.max_credits is not None:
+            doc["max_credits"] = self.max_credits
+        if self.allow_unknown_fields:
+            doc["allow_unknown_fields"] = True
+        if self.retry_unknown_outcome:
+            doc["retry_unknown_outcome"] = True
+        return doc
+
     @property
     def request_hash(self) -> str:
         """SHA-256 (hex) of the canonical JSON of what determines the generation and where it lands.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,7 +39,10 @@ def get_metrics() -> Metrics:
 
     # A step that had nothing to count (most polls) is normal, not worth a warning on every invocation.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    return Metrics(service=SERVICE, namespace="MediaGen")
+    # Namespace and service come from POWERTOOLS_METRICS_NAMESPACE / POWERTOOLS_SERVICE_NAME (set per stage by
+    # the CDK construct), defaulting to MediaGen / mediagen.
+    return Metrics(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+                   namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MediaGen"))
 
 
 class MetricsSink(Protocol):
@@ -61,14 +65,13 @@ class PowertoolsMetrics:
 
     def count(self, name: str, value: float = 1, *, unit: str = "Count",
               dimensions: dict[str, str] | None = None) -> None:
-        import os
-
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
         if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
             return
         if dimensions:
-            with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace="MediaGen") as metric:
+            namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MediaGen")
+            with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=namespace) as metric:
                 for key, val in dimensions.items():
                     metric.add_dimension(name=key, value=val)
             return

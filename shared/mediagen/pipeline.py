@@ -45,9 +45,23 @@ if TYPE_CHECKING:
 
 class RetryLater(MediagenError):
     """The job could not be sent now but nothing was spent (rate limited, provider unreachable, no free
-    in-flight slot): the message goes back to the queue and is delivered again after a delay."""
+    in-flight slot): the message goes back to the queue and is delivered again after a delay.
+
+    Attributes:
+        resend: the job is *waiting*, not failing (rate limited, no free slot): the channel should put it back
+            as a new delayed message (:attr:`job_document`), so waiting never counts towards the dead-letter
+            queue's receive limit. Otherwise (provider unreachable) the same message is retried and, if it
+            keeps failing, ends in the DLQ with ``last_error`` on its task record.
+        job_document: the job, with its job id made explicit, for the re-sent message.
+    """
 
     code = "retry_later"
+
+    def __init__(self, message: str, *, code: str | None = None, resend: bool = False,
+                 job_document: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.resend = resend
+        self.job_document = job_document
 
 
 @dataclass
@@ -211,7 +225,8 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         if not ports.guard.acquire_slot(limit=settings.max_in_flight):
             log.info("no free in-flight slot; the job waits in the queue", job_id=job.job_id,
                      max_in_flight=settings.max_in_flight)
-            raise RetryLater(f"{settings.max_in_flight} jobs already in flight", code="in_flight_limit")
+            raise RetryLater(f"{settings.max_in_flight} jobs already in flight", code="in_flight_limit",
+                             resend=True, job_document=job.document())
         slot = True
     charged, day = 0, today()
     estimate = record.get("credits_estimate") or 0
@@ -244,8 +259,10 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                                set_fields={"last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0})
         log.warning("generate not accepted now; the job goes back to the queue", job_id=job.job_id,
                     error_code=exc.code)
+        limited = isinstance(exc, RateLimited)
         raise RetryLater(f"generate for {job.job_id} not sent: {exc.message}",
-                         code="rate_limited" if isinstance(exc, RateLimited) else "provider_unavailable") from exc
+                         code="rate_limited" if limited else "provider_unavailable",
+                         resend=limited, job_document=job.document()) from exc
     except ProviderRejected as exc:  # definitive: nothing was spent
         _give_back(ports, credits=charged, day=day)
         return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.SUBMITTING},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mediagen.settings import Settings
 
@@ -104,3 +104,19 @@ def requeue(queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
         from mediagen.observability import get_logger
 
         get_logger().warning("could not shorten the visibility of a requeued message", queue=name)
+
+
+def resend(queue_arn: str, job_document: dict[str, Any], delay_seconds: int) -> None:
+    """Put a job back on its queue as a new message, delivered after ``delay_seconds`` (at most 900).
+
+    Raises:
+        botocore.exceptions.ClientError: the send failed (the caller's record then fails and is retried).
+    """
+    import json
+
+    import boto3
+
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    boto3.client("sqs", region_name=region).send_message(
+        QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{name}", MessageBody=json.dumps(job_document),
+        DelaySeconds=min(max(delay_seconds, 0), 900))

@@ -422,7 +422,8 @@ class LocalStack:
 
     def queue_depth(self) -> int:
         attrs = self.session.client("sqs").get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                                     "ApproximateNumberOfMessagesDelayed"])
         return sum(int(v) for v in attrs["Attributes"].values())
 
     def run_until_done(self, *, expected: int | None = None, timeout: float = 300.0,
