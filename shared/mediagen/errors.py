@@ -45,13 +45,27 @@ class InvalidJob(MediagenError):
 
     code = "invalid_request"
 
+    #: At most this many problems are kept (a task record must stay under DynamoDB's 400 KB item limit and an
+    #: event under EventBridge's 256 KB); a last entry says how many more there were.
+    MAX_PROBLEMS = 50
+    #: Longest message kept per problem, in characters (problem messages echo the offending value).
+    MAX_MESSAGE = 300
+
     def __init__(self, problems: list[dict[str, str]], message: str | None = None) -> None:
-        self.problems = problems
-        text = message or "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        super().__init__(text)
+        kept = [{"field": str(p["field"])[:200], "message": _clip(str(p["message"]), self.MAX_MESSAGE)}
+                for p in problems[: self.MAX_PROBLEMS]]
+        if len(problems) > self.MAX_PROBLEMS:
+            kept.append({"field": "request", "message": f"... and {len(problems) - self.MAX_PROBLEMS} more problems"})
+        self.problems = kept
+        text = message or "; ".join(f"{p['field']}: {p['message']}" for p in kept[:10])
+        super().__init__(_clip(text, 2000))
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "problems": self.problems}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class RepositoryError(MediagenError):

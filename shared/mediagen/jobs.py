@@ -114,16 +114,24 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         if len(raw) > MAX_JOB_BYTES:
             return ParsedJob(fallback_job_id, None, [_problem("body", f"job is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}")])
         try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            doc = json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            return ParsedJob(fallback_job_id, None, [_problem("body", "not a job: JSON nested too deeply")])
+        except (UnicodeDecodeError, ValueError) as exc:
             return ParsedJob(fallback_job_id, None, [_problem("body", f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})")])
+    unstorable = _unstorable_values(doc)
+    if unstorable:
+        job_id = fallback_job_id
+        if isinstance(doc, dict) and isinstance(doc.get("job_id"), str) and JOB_ID_PATTERN.fullmatch(doc["job_id"]):
+            job_id = doc["job_id"]
+        return ParsedJob(job_id, None, unstorable)
     if not isinstance(doc, dict):
         return ParsedJob(fallback_job_id, None, [_problem("body", f"a job must be a JSON object, got {type(doc).__name__}")])
 
     job_id = fallback_job_id
     raw_id = doc.get("job_id")
     if raw_id is not None:
-        if isinstance(raw_id, str) and JOB_ID_PATTERN.match(raw_id):
+        if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
             job_id = raw_id
         else:
             problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
@@ -147,7 +155,7 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
             problems.append(_problem("output", "must be an object like {\"prefix\": \"path/\"}"))
         else:
             raw_prefix = output.get("prefix", "")
-            if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.match(raw_prefix) or ".." in raw_prefix \
+            if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
                     or raw_prefix.startswith("/"):
                 problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, !_.*'()/=-; no '..', no leading '/')"))
             else:
@@ -190,6 +198,51 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         model=model,
         metadata=metadata,
     )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: DynamoDB numbers hold at most 38 significant digits.
+_MAX_DIGITS = 38
+
+
+def _unstorable_values(doc: Any) -> list[dict[str, str]]:
+    """Values JSON allows (or Python reads) that no task record or event can hold: unpaired surrogates,
+    numbers beyond 38 digits, NaN/Infinity. Each becomes a problem naming its path. Iterative (no recursion
+    limit); stops after 20 problems."""
+    import math
+
+    problems: list[dict[str, str]] = []
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack and len(problems) < 20:
+        path, value = stack.pop()
+        where = path or "body"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append(_problem(where, "contains an unpaired surrogate (not valid Unicode text)"))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if len(str(abs(value))) > _MAX_DIGITS:
+                problems.append(_problem(where, f"number has more than {_MAX_DIGITS} digits"))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append(_problem(where, "must be a finite number"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                try:
+                    str(key).encode("utf-8")
+                except UnicodeEncodeError:
+                    problems.append(_problem(where, "has a key with an unpaired surrogate"))
+                    continue
+                stack.append((f"{path}.{key}" if path else str(key), item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return problems
 
 
 def execution_name(job_id: str) -> str:

@@ -582,8 +582,19 @@ def _terminal(job_id: str, status: TaskStatus, ports: Ports, *, expect: set[Task
 
 
 def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """A job has ended: give back its in-flight slot, count it, announce it (once), mark it announced."""
+    """A job has ended: announce it once (claimed with a conditional write, so concurrent deliveries of one
+    job cannot both publish), give back its in-flight slot, count it."""
     job_id = record["job_id"]
+    try:
+        claimed = ports.tasks.transition(job_id, None, set_fields={"event_published": True},
+                                         unless_set="event_published")
+    except TaskConflict:
+        return ports.tasks.get(job_id) or record
+    try:
+        ports.events.publish_job_event(record)
+    except Exception:
+        ports.tasks.transition(job_id, None, remove=("event_published",))  # let a redelivery announce it
+        raise
     if record.get("holds_slot") and ports.tasks.take(job_id, "holds_slot") and ports.guard is not None:
         ports.guard.release_slot()
     status = str(record.get("status", ""))
@@ -595,5 +606,4 @@ def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         ports.metrics.count(metric, dimensions={"reason": reason} if metric == "JobsRejected" and reason else None)
     if record.get("provider_task_id"):
         ports.metrics.count("PollsPerJob", record.get("polls", 0))
-    ports.events.publish_job_event(record)
-    return ports.tasks.transition(job_id, None, set_fields={"event_published": True})
+    return claimed
