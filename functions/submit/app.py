@@ -1,7 +1,8 @@
 """submit: SQS jobs queue -> validate, record, generate, start the execution (partial batch failures).
 
 The records of a batch are processed concurrently (Powertools' async batch processor, each record's
-blocking work on a worker thread), so a batch of 10 takes about as long as its slowest record, not the sum.
+blocking work on one of :data:`WORKERS` threads: as many as an SQS batch can hold), so a batch of 10 takes
+about as long as its slowest record, not the sum.
 
 A job that must wait (provider rate limit, no free in-flight slot) goes back to the queue as a new message
 delayed by the requeue delay, so waiting never counts towards the DLQ's receive limit. A record that fails
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -28,6 +30,9 @@ logger = get_logger()
 tracer = get_tracer()
 metrics = get_metrics()
 processor = AsyncBatchProcessor(event_type=EventType.SQS)
+#: One thread per record of the largest SQS batch (asyncio's default pool has only cpu_count + 4 threads).
+WORKERS = 10
+executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="submit")
 
 
 def submit_record(record: SQSRecord) -> None:
@@ -43,7 +48,7 @@ def submit_record(record: SQSRecord) -> None:
 
 
 async def record_handler(record: SQSRecord) -> None:
-    await asyncio.to_thread(submit_record, record)
+    await asyncio.get_running_loop().run_in_executor(executor, submit_record, record)
 
 
 @logger.inject_lambda_context

@@ -103,8 +103,10 @@ class FunctionSpec:
 
 SUBMIT = FunctionSpec("submit", "mediagen: validate a job, submit it to Cliprise, start its execution",
                       timeout_seconds=60, memory_mb=256)
+# 45 s: longer than the Cliprise client's connect (5 s) + read (30 s) timeouts, so a slow status answer ends
+# as "check again later", never as a Lambda timeout (see docs/performance.md).
 POLL = FunctionSpec("poll", "mediagen: check a provider task's status and schedule the next check",
-                    timeout_seconds=30, memory_mb=256)
+                    timeout_seconds=45, memory_mb=256)
 PERSIST = FunctionSpec("persist", "mediagen: stream a finished job's results into the outputs bucket",
                        timeout_seconds=900, memory_mb=1024)
 FINALIZE = FunctionSpec("finalize", "mediagen: record a pipeline failure and publish its event",
