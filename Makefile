@@ -47,6 +47,8 @@ demo: $(STAMP) cdk.out/.local
 	$(BIN)/mediagen demo --output-dir demo-output
 
 test: $(STAMP) node_modules/.installed $(CHECKOV_STAMP)
+	$(BIN)/ruff check shared functions infra tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 synth: $(STAMP) node_modules/.installed
@@ -60,7 +62,7 @@ soak: $(STAMP) cdk.out/.local
 	$(BIN)/python benchmarks/soak.py --jobs 1000
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared functions infra tests
+	$(BIN)/ruff check shared functions infra tests benchmarks scripts
 	$(BIN)/mypy
 
 clean:

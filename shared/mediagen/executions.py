@@ -27,7 +27,8 @@ class StepFunctionsStarter:
 
     def start(self, name: str, state: dict[str, Any]) -> str:
         try:
-            return str(self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(state))["executionArn"])
+            started = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(state))
+            return str(started["executionArn"])
         except self._sfn.exceptions.ExecutionAlreadyExists:
             # arn:aws:states:region:account:stateMachine:NAME -> ...:execution:NAME:EXECUTION
             return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"

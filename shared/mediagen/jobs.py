@@ -112,13 +112,15 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
     if isinstance(body, bytes | str):
         raw = body.encode() if isinstance(body, str) else body
         if len(raw) > MAX_JOB_BYTES:
-            return ParsedJob(fallback_job_id, None, [_problem("body", f"job is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}")])
+            too_big = _problem("body", f"job is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}")
+            return ParsedJob(fallback_job_id, None, [too_big])
         try:
             doc = json.loads(raw, parse_constant=_refuse_constant)
         except RecursionError:
             return ParsedJob(fallback_job_id, None, [_problem("body", "not a job: JSON nested too deeply")])
         except (UnicodeDecodeError, ValueError) as exc:
-            return ParsedJob(fallback_job_id, None, [_problem("body", f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})")])
+            not_json = _problem("body", f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})")
+            return ParsedJob(fallback_job_id, None, [not_json])
     unstorable = _unstorable_values(doc)
     if unstorable:
         job_id = fallback_job_id
@@ -126,7 +128,8 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
             job_id = doc["job_id"]
         return ParsedJob(job_id, None, unstorable)
     if not isinstance(doc, dict):
-        return ParsedJob(fallback_job_id, None, [_problem("body", f"a job must be a JSON object, got {type(doc).__name__}")])
+        not_object = _problem("body", f"a job must be a JSON object, got {type(doc).__name__}")
+        return ParsedJob(fallback_job_id, None, [not_object])
 
     job_id = fallback_job_id
     raw_id = doc.get("job_id")
@@ -157,7 +160,8 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
             raw_prefix = output.get("prefix", "")
             if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
                     or raw_prefix.startswith("/"):
-                problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, !_.*'()/=-; no '..', no leading '/')"))
+                problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, "
+                                                          "!_.*'()/=-; no '..', no leading '/')"))
             else:
                 prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
 
@@ -172,7 +176,8 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         metadata = {}
 
     max_credits = doc.get("max_credits")
-    if max_credits is not None and (isinstance(max_credits, bool) or not isinstance(max_credits, int) or max_credits < 0):
+    if max_credits is not None and (isinstance(max_credits, bool) or not isinstance(max_credits, int)
+                                    or max_credits < 0):
         problems.append(_problem("max_credits", "must be a non-negative integer"))
         max_credits = None
 

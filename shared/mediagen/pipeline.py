@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mediagen.errors import InvalidJob, MediagenError, StorageError, TaskConflict
 from mediagen.completion import new_callback_token
+from mediagen.errors import InvalidJob, MediagenError, StorageError, TaskConflict
 from mediagen.jobs import Job, execution_name, parse_job
 from mediagen.observability import MetricsSink, NullMetrics
 from mediagen.redact import redact, redact_text

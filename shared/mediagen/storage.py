@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import IO, Any, Protocol
 
 from mediagen.errors import StorageError
@@ -229,7 +230,7 @@ def unpack_zip(store: OutputStore, archive: IO[bytes], key_prefix: str) -> list[
         used.add(candidate)
         stem_c, _, ext_c = candidate.rpartition(".") if "." in candidate.lstrip(".") else (candidate, "", "")
         with zf.open(member) as fh:
-            chunks = iter(lambda fh=fh: fh.read(1024 * 1024), b"")
+            chunks: Iterator[bytes] = iter(partial(fh.read, 1024 * 1024), b"")
             stored.append(store.put_stream(key_prefix + stem_c, chunks, expected_bytes=member.file_size,
                                            extension=ext_c or None))
     return stored

@@ -29,12 +29,12 @@ def build_ports(settings: Settings) -> Ports:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries=AWS_RETRIES)  # type: ignore[arg-type]
+    config = Config(retries=AWS_RETRIES)
 
     from mediagen.budget import DynamoSpendGuard
     from mediagen.events import EventBridgePublisher
-    from mediagen.observability import PowertoolsMetrics
     from mediagen.executions import StepFunctionsStarter
+    from mediagen.observability import PowertoolsMetrics
     from mediagen.pipeline import Ports
     from mediagen.storage import S3OutputStore
     from mediagen.tasks import DynamoTaskRepository

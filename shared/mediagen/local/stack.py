@@ -124,7 +124,8 @@ def _http_api_event(method: str, path: str, path_parameters: dict[str, str], bod
         "requestContext": {"accountId": ACCOUNT, "apiId": "local", "domainName": "127.0.0.1",
                            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
                                     "userAgent": "local"},
-                           "requestId": uuid.uuid4().hex, "routeKey": f"{method} /callbacks/{{token}}", "stage": "$default",
+                           "requestId": uuid.uuid4().hex, "routeKey": f"{method} /callbacks/{{token}}",
+                           "stage": "$default",
                            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                            "timeEpoch": int(now * 1000)},
         "body": body, "isBase64Encoded": False,
@@ -235,9 +236,11 @@ class LocalStack:
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue_url = sqs.create_queue(QueueName="mediagen-jobs", Attributes={
             "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})})["QueueUrl"]
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}),
+        })["QueueUrl"]
         self.queue_url, self.dlq_url = queue_url, dlq_url
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue_arn = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         # Task table with the template's key schema.
         _, table = tpl.only("AWS::DynamoDB::Table")
         props = table["Properties"]
@@ -400,9 +403,8 @@ class LocalStack:
 
     def tasks(self) -> list[dict[str, Any]]:
         """Every task record (a scan: fine for local runs)."""
-        from mediagen.tasks import _from_dynamo
-
         from mediagen.dynamo import DynamoTable
+        from mediagen.tasks import _from_dynamo
 
         table = DynamoTable(self.session.client("dynamodb"), "mediagen-tasks")
         items: list[dict[str, Any]] = []
@@ -422,8 +424,9 @@ class LocalStack:
 
     def queue_depth(self) -> int:
         attrs = self.session.client("sqs").get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                                     "ApproximateNumberOfMessagesDelayed"])
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                            "ApproximateNumberOfMessagesDelayed"])
         return sum(int(v) for v in attrs["Attributes"].values())
 
     def run_until_done(self, *, expected: int | None = None, timeout: float = 300.0,

@@ -29,7 +29,7 @@ class Template:
         try:
             return cls(json.loads(path.read_text()), path)
         except FileNotFoundError as exc:
-            raise ConfigurationError(f"{path} not found: run `make synth-local` (or `python infra/app.py`) first") from exc
+            raise ConfigurationError(f"{path} not found: run `python infra/app.py` (or `make demo`) first") from exc
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         """``{logical_id: resource}`` for every resource of ``resource_type``."""
@@ -56,7 +56,8 @@ class Template:
         if raw is None:
             return dict(props["Definition"])
         text = resolve(raw, refs, attrs, pseudo)
-        substitutions = {k: resolve(v, refs, attrs, pseudo) for k, v in props.get("DefinitionSubstitutions", {}).items()}
+        substitutions = {k: resolve(v, refs, attrs, pseudo)
+                         for k, v in props.get("DefinitionSubstitutions", {}).items()}
         for key, value in substitutions.items():
             text = text.replace("${" + key + "}", str(value))
         return json.loads(text)
