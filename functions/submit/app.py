@@ -13,10 +13,9 @@ delay; after ``maxReceiveCount`` failures it lands in the DLQ. Every other outco
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
