@@ -1,0 +1,32 @@
+"""The one decorator stack every state-machine step handler uses (poll, persist, finalize).
+
+A step handler is ``step_handler(logic)``: structured logs with the job id and provider task id on every
+line, X-Ray tracing, metrics flushed at the end, and ``logic(state, ports)`` in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mediagen.observability import get_logger, get_metrics, get_tracer
+from mediagen.wiring import ports
+
+if TYPE_CHECKING:
+    from mediagen.pipeline import Ports
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]]) -> Handler:
+    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.pipeline)."""
+    logger, tracer, metrics = get_logger(), get_tracer(), get_metrics()
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.append_keys(job_id=event.get("job_id"), provider_task_id=event.get("task_id"))
+        return logic(event, ports())
+
+    return lambda_handler
