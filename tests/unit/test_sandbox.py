@@ -528,7 +528,8 @@ def test_stop_releases_the_port_and_its_threads(client: httpx.Client, receiver: 
 
 def test_serve_prints_base_url_and_redacted_request_lines() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    code = ("from mediagen.sandbox import serve; "
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "  # Ctrl-C works even if
+            "from mediagen.sandbox import serve; "  # the test runner was started with SIGINT ignored
             f"serve(host='127.0.0.1', port=0, processing_seconds=0.1, api_key={KEY!r})")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)

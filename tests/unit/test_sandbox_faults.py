@@ -671,7 +671,8 @@ def test_a_drawn_fault_behaves_like_its_token(client: httpx.Client) -> None:
 
 
 def test_serve_announces_callback_mode_fault_rates_and_seed() -> None:
-    code = ("from mediagen.sandbox import serve; "
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "  # Ctrl-C works even if
+            "from mediagen.sandbox import serve; "  # the test runner was started with SIGINT ignored
             f"serve(host='127.0.0.1', port=0, processing_seconds=0.1, api_key={KEY!r}, "
             "callback_mode='delay:1', faults=['fail=0.5', 'status-500:2=0.25'], seed=3)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -209,6 +209,18 @@ class LocalStack:
 
         self._exit.enter_context(mock.patch.object(StateMachine, "__deepcopy__", _copy_without_executions,
                                                    create=True))
+        # DynamoDB makes every request atomic (conditional writes included); moto does not across threads.
+        # The pipeline's exactly-once guarantees rest on that atomicity, so requests are serialized here.
+        from moto.dynamodb.responses import DynamoHandler
+
+        dynamodb_lock = threading.RLock()
+        unlocked_call = DynamoHandler.call_action
+
+        def atomic_call(handler: Any) -> Any:
+            with dynamodb_lock:
+                return unlocked_call(handler)
+
+        self._exit.enter_context(mock.patch.object(DynamoHandler, "call_action", atomic_call))
         import boto3
 
         self.session = boto3.session.Session(region_name=REGION)
