@@ -1,4 +1,5 @@
-"""finalize: record PIPELINE_FAILED for a step that raised (task RecordFailure)."""
+"""finalize: record PIPELINE_FAILED for a step that raised (task RecordFailure), and -- as the backstop rule's
+target -- a terminal status for an execution that ended FAILED / TIMED_OUT / ABORTED outside the workflow."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ from typing import Any
 from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -561,6 +562,21 @@ class MediaGenPipeline(Construct):
                 "lambda:InvokeFunction on the qualified ARNs (versions, aliases) of a function this state "
                 "machine's tasks invoke; added by CDK's LambdaInvoke task for that one function.",
             )
+
+        # Backstop: an execution that ends without reaching its own failure path (the 3-hour timeout, an abort,
+        # a States.Runtime error no Catch can take) still gets a terminal task record: Step Functions announces
+        # the end on the default bus and finalize records it (a job already terminal is left alone).
+        self.execution_ended_rule = events.Rule(
+            self, "ExecutionEnded",
+            description="mediagen: record a terminal status for executions that ended outside the workflow",
+            event_pattern=events.EventPattern(
+                source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [self.state_machine.state_machine_arn],
+                        "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+            ),
+        )
+        self.execution_ended_rule.add_target(events_targets.LambdaFunction(
+            self.functions["finalize"], retry_attempts=8, max_event_age=Duration.hours(24)))
 
 
 def _grant_secret_value(secret: secretsmanager.ISecret, function: lambda_.IFunction) -> None:

@@ -521,9 +521,39 @@ def _ms_between(start_iso: str, end_iso: str) -> int | None:
 # --------------------------------------------------------------------------------------------- failure
 
 
+#: Step Functions execution statuses that end a job outside the workflow's own paths -> what is recorded.
+EXECUTION_END_STATUS = {"TIMED_OUT": TaskStatus.TIMED_OUT, "FAILED": TaskStatus.PIPELINE_FAILED,
+                        "ABORTED": TaskStatus.PIPELINE_FAILED}
+
+
+def record_execution_end(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """The backstop: a "Step Functions Execution Status Change" event (EventBridge, default bus) for an
+    execution that ended FAILED, TIMED_OUT or ABORTED. Records TIMED_OUT or PIPELINE_FAILED for its job unless
+    the job is already terminal (the usual case: the workflow's own failure path got there first)."""
+    detail = event.get("detail") or {}
+    try:
+        state = json.loads(detail.get("input") or "{}")
+    except ValueError:
+        state = {}
+    status = str(detail.get("status", ""))
+    if not isinstance(state, dict) or "job_id" not in state or status not in EXECUTION_END_STATUS:
+        _log().warning("execution end event without a job", status=status, execution=detail.get("name"))
+        return {"phase": "ignored"}
+    to = EXECUTION_END_STATUS[status]
+    message = (f"the workflow execution ended {status} before the job finished"
+               + (f": {redact_text(str(detail['cause']))[:500]}" if detail.get("cause") else ""))
+    record = _terminal(state["job_id"], to, ports, expect={TaskStatus.RECEIVED, TaskStatus.SUBMITTING,
+                                                           TaskStatus.SUBMITTED, TaskStatus.PERSISTING},
+                       error={"code": f"execution_{status.lower()}", "message": message})
+    return {"job_id": state["job_id"], "phase": "ended", "status": record.get("status")}
+
+
 def record_failure(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     """Record PIPELINE_FAILED for a job whose step raised (the state machine's Catch), unless it is already
-    terminal. ``state["error"]`` is Step Functions' ``{"Error": name, "Cause": text}``."""
+    terminal. ``state["error"]`` is Step Functions' ``{"Error": name, "Cause": text}``. An EventBridge
+    execution-status event (the backstop rule) goes to :func:`record_execution_end`."""
+    if event_is_execution_end(state):
+        return record_execution_end(state, ports)
     job_id = state["job_id"]
     error = state.get("error") or {}
     cause = error.get("Cause") or ""
@@ -540,6 +570,10 @@ def record_failure(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
                        expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING},
                        error={"code": _snake(code), "message": redact_text(str(message))[:1000]})
     return {"job_id": job_id, "phase": "ended", "status": record.get("status")}
+
+
+def event_is_execution_end(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.states" and "detail" in event
 
 
 def _error_codes() -> dict[str, str]:

@@ -854,3 +854,20 @@ def test_every_function_spec_has_its_handler_in_the_repository() -> None:
     missing = [spec.name for spec in FUNCTION_SPECS
                if not (REPO_ROOT / "functions" / spec.name / "app.py").is_file()]
     assert missing == []
+
+
+def test_executions_that_end_outside_the_workflow_are_recorded_by_finalize(
+        resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """The backstop: FAILED / TIMED_OUT / ABORTED executions of this state machine reach finalize."""
+    (machine_id,) = _of_type(resources, "AWS::StepFunctions::StateMachine")
+    rules = [r["Properties"] for r in _of_type(resources, "AWS::Events::Rule").values()
+             if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]]
+    assert len(rules) == 1
+    pattern, targets = rules[0]["EventPattern"], rules[0]["Targets"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]
+    assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": [functions["finalize"][0], "Arn"]}]
+    permissions = [p["Properties"] for p in _of_type(resources, "AWS::Lambda::Permission").values()]
+    assert any(p["Principal"] == "events.amazonaws.com"
+               and p["FunctionName"] == {"Fn::GetAtt": [functions["finalize"][0], "Arn"]} for p in permissions)

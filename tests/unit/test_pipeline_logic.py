@@ -206,3 +206,20 @@ def test_jitter_only_ever_shortens_a_wait_and_by_at_most_the_configured_fraction
     for _ in range(40):
         waits.add(check_status({**state, "polls": 0}, ports)["wait_seconds"])
     assert waits <= set(range(24, 33)) and len(waits) > 1
+
+
+def test_an_execution_that_ended_outside_the_workflow_still_gets_a_terminal_record() -> None:
+    clock = Clock()
+    provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
+    ports, state = _submitted(provider, clock)
+    event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+             "detail": {"status": "TIMED_OUT", "name": "job-1-x", "input": json.dumps(state)}}
+    assert record_failure(event, ports)["status"] == "TIMED_OUT"
+    record = ports.tasks.get("job-1")
+    assert record["status"] == "TIMED_OUT" and record["error"]["code"] == "execution_timed_out"
+    # the same event again, or the workflow's own failure path first: nothing changes twice
+    failed = {**event, "detail": {**event["detail"], "status": "FAILED"}}
+    assert record_failure(failed, ports)["status"] == "TIMED_OUT"
+    assert len(ports.events.published) == 1
+    assert record_failure({"source": "aws.states", "detail": {"status": "FAILED", "input": "{}"}}, ports) == {
+        "phase": "ignored"}
