@@ -49,6 +49,53 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    import boto3
+
+    from mediagen.operations import job_status, table_and_bucket
+
+    table, bucket = table_and_bucket(args.stack, args.table, args.bucket)
+    record = job_status(args.job_id, table=table, bucket=bucket, dynamodb=boto3.client("dynamodb"),
+                        s3=boto3.client("s3"))
+    if record is None:
+        print(f"mediagen: no job {args.job_id} in {table}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True, default=str))
+        return 0
+    print(f"{record['job_id']}  {record.get('model', '')}  {record.get('status')}  polls={record.get('polls', 0)}")
+    for status, at in sorted(record.get("transitions", {}).items(), key=lambda kv: kv[1]):
+        print(f"  {at}  {status}")
+    if record.get("error"):
+        print(f"  error: {record['error'].get('code')}: {record['error'].get('message')}")
+        for problem in record["error"].get("problems", []):
+            print(f"    {problem['field']}: {problem['message']}")
+    for output in record.get("outputs", []):
+        print(f"  {output['uri']}  {output['content_type']}  {output['bytes']} bytes  sha256 {output['sha256']}")
+        print(f"    {output['url']}")
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    import json
+
+    import boto3
+
+    from mediagen.operations import list_jobs, stack_outputs
+
+    table = args.table or stack_outputs(args.stack)["TaskTableName"]
+    records = list_jobs(table=table, dynamodb=boto3.client("dynamodb"), status=args.status, limit=args.limit)
+    if args.json:
+        print(json.dumps(records, indent=2, sort_keys=True, default=str))
+        return 0
+    for r in records:
+        print(f"{r.get('created_at', ''):<25} {r['job_id']:<40} {r.get('model', ''):<24} {r.get('status')}")
+    print(f"{len(records)} job(s)")
+    return 0
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from mediagen.sandbox import serve
 
@@ -96,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-url", default=None, help="jobs queue URL (default: the stack's JobsQueueUrl)")
     p.add_argument("--max", type=int, default=None, help="move at most this many messages")
     p.set_defaults(func=_redrive)
+
+    p = sub.add_parser("status", help="a job's status, timeline, error and outputs (with download URLs) "
+                                      "in a deployed stack")
+    p.add_argument("job_id")
+    p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the table (default: %(default)s)")
+    p.add_argument("--table", default=None, help="task table name (default: the stack's TaskTableName)")
+    p.add_argument("--bucket", default=None, help="outputs bucket (default: the stack's OutputsBucketName)")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("jobs", help="recent jobs of a deployed stack, newest first")
+    p.add_argument("--status", default=None, choices=["RECEIVED", "SUBMITTING", "SUBMITTED", "PERSISTING",
+                                                       "SUCCEEDED", "REJECTED", "FAILED", "PIPELINE_FAILED",
+                                                       "TIMED_OUT", "OUTCOME_UNKNOWN"])
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--stack", default="MediaGen-dev")
+    p.add_argument("--table", default=None, help="task table name (default: the stack's TaskTableName)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_jobs)
 
     p = sub.add_parser("emulator", help="serve the sandbox Cliprise emulator on loopback")
     p.add_argument("--host", default="127.0.0.1")

@@ -49,3 +49,58 @@ def redrive(sqs: Any, *, dlq_url: str, queue_url: str, limit: int | None = None,
             moved += 1
         print(f"moved {moved} message(s) back to the jobs queue", file=out, flush=True)
     return moved
+
+
+def table_and_bucket(stack: str, table: str | None, bucket: str | None,
+                     cloudformation: Any | None = None) -> tuple[str, str]:
+    """The task table and outputs bucket: as given, else from the stack's outputs."""
+    if table and bucket:
+        return table, bucket
+    outputs = stack_outputs(stack, cloudformation)
+    return table or outputs["TaskTableName"], bucket or outputs["OutputsBucketName"]
+
+
+def job_status(job_id: str, *, table: str, bucket: str, dynamodb: Any, s3: Any,
+               url_seconds: int = 900) -> dict[str, Any] | None:
+    """A job's task record as an operator sees it: status, timestamps, error, outputs with S3 URIs and
+    presigned download URLs valid for ``url_seconds``. None when no such job exists. Internal fields (the
+    callback token, the wait token) are left out."""
+    from mediagen.tasks import DynamoTaskRepository
+
+    record = DynamoTaskRepository(table, dynamodb).get(job_id)
+    if record is None:
+        return None
+    shown = {k: v for k, v in record.items() if k not in HIDDEN_FIELDS}
+    for output in shown.get("outputs", []):
+        output["url"] = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": output["key"]},
+                                                  ExpiresIn=url_seconds)
+    return shown
+
+
+#: Task record fields that are credentials or internals, never shown by the CLI.
+HIDDEN_FIELDS = frozenset({"callback_token", "wake_token", "request_hash"})
+
+
+def list_jobs(*, table: str, dynamodb: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Task records, newest first (at most ``limit``), optionally only those in ``status``.
+
+    A scan of the task table: fine for an operator's look at a deployment, not for a hot path.
+    """
+    from mediagen.dynamo import DynamoTable
+
+    dynamo_table = DynamoTable(dynamodb, table)
+    kwargs: dict[str, Any] = {"ConsistentRead": True}
+    if status:
+        kwargs.update(FilterExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+                      ExpressionAttributeValues={":s": {"S": status}})
+    records: list[dict[str, Any]] = []
+    while True:
+        page = dynamo_table.scan(**kwargs)
+        records.extend(r for r in page["Items"] if not str(r.get("job_id", "")).startswith("#"))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    from mediagen.tasks import _from_dynamo
+
+    records.sort(key=lambda r: str(r.get("created_at", "")), reverse=True)
+    return [{k: v for k, v in _from_dynamo(r).items() if k not in HIDDEN_FIELDS} for r in records[:limit]]

@@ -44,3 +44,49 @@ def test_redrive_cli_reads_the_queues_from_the_stack_outputs(capsys) -> None:
         assert "1 message(s) moved" in capsys.readouterr().out
         assert main(["redrive", "--stack", "NoSuchStack"]) == 2
         assert "cannot read stack NoSuchStack" in capsys.readouterr().err
+
+
+def _deployment():
+    import json as _json
+
+    from mediagen.tasks import DynamoTaskRepository
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="outputs")
+    s3.put_object(Bucket="outputs", Key="j-ok/output.png", Body=b"\x89PNG....")
+    repo = DynamoTaskRepository("tasks", dynamodb)
+    repo.create({"job_id": "j-ok", "status": "SUCCEEDED", "model": "nano-banana", "callback_token": "SECRET-TOKEN",
+                 "outputs": [{"uri": "s3://outputs/j-ok/output.png", "key": "j-ok/output.png", "bytes": 8,
+                              "content_type": "image/png", "sha256": "0" * 64}]})
+    repo.create({"job_id": "j-bad", "status": "REJECTED", "model": "nano-bananna",
+                 "error": {"code": "invalid_request", "message": "model: unknown",
+                           "problems": [{"field": "model", "message": "unknown model; did you mean 'nano-banana'?"}]}})
+    dynamodb.put_item(TableName="tasks", Item={"job_id": {"S": "#in-flight"}, "n": {"N": "1"}})
+    return _json
+
+
+def test_status_shows_the_timeline_error_and_a_download_url_but_no_secrets(capsys) -> None:
+    with mock_aws():
+        json = _deployment()
+        assert main(["status", "j-ok", "--table", "tasks", "--bucket", "outputs"]) == 0
+        out = capsys.readouterr().out
+        assert "SUCCEEDED" in out and "s3://outputs/j-ok/output.png" in out and "Signature=" in out
+        assert "SECRET-TOKEN" not in out
+        assert main(["status", "j-bad", "--table", "tasks", "--bucket", "outputs", "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["error"]["problems"][0]["field"] == "model" and "callback_token" not in record
+        assert main(["status", "nobody", "--table", "tasks", "--bucket", "outputs"]) == 1
+
+
+def test_jobs_lists_jobs_by_status_and_never_the_spend_counters(capsys) -> None:
+    with mock_aws():
+        json = _deployment()
+        assert main(["jobs", "--table", "tasks", "--json"]) == 0
+        assert sorted(r["job_id"] for r in json.loads(capsys.readouterr().out)) == ["j-bad", "j-ok"]
+        assert main(["jobs", "--table", "tasks", "--status", "REJECTED"]) == 0
+        out = capsys.readouterr().out
+        assert "j-bad" in out and "j-ok" not in out and "1 job(s)" in out
