@@ -45,8 +45,9 @@ REPO_ROOT = INFRA_DIR.parent
 #: bundler writes the pip install into the output folder).
 LAYER_SOURCE_DIR = INFRA_DIR / "layer"
 
-#: Sub-packages of ``mediagen`` that never ship to Lambda: the sandbox emulator and the local stack.
-EXCLUDED_PACKAGE_DIRS: frozenset[str] = frozenset({"sandbox", "local"})
+#: Sub-packages of ``mediagen`` that never ship to Lambda: the sandbox emulator, the local stack and the
+#: operator tools of the CLI.
+EXCLUDED_PACKAGE_DIRS: frozenset[str] = frozenset({"sandbox", "local", "ops"})
 #: Directories skipped at any depth.
 _SKIPPED_DIRS: frozenset[str] = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 _SKIPPED_SUFFIXES: tuple[str, ...] = (".pyc", ".pyo")

@@ -38,7 +38,7 @@ def _run_local(args: argparse.Namespace) -> int:
 def _redrive(args: argparse.Namespace) -> int:
     import boto3
 
-    from mediagen.operations import redrive, stack_outputs
+    from mediagen.ops import redrive, stack_outputs
 
     dlq_url, queue_url = args.dlq_url, args.queue_url
     if not (dlq_url and queue_url):
@@ -54,7 +54,7 @@ def _status(args: argparse.Namespace) -> int:
 
     import boto3
 
-    from mediagen.operations import job_status, table_and_bucket
+    from mediagen.ops import job_status, table_and_bucket
 
     table, bucket = table_and_bucket(args.stack, args.table, args.bucket)
     record = job_status(args.job_id, table=table, bucket=bucket, dynamodb=boto3.client("dynamodb"),
@@ -83,7 +83,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
     import boto3
 
-    from mediagen.operations import list_jobs, stack_outputs
+    from mediagen.ops import list_jobs, stack_outputs
 
     table = args.table or stack_outputs(args.stack)["TaskTableName"]
     records = list_jobs(table=table, dynamodb=boto3.client("dynamodb"), status=args.status, limit=args.limit)

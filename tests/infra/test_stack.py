@@ -19,7 +19,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from mediagen.settings import Settings
 from mediagen_infra import InboxRule, MediaGenPipelineProps
-from mediagen_infra.bundling import REPO_ROOT, function_bundle_files, function_code
+from mediagen_infra.bundling import EXCLUDED_PACKAGE_DIRS, REPO_ROOT, function_bundle_files, function_code
 from mediagen_infra.lambdas import ARM, FUNCTION_SPECS, build_function
 
 EXPECTED_FUNCTIONS = {
@@ -524,7 +524,7 @@ def test_the_deployed_code_calls_only_the_granted_dynamodb_operations() -> None:
     (moto does not check IAM). The local stack and the sandbox never ship; ``dynamo.py`` only forwards calls."""
     package = REPO_ROOT / "shared" / "mediagen"
     shipped = [path for path in package.rglob("*.py")
-               if not {"local", "sandbox"} & set(path.relative_to(package).parts) and path.name != "dynamo.py"]
+               if not EXCLUDED_PACKAGE_DIRS & set(path.relative_to(package).parts) and path.name != "dynamo.py"]
     sources = "\n".join(path.read_text() for path in [*shipped, *(REPO_ROOT / "functions").rglob("*.py")])
     operations = set(re.findall(
         r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|batch_write_item|"

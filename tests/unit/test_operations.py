@@ -8,7 +8,7 @@ import boto3
 from moto import mock_aws
 
 from mediagen.cli import main
-from mediagen.operations import redrive
+from mediagen.ops import redrive
 
 
 def test_redrive_moves_every_message_back_unchanged() -> None:

@@ -1,4 +1,5 @@
-"""Operator commands against a deployed stack: find its resources, move DLQ messages back."""
+"""Operator tools against a deployed stack (the CLI's ``redrive``, ``status``, ``jobs``): find its resources,
+move DLQ messages back, read task records. Never shipped to Lambda (see infra bundling)."""
 
 from __future__ import annotations
 
