@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="recent jobs of a deployed stack, newest first")
     p.add_argument("--status", default=None, choices=["RECEIVED", "SUBMITTING", "SUBMITTED", "PERSISTING",
                                                        "SUCCEEDED", "REJECTED", "FAILED", "PIPELINE_FAILED",
-                                                       "TIMED_OUT", "OUTCOME_UNKNOWN"])
+                                                       "TIMED_OUT", "OUTCOME_UNKNOWN", "CANCELLED"])
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--stack", default="MediaGen-dev")
     p.add_argument("--table", default=None, help="task table name (default: the stack's TaskTableName)")

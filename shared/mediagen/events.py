@@ -5,14 +5,16 @@ Every event has ``source`` = the configured event source (default ``mediagen``),
 
     {
       "version": "1",
-      "job_id": str, "status": "SUCCEEDED|REJECTED|FAILED|PIPELINE_FAILED|TIMED_OUT|OUTCOME_UNKNOWN",
+      "job_id": str,
+      "status": "SUCCEEDED|REJECTED|FAILED|PIPELINE_FAILED|TIMED_OUT|OUTCOME_UNKNOWN|CANCELLED",
       "model": str, "modality": str | null, "provider_task_id": str | null,
       "outputs": [{"uri": "s3://…", "key": str, "bytes": int, "content_type": str, "sha256": str}],
       "manifest_uri": "s3://…/result.json" | null,
       "error": {"code": str, "message": str, "problems"?: [...]} | null,
       "credits_estimate": int | null, "polls": int, "callbacks": int, "detection_lag_ms": int | null,
       "created_at": ISO-8601, "finished_at": ISO-8601,
-      "metadata": {...}          # the job's own metadata, echoed
+      "metadata": {...},         # the job's own metadata, echoed
+      "source": {"channel": "sqs|api|s3-manifest|s3-drop", ...}   # where the job came from (optional)
     }
 
 Subscribe to all of them with one rule: ``{"source": ["mediagen"]}``. The JSON Schema is
@@ -34,6 +36,7 @@ DETAIL_TYPES: dict[str, str] = {
     TaskStatus.PIPELINE_FAILED: "Job Pipeline Failed",
     TaskStatus.TIMED_OUT: "Job Timed Out",
     TaskStatus.OUTCOME_UNKNOWN: "Job Outcome Unknown",
+    TaskStatus.CANCELLED: "Job Cancelled",
 }
 
 
@@ -57,6 +60,7 @@ def job_event_detail(record: dict[str, Any]) -> dict[str, Any]:
         "created_at": record.get("created_at"),
         "finished_at": record.get("transitions", {}).get(status) or record.get("updated_at"),
         "metadata": record.get("metadata", {}),
+        **({"source": record["source"]} if record.get("source") else {}),
     })
 
 

@@ -68,13 +68,15 @@ class Job:
 
     @property
     def request_hash(self) -> str:
-        """SHA-256 (hex) of the canonical JSON of what determines the generation and where it lands.
+        """SHA-256 (hex) of the canonical JSON of what determines the generation (the request and how it is
+        checked), and so what is paid for.
 
-        Two deliveries with the same job id and the same hash are the same job; a different hash under
-        the same job id is a conflict.
+        Two deliveries with the same job id and the same hash are the same job, whatever channel each came
+        through and wherever each asked the result to land (the first delivery's ``output.prefix`` wins); a
+        different hash under the same job id is a conflict.
         """
         canonical = json.dumps(
-            {"request": self.request, "prefix": self.output_prefix, "allow": self.allow_unknown_fields},
+            {"request": self.request, "allow": self.allow_unknown_fields},
             sort_keys=True, separators=(",", ":"), ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()

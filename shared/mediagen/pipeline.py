@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mediagen.completion import new_callback_token
 from mediagen.errors import InvalidJob, MediagenError, StorageError, TaskConflict
@@ -36,8 +36,10 @@ from mediagen.tasks import TERMINAL, TaskStatus, utcnow
 if TYPE_CHECKING:
     from mediagen.budget import SpendGuard
     from mediagen.catalog import Catalog
+    from mediagen.completion import TaskWaker
     from mediagen.events import EventPublisher
     from mediagen.executions import ExecutionStarter
+    from mediagen.inputs import InputResolver
     from mediagen.provider import ClipriseClient
     from mediagen.storage import OutputStore
     from mediagen.tasks import TaskRepository
@@ -82,6 +84,25 @@ class Ports:
     guard: SpendGuard | None = None
     metrics: MetricsSink = field(default_factory=lambda: NullMetrics())
     clock: Callable[[], float] = time.time
+    #: Turns ``s3://`` inputs into URLs the provider can fetch (submit); None: such inputs are refused.
+    inputs: InputResolver | None = None
+    #: Where the HTTP API and the S3 intake put accepted jobs (the jobs queue).
+    jobs_queue: JobQueue | None = None
+    #: Ends an execution's wait early (cancel).
+    waker: TaskWaker | None = None
+
+
+class JobQueue(Protocol):
+    """The jobs queue, as the channels that accept jobs for later submission see it."""
+
+    def send(self, documents: list[dict[str, Any]]) -> None:
+        """Enqueue job documents (each with its ``job_id``).
+
+        Raises:
+            MediagenError: some could not be enqueued (nothing is known about which; sending again is safe:
+                submit is idempotent on the job id).
+        """
+        ...
 
 
 def _default_catalog() -> Catalog:
@@ -99,13 +120,70 @@ def _log() -> Any:
 # --------------------------------------------------------------------------------------------- submit
 
 
-def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: Ports) -> dict[str, Any]:
+@dataclass
+class CheckedJob:
+    """A job document after every check that needs no AWS call: the envelope, the catalog, ``max_credits``.
+
+    ``job`` is None, or ``error`` is set, when the job must be refused (``error`` is what is recorded).
+    """
+
+    job_id: str
+    model: str
+    metadata: dict[str, Any]
+    job: Job | None
+    error: dict[str, Any] | None = None
+    estimate: int | None = None
+
+    @property
+    def request_hash(self) -> str:
+        return self.job.request_hash if self.job is not None else ""
+
+
+def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, ports: Ports) -> CheckedJob:
+    """Validate a job document (envelope, request against the catalog, estimate vs ``max_credits``).
+
+    Never raises for bad input: the problems are in ``error`` (``{"code", "message", "problems"?}``).
+    """
+    parsed = parse_job(body, fallback_job_id=fallback_job_id)
+    if parsed.job is None:
+        return CheckedJob(parsed.job_id, parsed.model, parsed.metadata, None, InvalidJob(parsed.problems).to_dict())
+    job = parsed.job
+    catalog = ports.catalog()
+    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
+    if problems:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, InvalidJob(problems).to_dict())
+    estimate = catalog.estimate(job.request)
+    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, {
+            "code": "over_budget", "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"},
+            estimate=estimate)
+    return CheckedJob(job.job_id, job.model, job.metadata, job, estimate=estimate)
+
+
+def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None) -> dict[str, Any]:
+    job = checked.job
+    assert job is not None
+    record = {
+        "job_id": job.job_id, "status": str(TaskStatus.RECEIVED), "model": job.model,
+        "modality": ports.catalog().modality(job.model) or "video",
+        "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
+        "metadata": job.metadata, "credits_estimate": checked.estimate, "max_credits": job.max_credits,
+        "allow_unknown_fields": job.allow_unknown_fields, "callback_token": new_callback_token(job.job_id),
+    }
+    if source:
+        record["source"] = source
+    return record
+
+
+def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: Ports,
+               fallback_job_id: str | None = None) -> dict[str, Any]:
     """Take one job from a channel to a running execution.
 
     Args:
         body: the job document (JSON text or decoded).
-        delivery_id: a channel-stable id for this message (SQS ``messageId``); the job id when the job has
-            none, so that a redelivery maps to the same task.
+        delivery_id: a channel-stable id for this message (SQS ``messageId``); ``msg-<delivery_id>`` is the job
+            id when the job has none, so that a redelivery maps to the same task.
+        fallback_job_id: the job id to use when the job has none, instead of ``msg-<delivery_id>``.
 
     Returns:
         the task record as it stands after this call.
@@ -113,40 +191,181 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
     Raises:
         RetryLater: nothing was sent and nothing spent; deliver the message again later.
     """
-    parsed = parse_job(body, fallback_job_id=f"msg-{delivery_id}")
-    log = _log()
-    if parsed.job is None:
-        return _reject(parsed.job_id, parsed.model, parsed.metadata, InvalidJob(parsed.problems).to_dict(),
-                       request_hash="", ports=ports)
-    job = parsed.job
-    catalog = ports.catalog()
-    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
-    if problems:
-        return _reject(job.job_id, job.model, job.metadata, InvalidJob(problems).to_dict(),
-                       request_hash=job.request_hash, ports=ports)
-    estimate = catalog.estimate(job.request)
-    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
-        error = {"code": "over_budget",
-                 "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"}
-        return _reject(job.job_id, job.model, job.metadata, error, request_hash=job.request_hash, ports=ports,
-                       credits_estimate=estimate)
-
-    modality = catalog.modality(job.model) or "video"
-    record = {
-        "job_id": job.job_id, "status": str(TaskStatus.RECEIVED), "model": job.model, "modality": modality,
-        "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
-        "metadata": job.metadata, "credits_estimate": estimate, "max_credits": job.max_credits,
-        "allow_unknown_fields": job.allow_unknown_fields, "callback_token": new_callback_token(job.job_id),
-    }
+    checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", ports=ports)
+    if checked.error is not None or checked.job is None:
+        return _reject(checked, ports=ports)
+    job = checked.job
+    record = _new_record(checked, ports, None)
     existing = ports.tasks.create(record)
     try:
         if existing is not None:
             return _resume(job, existing, ports)
-        log.info("task recorded", job_id=job.job_id, model=job.model, credits_estimate=estimate)
+        _log().info("task recorded", job_id=job.job_id, model=job.model, credits_estimate=checked.estimate)
         return _send(job, record, ports)
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the queue's retry / DLQ
         _note_error(job.job_id, exc, ports)
         raise
+
+
+# --------------------------------------------------------------------------------------------- accept
+
+
+class JobConflict(MediagenError):
+    """The job id is already taken by a different request (HTTP 409). Attributes: ``record`` (the existing)."""
+
+    code = "job_id_conflict"
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+class JobRefused(MediagenError):
+    """The job failed validation and was not recorded (HTTP 400). Attributes: ``error`` (``code``,
+    ``message``, ``problems``: one per field)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(str(error.get("message", "invalid job")), code=str(error.get("code", "invalid_request")))
+        self.error = error
+
+
+@dataclass
+class Accepted:
+    """Outcome of :func:`accept_job`: the task record, and whether this call created it."""
+
+    record: dict[str, Any]
+    created: bool
+    #: The job must (still) go to the jobs queue: new, or recorded but never submitted.
+    enqueue: bool
+    document: dict[str, Any] | None = None
+
+
+def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, ports: Ports,
+               source: dict[str, Any] | None = None, record_rejection: bool = False,
+               prefix_base: str = "") -> Accepted:
+    """Check a job and record it RECEIVED, for a channel that answers before submitting (HTTP API, S3 intake).
+
+    The caller then puts :attr:`Accepted.document` on the jobs queue when :attr:`Accepted.enqueue` is set;
+    submit picks the recorded job up like any other, so every channel runs the same submit logic and a job id
+    is generated at most once whichever channels it arrived through.
+
+    Args:
+        fallback_job_id: the job id when the document has none.
+        source: where the job came from (``{"channel": "api"|"s3-manifest"|"s3-drop", …}``), kept on the record.
+        record_rejection: record an invalid job as REJECTED (and announce it) instead of raising
+            :class:`JobRefused` -- for channels with no caller to answer (S3).
+        prefix_base: prepended to the job's ``output.prefix`` (an S3 manifest's results go under its prefix).
+
+    Raises:
+        JobRefused: invalid (only without ``record_rejection``); nothing was recorded or sent.
+        JobConflict: the job id exists with a different request; nothing was changed.
+    """
+    checked = check_job(body, fallback_job_id=fallback_job_id, ports=ports)
+    if checked.job is not None and prefix_base:
+        checked.job = _with_prefix(checked.job, prefix_base)
+    if checked.error is not None or checked.job is None:
+        if not record_rejection:
+            raise JobRefused(checked.error or {"code": "invalid_request", "message": "invalid job"})
+        return Accepted(_reject(checked, ports=ports, source=source), created=False, enqueue=False)
+    record = _new_record(checked, ports, source)
+    existing = ports.tasks.create(record)
+    document = checked.job.document()
+    if existing is None:
+        _log().info("task recorded", job_id=checked.job_id, model=checked.model, channel=(source or {}).get("channel"))
+        return Accepted(record, created=True, enqueue=True, document=document)
+    if existing.get("request_hash") != checked.request_hash:
+        raise JobConflict(f"job id {checked.job_id!r} is already used by a different request "
+                          f"(status {existing.get('status')}); choose another job_id", existing)
+    return Accepted(existing, created=False, enqueue=existing.get("status") == TaskStatus.RECEIVED,
+                    document=document)
+
+
+def _with_prefix(job: Job, base: str) -> Job:
+    from dataclasses import replace
+
+    return replace(job, output_prefix=f"{base}{job.output_prefix}")
+
+
+def enqueue(accepted: Accepted, ports: Ports) -> None:
+    """Put an accepted job on the jobs queue (when it needs to go there).
+
+    Raises:
+        MediagenError: the queue refused it (the task record stays RECEIVED; sending again is safe).
+    """
+    if not accepted.enqueue or accepted.document is None:
+        return
+    if ports.jobs_queue is None:
+        raise MediagenError("no jobs queue configured (MEDIAGEN_JOBS_QUEUE_URL)", code="configuration_error")
+    ports.jobs_queue.send([accepted.document])
+
+
+# --------------------------------------------------------------------------------------------- cancel
+
+
+class NotCancellable(MediagenError):
+    """The job cannot be cancelled now (HTTP 409): it has ended, or it is between two steps that must not
+    be interrupted (being sent to the provider, or being stored). Attributes: ``status``, ``retry``."""
+
+    code = "not_cancellable"
+
+    def __init__(self, message: str, *, status: str, retry: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry = retry
+
+
+#: What a cancelled job's record says, by the status it was cancelled in.
+CANCEL_MESSAGES = {
+    TaskStatus.RECEIVED: "cancelled before it was sent to the provider; no credits were spent",
+    TaskStatus.SUBMITTED: "cancelled while the provider was generating. Cliprise has no cancel operation: the "
+                          "generation continues at the provider and its credits are spent; mediagen stopped "
+                          "polling and will not store the result",
+}
+
+
+def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]:
+    """Cancel a job: record CANCELLED (and announce it), stop its polling, free its in-flight slot.
+
+    A job still in the queue (RECEIVED) is never sent. A job at the provider (SUBMITTED) keeps running there --
+    the provider has no cancel (seeds/002 documents only generate and status) -- so its credits are spent;
+    its execution is woken and ends at its next step without storing anything.
+
+    Returns:
+        the CANCELLED task record.
+
+    Raises:
+        TaskNotFound: no such job.
+        NotCancellable: the job has ended, or is being submitted or stored right now (``retry`` says whether
+            asking again shortly may succeed).
+    """
+    from mediagen.errors import TaskNotFound
+
+    for _ in range(3):  # the status may move between the read and the conditional write
+        record = ports.tasks.get(job_id)
+        if record is None:
+            raise TaskNotFound(f"no job {job_id}")
+        status = TaskStatus(record.get("status", TaskStatus.RECEIVED))
+        if status in TERMINAL:
+            raise NotCancellable(f"job {job_id} has already ended ({status})", status=status, retry=False)
+        if status not in CANCEL_MESSAGES:
+            what = "being sent to the provider" if status == TaskStatus.SUBMITTING else "being stored in S3"
+            raise NotCancellable(f"job {job_id} is {what} right now; ask again in a few seconds",
+                                 status=status, retry=True)
+        message = CANCEL_MESSAGES[status] + (f" ({reason[:200]})" if reason else "")
+        try:
+            done = ports.tasks.transition(job_id, TaskStatus.CANCELLED, expect={status},
+                                          set_fields={"error": {"code": "cancelled", "message": message},
+                                                      "cancelled_from": str(status)})
+        except TaskConflict:
+            continue
+        _log().warning("job cancelled", job_id=job_id, was=str(status))
+        _publish(done, ports)
+        if status == TaskStatus.SUBMITTED and ports.waker is not None:
+            token = ports.tasks.take(job_id, "wake_token")
+            if token:
+                ports.waker.wake(str(token), {"woken_by": "cancel"})
+        return ports.tasks.get(job_id) or done
+    raise NotCancellable(f"job {job_id} keeps changing status; ask again", status="", retry=True)
 
 
 def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
@@ -159,19 +378,23 @@ def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
         _log().exception("could not record the delivery failure", job_id=job_id)
 
 
-def _reject(job_id: str, model: str, metadata: dict[str, Any], error: dict[str, Any], *, request_hash: str,
-            ports: Ports, credits_estimate: int | None = None) -> dict[str, Any]:
-    record = {"job_id": job_id, "status": str(TaskStatus.REJECTED), "model": model, "metadata": metadata,
-              "error": redact(error), "request_hash": request_hash, "credits_estimate": credits_estimate}
+def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    error = checked.error or {"code": "invalid_request", "message": "invalid job"}
+    record = {"job_id": checked.job_id, "status": str(TaskStatus.REJECTED), "model": checked.model,
+              "metadata": checked.metadata, "error": redact(error), "request_hash": checked.request_hash,
+              "credits_estimate": checked.estimate}
+    if source:
+        record["source"] = source
     existing = ports.tasks.create(record)
     if existing is not None:
         if existing.get("status") in TERMINAL and not existing.get("event_published"):
             _publish(existing, ports)
-        _log().info("duplicate delivery of a finished job ignored", job_id=job_id, status=existing.get("status"))
+        _log().info("duplicate delivery of a finished job ignored", job_id=checked.job_id,
+                    status=existing.get("status"))
         return existing
-    _log().warning("job rejected", job_id=job_id, model=model, error_code=error.get("code"),
+    _log().warning("job rejected", job_id=checked.job_id, model=checked.model, error_code=error.get("code"),
                    problems=error.get("problems"))
-    return _publish(ports.tasks.get(job_id) or record, ports)
+    return _publish(ports.tasks.get(checked.job_id) or record, ports)
 
 
 def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
@@ -215,8 +438,19 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     callback_url = None
     if settings.callback_base_url:
         callback_url = f"{settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
-    body = ports.catalog().encode(job.request, callback_url=callback_url,
-                                  allow_unknown_fields=job.allow_unknown_fields)
+    request = job.request
+    from mediagen.inputs import s3_references
+
+    if s3_references(request):
+        try:
+            if ports.inputs is None:
+                raise InvalidJob([{"field": f, "message": "s3:// inputs are not enabled in this deployment"}
+                                  for f, _ in s3_references(request)])
+            request = ports.inputs.resolve(request)
+        except InvalidJob as exc:  # checked before any guard or claim: nothing spent
+            return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.RECEIVED},
+                             error=exc.to_dict())
+    body = ports.catalog().encode(request, callback_url=callback_url, allow_unknown_fields=job.allow_unknown_fields)
     client = ports.provider()  # before the claim: a configuration error must not look like a sent request
 
     # Spend guards, before anything is sent.
@@ -634,7 +868,7 @@ def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     status = str(record.get("status", ""))
     metric = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILED": "JobsFailed",
               "PIPELINE_FAILED": "JobsPipelineFailed", "TIMED_OUT": "JobsTimedOut",
-              "OUTCOME_UNKNOWN": "JobsOutcomeUnknown"}.get(status)
+              "OUTCOME_UNKNOWN": "JobsOutcomeUnknown", "CANCELLED": "JobsCancelled"}.get(status)
     if metric:
         reason = (record.get("error") or {}).get("code")
         ports.metrics.count(metric, dimensions={"reason": reason} if metric == "JobsRejected" and reason else None)

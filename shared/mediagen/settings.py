@@ -42,6 +42,17 @@ class Settings(BaseModel):
     callback_base_url: str = Field("", alias="MEDIAGEN_CALLBACK_BASE_URL")
     #: Source field of every EventBridge event mediagen publishes.
     event_source: str = Field("mediagen", alias="MEDIAGEN_EVENT_SOURCE")
+    #: The jobs queue (the HTTP API and the S3 intake enqueue accepted jobs here).
+    jobs_queue_url: str = Field("", alias="MEDIAGEN_JOBS_QUEUE_URL")
+    #: The intake bucket (job manifests under ``jobs/``, media drops under ``inbox/``).
+    intake_bucket: str = Field("", alias="MEDIAGEN_INTAKE_BUCKET")
+    #: Media-drop rules, a JSON array of ``{"prefix", "model", "input_template", "output_prefix"}``
+    #: (set by the construct from its ``inbox_rules``; see :mod:`mediagen.intake`).
+    inbox_rules: str = Field("[]", alias="MEDIAGEN_INBOX_RULES")
+    #: Validity of the presigned URLs that hand ``s3://`` inputs to the provider (see :mod:`mediagen.inputs`).
+    input_url_seconds: int = Field(6 * 3600, alias="MEDIAGEN_INPUT_URL_SECONDS", ge=60, le=7 * 24 * 3600)
+    #: Validity of the download URLs the HTTP API and the CLI give for outputs.
+    download_url_seconds: int = Field(900, alias="MEDIAGEN_DOWNLOAD_URL_SECONDS", ge=1, le=7 * 24 * 3600)
 
     # Polling schedule: first wait, growth factor, cap (seeds/002 "Callback & Polling":
     # "wait 2 s, then 4 s, 8 s, 16 s, up to a maximum interval (e.g. 60 s)").

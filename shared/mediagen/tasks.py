@@ -16,6 +16,7 @@ Item shape (DESIGN.md "Contracts" -> Task record)::
     request           object (the documented request, secrets redacted)
     request_hash      str   (conflict detection)
     output_prefix, execution_arn, deadline (epoch s), callback_token, provider_completed_at
+    source            {channel: sqs|api|s3-manifest|s3-drop, ...}  where the job came from (absent: sqs)
 
 Every job reaches one of the terminal statuses; transitions are conditional writes, so two workers can
 never both move a task out of the same status.
@@ -45,6 +46,7 @@ class TaskStatus(StrEnum):
     PIPELINE_FAILED = "PIPELINE_FAILED"  #: the provider succeeded but mediagen could not deliver (e.g. download)
     TIMED_OUT = "TIMED_OUT"          #: no terminal provider status before the deadline
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  #: generate may have reached the provider (may have charged); not retried
+    CANCELLED = "CANCELLED"          #: cancelled by a user (POST /jobs/{job_id}/cancel); polling stopped
 
     @property
     def terminal(self) -> bool:
@@ -53,7 +55,7 @@ class TaskStatus(StrEnum):
 
 TERMINAL: frozenset[TaskStatus] = frozenset({
     TaskStatus.SUCCEEDED, TaskStatus.REJECTED, TaskStatus.FAILED, TaskStatus.PIPELINE_FAILED,
-    TaskStatus.TIMED_OUT, TaskStatus.OUTCOME_UNKNOWN,
+    TaskStatus.TIMED_OUT, TaskStatus.OUTCOME_UNKNOWN, TaskStatus.CANCELLED,
 })
 
 

@@ -7,6 +7,7 @@ catalog; the finalize step never reads the API key).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -51,14 +52,27 @@ def build_ports(settings: Settings) -> Ports:
                 client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
             return client_cache[0]
 
+    from mediagen.completion import StepFunctionsWaker
+    from mediagen.inputs import S3Inputs
+
+    def s3() -> Any:
+        return boto3.client("s3", config=Config(retries=AWS_RETRIES, signature_version="s3v4"))
+
+    def waker() -> TaskWaker:
+        return StepFunctionsWaker(boto3.client("stepfunctions", config=config))
+
     return Ports(
         settings=settings,
+        inputs=S3Inputs(s3, settings.input_url_seconds),
+        jobs_queue=SqsJobQueue(settings.jobs_queue_url, boto3.client("sqs", config=config))
+        if settings.jobs_queue_url else None,
+        waker=LazyWaker(waker),
         tasks=DynamoTaskRepository(settings.task_table, boto3.client("dynamodb", config=config)),
         events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events", config=config)),
         provider=provider,
         executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions", config=config))
         if settings.state_machine_arn else None,
-        outputs=S3OutputStore(settings.outputs_bucket, boto3.client("s3", config=config))
+        outputs=S3OutputStore(settings.outputs_bucket, s3())
         if settings.outputs_bucket else None,
         guard=DynamoSpendGuard(settings.task_table, boto3.client("dynamodb", config=config))
         if settings.daily_credit_budget or settings.max_in_flight else None,
@@ -120,3 +134,48 @@ def resend(queue_arn: str, job_document: dict[str, Any], delay_seconds: int) -> 
     boto3.client("sqs", region_name=region).send_message(
         QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{name}", MessageBody=json.dumps(job_document),
         DelaySeconds=min(max(delay_seconds, 0), 900))
+
+
+class SqsJobQueue:
+    """``JobQueue`` on SQS: ``SendMessageBatch`` in groups of 10.
+
+    Raises (from ``send``):
+        MediagenError: SQS refused some entries, or the call failed.
+    """
+
+    def __init__(self, queue_url: str, sqs_client: Any) -> None:
+        self._url = queue_url
+        self._sqs = sqs_client
+
+    def send(self, documents: list[dict[str, Any]]) -> None:
+        import json
+
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from mediagen.errors import MediagenError
+
+        for start in range(0, len(documents), 10):
+            entries = [{"Id": str(i), "MessageBody": json.dumps(doc)}
+                       for i, doc in enumerate(documents[start:start + 10])]
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                raise MediagenError(f"the jobs queue refused the job(s): {type(exc).__name__}",
+                                    code="queue_unavailable") from exc
+            if response.get("Failed"):
+                codes = sorted({f.get("Code", "?") for f in response["Failed"]})
+                raise MediagenError(f"the jobs queue refused {len(response['Failed'])} job(s): {', '.join(codes)}",
+                                    code="queue_unavailable")
+
+
+class LazyWaker:
+    """A ``TaskWaker`` whose Step Functions client is made on first use (most steps never wake anything)."""
+
+    def __init__(self, factory: Callable[[], TaskWaker]) -> None:
+        self._factory = factory
+        self._waker: TaskWaker | None = None
+
+    def wake(self, task_token: str, output: dict[str, Any]) -> bool:
+        if self._waker is None:
+            self._waker = self._factory()
+        return self._waker.wake(task_token, output)

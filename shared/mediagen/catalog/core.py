@@ -981,8 +981,10 @@ def _url_problem(value: str) -> str | None:
         _ = parts.port
     except ValueError:
         return f"{_fmt(value)} is not a valid URL"
+    if parts.scheme.lower() == "s3":
+        return _s3_uri_problem(value, parts)
     if parts.scheme.lower() not in ("http", "https"):
-        return f"{_fmt(value)} is not an http(s) URL; send a direct public http:// or https:// link"
+        return f"{_fmt(value)} is not an http(s) URL; send a direct public http:// or https:// link (or an s3:// URI)"
     if not host:
         return f"{_fmt(value)} is not a valid URL: it has no host"
     if "@" in parts.netloc:
@@ -1014,6 +1016,21 @@ def _url_problem(value: str) -> str | None:
 
 
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _s3_uri_problem(value: str, parts: Any) -> str | None:
+    """``s3://bucket/key`` (optionally ``?versionId=…``): an object the pipeline hands to the provider as a
+    presigned https URL at submit time (:mod:`mediagen.inputs`). Only the syntax is checked here; whether
+    mediagen may read the object is checked before anything is sent."""
+    if not _S3_BUCKET.fullmatch(parts.netloc or "") or ".." in parts.netloc:
+        return f"{_fmt(value)} is not a valid s3:// URI: {parts.netloc!r} is not an S3 bucket name"
+    if not parts.path.lstrip("/"):
+        return f"{_fmt(value)} is not a valid s3:// URI: it names no object key"
+    query = parts.query
+    if query and not re.fullmatch(r"versionId=[A-Za-z0-9._-]+", query):
+        return f"{_fmt(value)} is not a valid s3:// URI: the only query allowed is versionId=…"
+    return None
 
 
 def _ipv4_literal(labels: list[str]) -> ipaddress.IPv4Address | None:

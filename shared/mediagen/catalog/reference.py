@@ -226,7 +226,7 @@ def _schema_for(spec: Mapping[str, Any]) -> dict[str, Any]:
         out["description"] = f"a number {spec.get('minimum')}..{spec.get('maximum')} (as a string or number)"
     if spec.get("format") == "url":
         out["format"] = "uri"
-        out["pattern"] = "^https?://"
+        out["pattern"] = "^(https?|s3)://"
     if "items" in spec:
         out["items"] = _schema_for(spec["items"])
     if kind == "object" and ("properties" in spec or "required_properties" in spec):
