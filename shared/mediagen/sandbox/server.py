@@ -68,8 +68,15 @@ Result media are real files of the model's kind (see :mod:`mediagen.sandbox.medi
 ``grok-imagine`` (seeds/002 "Status & Download") and ``[sandbox:zip]``, files of an exact size streamed
 on the fly for ``[sandbox:size=BYTES]``.
 
-The module imports only the standard library (``urllib.request`` lazily, for callbacks), so starting
-an emulator costs a few milliseconds.
+With ``fetch_inputs=True`` the emulator also downloads each accepted job's input media URLs, like the
+provider (see :mod:`mediagen.sandbox.inputs`): in a background thread per task, started when the task
+is created (the generate answer does not wait), and the task cannot leave ``processing`` before every
+fetch has ended. :meth:`Emulator.fetched_inputs` records each one (URL redacted). A failed fetch is only
+recorded, unless ``fail_on_input_error=True``: the task then fails (status 400
+``{"status":"fail","failMsg":"could not fetch input <field>: <error>"}``, failure callback).
+
+The module imports only the standard library (``urllib.request`` lazily, for callbacks; httpx lazily,
+for input fetches), so starting an emulator costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -101,6 +108,7 @@ from mediagen.sandbox.faults import (
     parse_fault_rates,
     parse_faults,
 )
+from mediagen.sandbox.inputs import MAX_INPUT_URLS, FetchError, HttpFetcher, digest, input_urls, redact_url
 from mediagen.sandbox.media import Result, render_media
 
 #: The Host header the provider requires, exactly (seeds/002 "Authentication": Host gate; seeds/003
@@ -246,6 +254,8 @@ class _Task:
     download_calls: int = 0
     status_500_left: int = 0
     truncate_left: int = 0
+    inputs_pending: bool = False  # input fetches still running: the task cannot finish yet
+    input_error: str | None = None  # set (fail_on_input_error) when an input could not be fetched
 
     @property
     def callback_url(self) -> str | None:
@@ -337,6 +347,16 @@ class Emulator:
             it short).
         generate_latency_seconds: how long every accepted generate takes to answer (a slow provider);
             ``[sandbox:generate-delay=S]`` sets it per job.
+        fetch_inputs: download the input media URLs of every accepted job (see
+            :func:`~mediagen.sandbox.inputs.input_urls`), in the background, before its task can end;
+            recorded in :meth:`fetched_inputs`.
+        fetcher: ``url -> bytes``, raising on failure; default an
+            :class:`~mediagen.sandbox.inputs.HttpFetcher` (httpx GET, redirects followed, 10 s timeout,
+            at most 50 MB, non-2xx raises, unresolvable hosts fail fast). URLs of the emulator's own
+            address are fetched with its ``Host`` header, so a job can use another job's ``fileURL``.
+        fail_on_input_error: with ``fetch_inputs``, a task whose input could not be fetched fails
+            (``failMsg`` ``"could not fetch input <field>: <error>"``) instead of succeeding anyway.
+        on_input_fetched: called with each :meth:`fetched_inputs` entry as it is recorded.
 
     Raises:
         ValueError: no usable API key, a negative duration, an invalid callback mode or fault rate.
@@ -361,6 +381,10 @@ class Emulator:
         seed: int | None = None,
         stall_seconds: float = STALL_SECONDS,
         generate_latency_seconds: float = 0.0,
+        fetch_inputs: bool = False,
+        fetcher: Callable[[str], bytes] | None = None,
+        fail_on_input_error: bool = False,
+        on_input_fetched: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._keys = frozenset(k for k in api_keys if k)
         if not self._keys:
@@ -384,6 +408,13 @@ class Emulator:
         self._fault_rates = parse_fault_rates(fault_rates)
         #: The seed of the random fault draws (given, or chosen at random): reuse it to replay a run.
         self.seed: int = seed if seed is not None else secrets.randbits(32)
+        #: Download the input media URLs of accepted jobs (see :meth:`fetched_inputs`).
+        self.fetch_inputs = fetch_inputs
+        #: With :attr:`fetch_inputs`: a failed input fetch fails the task.
+        self.fail_on_input_error = fail_on_input_error
+        self._fetcher = fetcher
+        self._default_fetcher: HttpFetcher | None = None  # made by start() (it needs the port)
+        self._on_input_fetched = on_input_fetched
 
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -397,6 +428,8 @@ class Emulator:
         self._requests: list[dict[str, Any]] = []
         self._callbacks: list[dict[str, Any]] = []
         self._callback_threads: set[threading.Thread] = set()
+        self._fetched: list[dict[str, Any]] = []
+        self._fetch_threads: set[threading.Thread] = set()
         self._stalled_threads: set[threading.Thread] = set()
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
@@ -416,6 +449,9 @@ class Emulator:
         server = _Server((self.host, self.port), self)
         self._server = server
         self.port = server.server_address[1]
+        if self._fetcher is None:
+            self._default_fetcher = HttpFetcher(host_headers={f"{self.host}:{self.port}": PUBLIC_HOST},
+                                                should_stop=self._stopping.is_set)
         self._threads = [
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                              name="sandbox-http", daemon=True),
@@ -429,8 +465,8 @@ class Emulator:
         """Stop serving, stop the scheduler, abandon pending callbacks and stalled answers, hang up
         open connections (an unfinished download ends short). Idempotent.
 
-        Waits briefly for in-flight callback attempts and for stalled generate answers to hang up; they
-        are daemon threads either way.
+        Waits briefly for in-flight callback attempts, input fetches (the default fetcher abandons a
+        download in progress) and stalled generate answers; they are daemon threads either way.
         """
         server, self._server = self._server, None
         self._stopping.set()
@@ -449,7 +485,7 @@ class Emulator:
             thread.join(timeout=5)
         self._threads = []
         with self._lock:
-            pending = [*self._callback_threads, *self._stalled_threads]
+            pending = [*self._callback_threads, *self._fetch_threads, *self._stalled_threads]
         deadline = time.monotonic() + 1.0
         for thread in pending:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -503,6 +539,27 @@ class Emulator:
         """
         with self._lock:
             return copy.deepcopy(self._generate_calls)
+
+    def fetched_inputs(self) -> list[dict[str, Any]]:
+        """One entry per input URL fetched (``fetch_inputs=True``), in the order the fetches ended::
+
+            {"task_id": the task whose input it is,
+             "field": where the URL was in the body: "input.image", "input.image_urls[1]",
+                      "imageURLList[0]" (JSON-string and comma-separated lists give one entry per URL),
+             "url": the URL, redacted (API key, X-Amz-Signature, X-Amz-Credential, AWSAccessKeyId,
+                    Signature, ... masked as ***),
+             "ok": True when the fetch succeeded,
+             "bytes": bytes received (0 on failure),
+             "sha256": hex digest of the bytes, None on failure,
+             "content_type": the response's Content-Type (only when the fetcher reports one),
+             "error": None, or why it failed (redacted)}
+
+        A URL repeated in one body (documented mirrors such as ``inputImage`` and ``imageURLList``) is
+        fetched once and recorded for each field; at most ``MAX_INPUT_URLS`` (32) distinct URLs are
+        fetched per task, further ones are recorded as failed without a request.
+        """
+        with self._lock:
+            return copy.deepcopy(self._fetched)
 
     def requests(self) -> list[dict[str, Any]]:
         """Every request, oldest first: ``{"method", "path" (query redacted), "status" (HTTP status
@@ -640,11 +697,13 @@ class Emulator:
     def _accept(self, model: str, modality: str, body: dict[str, Any], text: str, faults: Faults,
                 api_key: str) -> str:
         seconds = self.processing_seconds if faults.slow_seconds is None else faults.slow_seconds
+        urls = input_urls(body) if self.fetch_inputs else []
         now, clock = time.time(), time.monotonic()
         task = _Task(
             task_id=secrets.token_hex(16), model=model, modality=modality, body=copy.deepcopy(body), text=text,
             faults=faults, api_key=api_key, created_at=now, due=clock + seconds,
             status_500_left=faults.status_500, truncate_left=faults.download_truncate,
+            inputs_pending=bool(urls),  # set before the task is visible: it cannot finish before its fetches
         )
         with self._wakeup:
             self._tasks[task.task_id] = task
@@ -661,7 +720,76 @@ class Emulator:
                     self._push(halfway, "deliver", _Delivery(task.task_id, forged_callback_url(url), payload,
                                                              "forged", 0))
             self._push(task.due, "finish", task.task_id)
+        if urls:
+            self._start_fetching(task, urls)
         return task.task_id
+
+    # ------------------------------------------------------------------ input fetching
+
+    def _start_fetching(self, task: _Task, urls: list[tuple[str, str]]) -> None:
+        """Fetch the task's input URLs in a background thread (``task.inputs_pending`` is already set,
+        so the task cannot finish meanwhile). Nothing starts once the emulator is stopping."""
+        thread = threading.Thread(target=self._fetch_inputs, args=(task, urls),
+                                  name=f"sandbox-inputs-{task.task_id[:8]}", daemon=True)
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._fetch_threads.add(thread)
+        thread.start()
+
+    def _fetch_inputs(self, task: _Task, urls: list[tuple[str, str]]) -> None:
+        """Fetch each distinct URL once, record one entry per field, then let the task finish (failed,
+        under ``fail_on_input_error``, when a fetch failed)."""
+        fetcher = self._fetcher or self._default_fetcher
+        assert fetcher is not None
+        results: dict[str, dict[str, Any]] = {}
+        first_error: str | None = None
+        try:
+            for field_path, url in urls:
+                if self._stopping.is_set():
+                    return
+                result = results.get(url)
+                if result is None:
+                    if len(results) >= MAX_INPUT_URLS:
+                        result = {"ok": False, "bytes": 0, "sha256": None,
+                                  "error": f"not fetched: more than {MAX_INPUT_URLS} input URLs"}
+                    else:
+                        result = self._fetch_one(fetcher, url)
+                        results[url] = result
+                entry = {"task_id": task.task_id, "field": field_path, "url": redact_url(url, self._keys),
+                         **result}
+                if not entry["ok"] and first_error is None:
+                    first_error = f"could not fetch input {field_path}: {entry['error']}"
+                with self._lock:
+                    self._fetched.append(entry)
+                if self._on_input_fetched is not None:
+                    with contextlib.suppress(Exception):  # a failing observer must not stop the fetches
+                        self._on_input_fetched(copy.deepcopy(entry))
+        finally:
+            with self._wakeup:
+                self._fetch_threads.discard(threading.current_thread())
+                task.inputs_pending = False
+                if first_error is not None and self.fail_on_input_error:
+                    task.input_error = first_error
+                if task.state == "processing" and time.monotonic() >= task.due:
+                    self._finish_locked(task)
+
+    def _fetch_one(self, fetcher: Callable[[str], bytes], url: str) -> dict[str, Any]:
+        """Fetch one URL: ``{"ok", "bytes", "sha256", "content_type"?, "error"}`` (error redacted)."""
+        try:
+            got = fetcher(url)
+            if not isinstance(got, bytes | bytearray | memoryview):
+                raise TypeError(f"the fetcher returned {type(got).__name__}, not bytes")
+        except Exception as exc:  # noqa: BLE001 -- any fetcher failure is recorded, never raised
+            message = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+            return {"ok": False, "bytes": 0, "sha256": None, "error": redact_url(message, self._keys)[:500]}
+        data = got if isinstance(got, bytes) else bytes(got)
+        result: dict[str, Any] = {"ok": True, "bytes": len(data), "sha256": digest(data)}
+        content_type = getattr(got, "content_type", None)
+        if isinstance(content_type, str):
+            result["content_type"] = content_type
+        result["error"] = None
+        return result
 
     def _push(self, due: float, kind: str, item: Any) -> None:
         """Schedule an event (caller holds the lock)."""
@@ -712,8 +840,12 @@ class Emulator:
         """Move a processing task to its end state and schedule its callbacks (caller holds the lock)."""
         if task.state != "processing":
             return
+        if task.inputs_pending:
+            return  # the input fetches end it (_fetch_inputs) when they are done
         task.completed_at = time.time()
-        if task.faults.fail:
+        if task.input_error is not None:
+            task.state, task.fail_msg = "fail", task.input_error
+        elif task.faults.fail:
             task.state, task.fail_msg = "fail", FAIL_MESSAGE
         else:
             task.state = "success"
@@ -1021,18 +1153,23 @@ def serve(
     callback_mode: str = "normal",
     faults: Iterable[str] = (),
     seed: int | None = None,
+    fetch_inputs: bool = False,
+    fail_on_input_error: bool = False,
 ) -> None:
     """Run an emulator in the foreground until Ctrl-C (``mediagen emulator`` calls this).
 
-    Prints the base URL (and the callback mode, fault rates and seed when set), then one line per
-    request (method, path with the ``apiKey`` redacted, HTTP status, task id). Point the pipeline at
-    it with ``MEDIAGEN_CLIPRISE_BASE_URL=<base URL>``.
+    Prints the base URL (and the callback mode, fault rates and seed, input fetching when set), then
+    one line per request (method, path with the ``apiKey`` redacted, HTTP status, task id) and, with
+    ``fetch_inputs``, one line per input fetched (field, redacted URL, bytes or error). Point the
+    pipeline at it with ``MEDIAGEN_CLIPRISE_BASE_URL=<base URL>``.
 
     Args:
         callback_mode: see :class:`Emulator` (``--callback-mode``).
         faults: ``--fault`` specs, ``TOKEN=RATE`` (e.g. ``"fail=0.05"``, ``"status-500:2=0.1"``; see
             :func:`~mediagen.sandbox.faults.parse_fault_rate`).
         seed: seed of the random fault draws (``--fault-seed``); random when ``None`` (printed).
+        fetch_inputs: download every accepted job's input URLs (``--fetch-inputs``), see :class:`Emulator`.
+        fail_on_input_error: with ``fetch_inputs``, a failed input fetch fails the task.
 
     Raises:
         ValueError: empty ``api_key``, an invalid callback mode or fault spec.
@@ -1043,9 +1180,15 @@ def serve(
         task = f" task={entry['task_id']}" if entry.get("task_id") else ""
         print(f"{entry['method']} {entry['path']} -> {entry['status']}{task}", flush=True)
 
+    def show_fetch(entry: dict[str, Any]) -> None:  # entries are redacted already
+        outcome = (f"{entry['bytes']} bytes sha256={entry['sha256'][:12]}" if entry["ok"]
+                   else f"failed: {entry['error']}")
+        print(f"input task={entry['task_id']} {entry['field']} {entry['url']} -> {outcome}", flush=True)
+
     emulator = Emulator(api_keys=[api_key], host=host, port=port, processing_seconds=processing_seconds,
                         send_callbacks=send_callbacks, on_request=show, callback_mode=callback_mode,
-                        fault_rates=list(faults), seed=seed)
+                        fault_rates=list(faults), seed=seed, fetch_inputs=fetch_inputs,
+                        fail_on_input_error=fail_on_input_error, on_input_fetched=show_fetch)
     with emulator:
         try:  # Ctrl-C right after the banner is printed must still stop cleanly
             print(f"Cliprise sandbox emulator on {emulator.base_url} (Host: {PUBLIC_HOST}); Ctrl-C stops.",
@@ -1056,6 +1199,9 @@ def serve(
                 rates = " ".join(f"--fault {token.replace('=', ':', 1)}={rate:g}"
                                  for token, rate in emulator.fault_rates.items())
                 print(f"fault rates: {rates} --fault-seed {emulator.seed}", flush=True)
+            if fetch_inputs:
+                effect = "a failed fetch fails the task" if fail_on_input_error else "failures are only recorded"
+                print(f"fetching input URLs ({effect})", flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopping", flush=True)
