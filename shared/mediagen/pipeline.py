@@ -378,6 +378,13 @@ def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
         _log().exception("could not record the delivery failure", job_id=job_id)
 
 
+def reject_job(job_id: str, error: dict[str, Any], *, ports: Ports, model: str = "",
+               metadata: dict[str, Any] | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record a job REJECTED (nothing sent, nothing spent) and announce it; a job id already recorded is left
+    as it is. ``error`` is ``{"code", "message", "problems"?}``. Returns the task record."""
+    return _reject(CheckedJob(job_id, model, metadata or {}, None, error), ports=ports, source=source)
+
+
 def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None = None) -> dict[str, Any]:
     error = checked.error or {"code": "invalid_request", "message": "invalid job"}
     record = {"job_id": checked.job_id, "status": str(TaskStatus.REJECTED), "model": checked.model,

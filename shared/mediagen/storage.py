@@ -123,6 +123,8 @@ class OutputStore(Protocol):
 
     def put_json(self, key: str, document: dict[str, Any]) -> StoredObject: ...
 
+    def presigned_url(self, key: str, expires_seconds: int) -> str: ...
+
 
 class S3OutputStore:
     """``OutputStore`` on an S3 bucket; multipart upload through boto3's transfer manager.
@@ -186,6 +188,11 @@ class S3OutputStore:
                                     Tagging={"TagSet": [{"Key": "sha256", "Value": digest}]})
         return StoredObject(uri=f"s3://{self.bucket}/{key}", key=key, bytes=reader.count,
                             content_type=content_type, sha256=digest)
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str:
+        """A presigned GET URL for ``key``, valid ``expires_seconds`` (needs ``s3:GetObject`` on it)."""
+        return str(self._s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                                   ExpiresIn=expires_seconds))
 
     def put_json(self, key: str, document: dict[str, Any]) -> StoredObject:
         """Write a small JSON document (the ``result.json`` manifest)."""

@@ -37,6 +37,8 @@ from mediagen.tasks import TERMINAL
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK_NAME = "MediaGen-dev"
+INTAKE_BUCKET = "mediagen-intake-local"
+OUTPUTS_BUCKET = "mediagen-outputs-local"
 FUNCTION_HANDLER_PREFIX = "functions."
 
 
@@ -65,30 +67,50 @@ class _FakeContext:
         return 300_000
 
 
-class _CallbackGateway:
-    """Plays API Gateway for ``POST /callbacks/{token}`` on loopback: turns each request into an HTTP API
-    (payload 2.0) event for the real ``callback`` handler and answers with what the handler returns."""
+class _Gateway:
+    """Plays API Gateway (HTTP API, payload 2.0) on loopback for both APIs of a deployment:
+    ``POST /callbacks/{token}`` -> the ``callback`` handler, every other path -> the jobs API (``api``).
+    Each request becomes an event for the real handler; the handler's answer is sent back. IAM (SigV4)
+    authentication is not checked locally."""
 
     def __init__(self, stack: LocalStack) -> None:
         self.received: list[dict[str, Any]] = []
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8", "replace")
-                token = self.path.rstrip("/").rsplit("/", 1)[-1]
-                status, payload = 404, ""
-                if self.path.startswith("/callbacks/") and "callback" in stack.names:
-                    response = stack.invoke("callback", _http_api_event("POST", self.path, {"token": token}, body))
-                    status, payload = int(response.get("statusCode", 200)), str(response.get("body", ""))
-                gateway.received.append({"at": time.time(), "status": status, "body": redact(_json_or_text(body))})
+                body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+                path, _, query = self.path.partition("?")
+                status, payload, headers = 404, '{"message":"Not Found"}', {"content-type": "application/json"}
+                if path.startswith("/callbacks/"):
+                    if self.command == "POST" and "callback" in stack.names:
+                        token = path.rstrip("/").rsplit("/", 1)[-1]
+                        event = _http_api_event("POST", path, {"token": token}, body,
+                                                route="POST /callbacks/{token}")
+                        response = stack.invoke("callback", event)
+                        status, payload = int(response.get("statusCode", 200)), str(response.get("body", ""))
+                    gateway.received.append({"at": time.time(), "status": status,
+                                             "body": redact(_json_or_text(body))})
+                elif "api" in stack.names:
+                    event = _http_api_event(self.command, path, {}, body or None, query=query,
+                                            headers={k.lower(): v for k, v in self.headers.items()},
+                                            domain=f"127.0.0.1:{self.server.server_address[1]}")
+                    response = stack.invoke("api", event)
+                    status, payload = int(response.get("statusCode", 200)), str(response.get("body") or "")
+                    headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
                 data = payload.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    if name not in ("content-length", "connection"):
+                        self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server API
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -99,6 +121,11 @@ class _CallbackGateway:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/callbacks"
+
+    @property
+    def api_url(self) -> str:
+        """The jobs API's endpoint (what the ``JobsApiUrl`` stack output gives in a deployment)."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> None:
         self._thread.start()
@@ -115,21 +142,31 @@ def _json_or_text(body: str) -> Any:
         return body[:200]
 
 
-def _http_api_event(method: str, path: str, path_parameters: dict[str, str], body: str) -> dict[str, Any]:
+def _http_api_event(method: str, path: str, path_parameters: dict[str, str], body: str | None, *,
+                    route: str = "$default", query: str = "", headers: dict[str, str] | None = None,
+                    domain: str = "127.0.0.1") -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) proxy event, as in events/aws/."""
+    from urllib.parse import parse_qs
+
     now = time.time()
-    return {
-        "version": "2.0", "routeKey": f"{method} /callbacks/{{token}}", "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": "application/json"}, "pathParameters": path_parameters,
-        "requestContext": {"accountId": ACCOUNT, "apiId": "local", "domainName": "127.0.0.1",
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": query,
+        "headers": {"content-type": "application/json", "x-forwarded-proto": "http", **(headers or {})},
+        "requestContext": {"accountId": ACCOUNT, "apiId": "local", "domainName": domain,
                            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                                    "userAgent": "local"},
-                           "requestId": uuid.uuid4().hex, "routeKey": f"{method} /callbacks/{{token}}",
-                           "stage": "$default",
+                                    "userAgent": (headers or {}).get("user-agent", "local")},
+                           "requestId": uuid.uuid4().hex, "routeKey": route, "stage": "$default",
                            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                            "timeEpoch": int(now * 1000)},
-        "body": body, "isBase64Encoded": False,
+        "isBase64Encoded": False,
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if query:
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in parse_qs(query).items()}
+    if body is not None:
+        event["body"] = body
+    return event
 
 
 class LocalStack:
@@ -165,7 +202,7 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.log_buffer = io.StringIO()
         self.emulator: Any = None
-        self.callbacks = _CallbackGateway(self)
+        self.callbacks = _Gateway(self)
         self._exit = ExitStack()
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self.names: dict[str, str] = {}
@@ -228,7 +265,8 @@ class LocalStack:
             from mediagen.sandbox import Emulator
 
             self.emulator = Emulator(api_keys=[self.api_key], processing_seconds=self.processing_seconds,
-                                     send_callbacks=self.send_callbacks, modality_of=_catalog_modality)
+                                     send_callbacks=self.send_callbacks, modality_of=_catalog_modality,
+                                     fetch_inputs=True, fetcher=_local_fetcher())
             self.emulator.start()
             self._exit.callback(self.emulator.stop)
         self.callbacks.start()
@@ -259,9 +297,11 @@ class LocalStack:
         s.client("dynamodb").create_table(TableName="mediagen-tasks", KeySchema=props["KeySchema"],
                                           AttributeDefinitions=props["AttributeDefinitions"],
                                           BillingMode="PAY_PER_REQUEST")
-        s.client("s3").create_bucket(Bucket="mediagen-outputs-local")
+        s3 = s.client("s3")
+        s3.create_bucket(Bucket="mediagen-outputs-local")
         events = s.client("events")
         events.create_event_bus(Name="mediagen-local")
+        self._create_intake(sqs, s3, events)
         # A tap: every job event also lands on a queue so runs can show and check them.
         tap_url = sqs.create_queue(QueueName="mediagen-events-tap")["QueueUrl"]
         tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -314,11 +354,46 @@ class LocalStack:
             "MEDIAGEN_POLL_MAX_SECONDS": str(self.poll_max_seconds),
             "MEDIAGEN_CALLBACK_BASE_URL": self.callbacks.base_url,
             "MEDIAGEN_REQUEUE_DELAY_SECONDS": "1",
+            "MEDIAGEN_JOBS_QUEUE_URL": self.queue_url, "MEDIAGEN_INTAKE_BUCKET": INTAKE_BUCKET,
+            "MEDIAGEN_INBOX_RULES": self.inbox_rules(),
             **({} if self.real_api else {"MEDIAGEN_CLIPRISE_BASE_URL": self.emulator.base_url}),
             **self.extra_env,
         })
         os.environ.pop("CLIPRISE_API_KEY", None)  # the pipeline reads the key from the secret, as deployed
         _reset_wiring()
+
+    def _create_intake(self, sqs: Any, s3: Any, events: Any) -> None:
+        """The S3 intake as the construct builds it: a versioned intake bucket whose ``jobs/*.json[l]`` and
+        ``inbox/`` object-created notifications go to the intake queue, which also gets every job event."""
+        self.intake_queue_url = sqs.create_queue(QueueName="mediagen-intake", Attributes={"VisibilityTimeout": "30"})[
+            "QueueUrl"]
+        self.intake_queue_arn = sqs.get_queue_attributes(
+            QueueUrl=self.intake_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        s3.create_bucket(Bucket=INTAKE_BUCKET)
+        s3.put_bucket_versioning(Bucket=INTAKE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+
+        def notification(prefix: str, suffix: str = "") -> dict[str, Any]:
+            rules = [{"Name": "prefix", "Value": prefix}] + ([{"Name": "suffix", "Value": suffix}] if suffix else [])
+            return {"QueueArn": self.intake_queue_arn, "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": rules}}}
+
+        s3.put_bucket_notification_configuration(Bucket=INTAKE_BUCKET, NotificationConfiguration={
+            "QueueConfigurations": [notification("jobs/", ".json"), notification("jobs/", ".jsonl"),
+                                    notification("inbox/")]})
+        events.put_rule(Name="job-events-to-intake", EventBusName="mediagen-local",
+                        EventPattern=json.dumps({"source": ["mediagen"]}))
+        events.put_targets(Rule="job-events-to-intake", EventBusName="mediagen-local",
+                           Targets=[{"Id": "intake", "Arn": self.intake_queue_arn}])
+
+    def inbox_rules(self) -> str:
+        """``MEDIAGEN_INBOX_RULES`` of the template's intake function (the rules the construct was given)."""
+        for fn in self.template.of_type("AWS::Lambda::Function").values():
+            props = fn.get("Properties", {})
+            if str(props.get("Handler", "")).startswith("functions.intake."):
+                value = props.get("Environment", {}).get("Variables", {}).get("MEDIAGEN_INBOX_RULES")
+                if isinstance(value, str):
+                    return value
+        return "[]"
 
     def _jobs_queue(self) -> tuple[str, dict[str, Any]]:
         queues = self.template.of_type("AWS::SQS::Queue")
@@ -371,34 +446,41 @@ class LocalStack:
         return ids
 
     def pump_queue(self, *, max_batches: int = 10) -> int:
-        """Deliver queued messages to the submit handler as an SQS event source mapping would (batches of
-        up to 10, partial batch failures honoured: failed records become visible again after 1 s).
+        """Deliver queued messages as the SQS event source mappings would: the intake queue to ``intake``
+        (when the template has it), then the jobs queue to ``submit`` (batches of up to 10, partial batch
+        failures honoured: failed records become visible again after 1 s).
 
         Returns: the number of records delivered.
         """
+        delivered = 0
+        if "intake" in self.names:
+            delivered += self._pump(self.intake_queue_url, self.intake_queue_arn, "intake", max_batches)
+        return delivered + self._pump(self.queue_url, self.queue_arn, "submit", max_batches)
+
+    def _pump(self, queue_url: str, queue_arn: str, function: str, max_batches: int) -> int:
         sqs = self.session.client("sqs")
         delivered = 0
         for _ in range(max_batches):
-            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
                                            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
             if not messages:
                 break
             delivered += len(messages)
-            event = {"Records": [self._sqs_record(m) for m in messages]}
+            event = {"Records": [self._sqs_record(m, queue_arn) for m in messages]}
             try:
-                response = self.invoke("submit", event)
+                response = self.invoke(function, event)
                 failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             except Exception:  # noqa: BLE001 - the whole batch failed (Powertools raises when all records fail)
                 failed = {m["MessageId"] for m in messages}
             for m in messages:
                 if m["MessageId"] in failed:
-                    sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"],
                                                   VisibilityTimeout=1)
                 else:
-                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
         return delivered
 
-    def _sqs_record(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _sqs_record(self, message: dict[str, Any], queue_arn: str | None = None) -> dict[str, Any]:
         attrs = message.get("Attributes", {})
         return {
             "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
@@ -410,7 +492,7 @@ class LocalStack:
                                                               str(int(time.time() * 1000))),
             },
             "messageAttributes": {}, "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn, "awsRegion": REGION,
+            "eventSourceARN": queue_arn or self.queue_arn, "awsRegion": REGION,
         }
 
     def tasks(self) -> list[dict[str, Any]]:
@@ -435,11 +517,29 @@ class LocalStack:
         return DynamoTaskRepository("mediagen-tasks", self.session.client("dynamodb")).get(job_id)
 
     def queue_depth(self) -> int:
-        attrs = self.session.client("sqs").get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                            "ApproximateNumberOfMessagesDelayed"])
-        return sum(int(v) for v in attrs["Attributes"].values())
+        """Messages in the jobs queue and the intake queue (visible, in flight or delayed)."""
+        depth = 0
+        for url in (self.queue_url, self.intake_queue_url if "intake" in self.names else None):
+            if url is None:
+                continue
+            attrs = self.session.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                              "ApproximateNumberOfMessagesDelayed"])
+            depth += sum(int(v) for v in attrs["Attributes"].values())
+        return depth
+
+    def put_object(self, key: str, body: bytes, *, metadata: dict[str, str] | None = None,
+                   content_type: str = "application/octet-stream") -> str | None:
+        """Put an object into the intake bucket, as an upstream system would (S3 notifies the intake queue).
+        Returns its version id."""
+        response = self.session.client("s3").put_object(Bucket=INTAKE_BUCKET, Key=key, Body=body,
+                                                        Metadata=metadata or {}, ContentType=content_type)
+        return response.get("VersionId")
+
+    @property
+    def api_url(self) -> str:
+        """The local jobs API endpoint (``http://127.0.0.1:<port>``)."""
+        return self.callbacks.api_url
 
     def run_until_done(self, *, expected: int | None = None, timeout: float = 300.0,
                        on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
@@ -458,12 +558,16 @@ class LocalStack:
         start = time.monotonic()
         while True:
             self.pump_queue()
+            # In this order: an execution publishes its job's event before it ends, and the event lands in the
+            # intake queue before the execution is seen as stopped, so nothing can slip between the checks.
+            idle = not self._running_executions()
+            drained = self.queue_depth() == 0
             records = self.tasks()
             elapsed = time.monotonic() - start
             if on_progress:
                 on_progress(records, elapsed)
-            done = all(r.get("status") in TERMINAL for r in records) and self.queue_depth() == 0
-            if done and (expected is None or len(records) >= expected) and not self._running_executions():
+            done = idle and drained and all(r.get("status") in TERMINAL for r in records)
+            if done and (expected is None or len(records) >= expected):
                 return records
             if elapsed > timeout:
                 stuck = [f"{r['job_id']}={r.get('status')}" for r in records if r.get("status") not in TERMINAL]
@@ -490,8 +594,8 @@ class LocalStack:
                 out.append(json.loads(m["Body"]))
                 sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=m["ReceiptHandle"])
 
-    def read_object(self, key: str) -> bytes:
-        return self.session.client("s3").get_object(Bucket="mediagen-outputs-local", Key=key)["Body"].read()
+    def read_object(self, key: str, bucket: str = OUTPUTS_BUCKET) -> bytes:
+        return self.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def download_outputs(self, record: dict[str, Any], dest: Path) -> list[Path]:
         """Copy a job's outputs and manifest from the local bucket into ``dest/<job_id>/``."""
@@ -521,6 +625,28 @@ def _copy_without_executions(self: Any, memo: dict[int, Any]) -> Any:
     for key, value in self.__dict__.items():
         setattr(clone, key, [] if key == "executions" else copy.deepcopy(value, memo))
     return clone
+
+
+def _local_fetcher() -> Callable[[str], bytes]:
+    """How the emulator fetches input URLs locally: S3 URLs (the presigned URLs of ``s3://`` inputs) from moto,
+    through ``requests``, which moto intercepts like the provider's fetch would reach S3; anything else over
+    the network (fails fast on this machine's closed network; the emulator records the failure)."""
+    from mediagen.sandbox.inputs import HttpFetcher
+
+    network = HttpFetcher()
+
+    def fetch(url: str) -> bytes:
+        from urllib.parse import urlsplit
+
+        if (urlsplit(url).hostname or "").endswith(".amazonaws.com"):
+            import requests
+
+            response = requests.get(url, timeout=10)
+            response.raise_for_status()
+            return response.content
+        return network(url)
+
+    return fetch
 
 
 def _catalog_modality(model: str) -> str | None:

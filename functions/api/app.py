@@ -1,0 +1,22 @@
+"""api: the jobs HTTP API (``POST /jobs``, ``GET /jobs/{job_id}``, ``POST /jobs/{job_id}/cancel``, ``GET /models``,
+``GET /models/{model_id}``) -> :mod:`mediagen.api` (Powertools event handler, OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mediagen.api import app
+from mediagen.observability import get_logger, get_metrics, get_tracer
+
+logger = get_logger()
+tracer = get_tracer()
+metrics = get_metrics()
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,371 @@
+"""The jobs HTTP API (API Gateway HTTP API, payload 2.0; Powertools event handler with OpenAPI).
+
+Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``):
+
+- ``POST /jobs`` -- a job document (DESIGN.md "Job"). Checked synchronously against the catalog: **400**
+  with every problem (``{"code", "message", "problems": [{"field", "message"}]}``) and nothing recorded;
+  **202** ``{"job_id", "status", "status_url", "created"}`` when accepted (recorded RECEIVED and queued for
+  submit); idempotent on ``job_id`` (the same job again: 202 with ``created: false``); **409** when the job id
+  is taken by a different request; **503** when the queue refused it (nothing sent: send it again).
+- ``GET /jobs/{job_id}`` -- status, timestamps, error, outputs as S3 URIs and presigned download URLs.
+- ``POST /jobs/{job_id}/cancel`` -- stops polling and records CANCELLED. The provider has no cancel: a job
+  already sent keeps running there and its credits are spent (the response says so).
+- ``GET /models``, ``GET /models/{model_id}`` -- the catalog (summary; request JSON Schema).
+- ``GET /openapi.json`` -- this API's OpenAPI document (also in ``docs/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediagen import __version__
+from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES
+
+TITLE = "mediagen jobs API"
+
+# ----------------------------------------------------------------------------------------------- models
+
+
+class JobOutput(BaseModel):
+    prefix: str = Field("", description="S3 key prefix of the results (`<prefix><job_id>/…`)", max_length=512)
+
+
+class JobDocument(BaseModel):
+    """A job (DESIGN.md "Job"): what the SQS queue, this API and S3 manifests accept."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "job_id": "catalog-42-hero",
+        "request": {"model": "nano-banana", "input": {"prompt": "A perfume bottle on wet stone",
+                                                      "output_format": "png", "image_size": "1:1"}},
+        "output": {"prefix": "catalog/"}, "metadata": {"sku": "42"}, "max_credits": 20}]})
+
+    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN.pattern, min_length=1, max_length=128,
+                               description="the idempotency key; generated when absent")
+    request: dict[str, Any] = Field(description="a request body exactly as the Cliprise documentation shows it "
+                                                "(`model` plus `input` or root fields), without `callBackUrl`")
+    output: JobOutput | None = None
+    metadata: dict[str, Any] | None = Field(None, description="echoed in the task record and in events")
+    max_credits: int | None = Field(None, ge=0, description="refuse the job when its estimate is higher")
+    allow_unknown_fields: bool = Field(False, description="send fields the catalog does not know")
+    retry_unknown_outcome: bool = Field(False, description="re-send after an ambiguous generate failure "
+                                                           "(may pay twice)")
+
+
+class Problem(BaseModel):
+    field: str = Field(description="path of the offending field, e.g. `request.input.image_size`")
+    message: str = Field(description="what is wrong and what is allowed")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable error code")
+    message: str
+    problems: list[Problem] | None = None
+    job_id: str | None = None
+    status: str | None = Field(None, description="the job's status, when the error is about an existing job")
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str = Field(description="the job's status now (RECEIVED for a new job)")
+    status_url: str = Field(description="GET this for the job's progress and outputs")
+    created: bool = Field(description="false when this job id was already accepted (an idempotent repeat)")
+
+
+class OutputView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    uri: str = Field(description="s3://bucket/key")
+    key: str
+    bytes: int
+    content_type: str
+    sha256: str
+    url: str | None = Field(None, description="presigned download URL")
+    url_expires_in: int | None = Field(None, description="seconds the download URL stays valid")
+
+
+class JobView(BaseModel):
+    """A job's task record as callers see it (no internal tokens)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: str
+    status: Literal["RECEIVED", "SUBMITTING", "SUBMITTED", "PERSISTING", "SUCCEEDED", "REJECTED", "FAILED",
+                    "PIPELINE_FAILED", "TIMED_OUT", "OUTCOME_UNKNOWN", "CANCELLED"]
+    terminal: bool
+    model: str | None = None
+    modality: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    transitions: dict[str, str] = Field(default_factory=dict, description="status -> when it was entered")
+    polls: int = 0
+    callbacks: int = 0
+    credits_estimate: int | None = None
+    provider_task_id: str | None = None
+    error: ErrorBody | None = None
+    outputs: list[OutputView] = Field(default_factory=list)
+    manifest_uri: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any] | None = None
+
+
+class CancelResult(BaseModel):
+    job_id: str
+    status: Literal["CANCELLED"]
+    cancelled_from: str = Field(description="the status the job was in")
+    credits: str = Field(description="what happens to the credits")
+    message: str
+
+
+class ModelBlock(BaseModel):
+    id: str
+    source: str
+    required: list[str]
+    optional: list[str]
+
+
+class ModelSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    modality: str
+    legacy: bool
+    root_only: bool
+    request_values: list[str]
+    blocks: list[ModelBlock]
+    priced: bool
+    alias_of: str | None = None
+
+
+class ModelDetail(ModelSummary):
+    request_schema: dict[str, Any] = Field(description="JSON Schema of the request body")
+
+
+# ----------------------------------------------------------------------------------------------- app
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+_JSON = content_types.APPLICATION_JSON
+_ERRORS: dict[int, Any] = {
+    code: {"description": text, "content": {_JSON: {"model": ErrorBody}}}
+    for code, text in {400: "invalid: every problem, each naming its field; nothing recorded or sent",
+                       404: "no such job or model", 409: "conflict (see `code`)",
+                       503: "the jobs queue refused the job; nothing was sent: send it again"}.items()
+}
+
+
+def _errors(*codes: int) -> dict[int, Any]:
+    return {c: _ERRORS[c] for c in codes}
+
+
+def _error(http_status: int, code: str, message: str, **extra: Any) -> Response[Any]:
+    body = {"code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
+    return Response(status_code=http_status, content_type=_JSON, body=body)
+
+
+def _ports() -> Any:
+    from mediagen.wiring import ports
+
+    return ports()
+
+
+def _base_url() -> str:
+    event = app.current_event
+    headers = event.headers or {}
+    proto = headers.get("x-forwarded-proto", "https")
+    return f"{proto}://{event.request_context.domain_name}"
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response[Any]:
+    """The body does not match the documented shape: answer with mediagen's own problems (the same ones the
+    queue would record), naming each field."""
+    problems: list[dict[str, str]] = []
+    if app.current_event.path == "/jobs":
+        from mediagen.pipeline import check_job
+
+        checked = check_job(_raw_body(), fallback_job_id="api-check", ports=_ports())
+        problems = list((checked.error or {}).get("problems") or [])
+    if not problems:
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+            problems.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
+    return _error(400, "invalid_request", "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10]),
+                  problems=problems[:50])
+
+
+def _raw_body() -> str:
+    body = app.current_event.decoded_body or ""
+    return body if isinstance(body, str) else str(body)
+
+
+@app.exception_handler(NotFoundError)
+def _not_found(exc: NotFoundError) -> Response[Any]:
+    return _error(404, "not_found", "no such route")
+
+
+@app.post("/jobs", summary="Submit a job", tags=["jobs"], operation_id="createJob",
+          response_description="accepted: recorded and queued for submission",
+          responses={202: {"description": "accepted (or already accepted: `created` is false)",
+                           "content": {_JSON: {"model": JobAccepted}}}, **_errors(400, 409, 503)})
+def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Response[Any]:
+    """Check the job against the catalog now, record it and queue it for submission.
+
+    Nothing is sent to the provider by this call, and an invalid job is refused before anything is recorded.
+    """
+    import uuid
+
+    from mediagen.errors import MediagenError
+    from mediagen.pipeline import JobConflict, JobRefused, accept_job, enqueue
+
+    raw = _raw_body()
+    if len(raw.encode("utf-8", "replace")) > MAX_JOB_BYTES:
+        return _error(400, "invalid_request", f"the job is larger than {MAX_JOB_BYTES} bytes",
+                      problems=[{"field": "body", "message": f"larger than {MAX_JOB_BYTES} bytes"}])
+    ports = _ports()
+    source = {"channel": "api", "request_id": app.current_event.request_context.request_id}
+    try:
+        accepted = accept_job(raw, fallback_job_id=f"api-{uuid.uuid4().hex}", ports=ports, source=source)
+    except JobRefused as exc:
+        return _error(400, exc.code, exc.message, problems=exc.error.get("problems"))
+    except JobConflict as exc:
+        return _error(409, exc.code, exc.message, job_id=exc.record.get("job_id"), status=exc.record.get("status"))
+    record = accepted.record
+    try:
+        enqueue(accepted, ports)
+    except MediagenError as exc:
+        return _error(503, "queue_unavailable", f"{exc.message}; nothing was sent to the provider: send the same "
+                      f"job again (job_id {record['job_id']})", job_id=record["job_id"], status=record.get("status"))
+    job_id = record["job_id"]
+    body = JobAccepted(job_id=job_id, status=str(record.get("status")), created=accepted.created,
+                       status_url=f"{_base_url()}/jobs/{job_id}")
+    return Response(status_code=202, content_type=_JSON, body=body.model_dump(mode="json"),
+                    headers={"Location": f"/jobs/{job_id}"})
+
+
+@app.get("/jobs/<job_id>", summary="A job's status and outputs", tags=["jobs"], operation_id="getJob",
+         responses={200: {"description": "the job", "content": {_JSON: {"model": JobView}}}, **_errors(404)})
+def get_job(job_id: Annotated[str, Path(description="the job id")]) -> Response[Any]:
+    """Status, timestamps for each transition, error, and outputs with S3 URIs and presigned download URLs
+    (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s)."""
+    ports = _ports()
+    record = ports.tasks.get(job_id) if _plausible_job_id(job_id) else None
+    if record is None:
+        return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id[:128])
+    return Response(status_code=200, content_type=_JSON, body=job_view(record, ports).model_dump(mode="json"))
+
+
+def _plausible_job_id(job_id: str) -> bool:
+    return bool(JOB_ID_PATTERN.fullmatch(job_id)) or job_id.startswith("msg-")
+
+
+#: Task record fields never shown to callers (credentials and internals).
+HIDDEN_FIELDS = frozenset({"callback_token", "wake_token", "request_hash", "holds_slot", "event_published",
+                           "wake_pending", "charged_day", "credits_charged"})
+
+
+def job_view(record: dict[str, Any], ports: Any) -> JobView:
+    """The caller's view of a task record, with download URLs for the outputs."""
+    from mediagen.tasks import TERMINAL
+
+    shown = {k: v for k, v in record.items() if k not in HIDDEN_FIELDS}
+    shown["terminal"] = record.get("status") in TERMINAL
+    seconds = ports.settings.download_url_seconds
+    outputs = []
+    for output in record.get("outputs") or []:
+        view = dict(output)
+        if ports.outputs is not None and output.get("key"):
+            view["url"] = ports.outputs.presigned_url(output["key"], seconds)
+            view["url_expires_in"] = seconds
+        outputs.append(view)
+    shown["outputs"] = outputs
+    return JobView.model_validate(shown)
+
+
+@app.post("/jobs/<job_id>/cancel", summary="Cancel a job", tags=["jobs"], operation_id="cancelJob",
+          responses={200: {"description": "cancelled", "content": {_JSON: {"model": CancelResult}}},
+                     **_errors(404, 409)})
+def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[Any]:
+    """Stop the job: a job still waiting to be sent is never sent (no credits spent). Cliprise has **no cancel
+    operation**: a job already at the provider keeps running there and its credits are spent; mediagen stops
+    polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
+    now (ask again in a few seconds)."""
+    from mediagen.errors import TaskNotFound
+    from mediagen.pipeline import NotCancellable, cancel_job
+
+    if not _plausible_job_id(job_id):
+        return _error(404, "not_found", f"no job {job_id[:128]!r}")
+    try:
+        record = cancel_job(job_id, _ports(), reason="cancelled through the HTTP API")
+    except TaskNotFound:
+        return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id)
+    except NotCancellable as exc:
+        return _error(409, "busy_retry" if exc.retry else "already_ended", exc.message, job_id=job_id,
+                      status=exc.status or None)
+    was = str(record.get("cancelled_from", ""))
+    credits = ("none spent: the job was never sent" if was == "RECEIVED" else
+               "spent: the provider has no cancel, the generation continues there")
+    body = CancelResult(job_id=job_id, status="CANCELLED", cancelled_from=was, credits=credits,
+                        message=str((record.get("error") or {}).get("message", "cancelled")))
+    return Response(status_code=200, content_type=_JSON, body=body.model_dump(mode="json"))
+
+
+@app.get("/models", summary="The model catalog", tags=["models"], operation_id="listModels",
+         responses={200: {"description": "every model (aliases as their own entries)",
+                          "content": {_JSON: {"model": list[ModelSummary]}}}})
+def list_models() -> Response[Any]:
+    """Every model the catalog knows, with its modality, request values and request blocks."""
+    from mediagen.catalog import get_catalog
+    from mediagen.catalog.commands import model_summary
+
+    entries = []
+    for m in get_catalog().models():
+        entries.append(model_summary(m))
+        entries.extend(model_summary(m, alias_of=m.id, value=a) for a in m.aliases)
+    return Response(status_code=200, content_type=_JSON, body=entries)
+
+
+@app.get("/models/<model_id>", summary="One model", tags=["models"], operation_id="getModel",
+         responses={200: {"description": "the model and the JSON Schema of its request body",
+                          "content": {_JSON: {"model": ModelDetail}}}, **_errors(404)})
+def get_model(model_id: Annotated[str, Path(description="a model id, routed value or alias")]
+              ) -> Response[Any]:
+    """A model's summary and the JSON Schema of its request body (404 with "did you mean" suggestions)."""
+    from mediagen.catalog import get_catalog
+    from mediagen.catalog.commands import model_summary
+    from mediagen.catalog.reference import json_schema
+
+    catalog = get_catalog()
+    info = catalog.resolve(model_id)
+    if info is None:
+        hints = catalog.suggest(model_id)
+        return _error(404, "unknown_model", f"unknown model {model_id[:128]!r}"
+                      + (f"; did you mean {', '.join(hints)}?" if hints else ""))
+    summary = model_summary(info, alias_of=info.id if model_id != info.id and model_id in info.aliases else None,
+                            value=model_id if model_id in info.aliases else None)
+    return Response(status_code=200, content_type=_JSON,
+                    body={**summary, "request_schema": json_schema(info)})
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"], operation_id="getOpenApi",
+         include_in_schema=False)
+def openapi_document() -> Response[Any]:
+    return Response(status_code=200, content_type=_JSON, body=json.loads(openapi_json()))
+
+
+def openapi_json() -> str:
+    """The OpenAPI document of this API (what ``docs/openapi.json`` holds), as JSON text."""
+    return app.get_openapi_json_schema(
+        title=TITLE, version=__version__, openapi_version="3.1.0",
+        summary="Submit and follow paid generative-media jobs (Cliprise) run by mediagen",
+        description="All routes need AWS SigV4 (IAM) authentication in a deployment. Job documents are "
+                    "described in DESIGN.md (\"Job\"); the models and their request schemas are served by "
+                    "`GET /models`.",
+    )
