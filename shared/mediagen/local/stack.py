@@ -97,7 +97,7 @@ class _Gateway:
                 elif "api" in stack.names:
                     event = _http_api_event(self.command, path, {}, body or None, query=query,
                                             headers={k.lower(): v for k, v in self.headers.items()},
-                                            domain=f"127.0.0.1:{self.server.server_address[1]}")
+                                            domain=f"127.0.0.1:{gateway.port}")
                     response = stack.invoke("api", event)
                     status, payload = int(response.get("statusCode", 200)), str(response.get("body") or "")
                     headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
@@ -123,9 +123,13 @@ class _Gateway:
         return f"http://127.0.0.1:{self._server.server_address[1]}/callbacks"
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def api_url(self) -> str:
         """The jobs API's endpoint (what the ``JobsApiUrl`` stack output gives in a deployment)."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
