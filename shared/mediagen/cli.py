@@ -1,6 +1,7 @@
 """``mediagen`` -- the command line.
 
-Commands: ``demo``, ``run-local FILE…``, ``emulator``, and the catalog's ``models``, ``validate``,
+Commands: ``demo``, ``run-local FILE…``, ``submit FILE… [--wait] [--local]``, ``status``, ``jobs``, ``redrive``,
+``emulator``, and the catalog's ``models``, ``validate``,
 ``estimate``, ``schema`` (from :mod:`mediagen.catalog.commands`). Exit codes: 0 success, 1 a job or
 file was invalid / did not succeed, 2 usage error or unreadable input.
 """
@@ -96,6 +97,22 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    files = [Path(p) for p in args.files]
+    if args.local:
+        from mediagen.local.runner import submit_local
+
+        if not args.wait:
+            print("--local: the local stack lives for this command, so it waits for the jobs (as with --wait)")
+        return submit_local(job_files=files, via=args.via, output_dir=Path(args.output_dir), timeout=args.timeout,
+                            processing_seconds=args.processing_seconds)
+    from mediagen.local.runner import load_job_files
+    from mediagen.ops.submit import deployed_target, submit
+
+    return submit(load_job_files(files), deployed_target(args.stack), via=args.via, wait_for=args.wait,
+                  output_dir=Path(args.output_dir), timeout=args.timeout, out=sys.stdout)
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from mediagen.sandbox import serve
 
@@ -136,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processing-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600.0)
     p.set_defaults(func=_run_local)
+
+    p = sub.add_parser("submit", help="send job files (JSON or JSON Lines) to a deployed stack (or, with --local, "
+                                      "the local one); --wait shows progress and downloads the outputs")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--wait", action="store_true", help="follow the jobs until they end, then download the outputs")
+    p.add_argument("--via", choices=["queue", "api"], default="queue",
+                   help="the jobs queue (SQS) or the jobs API (POST /jobs, SigV4-signed) (default: %(default)s)")
+    p.add_argument("--local", action="store_true", help="run against the embedded local stack (moto + sandbox)")
+    p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queue/API (default: %(default)s)")
+    p.add_argument("--output-dir", default="mediagen-output", help="where --wait downloads outputs (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
+    p.add_argument("--processing-seconds", type=float, default=1.0, help="--local: sandbox processing time per task")
+    p.set_defaults(func=_submit)
 
     p = sub.add_parser("redrive", help="move dead-letter messages back to the jobs queue of a deployed stack")
     p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queues (default: %(default)s)")

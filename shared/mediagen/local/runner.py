@@ -211,3 +211,39 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
                                   "max_generate_accepted_per_job": max(result.generate_accepted.values(), default=0),
                                   "wall_seconds": round(result.wall_seconds, 2)}}), file=out)
     return 0
+
+
+def local_target(stack: LocalStack) -> Any:
+    """A :class:`mediagen.ops.submit.Target` on the local stack: its moto clients and resources; each round
+    of waiting delivers the local queues (what the event source mappings do in a deployment)."""
+    import httpx
+
+    from mediagen.local.stack import OUTPUTS_BUCKET
+    from mediagen.ops.submit import Target
+
+    def post(url: str, body: str) -> tuple[int, Any]:
+        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
+        return response.status_code, response.json()
+
+    def tick() -> None:
+        stack.pump_queue()
+
+    s = stack.session
+    return Target(sqs=s.client("sqs"), dynamodb=s.client("dynamodb"), s3=s.client("s3"), queue_url=stack.queue_url,
+                  table="mediagen-tasks", bucket=OUTPUTS_BUCKET, api_url=stack.api_url, tick=tick, http=post)
+
+
+def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path, timeout: float = 300.0,
+                 processing_seconds: float = 1.0, template_path: Path | None = None,
+                 out: IO[str] = sys.stdout) -> int:
+    """``mediagen submit --local``: the same command against the embedded local stack (moto + sandbox), which
+    lives for the command, so it always waits for the jobs and downloads their outputs."""
+    from mediagen.ops.submit import submit
+
+    jobs = load_job_files(job_files)
+    template = ensure_template(template_path, out)
+    with LocalStack(template_path=template, processing_seconds=processing_seconds,
+                    log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
+        print(f"local stack up (moto + sandbox emulator); jobs API at {stack.api_url}", file=out, flush=True)
+        return submit(jobs, local_target(stack), via=via, wait_for=True, output_dir=output_dir, timeout=timeout,
+                      out=out)
