@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--via", choices=["queue", "api"], default="queue",
                    help="the jobs queue (SQS) or the jobs API (POST /jobs, SigV4-signed) (default: %(default)s)")
     p.add_argument("--local", action="store_true", help="run against the embedded local stack (moto + sandbox)")
-    p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queue/API (default: %(default)s)")
-    p.add_argument("--output-dir", default="mediagen-output", help="where --wait downloads outputs (default: %(default)s)")
+    p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queue/API")
+    p.add_argument("--output-dir", default="mediagen-output", help="where --wait downloads outputs")
     p.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
     p.add_argument("--processing-seconds", type=float, default=1.0, help="--local: sandbox processing time per task")
     p.set_defaults(func=_submit)

@@ -293,7 +293,7 @@ def process_manifest(bucket: str, key: str, version: str | None, etag: str | Non
     _log().info("manifest accepted", manifest_id=manifest_id, key=key, lines=len(outcomes), queued=len(documents))
     if not job_ids:
         return _write_report(ports, report_key, where, conflicts, complete=True)
-    ledger.open(manifest_id, job_ids=job_ids, report={"key": report_key, **where, "conflicts": conflicts,
+    ledger.open(manifest_id, job_ids=job_ids, report={**where, "report_key": report_key, "conflicts": conflicts,
                                                       "lines": [o["line"] for o in tracked]})
     for job_id in job_ids:
         ledger.join(job_id, manifest_id)
@@ -344,7 +344,7 @@ def finish_report(manifest_id: str, item: dict[str, Any], *, ports: Ports) -> di
     views = [_line_view(line, job_id, ports.tasks.get(job_id)) for line, job_id in zip(numbers, job_ids, strict=False)]
     views += [dict(c) for c in report.get("conflicts") or []]
     views.sort(key=lambda v: int(v.get("line") or 0))
-    return _write_report(ports, str(report.get("key")), where, views, complete=True)
+    return _write_report(ports, str(report.get("report_key")), where, views, complete=True)
 
 
 def _write_report(ports: Ports, key: str, where: dict[str, Any], lines: list[dict[str, Any]], *,

@@ -262,6 +262,20 @@ class LocalStack:
                 return unlocked_call(handler)
 
         self._exit.enter_context(mock.patch.object(DynamoHandler, "call_action", atomic_call))
+        # S3 event notifications of a versioned bucket carry the object's versionId (and a sequencer); moto's
+        # leave them out, so they are added as S3 sends them.
+        from moto.s3 import notifications
+
+        plain_event = notifications._get_s3_event
+
+        def versioned_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+            event = plain_event(event_name, bucket, key, notification_id)
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                event["Records"][0]["s3"]["object"]["versionId"] = version
+            return event
+
+        self._exit.enter_context(mock.patch.object(notifications, "_get_s3_event", versioned_event))
         import boto3
 
         self.session = boto3.session.Session(region_name=REGION)
