@@ -201,13 +201,35 @@ def _invalid_request(exc: RequestValidationError) -> Response[Any]:
                   problems=problems[:50])
 
 
+@app.exception_handler(ValueError)
+def _unreadable_body(exc: ValueError) -> Response[Any]:
+    """A body Powertools cannot even decode (e.g. ``multipart/form-data`` without a boundary): jobs are JSON."""
+    content_type = (app.current_event.headers or {}).get("content-type", "")
+    return _error(400, "invalid_request", f"the body could not be read as {content_type[:80]!r}; send a JSON job "
+                  "with content-type application/json",
+                  problems=[{"field": "body", "message": "not a JSON document (content-type application/json)"}])
+
+
 def _raw_body() -> str:
     body = app.current_event.decoded_body or ""
     return body if isinstance(body, str) else str(body)
 
 
+#: The routes (path pattern -> the one method each serves), for 405 answers to other methods.
+ROUTES: dict[str, str] = {r"/jobs": "POST", r"/jobs/[^/]+": "GET", r"/jobs/[^/]+/cancel": "POST",
+                          r"/models": "GET", r"/models/[^/]+": "GET", r"/openapi\.json": "GET"}
+
+
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response[Any]:
+    import re
+
+    path = app.current_event.path
+    for pattern, method in ROUTES.items():
+        if re.fullmatch(pattern, path):
+            response = _error(405, "method_not_allowed", f"{path} accepts {method} only")
+            response.headers["Allow"] = method
+            return response
     return _error(404, "not_found", "no such route")
 
 
@@ -361,11 +383,25 @@ def openapi_document() -> Response[Any]:
 
 
 def openapi_json() -> str:
-    """The OpenAPI document of this API (what ``docs/openapi.json`` holds), as JSON text."""
-    return app.get_openapi_json_schema(
+    """The OpenAPI document of this API (what ``docs/openapi.json`` holds), as JSON text.
+
+    Powertools documents a 422 for request validation on every operation; this API answers 400 instead (with
+    mediagen's own problems, see ``_invalid_request``), so the 422 entries are dropped."""
+    document = json.loads(app.get_openapi_json_schema(
         title=TITLE, version=__version__, openapi_version="3.1.0",
         summary="Submit and follow paid generative-media jobs (Cliprise) run by mediagen",
         description="All routes need AWS SigV4 (IAM) authentication in a deployment. Job documents are "
                     "described in DESIGN.md (\"Job\"); the models and their request schemas are served by "
                     "`GET /models`.",
-    )
+    ))
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":  # python -m mediagen.api > docs/openapi.json
+    print(openapi_json(), end="")
