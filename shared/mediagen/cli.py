@@ -105,11 +105,12 @@ def _submit(args: argparse.Namespace) -> int:
         if not args.wait:
             print("--local: the local stack lives for this command, so it waits for the jobs (as with --wait)")
         return submit_local(job_files=files, via=args.via, output_dir=Path(args.output_dir), timeout=args.timeout,
-                            processing_seconds=args.processing_seconds)
+                            processing_seconds=args.processing_seconds,
+                            template_path=Path(args.template) if args.template else None)
     from mediagen.local.runner import load_job_files
     from mediagen.ops.submit import deployed_target, submit
 
-    return submit(load_job_files(files), deployed_target(args.stack), via=args.via, wait_for=args.wait,
+    return submit(load_job_files(files), lambda: deployed_target(args.stack), via=args.via, wait_for=args.wait,
                   output_dir=Path(args.output_dir), timeout=args.timeout, out=sys.stdout)
 
 
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="mediagen-output", help="where --wait downloads outputs")
     p.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
     p.add_argument("--processing-seconds", type=float, default=1.0, help="--local: sandbox processing time per task")
+    p.add_argument("--template", default=None, help="--local: the synthesized template to run (default: cdk.out/)")
     p.set_defaults(func=_submit)
 
     p = sub.add_parser("redrive", help="move dead-letter messages back to the jobs queue of a deployed stack")

@@ -235,10 +235,12 @@ def local_target(stack: LocalStack) -> Any:
 
 def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path, timeout: float = 300.0,
                  processing_seconds: float = 1.0, template_path: Path | None = None,
-                 out: IO[str] = sys.stdout) -> int:
+                 out: IO[str] | None = None) -> int:
     """``mediagen submit --local``: the same command against the embedded local stack (moto + sandbox), which
     lives for the command, so it always waits for the jobs and downloads their outputs."""
     from mediagen.ops.submit import submit
+
+    out = out or sys.stdout
 
     jobs = load_job_files(job_files)
     template = ensure_template(template_path, out)

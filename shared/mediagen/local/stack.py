@@ -435,8 +435,10 @@ class LocalStack:
             stream = self._exit.enter_context(self.log_path.open("w"))
         for handler in logging.getLogger("mediagen").handlers:
             if isinstance(handler, logging.StreamHandler):
-                previous = handler.setStream(stream)
-                self._exit.callback(handler.setStream, previous)
+                # Swapped without setStream's flush: the stream it had may be closed by now (a finished test's
+                # captured stdout), and flushing a closed stream raises.
+                previous = _swap_stream(handler, stream)
+                self._exit.callback(_swap_stream, handler, previous)
 
     # ------------------------------------------------------------------------------------------ running
 
@@ -637,6 +639,12 @@ class LocalStack:
         if self.log_path is not None and self.log_path.exists():
             return self.log_path.read_text()
         return self.log_buffer.getvalue()
+
+
+def _swap_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
+    with handler.lock or contextlib.nullcontext():
+        previous, handler.stream = handler.stream, stream
+    return previous
 
 
 def _copy_without_executions(self: Any, memo: dict[int, Any]) -> Any:

@@ -197,14 +197,19 @@ def download(record: dict[str, Any], target: Target, dest: Path) -> list[Path]:
     return paths
 
 
-def submit(jobs: list[dict[str, Any] | str], target: Target, *, via: str = "queue", wait_for: bool = False,
-           output_dir: Path = Path("mediagen-output"), timeout: float = 900.0, out: IO[str]) -> int:
-    """The whole command. Returns the exit code: 0 all sent (and, with ``wait_for``, all SUCCEEDED), 1 otherwise."""
+def submit(jobs: list[dict[str, Any] | str], target: Target | Callable[[], Target], *, via: str = "queue",
+           wait_for: bool = False, output_dir: Path = Path("mediagen-output"), timeout: float = 900.0,
+           out: IO[str]) -> int:
+    """The whole command. ``target`` may be a function returning it: it is then only looked up (stack outputs,
+    credentials) once the jobs are known to be valid. Returns the exit code: 0 all sent (and, with
+    ``wait_for``, all SUCCEEDED), 1 otherwise."""
     valid, invalid = prepare(jobs, out)
     if invalid:
         print(f"{invalid} invalid job(s) not sent", file=out)
     if not valid:
         return 1
+    if not isinstance(target, Target):
+        target = target()
     print(f"sending {len(valid)} job(s) via {via}:", file=out, flush=True)
     ids = send(valid, target, via=via, out=out)
     if not wait_for:
