@@ -9,74 +9,26 @@ stays the truth. The submit step sets ``callBackUrl`` to ``<CallbackUrlBase>/<to
   in the path is the credential (the ``callback`` function rejects unknown tokens, and a forged call can
   at worst trigger one early status check).
 * ``$default`` stage, auto-deployed, throttled (burst / rate per second), JSON access logs to a log group
-  with a retention. The request path is deliberately *not* logged: it carries the token; the route key
-  (``POST /callbacks/{token}``) is logged instead.
+  with a retention (:func:`mediagen_infra.http_api.logged_default_stage`). The request path is deliberately
+  *not* logged: it carries the token; the route key (``POST /callbacks/{token}``) is logged instead.
 """
 
 from __future__ import annotations
 
-import json
-
-import jsii
 from aws_cdk import RemovalPolicy, Stack
-from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
-from .compliance import acknowledge, skip_log_group_checks
+from .compliance import acknowledge
+from .http_api import logged_default_stage
 
 #: The callback route (the path parameter name is part of the contract with the callback handler).
 CALLBACK_ROUTE_PATH = "/callbacks/{token}"
 #: Path of the callback URLs, without the token.
 CALLBACK_PATH_PREFIX = "/callbacks"
-
-#: Access log line (JSON): request identity, route and outcome, never the path (it carries the token).
-#: Each value is quoted in the line, except ``error``: ``$context.error.messageString`` is already quoted
-#: (and escaped) by API Gateway.
-ACCESS_LOG_FIELDS: dict[str, str] = {
-    "requestId": "$context.requestId",
-    "requestTime": "$context.requestTime",
-    "sourceIp": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
-    "httpMethod": "$context.httpMethod",
-    "routeKey": "$context.routeKey",
-    "protocol": "$context.protocol",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "responseLatency": "$context.responseLatency",
-    "integrationStatus": "$context.integrationStatus",
-    "integrationLatency": "$context.integrationLatency",
-    "integrationError": "$context.integrationErrorMessage",
-}
-
-
-def access_log_format() -> str:
-    """The access log line: :data:`ACCESS_LOG_FIELDS` as a JSON object, plus the quoted error message."""
-    quoted = ",".join(f"{json.dumps(key)}:{json.dumps(value)}" for key, value in ACCESS_LOG_FIELDS.items())
-    return "{" + quoted + ',"error":$context.error.messageString}'
-
-
-@jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogSettings:
-    """``IAccessLogSettings`` (an interface in CDK, without a struct to instantiate)."""
-
-    def __init__(self, destination: apigwv2.IAccessLogDestination,
-                 log_format: apigateway.AccessLogFormat) -> None:
-        self._destination = destination
-        self._format = log_format
-
-    @property
-    def destination(self) -> apigwv2.IAccessLogDestination:
-        """Where access logs go."""
-        return self._destination
-
-    @property
-    def format(self) -> apigateway.AccessLogFormat:
-        """The access log line format."""
-        return self._format
 
 
 class CallbackApi(Construct):
@@ -135,21 +87,13 @@ class CallbackApi(Construct):
                         "the handler trusts nothing in the body and a forged call only triggers one early "
                         "status check.")
 
-        self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, removal_policy=log_removal_policy
-        )
-        skip_log_group_checks(self.access_logs)
-        self.stage = apigwv2.HttpStage(
+        self.stage, self.access_logs = logged_default_stage(
             self,
-            "DefaultStage",
-            http_api=self.http_api,
-            stage_name="$default",
-            auto_deploy=True,
-            throttle=apigwv2.ThrottleSettings(burst_limit=throttle_burst_limit, rate_limit=throttle_rate_limit),
-            access_log_settings=_AccessLogSettings(
-                apigwv2.LogGroupLogDestination(self.access_logs),
-                apigateway.AccessLogFormat.custom(access_log_format()),
-            ),
+            self.http_api,
+            throttle_burst_limit=throttle_burst_limit,
+            throttle_rate_limit=throttle_rate_limit,
+            log_retention=log_retention,
+            log_removal_policy=log_removal_policy,
         )
         # The $default stage serves at the API endpoint's root.
         self.callback_url_base = f"{self.http_api.api_endpoint}{CALLBACK_PATH_PREFIX}"

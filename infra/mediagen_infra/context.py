@@ -13,7 +13,11 @@ context key                 effect (default)
 ``log_retention_days``     one of CloudWatch's retention values: 1, 3, 5, 7, 14, 30, 60, 90, ... (30)
 ``removal_policy``         ``retain`` or ``destroy``: task table, buckets, log groups (``retain``)
 ``outputs_bucket_name``    write results to this existing bucket (a created bucket)
+``intake_bucket_name``     take manifests and inbox files from this existing bucket (a created bucket)
 ``api_key_secret_name``    read the API key from this existing secret (a created secret)
+``jobs_api_auth``          ``iam`` (SigV4) or ``none``: the jobs HTTP API's auth (``iam``)
+``inboxRules``             JSON array of inbox rules ``{"prefix", "model", "input_template",
+                           "output_prefix"?}``; ``[]``: no inbox (:data:`DEFAULT_INBOX_RULES`)
 =========================  =========================================================================
 
 Values given with ``-c`` arrive as strings; ``cdk.json`` may hold numbers. Every value is checked here, and a
@@ -22,6 +26,7 @@ bad one stops the synth with a message naming the key.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -33,7 +38,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from .pipeline import MediaGenPipelineProps
+from .jobs_api import JOBS_API_AUTH_MODES
+from .pipeline import DEFAULT_INBOX_RULES, InboxRule, MediaGenPipelineProps, check_inbox_rules
 
 #: CloudWatch Logs retention values (days) and their CDK names.
 RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
@@ -51,6 +57,9 @@ ARCHITECTURES: dict[str, lambda_.Architecture] = {
     "arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64,
 }
 REMOVAL_POLICIES: dict[str, RemovalPolicy] = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+#: The context key of the inbox rules (a JSON array, or a list in ``cdk.json``).
+INBOX_RULES_CONTEXT = "inboxRules"
+_RULE_FIELDS: dict[str, type] = {"prefix": str, "model": str, "input_template": dict, "output_prefix": str}
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -98,6 +107,53 @@ def alarm_email(scope: Construct) -> str | None:
     return _matching(scope, "alarm_email", _EMAIL, "an e-mail address")
 
 
+def inbox_rules(scope: Construct) -> tuple[InboxRule, ...]:
+    """The ``inboxRules`` context value as rules; :data:`DEFAULT_INBOX_RULES` when it is absent or empty.
+
+    ``-c inboxRules='[{"prefix": "photos/", "model": "nano-banana", "input_template": {"prompt": "studio shot",
+    "image_urls": ["{object_url}"]}}]'`` (a JSON string), or the same array in ``cdk.json``; ``[]``: no inbox.
+
+    Raises:
+        ValueError: not a JSON array of rule objects, or a rule is invalid (the message names the key and rule).
+    """
+    key = INBOX_RULES_CONTEXT
+    value: Any = scope.node.try_get_context(key)
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return DEFAULT_INBOX_RULES
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"context {key}: not JSON ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(value, list):
+        raise ValueError(f"context {key}: expected a JSON array of rules like "
+                         '[{"prefix": "upscale/", "model": "recraft-upscaler", "input_template": '
+                         '{"image": "{object_url}"}}]')
+    rules = []
+    for index, item in enumerate(value):
+        where = f"context {key}[{index}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: expected an object with prefix, model, input_template (and output_prefix)")
+        unknown = sorted(set(item) - set(_RULE_FIELDS))
+        missing = sorted({"prefix", "model", "input_template"} - set(item))
+        if unknown or missing:
+            raise ValueError(f"{where}: " + "; ".join(
+                ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])
+                + ([f"missing {', '.join(missing)}"] if missing else [])))
+        for name, expected in _RULE_FIELDS.items():
+            if name in item and not isinstance(item[name], expected):
+                raise ValueError(f"{where}: {name} must be a{'n object' if expected is dict else ' string'}")
+        try:
+            rules.append(InboxRule(**item))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+    try:
+        check_inbox_rules(rules)
+    except ValueError as exc:
+        raise ValueError(f"context {key}: {exc}") from exc
+    return tuple(rules)
+
+
 def props_from_context(scope: Construct) -> MediaGenPipelineProps:
     """Pipeline options from the context of ``scope`` (existing resources are imported into ``scope``).
 
@@ -121,6 +177,10 @@ def props_from_context(scope: Construct) -> MediaGenPipelineProps:
     removal = _choice(scope, "removal_policy", REMOVAL_POLICIES)
     if removal is not None:
         options["removal_policy"] = options["log_removal_policy"] = removal
+    auth = _choice(scope, "jobs_api_auth", {mode: mode for mode in JOBS_API_AUTH_MODES})
+    if auth is not None:
+        options["jobs_api_auth"] = auth
+    options["inbox_rules"] = inbox_rules(scope)
 
     topic_arn = _matching(scope, "alarm_topic_arn", _SNS_ARN, "an SNS topic ARN")
     if topic_arn is not None:
@@ -128,6 +188,9 @@ def props_from_context(scope: Construct) -> MediaGenPipelineProps:
     bucket_name = _matching(scope, "outputs_bucket_name", _BUCKET_NAME, "an S3 bucket name")
     if bucket_name is not None:
         options["outputs_bucket"] = s3.Bucket.from_bucket_name(scope, "ExistingOutputsBucket", bucket_name)
+    intake_name = _matching(scope, "intake_bucket_name", _BUCKET_NAME, "an S3 bucket name")
+    if intake_name is not None:
+        options["intake_bucket"] = s3.Bucket.from_bucket_name(scope, "ExistingIntakeBucket", intake_name)
     secret_name = _matching(scope, "api_key_secret_name", _SECRET_NAME, "a Secrets Manager secret name")
     if secret_name is not None:
         options["api_key_secret"] = secretsmanager.Secret.from_secret_name_v2(

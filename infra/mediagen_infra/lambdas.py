@@ -56,14 +56,14 @@ RUNTIME_REASON = (
 )
 #: checkov's Lambda checks that do not apply to these functions, with the reason (id -> comment).
 LAMBDA_CHECKOV_SKIPS: Mapping[str, str] = {
-    "CKV_AWS_116": "Only invoked synchronously (SQS event source mapping, whose queue has its own DLQ; Step "
-                   "Functions lambda:invoke with Catch -> RecordFailure; API Gateway proxy): a function DLQ "
-                   "only receives failed asynchronous invocations.",
+    "CKV_AWS_116": "Only invoked synchronously (SQS event source mappings, whose queues have their own DLQs; "
+                   "Step Functions lambda:invoke with Catch -> RecordFailure; API Gateway proxy) or by an "
+                   "EventBridge rule with retries: a function DLQ only receives failed asynchronous invocations.",
     "CKV_AWS_117": "Talks only to public AWS service endpoints and the Cliprise API over HTTPS; no private "
                    "resource is involved, so a VPC would only add NAT gateways and cost.",
-    "CKV_AWS_115": "Concurrency is bounded by the callers: the SQS event source's maximum concurrency "
-                   "(submit_max_concurrency), one Step Functions execution per job, the callback API's stage "
-                   "throttling; reserved concurrency would carve capacity out of the account pool.",
+    "CKV_AWS_115": "Concurrency is bounded by the callers: the SQS event sources (submit_max_concurrency), one "
+                   "Step Functions execution per job, the HTTP APIs' stage throttling; reserved concurrency "
+                   "would carve capacity out of the account pool.",
     "CKV_AWS_173": "The environment holds resource names/ARNs and tuning numbers only, no secret (the API key "
                    "is read from Secrets Manager at run time); Lambda encrypts it at rest with an AWS managed key.",
 }
@@ -115,8 +115,13 @@ CALLBACK = FunctionSpec("callback", "mediagen: take a provider callback and wake
                         timeout_seconds=10, memory_mb=256)
 ARM = FunctionSpec("arm", "mediagen: store the execution's task token while it waits for the provider",
                    timeout_seconds=10, memory_mb=256)
+# 29 s: API Gateway ends an integration after 30 s; the function must answer (or fail) before that.
+API = FunctionSpec("api", "mediagen: the jobs HTTP API (submit, status, cancel, models, OpenAPI)",
+                   timeout_seconds=29, memory_mb=512)
+INTAKE = FunctionSpec("intake", "mediagen: turn files dropped in the intake bucket into jobs; report manifests",
+                      timeout_seconds=300, memory_mb=512)
 #: All pipeline functions, in the order they are created.
-FUNCTION_SPECS: tuple[FunctionSpec, ...] = (SUBMIT, POLL, PERSIST, FINALIZE, CALLBACK, ARM)
+FUNCTION_SPECS: tuple[FunctionSpec, ...] = (SUBMIT, POLL, PERSIST, FINALIZE, CALLBACK, ARM, API, INTAKE)
 
 
 def build_function(

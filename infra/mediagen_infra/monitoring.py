@@ -8,6 +8,7 @@ key                                     metric                                  
 ======================================  ===========================================================  ===========
 ``DlqNotEmpty``                         DLQ ``ApproximateNumberOfMessagesVisible`` (Maximum, 5 min)  >= 1
 ``OldestJobTooOld``                     jobs queue ``ApproximateAgeOfOldestMessage`` (Max, 5 min)    >= the prop
+``IntakeDlqNotEmpty``                   intake DLQ ``ApproximateNumberOfMessagesVisible`` (Max)      >= 1
 ``ExecutionsFailed``                    state machine ``ExecutionsFailed`` (Sum, 5 min)              >= 1
 ``ExecutionsTimedOut``                  state machine ``ExecutionsTimedOut`` (Sum, 5 min)            >= 1
 ``JobsPastDeadline``                    ``MediaGen/JobsTimedOut`` (Sum, 5 min)                       > 0
@@ -17,9 +18,9 @@ key                                     metric                                  
 ``<Function>Throttles``                 Lambda ``Throttles`` per function (Sum, 5 min)               >= 1
 ======================================  ===========================================================  ===========
 
-The budget alarm exists only when a daily credit budget is set. Custom metrics are the handlers' Powertools
-EMF metrics: namespace :data:`METRICS_NAMESPACE`, dimension ``service`` = :data:`SERVICE_NAME` (``JobsRejected``
-also carries a ``reason`` dimension).
+The budget alarm exists only when a daily credit budget is set; the intake DLQ alarm only with an intake.
+Custom metrics are the handlers' Powertools EMF metrics: namespace :data:`METRICS_NAMESPACE`, dimension
+``service`` = :data:`SERVICE_NAME` (``JobsRejected`` also carries a ``reason`` dimension).
 
 When no topic is given, one is created: encrypted with its own customer-managed KMS key (CloudWatch cannot
 publish to a topic encrypted with the AWS managed ``alias/aws/sns`` key), TLS-only, and publishable by
@@ -93,6 +94,7 @@ class PipelineMonitoring(Construct):
         daily_credit_budget: credits per UTC day, or ``None`` (no budget alarm).
         budget_alarm_fraction: share of the budget at which ``DailyCreditBudgetNearlySpent`` fires.
         dashboard: whether to create the dashboard.
+        intake_dead_letter_queue: the S3 intake's dead-letter queue, or ``None`` (no intake alarm).
         removal_policy: what happens to a created topic key when the stack is deleted.
 
     Attributes:
@@ -115,6 +117,7 @@ class PipelineMonitoring(Construct):
         daily_credit_budget: int | None,
         budget_alarm_fraction: float,
         dashboard: bool = True,
+        intake_dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = alarm_topic or self._create_topic()
@@ -147,6 +150,12 @@ class PipelineMonitoring(Construct):
               oldest_message_age.to_seconds(),
               f"a job message has waited {int(oldest_message_age.to_seconds())} s or more in the jobs queue "
               "(submit failing, throttled, or waiting for an in-flight slot)")
+        if intake_dead_letter_queue is not None:
+            alarm("IntakeDlqNotEmpty",
+                  intake_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                      period=PERIOD, statistic="Maximum"),
+                  1, "intake messages (S3 notifications of manifests or inbox files, manifest job events) reached "
+                     "the intake dead-letter queue: those files were not turned into jobs or reported")
         alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD, statistic="Sum"), 1,
               "job executions failed (PIPELINE_FAILED: see the task record's error)")
         alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD, statistic="Sum"), 1,
@@ -169,7 +178,7 @@ class PipelineMonitoring(Construct):
 
         self.dashboard = (
             self._create_dashboard(functions, state_machine, jobs_queue, dead_letter_queue, daily_credit_budget,
-                                   budget_alarm_fraction)
+                                   budget_alarm_fraction, intake_dead_letter_queue)
             if dashboard else None
         )
 
@@ -223,6 +232,7 @@ class PipelineMonitoring(Construct):
         dead_letter_queue: sqs.IQueue,
         daily_credit_budget: int | None,
         budget_alarm_fraction: float,
+        intake_dead_letter_queue: sqs.IQueue | None,
     ) -> cloudwatch.Dashboard:
         stack_name = Stack.of(self).stack_name
         dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(24))
@@ -272,9 +282,12 @@ class PipelineMonitoring(Construct):
                 right=[jobs_queue.metric_approximate_age_of_oldest_message(
                            period=PERIOD, statistic="Maximum", label="oldest message age (s)")]),
             cloudwatch.GraphWidget(
-                title="Dead-letter queue", width=8,
+                title="Dead-letter queues", width=8,
                 left=[dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=PERIOD, statistic="Maximum", label="dead-lettered jobs")]),
+                          period=PERIOD, statistic="Maximum", label="dead-lettered jobs"),
+                      *([intake_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                          period=PERIOD, statistic="Maximum", label="dead-lettered intake messages")]
+                        if intake_dead_letter_queue is not None else [])]),
             cloudwatch.GraphWidget(
                 title="Job executions", width=8,
                 left=[state_machine.metric_started(period=PERIOD, statistic="Sum", label="started"),

@@ -6,10 +6,16 @@ Resources (no physical names are set, so several deployments coexist in one acco
 * DynamoDB task table (key ``job_id``, point-in-time recovery), custom EventBridge bus.
 * S3 outputs bucket (private, SSE-S3, TLS only, versioned, server access logs to a logs bucket) -- or yours.
 * Secrets Manager secret holding the Cliprise API key (created with a placeholder to replace) -- or yours.
-* Lambda functions ``submit``, ``poll``, ``persist``, ``finalize``, ``callback``, ``arm``, each with its own
-  role, log group and X-Ray tracing, and their dependencies layer.
+* Lambda functions ``submit``, ``poll``, ``persist``, ``finalize``, ``callback``, ``arm``, ``api``, ``intake``,
+  each with its own role, log group and X-Ray tracing, and their dependencies layer.
 * The Standard state machine of :mod:`mediagen_infra.state_machine` (callback or timeout, then poll).
 * The callback HTTP API of :mod:`mediagen_infra.callback_api` (``POST /callbacks/{token}`` -> ``callback``).
+* The jobs HTTP API of :mod:`mediagen_infra.jobs_api` (``POST /jobs``, ``GET /jobs/{job_id}``, ``POST
+  /jobs/{job_id}/cancel``, ``GET /models``, ``GET /models/{model_id}``, ``GET /openapi.json`` -> ``api``; IAM
+  (SigV4) auth by default).
+* The S3 intake of :mod:`mediagen_infra.intake`: an intake bucket (or yours) whose ``jobs/*.json(l)`` manifests
+  and ``inbox/<rule prefix>`` files reach the ``intake`` function through an intake queue (+ DLQ), which also
+  receives the job events of manifest jobs (to write the manifest's report).
 * Alarms, an alarm topic (or yours) and a dashboard (:mod:`mediagen_infra.monitoring`).
 
 Function environment variables are the aliases of ``mediagen.settings.Settings``. Every cdk-nag finding the
@@ -28,6 +34,7 @@ Embedding::
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,17 +52,20 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .bundling import REPO_ROOT, dependencies_layer_code
 from .callback_api import CallbackApi
 from .compliance import acknowledge, acknowledge_wildcard_resource, skip_checkov
+from .intake import S3Intake
+from .jobs_api import JOBS_API_AUTH_MODES, JobsApi
 from .lambdas import (
+    API,
     ARCHITECTURE,
     ARM,
     CALLBACK,
     FINALIZE,
+    INTAKE,
     PERSIST,
     POLL,
     RUNTIME,
@@ -65,6 +75,7 @@ from .lambdas import (
 )
 from .monitoring import PipelineMonitoring
 from .state_machine import JobWorkflow
+from .storage import private_bucket, queue_with_dlq
 
 #: The initial value of the API key secret. Replace it after the first deploy::
 #:
@@ -83,22 +94,31 @@ ENV_API_KEY_SECRET_ID = "MEDIAGEN_API_KEY_SECRET_ID"  # noqa: S105 -- a variable
 ENV_CALLBACK_BASE_URL = "MEDIAGEN_CALLBACK_BASE_URL"
 ENV_DAILY_CREDIT_BUDGET = "MEDIAGEN_DAILY_CREDIT_BUDGET"
 ENV_MAX_IN_FLIGHT = "MEDIAGEN_MAX_IN_FLIGHT"
+ENV_JOBS_QUEUE_URL = "MEDIAGEN_JOBS_QUEUE_URL"
+ENV_INTAKE_BUCKET = "MEDIAGEN_INTAKE_BUCKET"
+#: JSON array of :meth:`InboxRule.to_json` objects, read by the intake function.
+ENV_INBOX_RULES = "MEDIAGEN_INBOX_RULES"
 #: Variables the construct sets itself; ``extra_environment`` may not override them.
 RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_TASK_TABLE, ENV_OUTPUTS_BUCKET, ENV_EVENT_BUS, ENV_STATE_MACHINE_ARN, ENV_API_KEY_SECRET_ID,
-    ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT,
+    ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT, ENV_JOBS_QUEUE_URL, ENV_INTAKE_BUCKET,
+    ENV_INBOX_RULES,
 })
+#: ``source`` of the job events (``MEDIAGEN_EVENT_SOURCE``; ``extra_environment`` may change it).
+ENV_EVENT_SOURCE = "MEDIAGEN_EVENT_SOURCE"
+DEFAULT_EVENT_SOURCE = "mediagen"
 
 #: AWS recommends a queue visibility timeout of at least six times the consumer's timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
 #: Functions that end jobs (and so give back an in-flight slot): they need ``MEDIAGEN_MAX_IN_FLIGHT``.
-JOB_ENDERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize")
-#: Functions that publish job events on the bus.
-EVENT_PUBLISHERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize")
+#: (``api`` ends a job it cancels.)
+JOB_ENDERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api")
+#: Functions that publish job events on the bus (``intake`` publishes the rejection of a bad manifest line).
+EVENT_PUBLISHERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api", "intake")
 #: Functions that read the API key.
 SECRET_READERS: tuple[str, ...] = ("submit", "poll", "persist")
-#: DynamoDB actions per function (the task repository and the spend guard call only these): only submit
-#: creates records; everyone else reads and updates them.
+#: DynamoDB actions per function (the task repository and the spend guard call only these): submit, api and
+#: intake create records; everyone else reads and updates them; intake reads a manifest's records in batches.
 TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "submit": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "poll": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
@@ -106,6 +126,8 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "finalize": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     "callback": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     "arm": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    "api": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "intake": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"),
 }
 #: What persist may do to objects of the outputs bucket: write results (single or multipart: PutObject
 #: covers Create/UploadPart/Complete), tag them with their SHA-256, abort a failed multipart upload and
@@ -113,8 +135,8 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
 PERSIST_OBJECT_ACTIONS: tuple[str, ...] = (
     "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject",
 )
-#: Old versions of overwritten or deleted results are kept this long, then expire.
-NONCURRENT_VERSION_EXPIRATION = Duration.days(30)
+#: CDK feature flag: server access log delivery is granted in the target bucket's policy (not with an ACL).
+S3_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 #: Server access logs of the outputs bucket are kept this long.
 ACCESS_LOG_EXPIRATION = Duration.days(365)
 
@@ -123,33 +145,144 @@ QUEUE_ENCRYPTION_COMMENT = (
     "needs no key policy, so upstream producers in other accounts can keep sending jobs."
 )
 
+#: The room the intake function's environment leaves for ``MEDIAGEN_INBOX_RULES``: Lambda allows 4 KB for all
+#: variables together, and the names, ARNs, URLs and Powertools settings take about 1 KB.
+INBOX_RULES_MAX_BYTES = 3000
+
 _INBOX_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*/?")
+#: An output prefix: the characters a job's ``output.prefix`` may use (``mediagen.jobs.PREFIX_PATTERN``).
+_OUTPUT_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/=-]{1,512}")
+#: A ``{placeholder}`` in a template string, and the ones the intake function fills in.
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_KNOWN_PLACEHOLDER = re.compile(r"object_url|key|filename|metadata\.[A-Za-z0-9_-]+")
 _REMOVAL_POLICIES = {RemovalPolicy.RETAIN, RemovalPolicy.DESTROY, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE}
 _SQS_MIN_RETENTION_S, _SQS_MAX_RETENTION_S = 60, 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
 class InboxRule:
-    """An S3 inbox rule: a file put under ``inbox/<prefix>`` becomes a job for ``model`` (issue 6).
+    """An S3 inbox rule: each file put under ``inbox/<prefix>`` of the intake bucket becomes one job for ``model``.
 
-    Stored on the construct (:attr:`MediaGenPipeline.inbox_rules`); no S3 trigger is built yet.
+    The intake function builds the job's request as ``{"model": model, "input": input_template}`` with these
+    placeholders filled in, in every string value (nested ones too):
+
+    * ``{object_url}``: the file (required somewhere): the job records its ``s3://`` URI and submit hands the
+      provider a presigned URL of it;
+    * ``{key}``: the object key; ``{filename}``: its last path segment;
+    * ``{metadata.NAME}``: the object's user metadata ``NAME`` (``x-amz-meta-NAME``).
 
     Attributes:
-        prefix: key prefix under ``inbox/`` (letters, digits, ``.``, ``_``, ``-``, ``/``; no leading ``/``).
+        prefix: key prefix under ``inbox/`` (letters, digits, ``.``, ``_``, ``-``, ``/``; no leading ``/``);
+            a missing trailing ``/`` is added.
         model: the catalog model the jobs run on.
-        input_template: the request's ``input`` for every file (the file's URL is added by the rule).
+        input_template: the request's ``input`` for every file.
+        output_prefix: where the jobs' results go in the outputs bucket; ``""``: ``results/inbox/<prefix>``.
     """
 
     prefix: str
     model: str
     input_template: Mapping[str, Any] = field(default_factory=dict)
+    output_prefix: str = ""
 
     def __post_init__(self) -> None:
-        """Raises: ValueError: the prefix is not a plain relative key prefix, or the model is empty."""
+        """Raises: ValueError: the prefix is not a plain relative key prefix, the model is empty, the template
+        never passes the file (``{object_url}``), uses an unknown placeholder or is not JSON, or the output
+        prefix is not a relative key prefix (each message names the rule's prefix)."""
         if not _INBOX_PREFIX.fullmatch(self.prefix) or ".." in self.prefix:
             raise ValueError(f"inbox rule prefix {self.prefix!r}: use letters, digits, '.', '_', '-' and '/'")
+        if not self.prefix.endswith("/"):
+            object.__setattr__(self, "prefix", self.prefix + "/")
         if not self.model.strip():
             raise ValueError(f"inbox rule {self.prefix!r} has no model")
+        if not isinstance(self.input_template, Mapping):
+            raise ValueError(f"inbox rule {self.prefix!r}: input_template must be a JSON object")
+        try:
+            json.dumps(self.input_template)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inbox rule {self.prefix!r}: input_template is not JSON ({exc})") from exc
+        placeholders = set(_placeholders(self.input_template))
+        if "object_url" not in placeholders:
+            raise ValueError(f"inbox rule {self.prefix!r}: input_template never uses {{object_url}}, so the "
+                             "jobs would never see the file; put it where the model takes its input")
+        unknown = sorted(p for p in placeholders if not _KNOWN_PLACEHOLDER.fullmatch(p))
+        if unknown:
+            raise ValueError(f"inbox rule {self.prefix!r}: unknown placeholder(s) "
+                             f"{', '.join('{' + p + '}' for p in unknown)}; use {{object_url}}, {{key}}, "
+                             "{filename} or {metadata.NAME}")
+        if self.output_prefix:
+            if (not _OUTPUT_PREFIX.fullmatch(self.output_prefix) or ".." in self.output_prefix
+                    or self.output_prefix.startswith("/")):
+                raise ValueError(f"inbox rule {self.prefix!r}: output_prefix {self.output_prefix!r} must be a "
+                                 "relative S3 key prefix")
+            if not self.output_prefix.endswith("/"):
+                object.__setattr__(self, "output_prefix", self.output_prefix + "/")
+
+    @property
+    def effective_output_prefix(self) -> str:
+        """``output_prefix``, or ``results/inbox/<prefix>`` when it is empty."""
+        return self.output_prefix or f"results/inbox/{self.prefix}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as the intake function reads it (one item of ``MEDIAGEN_INBOX_RULES``)::
+
+            {"prefix": "upscale/", "model": "recraft-upscaler", "input_template": {"image": "{object_url}"},
+             "output_prefix": "results/inbox/upscale/"}
+        """
+        return {
+            "prefix": self.prefix,
+            "model": self.model,
+            "input_template": json.loads(json.dumps(self.input_template)),
+            "output_prefix": self.effective_output_prefix,
+        }
+
+
+def _placeholders(value: Any) -> list[str]:
+    """The ``{name}`` placeholders of every string in ``value`` (nested objects and arrays included)."""
+    if isinstance(value, str):
+        return _PLACEHOLDER.findall(value)
+    if isinstance(value, Mapping):
+        return [p for item in value.values() for p in _placeholders(item)]
+    if isinstance(value, (list, tuple)):
+        return [p for item in value for p in _placeholders(item)]
+    return []
+
+
+def inbox_rules_json(rules: Sequence[InboxRule]) -> str:
+    """``MEDIAGEN_INBOX_RULES``: the rules' :meth:`InboxRule.to_json`, as one compact JSON array."""
+    return json.dumps([rule.to_json() for rule in rules], separators=(",", ":"), ensure_ascii=False)
+
+
+def check_inbox_rules(rules: Sequence[InboxRule]) -> None:
+    """Check a set of rules: distinct, non-nested prefixes, and JSON that fits the intake function.
+
+    Raises:
+        ValueError: two prefixes are equal or nested (S3 refuses overlapping notifications of one bucket), or
+            the rules' JSON exceeds :data:`INBOX_RULES_MAX_BYTES`.
+    """
+    prefixes = [rule.prefix for rule in rules]
+    if len(prefixes) != len(set(prefixes)):
+        raise ValueError("inbox_rules: two rules have the same prefix")
+    for outer in prefixes:
+        for inner in prefixes:
+            if inner != outer and inner.startswith(outer):
+                raise ValueError(f"inbox_rules: prefix {inner!r} is inside {outer!r}; S3 refuses overlapping "
+                                 "notifications, so inbox rule prefixes may not be nested")
+    size = len(inbox_rules_json(rules).encode())
+    if size > INBOX_RULES_MAX_BYTES:
+        raise ValueError(f"inbox_rules: {size} bytes of JSON; at most {INBOX_RULES_MAX_BYTES} fit in the intake "
+                         "function's environment (Lambda allows 4 KB for all variables)")
+
+
+#: The inbox rules of ``MediaGen-<stage>`` when the ``inboxRules`` context gives none (an embedding app's
+#: ``MediaGenPipelineProps`` has no rules unless it passes these or its own).
+DEFAULT_INBOX_RULES: tuple[InboxRule, ...] = (
+    InboxRule("upscale/", "recraft-upscaler", {"image": "{object_url}"}),
+    InboxRule("remove-bg/", "recraft-remove-bg", {"image": "{object_url}"}),
+    InboxRule("transcribe/", "elevenlabs-speech-to-text", {"audio_url": "{object_url}"}),
+    # wan-2-5 image-to-video: prompt from the file's x-amz-meta-prompt; the cheapest resolution and duration.
+    InboxRule("animate/", "wan-2-5", {"prompt": "{metadata.prompt}", "image_url": "{object_url}",
+                                      "resolution": "720p", "duration": "5"}),
+)
 
 
 def _default_architecture() -> lambda_.Architecture:
@@ -168,9 +301,14 @@ class MediaGenPipelineProps:
         outputs_bucket: an existing bucket for results; ``None`` creates a private, versioned, logged one.
             persist gets only :data:`PERSIST_OBJECT_ACTIONS` on its objects (plus ``kms:GenerateDataKey`` and
             ``kms:Decrypt`` when the bucket is imported with its ``encryption_key``).
-        access_logs_bucket: where a *created* outputs bucket writes its server access logs (under ``outputs/``);
-            ``None`` creates a logs bucket (logs expire after :data:`ACCESS_LOG_EXPIRATION`). An existing one
-            must use SSE-S3 and let ``logging.s3.amazonaws.com`` put objects. Ignored with ``outputs_bucket``.
+        access_logs_bucket: where *created* buckets write their server access logs (the outputs bucket under
+            ``outputs/``, the intake bucket under ``intake/``); ``None`` creates a logs bucket (logs expire after
+            :data:`ACCESS_LOG_EXPIRATION`) when the construct creates either bucket. An existing one must use
+            SSE-S3 and let ``logging.s3.amazonaws.com`` put objects. Unused when both buckets are yours.
+        intake_bucket: an existing bucket to take jobs from (``jobs/*.json``, ``jobs/*.jsonl``, ``inbox/...``);
+            ``None`` creates a private, versioned, logged one. Its notifications are added (CDK keeps the ones
+            it did not create); the intake and submit functions may read its objects (plus ``kms:Decrypt`` when
+            the bucket is imported with its ``encryption_key``). See :mod:`mediagen_infra.intake`.
         max_receive_count: receives of a job message before it moves to the dead-letter queue.
         dlq_retention: how long dead-lettered messages are kept (1 min - 14 days).
         jobs_retention: how long a job message may wait in the jobs queue (1 min - 14 days).
@@ -182,13 +320,16 @@ class MediaGenPipelineProps:
         max_jobs_in_flight: jobs at the provider at once (``MEDIAGEN_MAX_IN_FLIGHT``); extra jobs wait in the
             queue. ``None``: unlimited.
         budget_alarm_fraction: share of ``daily_credit_budget`` at which the budget alarm fires (0-1].
-        inbox_rules: S3 inbox rules (stored for the S3 trigger; see :class:`InboxRule`).
+        inbox_rules: S3 inbox rules (see :class:`InboxRule`): one intake bucket notification per rule, and the
+            intake function's ``MEDIAGEN_INBOX_RULES``. Prefixes may not be equal or nested (S3 refuses
+            overlapping notifications), and their JSON must fit :data:`INBOX_RULES_MAX_BYTES`. ``()``: no inbox
+            (``MediaGen-<stage>`` uses :data:`DEFAULT_INBOX_RULES` unless its context says otherwise).
         alarm_topic: the SNS topic every alarm notifies (on alarm and on recovery); ``None`` creates an
             encrypted topic (:attr:`MediaGenPipeline.alarm_topic`).
         oldest_message_alarm_age: the ``OldestJobTooOld`` alarm fires when a job message waits this long.
         dashboard: create the CloudWatch dashboard.
         architecture: ``ARM_64`` (default, cheaper) or ``X86_64``; the dependencies layer is built to match.
-        log_retention: retention of every log group (functions, state machine, callback API access logs).
+        log_retention: retention of every log group (functions, state machine, the APIs' access logs).
         removal_policy: what happens to stored data when the stack is deleted or the resource replaced: the
             task table and the created buckets. Default ``RETAIN``. (``DESTROY`` cannot delete a bucket that
             still holds objects: empty it first.)
@@ -198,12 +339,17 @@ class MediaGenPipelineProps:
             override the variables the construct sets (:data:`RESERVED_ENVIRONMENT`).
         callback_throttle_burst: burst limit of the callback API's stage (requests).
         callback_throttle_rate: steady rate limit of the callback API's stage (requests per second).
+        jobs_api_auth: ``"iam"`` (SigV4 on every route of the jobs API) or ``"none"`` (no authorizer: only
+            behind your own authenticating gateway or private integration; see :mod:`mediagen_infra.jobs_api`).
+        jobs_api_throttle_burst: burst limit of the jobs API's stage (requests).
+        jobs_api_throttle_rate: steady rate limit of the jobs API's stage (requests per second).
     """
 
     source_root: Path = REPO_ROOT
     api_key_secret: secretsmanager.ISecret | None = None
     outputs_bucket: s3.IBucket | None = None
     access_logs_bucket: s3.IBucket | None = None
+    intake_bucket: s3.IBucket | None = None
     max_receive_count: int = 5
     dlq_retention: Duration = field(default_factory=lambda: Duration.days(14))
     jobs_retention: Duration = field(default_factory=lambda: Duration.days(4))
@@ -224,6 +370,9 @@ class MediaGenPipelineProps:
     extra_environment: Mapping[str, str] = field(default_factory=dict)
     callback_throttle_burst: int = 100
     callback_throttle_rate: int = 50
+    jobs_api_auth: str = "iam"
+    jobs_api_throttle_burst: int = 50
+    jobs_api_throttle_rate: int = 25
 
     def __post_init__(self) -> None:
         """Reject values AWS would reject at deploy time, or that would make the pipeline misbehave.
@@ -239,6 +388,11 @@ class MediaGenPipelineProps:
             raise ValueError("submit_max_concurrency must be between 2 and 1000")
         if self.callback_throttle_burst < 0 or self.callback_throttle_rate < 0:
             raise ValueError("callback_throttle_burst and callback_throttle_rate must be >= 0")
+        if self.jobs_api_auth not in JOBS_API_AUTH_MODES:
+            raise ValueError(f"jobs_api_auth must be one of {', '.join(repr(m) for m in JOBS_API_AUTH_MODES)}, "
+                             f"got {self.jobs_api_auth!r}")
+        if self.jobs_api_throttle_burst < 0 or self.jobs_api_throttle_rate < 0:
+            raise ValueError("jobs_api_throttle_burst and jobs_api_throttle_rate must be >= 0")
         for name in ("dlq_retention", "jobs_retention"):
             seconds = getattr(self, name).to_seconds()
             if not _SQS_MIN_RETENTION_S <= seconds <= _SQS_MAX_RETENTION_S:
@@ -261,14 +415,13 @@ class MediaGenPipelineProps:
         overridden = sorted(RESERVED_ENVIRONMENT & set(self.extra_environment))
         if overridden:
             raise ValueError(f"extra_environment may not set {', '.join(overridden)}: the construct sets them")
-        prefixes = [rule.prefix for rule in self.inbox_rules]
-        if len(prefixes) != len(set(prefixes)):
-            raise ValueError("inbox_rules: two rules have the same prefix")
+        check_inbox_rules(self.inbox_rules)
 
 
 class MediaGenPipeline(Construct):
     """Queue → submit → state machine (wait for callback | timeout → poll → persist | finalize) → S3 +
-    EventBridge; provider callbacks → HTTP API → callback → wake the execution; alarms → SNS.
+    EventBridge; provider callbacks → HTTP API → callback → wake the execution; jobs HTTP API → api → queue;
+    intake bucket → intake queue → intake → queue; alarms → SNS.
 
     Args:
         scope: parent construct (any stack).
@@ -277,11 +430,14 @@ class MediaGenPipeline(Construct):
 
     Attributes:
         props: the options.
-        jobs_queue, dead_letter_queue, task_table, outputs_bucket, access_logs_bucket (``None`` when the outputs
-        bucket is yours), event_bus, api_key_secret, dependencies_layer, state_machine, callback_api: the
-        resources.
+        jobs_queue, dead_letter_queue, task_table, outputs_bucket, access_logs_bucket (the given or created logs
+        bucket; ``None`` when the outputs and intake buckets are both yours), event_bus, api_key_secret,
+        dependencies_layer, state_machine, callback_api: the resources.
+        jobs_api: the jobs HTTP API (:class:`mediagen_infra.jobs_api.JobsApi`; its URL is ``jobs_api.api_url``).
+        intake: the S3 intake (:class:`mediagen_infra.intake.S3Intake`: ``bucket``, ``queue``,
+            ``dead_letter_queue``, ``manifest_events_rule``).
         functions: the Lambda functions by name (``submit``, ``poll``, ``persist``, ``finalize``,
-            ``callback``, ``arm``).
+            ``callback``, ``arm``, ``api``, ``intake``).
         monitoring, alarm_topic, alarms, dashboard: see :class:`mediagen_infra.monitoring.PipelineMonitoring`.
         inbox_rules: the S3 inbox rules.
     """
@@ -290,6 +446,9 @@ class MediaGenPipeline(Construct):
         self, scope: Construct, construct_id: str, props: MediaGenPipelineProps | None = None
     ) -> None:
         super().__init__(scope, construct_id)
+        # Created buckets deliver server access logs through the logs bucket's policy, never an ACL (every bucket
+        # is BucketOwnerEnforced): set here, so an app without this feature flag in its cdk.json works the same.
+        self.node.set_context(S3_ACCESS_LOGS_USE_BUCKET_POLICY, True)
         props = props or MediaGenPipelineProps()
         self.props = props
         self.inbox_rules: tuple[InboxRule, ...] = tuple(props.inbox_rules)
@@ -309,7 +468,8 @@ class MediaGenPipeline(Construct):
         skip_checkov(self.task_table, "CKV_AWS_119",
                      "Encrypted at rest with the AWS managed DynamoDB key; access is already limited per function "
                      "to GetItem/PutItem/UpdateItem on this table, so a customer-managed key adds cost only.")
-        self.outputs_bucket, self.access_logs_bucket = self._outputs_bucket()
+        self.access_logs_bucket = self._access_logs_bucket()
+        self.outputs_bucket = props.outputs_bucket or self._create_outputs_bucket()
 
         # No event_bus_name: CDK derives a unique name from the construct path (includes the stack name).
         self.event_bus = events.EventBus(self, "EventBus", description="mediagen job events")
@@ -332,13 +492,12 @@ class MediaGenPipeline(Construct):
         }
         secret_env = {ENV_API_KEY_SECRET_ID: self.api_key_secret.secret_arn}
         in_flight_env = {ENV_MAX_IN_FLIGHT: str(props.max_jobs_in_flight)} if props.max_jobs_in_flight else {}
+        outputs_env = {ENV_OUTPUTS_BUCKET: self.outputs_bucket.bucket_name}
+        queue_env = {ENV_JOBS_QUEUE_URL: self.jobs_queue.queue_url}
         budget_env = {ENV_DAILY_CREDIT_BUDGET: str(props.daily_credit_budget)} if props.daily_credit_budget else {}
 
         poll = self._function(POLL, {**common_env, **secret_env, **in_flight_env})
-        persist = self._function(
-            PERSIST,
-            {**common_env, **secret_env, **in_flight_env, ENV_OUTPUTS_BUCKET: self.outputs_bucket.bucket_name},
-        )
+        persist = self._function(PERSIST, {**common_env, **secret_env, **in_flight_env, **outputs_env})
         finalize = self._function(FINALIZE, {**common_env, **in_flight_env})
         # callback and arm must answer fast and never see the API key or the outputs.
         callback = self._function(CALLBACK, common_env)
@@ -367,6 +526,46 @@ class MediaGenPipeline(Construct):
             log_removal_policy=props.log_removal_policy,
         )
 
+        # The jobs API: no secret, no provider call; it queues jobs, reads records, presigns result downloads
+        # and cancels (which wakes a waiting execution).
+        api = self._function(
+            API,
+            {**common_env, **outputs_env, **queue_env, **in_flight_env,
+             ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
+        )
+        self.jobs_api = JobsApi(
+            self,
+            "JobsApi",
+            handler=api,
+            auth=props.jobs_api_auth,
+            throttle_burst_limit=props.jobs_api_throttle_burst,
+            throttle_rate_limit=props.jobs_api_throttle_rate,
+            log_retention=props.log_retention,
+            log_removal_policy=props.log_removal_policy,
+        )
+
+        self.intake = S3Intake(
+            self,
+            "Intake",
+            event_bus=self.event_bus,
+            event_source=props.extra_environment.get(ENV_EVENT_SOURCE, DEFAULT_EVENT_SOURCE),
+            inbox_prefixes=[rule.prefix for rule in self.inbox_rules],
+            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * INTAKE.timeout_seconds),
+            bucket=props.intake_bucket,
+            access_logs_bucket=self.access_logs_bucket,
+            max_receive_count=props.max_receive_count,
+            dlq_retention=props.dlq_retention,
+            removal_policy=props.removal_policy,
+        )
+        intake_env = {ENV_INTAKE_BUCKET: self.intake.bucket.bucket_name}
+        intake = self._function(
+            INTAKE,
+            {**common_env, **outputs_env, **queue_env, **intake_env,
+             ENV_INBOX_RULES: inbox_rules_json(self.inbox_rules)},
+        )
+        # Consume (Receive/Delete/ChangeMessageVisibility) comes with the event source; read of the intake objects.
+        self.intake.consume_with(intake)
+
         submit = self._function(
             SUBMIT,
             {
@@ -374,6 +573,7 @@ class MediaGenPipeline(Construct):
                 **secret_env,
                 **in_flight_env,
                 **budget_env,
+                **intake_env,
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                 ENV_CALLBACK_BASE_URL: self.callback_api.callback_url_base,
             },
@@ -394,7 +594,7 @@ class MediaGenPipeline(Construct):
 
         self.functions: dict[str, lambda_.Function] = {
             "submit": submit, "poll": poll, "persist": persist, "finalize": finalize,
-            "callback": callback, "arm": arm,
+            "callback": callback, "arm": arm, "api": api, "intake": intake,
         }
         self._grant_least_privilege()
 
@@ -405,6 +605,7 @@ class MediaGenPipeline(Construct):
             state_machine=self.state_machine,
             jobs_queue=self.jobs_queue,
             dead_letter_queue=self.dead_letter_queue,
+            intake_dead_letter_queue=self.intake.dead_letter_queue,
             alarm_topic=props.alarm_topic,
             oldest_message_age=props.oldest_message_alarm_age,
             daily_credit_budget=props.daily_credit_budget,
@@ -418,50 +619,30 @@ class MediaGenPipeline(Construct):
     # ------------------------------------------------------------------------------------------- resources
     def _create_queues(self) -> None:
         props = self.props
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "JobsDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=props.dlq_retention,
-        )
-        self.jobs_queue = sqs.Queue(
+        self.jobs_queue, self.dead_letter_queue = queue_with_dlq(
             self,
             "JobsQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            "JobsDlq",
             visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * SUBMIT.timeout_seconds),
-            retention_period=props.jobs_retention,
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=props.max_receive_count,
-                                                  queue=self.dead_letter_queue),
+            retention=props.jobs_retention,
+            dlq_retention=props.dlq_retention,
+            max_receive_count=props.max_receive_count,
+            encryption_comment=QUEUE_ENCRYPTION_COMMENT,
         )
-        for queue in (self.dead_letter_queue, self.jobs_queue):
-            skip_checkov(queue, "CKV_AWS_27", QUEUE_ENCRYPTION_COMMENT)
 
-    def _outputs_bucket(self) -> tuple[s3.IBucket, s3.IBucket | None]:
-        """The given outputs bucket, or a created one with its server access logs bucket."""
+    def _access_logs_bucket(self) -> s3.IBucket | None:
+        """Where created buckets log: the given logs bucket, a created one, or ``None`` (no bucket is created)."""
         props = self.props
-        if props.outputs_bucket is not None:
-            return props.outputs_bucket, None
-        logs_bucket = props.access_logs_bucket or self._create_access_logs_bucket()
-        bucket = s3.Bucket(
-            self,
-            "OutputsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            versioned=True,
-            removal_policy=props.removal_policy,
-            server_access_logs_bucket=logs_bucket,
-            server_access_logs_prefix="outputs/",
-            lifecycle_rules=[s3.LifecycleRule(
-                # persist uploads results in parts: do not pay for parts of uploads that never completed.
-                abort_incomplete_multipart_upload_after=Duration.days(7),
-                noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRATION,
-            )],
-        )
-        return bucket, logs_bucket
+        if props.outputs_bucket is not None and props.intake_bucket is not None:
+            return None
+        return props.access_logs_bucket or self._create_access_logs_bucket()
+
+    def _create_outputs_bucket(self) -> s3.Bucket:
+        """A private, versioned outputs bucket that logs into the access-logs bucket."""
+        if self.access_logs_bucket is None:  # _access_logs_bucket gives one whenever a bucket is created
+            raise RuntimeError("a created outputs bucket needs the access-logs bucket")
+        return private_bucket(self, "OutputsBucket", access_logs_bucket=self.access_logs_bucket,
+                              access_logs_prefix="outputs/", removal_policy=self.props.removal_policy)
 
     def _create_access_logs_bucket(self) -> s3.Bucket:
         bucket = s3.Bucket(
@@ -480,7 +661,8 @@ class MediaGenPipeline(Construct):
         )
         # cdk-nag's AwsSolutions-S1 exempts a log target bucket; checkov does not.
         skip_checkov(bucket, "CKV_AWS_18",
-                     "The server access log target of the outputs bucket: logging it into itself would loop.")
+                     "The server access log target of the created outputs and intake buckets: logging it into "
+                     "itself would loop.")
         return bucket
 
     def _create_secret(self) -> secretsmanager.Secret:
@@ -536,10 +718,13 @@ class MediaGenPipeline(Construct):
             "version delete).",
         )
 
+        self._grant_api_and_intake()
+
         self.state_machine.grant_start_execution(self.functions["submit"])
         # states:SendTaskSuccess/Failure/Heartbeat: callback wakes the waiting execution; arm ends the
-        # wait itself when a callback came first or the job is no longer waiting.
+        # wait itself when a callback came first or the job is no longer waiting; api's cancel wakes it too.
         self.state_machine.grant_task_response(self.functions["callback"])
+        self.state_machine.grant_task_response(self.functions["api"])
         # Not on arm's own role policy: the state machine references arm's ARN, and a Lambda function
         # depends on its role's default policy, so that policy naming the state machine would close a
         # dependency cycle (StateMachine -> ArmFunction -> ArmRole DefaultPolicy -> StateMachine). The
@@ -577,6 +762,38 @@ class MediaGenPipeline(Construct):
         )
         self.execution_ended_rule.add_target(events_targets.LambdaFunction(
             self.functions["finalize"], retry_attempts=8, max_event_age=Duration.hours(24)))
+
+
+    def _grant_api_and_intake(self) -> None:
+        """The jobs API and the intake queue jobs (SendMessage); api presigns result downloads (GetObject on
+        the outputs), intake writes manifest reports (PutObject on the outputs); submit reads intake objects."""
+        api, intake, submit = self.functions["api"], self.functions["intake"], self.functions["submit"]
+        for function in (api, intake):
+            self.jobs_queue.grant_send_messages(function)
+
+        objects = self.outputs_bucket.arn_for_objects("*")
+        api.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects]))
+        intake.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]))
+        if self.outputs_bucket.encryption_key is not None:
+            self.outputs_bucket.encryption_key.grant(api, "kms:Decrypt")
+            self.outputs_bucket.encryption_key.grant(intake, "kms:GenerateDataKey")
+        acknowledge_wildcard_resource(
+            _role(api), objects,
+            "The jobs API presigns download URLs of a job's results, which lie under <prefix><job_id>/ with the "
+            "prefix chosen by each job, so the object ARN ends in /*; read only (s3:GetObject): no list, no write.",
+        )
+        acknowledge_wildcard_resource(
+            _role(intake), objects,
+            "The intake function writes each manifest's report next to the manifest's results, under the output "
+            "prefix the manifest chose, so the object ARN ends in /*; s3:PutObject only: no read, list or delete.",
+        )
+
+        self.intake.grant_read_objects(
+            submit,
+            "submit presigns the s3:// input URLs of jobs that point into the intake bucket (the inbox rules' "
+            "{object_url}, manifest inputs), so the provider can fetch them; any key may be named, so the object "
+            "ARN ends in /*. Read only (GetObject, GetObjectVersion).",
+        )
 
 
 def _grant_secret_value(secret: secretsmanager.ISecret, function: lambda_.IFunction) -> None:

@@ -17,7 +17,8 @@ class MediaGenStack(Stack):
 
     Outputs (stable ids, for scripts and ``mediagen submit``/``status``): ``JobsQueueUrl``,
     ``JobsDlqUrl``, ``TaskTableName``, ``OutputsBucketName``, ``EventBusName``, ``StateMachineArn``,
-    ``ApiKeySecretArn``, ``CallbackUrlBase``, ``AlarmTopicArn`` and, with the dashboard, ``DashboardName``.
+    ``ApiKeySecretArn``, ``CallbackUrlBase``, ``JobsApiUrl``, ``IntakeBucketName``, ``IntakeQueueUrl``,
+    ``AlarmTopicArn`` and, with the dashboard, ``DashboardName``.
 
     Args:
         scope: the app.
@@ -72,6 +73,16 @@ class MediaGenStack(Stack):
                 pipeline.callback_api.callback_url_base,
                 "Provider callbacks: POST <CallbackUrlBase>/<token> (submit sets callBackUrl)",
             ),
+            "JobsApiUrl": (
+                pipeline.jobs_api.api_url,
+                "Jobs HTTP API: POST /jobs, GET /jobs/{job_id}, POST /jobs/{job_id}/cancel, GET /models, "
+                f"GET /models/{{model_id}}, GET /openapi.json (auth: {pipeline.props.jobs_api_auth})",
+            ),
+            "IntakeBucketName": (
+                pipeline.intake.bucket.bucket_name,
+                "Put job manifests under jobs/ (.json, .jsonl) and files under inbox/<rule prefix>",
+            ),
+            "IntakeQueueUrl": (pipeline.intake.queue.queue_url, "S3 intake notifications for the intake function"),
             "AlarmTopicArn": (pipeline.alarm_topic.topic_arn, "SNS topic every alarm notifies (subscribe to it)"),
         }
         if pipeline.dashboard is not None:

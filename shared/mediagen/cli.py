@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mediagen import __version__
 from mediagen.redact import RedactingFilter
@@ -39,13 +40,18 @@ def _run_local(args: argparse.Namespace) -> int:
 def _redrive(args: argparse.Namespace) -> int:
     import boto3
 
+    from mediagen.local.runner import local_clients, read_local_state
     from mediagen.ops import redrive, stack_outputs
 
     dlq_url, queue_url = args.dlq_url, args.queue_url
-    if not (dlq_url and queue_url):
+    clients: Any = boto3
+    if args.local:
+        state = read_local_state(Path(args.state_file))
+        clients, dlq_url, queue_url = local_clients(state), state["dlq_url"], state["queue_url"]
+    elif not (dlq_url and queue_url):
         outputs = stack_outputs(args.stack)
         dlq_url, queue_url = dlq_url or outputs["JobsDlqUrl"], queue_url or outputs["JobsQueueUrl"]
-    moved = redrive(boto3.client("sqs"), dlq_url=dlq_url, queue_url=queue_url, limit=args.max)
+    moved = redrive(clients.client("sqs"), dlq_url=dlq_url, queue_url=queue_url, limit=args.max)
     print(f"redrive done: {moved} message(s) moved")
     return 0
 
@@ -57,9 +63,16 @@ def _status(args: argparse.Namespace) -> int:
 
     from mediagen.ops import job_status, table_and_bucket
 
-    table, bucket = table_and_bucket(args.stack, args.table, args.bucket)
-    record = job_status(args.job_id, table=table, bucket=bucket, dynamodb=boto3.client("dynamodb"),
-                        s3=boto3.client("s3"))
+    clients: Any = boto3
+    if args.local:
+        from mediagen.local.runner import local_clients, read_local_state
+
+        state = read_local_state(Path(args.state_file))
+        clients, table, bucket = local_clients(state), state["table"], state["bucket"]
+    else:
+        table, bucket = table_and_bucket(args.stack, args.table, args.bucket)
+    record = job_status(args.job_id, table=table, bucket=bucket, dynamodb=clients.client("dynamodb"),
+                        s3=clients.client("s3"))
     if record is None:
         print(f"mediagen: no job {args.job_id} in {table}", file=sys.stderr)
         return 1
@@ -86,8 +99,15 @@ def _jobs(args: argparse.Namespace) -> int:
 
     from mediagen.ops import list_jobs, stack_outputs
 
-    table = args.table or stack_outputs(args.stack)["TaskTableName"]
-    records = list_jobs(table=table, dynamodb=boto3.client("dynamodb"), status=args.status, limit=args.limit)
+    clients: Any = boto3
+    if args.local:
+        from mediagen.local.runner import local_clients, read_local_state
+
+        state = read_local_state(Path(args.state_file))
+        clients, table = local_clients(state), state["table"]
+    else:
+        table = args.table or stack_outputs(args.stack)["TaskTableName"]
+    records = list_jobs(table=table, dynamodb=clients.client("dynamodb"), status=args.status, limit=args.limit)
     if args.json:
         print(json.dumps(records, indent=2, sort_keys=True, default=str))
         return 0
@@ -99,11 +119,20 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     files = [Path(p) for p in args.files]
+    state_file = Path(args.state_file)
+    if args.local and state_file.exists():  # a running `mediagen local up`
+        from mediagen.local.runner import load_job_files, read_local_state, served_target
+        from mediagen.ops.submit import submit as submit_jobs
+
+        state = read_local_state(state_file)
+        return submit_jobs(load_job_files(files), lambda: served_target(state), via=args.via, wait_for=args.wait,
+                           output_dir=Path(args.output_dir), timeout=args.timeout, out=sys.stdout)
     if args.local:
         from mediagen.local.runner import submit_local
 
         if not args.wait:
-            print("--local: the local stack lives for this command, so it waits for the jobs (as with --wait)")
+            print("--local without `mediagen local up` running: an embedded local stack lives for this command, "
+                  "so it waits for the jobs (as with --wait)")
         return submit_local(job_files=files, via=args.via, output_dir=Path(args.output_dir), timeout=args.timeout,
                             processing_seconds=args.processing_seconds,
                             template_path=Path(args.template) if args.template else None)
@@ -112,6 +141,13 @@ def _submit(args: argparse.Namespace) -> int:
 
     return submit(load_job_files(files), lambda: deployed_target(args.stack), via=args.via, wait_for=args.wait,
                   output_dir=Path(args.output_dir), timeout=args.timeout, out=sys.stdout)
+
+
+def _local_up(args: argparse.Namespace) -> int:
+    from mediagen.local.runner import serve_local
+
+    return serve_local(state_file=Path(args.state_file), port=args.port, processing_seconds=args.processing_seconds,
+                       template_path=Path(args.template) if args.template else None)
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -132,6 +168,11 @@ def _fault_spec(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
+
+
+#: Where ``mediagen local up`` says how to reach it (mirrors mediagen.local.runner.DEFAULT_STATE_FILE, which
+#: is not imported here: the parser must not pull in moto).
+DEFAULT_STATE_FILE = Path(".mediagen") / "local.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,19 +202,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="follow the jobs until they end, then download the outputs")
     p.add_argument("--via", choices=["queue", "api"], default="queue",
                    help="the jobs queue (SQS) or the jobs API (POST /jobs, SigV4-signed) (default: %(default)s)")
-    p.add_argument("--local", action="store_true", help="run against the embedded local stack (moto + sandbox)")
+    p.add_argument("--local", action="store_true", help="run against the local stack: the one `mediagen local up` "
+                   "runs, else an embedded one for this command (moto + sandbox)")
     p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queue/API")
     p.add_argument("--output-dir", default="mediagen-output", help="where --wait downloads outputs")
     p.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
     p.add_argument("--processing-seconds", type=float, default=1.0, help="--local: sandbox processing time per task")
     p.add_argument("--template", default=None, help="--local: the synthesized template to run (default: cdk.out/)")
+    p.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     p.set_defaults(func=_submit)
+
+    p = sub.add_parser("local", help="`mediagen local up`: keep a local stack running for --local commands")
+    p.add_argument("action", choices=["up"])
+    p.add_argument("--port", type=int, default=0, help="port of the local AWS endpoint (default: any free one)")
+    p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
+    p.add_argument("--template", default=None, help="the synthesized template to run (default: cdk.out/)")
+    p.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help="where to write how to reach it")
+    p.set_defaults(func=_local_up)
 
     p = sub.add_parser("redrive", help="move dead-letter messages back to the jobs queue of a deployed stack")
     p.add_argument("--stack", default="MediaGen-dev", help="stack whose outputs name the queues (default: %(default)s)")
     p.add_argument("--dlq-url", default=None, help="dead-letter queue URL (default: the stack's JobsDlqUrl)")
     p.add_argument("--queue-url", default=None, help="jobs queue URL (default: the stack's JobsQueueUrl)")
     p.add_argument("--max", type=int, default=None, help="move at most this many messages")
+    p.add_argument("--local", action="store_true", help="run against the local stack of `mediagen local up`")
+    p.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     p.set_defaults(func=_redrive)
 
     p = sub.add_parser("status", help="a job's status, timeline, error and outputs (with download URLs) "
@@ -183,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", default=None, help="task table name (default: the stack's TaskTableName)")
     p.add_argument("--bucket", default=None, help="outputs bucket (default: the stack's OutputsBucketName)")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--local", action="store_true", help="run against the local stack of `mediagen local up`")
+    p.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     p.set_defaults(func=_status)
 
     p = sub.add_parser("jobs", help="recent jobs of a deployed stack, newest first")
@@ -193,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", default="MediaGen-dev")
     p.add_argument("--table", default=None, help="task table name (default: the stack's TaskTableName)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--local", action="store_true", help="run against the local stack of `mediagen local up`")
+    p.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     p.set_defaults(func=_jobs)
 
     p = sub.add_parser("emulator", help="serve the sandbox Cliprise emulator on loopback")

@@ -34,11 +34,16 @@ def alarms(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {lid: r["Properties"] for lid, r in _of_type(resources, "AWS::CloudWatch::Alarm").items()}
 
 
+def _pipeline_functions(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The pipeline's functions (not CDK's deploy-time helpers, e.g. the S3 notifications handler)."""
+    return {lid: r for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
+            if r["Properties"]["Handler"].startswith("functions.")}
+
+
 @pytest.fixture(scope="module")
 def functions(resources: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Function name (from the handler) -> logical id."""
-    return {r["Properties"]["Handler"].split(".")[1]: lid
-            for lid, r in _of_type(resources, "AWS::Lambda::Function").items()}
+    return {r["Properties"]["Handler"].split(".")[1]: lid for lid, r in _pipeline_functions(resources).items()}
 
 
 def _alarm_on(alarms: dict[str, dict[str, Any]], namespace: str, metric: str,
@@ -54,8 +59,10 @@ def test_the_alarm_set_covers_queue_executions_deadlines_and_every_function(
     resources: dict[str, dict[str, Any]], alarms: dict[str, dict[str, Any]], functions: dict[str, str]
 ) -> None:
     queues = _of_type(resources, "AWS::SQS::Queue")
-    (jobs_id,) = [lid for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]]
-    (dlq_id,) = set(queues) - {jobs_id}
+    jobs_id, intake_id = (lid for lid, q in queues.items() if "RedrivePolicy" in q["Properties"])
+    assert "Intake" in intake_id and "Intake" not in jobs_id
+    dlq_id, intake_dlq_id = (queues[lid]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                             for lid in (jobs_id, intake_id))
     machine_id = _only(resources, "AWS::StepFunctions::StateMachine")
 
     def queue(lid: str) -> list[dict[str, Any]]:
@@ -66,6 +73,9 @@ def test_the_alarm_set_covers_queue_executions_deadlines_and_every_function(
          "Maximum", "GreaterThanOrEqualToThreshold", 1),
         (_alarm_on(alarms, "AWS/SQS", "ApproximateAgeOfOldestMessage", queue(jobs_id)),
          "Maximum", "GreaterThanOrEqualToThreshold", 15 * 60),
+        # Files dropped in the intake bucket that were never turned into jobs (or reports).
+        (_alarm_on(alarms, "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue(intake_dlq_id)),
+         "Maximum", "GreaterThanOrEqualToThreshold", 1),
         (_alarm_on(alarms, "AWS/States", "ExecutionsFailed",
                    [{"Name": "StateMachineArn", "Value": {"Ref": machine_id}}]),
          "Sum", "GreaterThanOrEqualToThreshold", 1),
@@ -83,7 +93,7 @@ def test_the_alarm_set_covers_queue_executions_deadlines_and_every_function(
             assert name in alarm["AlarmDescription"]
             expected.append((alarm, "Sum", "GreaterThanOrEqualToThreshold", 1))
 
-    assert len(alarms) == len(expected) == 5 + 2 * 6
+    assert len(alarms) == len(expected) == 6 + 2 * 8
     for alarm, statistic, comparison, threshold in expected:
         assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
             statistic, comparison, threshold), alarm["AlarmDescription"]
@@ -199,7 +209,7 @@ def test_every_function_and_the_state_machine_are_traced_with_permission_to_send
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if "xray:PutTraceSegments" in actions:
                 roles_with_xray |= {r["Ref"] for r in policy["Properties"]["Roles"]}
-    for function in _of_type(resources, "AWS::Lambda::Function").values():
+    for function in _pipeline_functions(resources).values():
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
         assert function["Properties"]["Role"]["Fn::GetAtt"][0] in roles_with_xray
     (machine,) = _of_type(resources, "AWS::StepFunctions::StateMachine").values()

@@ -17,31 +17,39 @@ from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 
+from mediagen.catalog import get_catalog
 from mediagen.settings import Settings
-from mediagen_infra import InboxRule, MediaGenPipelineProps
+from mediagen_infra import DEFAULT_INBOX_RULES, InboxRule, MediaGenPipelineProps
 from mediagen_infra.bundling import EXCLUDED_PACKAGE_DIRS, REPO_ROOT, function_bundle_files, function_code
 from mediagen_infra.lambdas import ARM, FUNCTION_SPECS, build_function
 
 EXPECTED_FUNCTIONS = {
     # name: (timeout s, memory MB, MEDIAGEN_* variables)
     "submit": (60, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN",
-                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL"}),
+                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET"}),
     "poll": (45, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID"}),
     "persist": (900, 1024, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID",
                             "MEDIAGEN_OUTPUTS_BUCKET"}),
     "finalize": (30, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS"}),
     "callback": (10, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS"}),
     "arm": (10, 256, {"MEDIAGEN_TASK_TABLE"}),
+    # API Gateway gives up on an integration after 30 s: the api function must answer before that.
+    "api": (29, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET", "MEDIAGEN_JOBS_QUEUE_URL",
+                      "MEDIAGEN_STATE_MACHINE_ARN"}),
+    "intake": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET",
+                          "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_INTAKE_BUCKET", "MEDIAGEN_INBOX_RULES"}),
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
 #: Functions that publish job events (callback has the bus name but never publishes).
-PUBLISHERS = {"submit", "poll", "persist", "finalize"}
-#: DynamoDB actions per function: only submit creates task records.
+PUBLISHERS = {"submit", "poll", "persist", "finalize", "api", "intake"}
+#: DynamoDB actions per function: submit, api and intake create task records; intake reads manifests in batches.
 TABLE_ACTIONS = {name: {"dynamodb:GetItem", "dynamodb:UpdateItem"} for name in EXPECTED_FUNCTIONS}
-TABLE_ACTIONS["submit"] |= {"dynamodb:PutItem"}
-#: Functions that may end a WaitForResult wait (states:SendTaskSuccess/Failure/Heartbeat).
-TASK_RESPONDERS = {"callback", "arm"}
+for _creator in ("submit", "api", "intake"):
+    TABLE_ACTIONS[_creator] |= {"dynamodb:PutItem"}
+TABLE_ACTIONS["intake"] |= {"dynamodb:BatchGetItem"}
+#: Functions that may end a WaitForResult wait (states:SendTaskSuccess/Failure/Heartbeat); api cancels jobs.
+TASK_RESPONDERS = {"callback", "arm", "api"}
 TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 STATE_TYPES = {
     "WaitForResult": "Task",
@@ -68,13 +76,20 @@ def resources(template: Template) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def functions(resources: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Function name (from the handler) -> (logical id, properties)."""
+    """Pipeline function name (from the handler) -> (logical id, properties); CDK's own helpers left out."""
     found = {}
     for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::Lambda::Function":
+        if resource["Type"] == "AWS::Lambda::Function" and resource["Properties"]["Handler"].startswith("functions."):
             name = resource["Properties"]["Handler"].split(".")[1]
             found[name] = (logical_id, resource["Properties"])
     return found
+
+
+def _consumed_queue(resources: dict[str, dict[str, Any]], function_id: str) -> str:
+    """The logical id of the one queue ``function_id`` consumes (its SQS event source mapping)."""
+    (mapping,) = [m["Properties"] for m in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": function_id}]
+    return str(mapping["EventSourceArn"]["Fn::GetAtt"][0])
 
 
 def _of_type(resources: dict[str, dict[str, Any]], cfn_type: str) -> dict[str, dict[str, Any]]:
@@ -151,9 +166,9 @@ def test_jobs_queue_redrives_to_an_encrypted_dlq_after_five_receives(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     queues = _of_type(resources, "AWS::SQS::Queue")
-    assert len(queues) == 2
-    (main_id,) = [lid for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]]
-    (dlq_id,) = set(queues) - {main_id}
+    assert len(queues) == 4  # jobs + DLQ, intake + DLQ
+    main_id = _consumed_queue(resources, functions["submit"][0])
+    dlq_id = queues[main_id]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
     main, dlq = queues[main_id]["Properties"], queues[dlq_id]["Properties"]
 
     assert main["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
@@ -167,9 +182,9 @@ def test_jobs_queue_redrives_to_an_encrypted_dlq_after_five_receives(
     assert main["VisibilityTimeout"] >= 6 * submit_timeout
 
 
-def test_both_queues_refuse_requests_without_tls(template: Template) -> None:
+def test_every_queue_refuses_requests_without_tls(template: Template) -> None:
     queue_policies = template.find_resources("AWS::SQS::QueuePolicy")
-    assert len(queue_policies) == 2
+    assert len(queue_policies) == 4
     for policy in queue_policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
@@ -197,19 +212,20 @@ def test_task_table_is_keyed_by_job_id_on_demand_with_pitr_and_sse(template: Tem
     )
 
 
-def _buckets(resources: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    """(outputs bucket id, access logs bucket id): the outputs bucket is the one that logs."""
+def _buckets(resources: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """(outputs, access logs, intake) bucket ids: outputs and intake log under ``outputs/`` and ``intake/``."""
     buckets = _of_type(resources, "AWS::S3::Bucket")
-    assert len(buckets) == 2
-    (outputs_id,) = [lid for lid, b in buckets.items() if "LoggingConfiguration" in b["Properties"]]
-    (logs_id,) = set(buckets) - {outputs_id}
-    return outputs_id, logs_id
+    assert len(buckets) == 3
+    by_prefix = {b["Properties"]["LoggingConfiguration"]["LogFilePrefix"]: lid for lid, b in buckets.items()
+                 if "LoggingConfiguration" in b["Properties"]}
+    (logs_id,) = set(buckets) - set(by_prefix.values())
+    return by_prefix["outputs/"], logs_id, by_prefix["intake/"]
 
 
 def test_outputs_bucket_is_private_encrypted_versioned_logged_and_retained(
     resources: dict[str, dict[str, Any]]
 ) -> None:
-    outputs_id, logs_id = _buckets(resources)
+    outputs_id, logs_id, _intake_id = _buckets(resources)
     bucket = resources[outputs_id]
     props = bucket["Properties"]
     assert props["BucketEncryption"] == {"ServerSideEncryptionConfiguration": [
@@ -230,7 +246,7 @@ def test_outputs_bucket_is_private_encrypted_versioned_logged_and_retained(
 def test_access_logs_bucket_is_private_encrypted_expiring_and_retained(
     resources: dict[str, dict[str, Any]]
 ) -> None:
-    _outputs_id, logs_id = _buckets(resources)
+    _outputs_id, logs_id, _intake_id = _buckets(resources)
     bucket = resources[logs_id]
     props = bucket["Properties"]
     # Server access log delivery writes only to SSE-S3 buckets.
@@ -242,22 +258,26 @@ def test_access_logs_bucket_is_private_encrypted_expiring_and_retained(
     assert bucket["DeletionPolicy"] == "Retain"
 
 
-def test_both_buckets_refuse_requests_without_tls(resources: dict[str, dict[str, Any]]) -> None:
-    outputs_id, logs_id = _buckets(resources)
+def test_every_bucket_refuses_requests_without_tls(resources: dict[str, dict[str, Any]]) -> None:
+    outputs_id, logs_id, intake_id = _buckets(resources)
     policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
                 for p in _of_type(resources, "AWS::S3::BucketPolicy").values()}
-    assert set(policies) == {outputs_id, logs_id}
+    assert set(policies) == {outputs_id, logs_id, intake_id}
     for bucket_id, statements in policies.items():
         assert any(
             s["Effect"] == "Deny" and s["Action"] == "s3:*" and s["Principal"] == {"AWS": "*"}
             and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
             for s in statements
         ), bucket_id
-    # Only the S3 logging service may write to the logs bucket, and only for the outputs bucket.
-    (grant,) = [s for s in policies[logs_id] if s["Effect"] == "Allow"]
-    assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert grant["Action"] == "s3:PutObject"
-    assert grant["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": [outputs_id, "Arn"]}
+    # Only the S3 logging service may write to the logs bucket, and only for the outputs and intake buckets,
+    # each under its own prefix.
+    grants = [s for s in policies[logs_id] if s["Effect"] == "Allow"]
+    assert len(grants) == 2
+    for source_id, prefix in ((outputs_id, "outputs/"), (intake_id, "intake/")):
+        (grant,) = [g for g in grants if g["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": [source_id, "Arn"]}]
+        assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+        assert grant["Action"] == "s3:PutObject"
+        assert grant["Resource"]["Fn::Join"][1][-1] == f"/{prefix}*"
 
 
 def test_event_bus_is_custom_and_named_after_the_stack(resources: dict[str, dict[str, Any]]) -> None:
@@ -290,7 +310,7 @@ def test_no_resource_has_a_hard_coded_physical_name(resources: dict[str, dict[st
 
 
 # ---------------------------------------------------------------------------------------------- functions
-def test_six_functions_with_the_documented_runtime_and_handlers(
+def test_eight_functions_with_the_documented_runtime_and_handlers(
     functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     assert set(functions) == set(EXPECTED_FUNCTIONS)
@@ -314,9 +334,9 @@ def test_every_function_logs_to_its_own_group_kept_one_month(
 
 
 def test_every_log_group_has_a_retention_and_outlives_the_stack(resources: dict[str, dict[str, Any]]) -> None:
-    """Functions (6), state machine executions (1), callback API access logs (1): none kept forever."""
+    """Functions (8), state machine executions (1), callback and jobs API access logs (2): none kept forever."""
     groups = _of_type(resources, "AWS::Logs::LogGroup")
-    assert len(groups) == 8
+    assert len(groups) == 11
     for logical_id, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == 30, logical_id
         assert group["DeletionPolicy"] == "Retain", logical_id
@@ -357,13 +377,14 @@ def test_function_environment_matches_the_settings_aliases(
 def test_submit_consumes_the_jobs_queue_with_partial_batch_failures(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
-    (mapping,) = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [m for m in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": functions["submit"][0]}]
     props = mapping["Properties"]
-    assert props["FunctionName"] == {"Ref": functions["submit"][0]}
     assert props["BatchSize"] == 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue_id = props["EventSourceArn"]["Fn::GetAtt"][0]
     assert "RedrivePolicy" in resources[queue_id]["Properties"]  # the jobs queue, not the DLQ
+    assert "Intake" not in queue_id
     # submit puts a job back with a short visibility (no free slot, rate limited): it may change visibility.
     assert _grants(_role_statements(resources, functions["submit"][1]), "sqs:ChangeMessageVisibility", queue_id)
 
@@ -492,7 +513,7 @@ def test_functions_get_least_privilege_grants(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     (machine_id,) = _of_type(resources, "AWS::StepFunctions::StateMachine")
-    outputs_id, logs_id = _buckets(resources)
+    outputs_id, logs_id, intake_id = _buckets(resources)
     (table_id,) = _of_type(resources, "AWS::DynamoDB::Table")
     (bus_id,) = _of_type(resources, "AWS::Events::EventBus")
     (secret_id,) = _of_type(resources, "AWS::SecretsManager::Secret")
@@ -510,11 +531,25 @@ def test_functions_get_least_privilege_grants(
         for action in TASK_RESPONSE_ACTIONS:
             assert _grants(statements[name], action, machine_id) == (name in TASK_RESPONDERS), (name, action)
         assert not _grants(statements[name], "s3:PutObject", logs_id), name
-    persist_s3 = {a for s in statements["persist"] for a in _actions(s) if a.startswith("s3:")}
-    assert persist_s3 == {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject"}
-    for name in ("submit", "poll", "finalize", "callback", "arm"):
-        assert not [a for s in statements[name] for a in _actions(s) if a.startswith("s3:")], name
-    for name in ("poll", "persist", "finalize", "callback", "arm"):
+    s3_by_bucket = {
+        name: {(a, bucket_id) for s in statements[name] for a in _actions(s) if a.startswith("s3:")
+               for bucket_id in (outputs_id, logs_id, intake_id) if bucket_id in json.dumps(s["Resource"])}
+        for name in functions
+    }
+    assert s3_by_bucket["persist"] == {(a, outputs_id) for a in (
+        "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject")}
+    # api presigns result downloads; intake reads what is dropped and writes manifest reports; submit presigns
+    # the intake objects a job names as its inputs.
+    assert s3_by_bucket["api"] == {("s3:GetObject", outputs_id)}
+    assert s3_by_bucket["intake"] == {("s3:GetObject", intake_id), ("s3:GetObjectVersion", intake_id),
+                                      ("s3:PutObject", outputs_id)}
+    assert s3_by_bucket["submit"] == {("s3:GetObject", intake_id), ("s3:GetObjectVersion", intake_id)}
+    for name in functions:
+        all_s3 = {a for s in statements[name] for a in _actions(s) if a.startswith("s3:")}
+        assert all_s3 == {a for a, _bucket in s3_by_bucket[name]}, name  # no S3 action on anything else
+    for name in ("poll", "finalize", "callback", "arm"):
+        assert not s3_by_bucket[name], name
+    for name in ("poll", "persist", "finalize", "callback", "arm", "api", "intake"):
         assert not _grants(statements[name], "states:StartExecution", machine_id), name
 
 
@@ -589,7 +624,7 @@ def test_only_actions_without_resource_level_permissions_get_resource_star(
 def test_callback_and_arm_never_touch_the_secret_or_s3(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
-    for name in TASK_RESPONDERS:
+    for name in ("callback", "arm"):
         actions = _allowed_actions(_role_statements(resources, functions[name][1]))
         assert {"states:SendTaskSuccess", "dynamodb:GetItem", "dynamodb:UpdateItem"} <= actions, name
         assert [a for a in actions if a.startswith(("secretsmanager:", "s3:", "kms:"))] == [], name
@@ -635,10 +670,22 @@ def test_no_policy_allows_every_action(resources: dict[str, dict[str, Any]]) -> 
 
 
 # ------------------------------------------------------------------------------------------- callback API
+def _api_named(resources: dict[str, dict[str, Any]], name: str) -> str:
+    (api_id,) = [lid for lid, api in _of_type(resources, "AWS::ApiGatewayV2::Api").items()
+                 if api["Properties"]["Name"] == name]
+    return api_id
+
+
+def _of_api(resources: dict[str, dict[str, Any]], cfn_type: str, api_id: str) -> dict[str, dict[str, Any]]:
+    """The routes (stages, integrations, ...) of one API."""
+    return {lid: r for lid, r in _of_type(resources, cfn_type).items() if r["Properties"]["ApiId"] == {"Ref": api_id}}
+
+
 @pytest.fixture(scope="module")
 def http_api_id(resources: dict[str, dict[str, Any]]) -> str:
-    (api_id,) = _of_type(resources, "AWS::ApiGatewayV2::Api")
-    return api_id
+    """The callback API."""
+    assert len(_of_type(resources, "AWS::ApiGatewayV2::Api")) == 2  # callbacks, jobs
+    return _api_named(resources, "MediaGen-dev-callbacks")
 
 
 def test_callback_api_is_an_http_api_named_after_the_stack(
@@ -653,9 +700,8 @@ def test_callback_api_is_an_http_api_named_after_the_stack(
 def test_post_callbacks_token_is_the_only_route_and_goes_to_the_callback_function(
     resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]], http_api_id: str
 ) -> None:
-    (route,) = _of_type(resources, "AWS::ApiGatewayV2::Route").values()
+    (route,) = _of_api(resources, "AWS::ApiGatewayV2::Route", http_api_id).values()
     props = route["Properties"]
-    assert props["ApiId"] == {"Ref": http_api_id}
     assert props["RouteKey"] == "POST /callbacks/{token}"
     # No authorizer: the provider cannot sign its callbacks; the unguessable token is the credential.
     assert props["AuthorizationType"] == "NONE"
@@ -683,9 +729,8 @@ def test_only_the_callback_route_may_invoke_the_callback_function(
 def test_default_stage_auto_deploys_throttled_with_access_logs_kept_one_month(
     resources: dict[str, dict[str, Any]], http_api_id: str
 ) -> None:
-    (stage,) = _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = _of_api(resources, "AWS::ApiGatewayV2::Stage", http_api_id).values()
     props = stage["Properties"]
-    assert props["ApiId"] == {"Ref": http_api_id}
     assert props["StageName"] == "$default"
     assert props["AutoDeploy"] is True
     assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
@@ -696,9 +741,9 @@ def test_default_stage_auto_deploys_throttled_with_access_logs_kept_one_month(
 
 
 def test_access_log_lines_are_json_without_the_path_that_carries_the_token(
-    resources: dict[str, dict[str, Any]]
+    resources: dict[str, dict[str, Any]], http_api_id: str
 ) -> None:
-    (stage,) = _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = _of_api(resources, "AWS::ApiGatewayV2::Stage", http_api_id).values()
     log_format = stage["Properties"]["AccessLogSettings"]["Format"]
     assert "$context.path" not in log_format and "$context.rawPath" not in log_format
     # What API Gateway writes: every $context variable replaced (messageString arrives quoted).
@@ -717,11 +762,300 @@ def test_submit_learns_the_callback_url_base_from_the_api_endpoint(
     assert template.to_json()["Outputs"]["CallbackUrlBase"]["Value"] == expected
 
 
+# ----------------------------------------------------------------------------------------------- jobs API
+JOBS_API_ROUTE_KEYS = {"POST /jobs", "GET /jobs/{job_id}", "POST /jobs/{job_id}/cancel", "GET /models",
+                       "GET /models/{model_id}", "GET /openapi.json"}
+
+
+@pytest.fixture(scope="module")
+def jobs_api_id(resources: dict[str, dict[str, Any]]) -> str:
+    return _api_named(resources, "MediaGen-dev-jobs")
+
+
+def test_jobs_api_serves_the_six_routes_signed_with_iam_through_the_api_function(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]], jobs_api_id: str
+) -> None:
+    api = resources[jobs_api_id]["Properties"]
+    assert api["ProtocolType"] == "HTTP"
+    assert "CorsConfiguration" not in api  # SigV4 clients, not browsers
+    routes = [r["Properties"] for r in _of_api(resources, "AWS::ApiGatewayV2::Route", jobs_api_id).values()]
+    assert {r["RouteKey"] for r in routes} == JOBS_API_ROUTE_KEYS and len(routes) == len(JOBS_API_ROUTE_KEYS)
+    # Unsigned requests are refused by API Gateway (403) before the function runs.
+    assert {r["RouteKey"]: r["AuthorizationType"] for r in routes} == dict.fromkeys(JOBS_API_ROUTE_KEYS, "AWS_IAM")
+
+    targets = {part["Ref"] for r in routes for part in r["Target"]["Fn::Join"][1] if isinstance(part, dict)}
+    (integration_id,) = targets  # one Lambda proxy integration for every route
+    integration = resources[integration_id]["Properties"]
+    assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == ("AWS_PROXY", "2.0")
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": [functions["api"][0], "Arn"]}
+
+
+def test_only_the_jobs_api_routes_may_invoke_the_api_function(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]], jobs_api_id: str
+) -> None:
+    permissions = [p["Properties"] for p in _of_type(resources, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [functions["api"][0], "Arn"]}]
+    assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
+    for permission in permissions:
+        assert {"Ref": jobs_api_id} in permission["SourceArn"]["Fn::Join"][1]
+    paths = {p["SourceArn"]["Fn::Join"][1][-1].removeprefix("/*/*") for p in permissions}
+    assert paths == {key.split(" ")[1] for key in JOBS_API_ROUTE_KEYS}
+
+
+def test_jobs_api_stage_is_throttled_and_logs_who_signed_each_request(
+    resources: dict[str, dict[str, Any]], jobs_api_id: str, http_api_id: str
+) -> None:
+    (stage,) = _of_api(resources, "AWS::ApiGatewayV2::Stage", jobs_api_id).values()
+    props = stage["Properties"]
+    assert (props["StageName"], props["AutoDeploy"]) == ("$default", True)
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25}
+    log_group_id = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[log_group_id]["Properties"]["RetentionInDays"] == 30
+    (callback_stage,) = _of_api(resources, "AWS::ApiGatewayV2::Stage", http_api_id).values()
+    assert callback_stage["Properties"]["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0] != log_group_id
+    log_format = props["AccessLogSettings"]["Format"]
+    line = json.loads(
+        log_format.replace("$context.error.messageString", '"Forbidden"').replace("$context.", "")
+    )
+    assert {"requestId", "routeKey", "status", "callerArn", "callerAccount", "error"} <= set(line)
+    assert line["callerArn"] == "identity.userArn"
+
+
+def test_jobs_api_url_is_the_api_endpoint(template: Template, jobs_api_id: str) -> None:
+    output = template.to_json()["Outputs"]["JobsApiUrl"]
+    assert output["Value"] == {"Fn::GetAtt": [jobs_api_id, "ApiEndpoint"]}
+    assert "POST /jobs" in output["Description"]
+
+
+def test_api_queues_jobs_presigns_results_and_wakes_cancelled_executions(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    jobs_queue_id = _consumed_queue(resources, functions["submit"][0])
+    intake_queue_id = _consumed_queue(resources, functions["intake"][0])
+    (machine_id,) = _of_type(resources, "AWS::StepFunctions::StateMachine")
+    api = _role_statements(resources, functions["api"][1])
+    assert _grants(api, "sqs:SendMessage", jobs_queue_id)
+    assert not _grants(api, "sqs:SendMessage", intake_queue_id)
+    assert not [a for a in _allowed_actions(api) if a.startswith("sqs:Receive")]
+    for action in TASK_RESPONSE_ACTIONS:
+        assert _grants(api, action, machine_id), action
+    assert not _grants(api, "states:StartExecution", machine_id)  # submit starts executions, the API queues jobs
+    variables = functions["api"][1]["Environment"]["Variables"]
+    assert variables["MEDIAGEN_JOBS_QUEUE_URL"] == {"Ref": jobs_queue_id}
+    assert variables["MEDIAGEN_STATE_MACHINE_ARN"] == {"Ref": machine_id}
+
+
+def test_the_api_and_intake_functions_never_see_the_api_key(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    for name in ("api", "intake"):
+        actions = _allowed_actions(_role_statements(resources, functions[name][1]))
+        assert [a for a in actions if a.startswith(("secretsmanager:", "kms:"))] == [], name
+        assert "MEDIAGEN_API_KEY_SECRET_ID" not in functions[name][1]["Environment"]["Variables"], name
+
+
+def test_jobs_api_props_are_validated() -> None:
+    with pytest.raises(ValueError, match=r"jobs_api_auth must be one of 'iam', 'none', got 'cognito'"):
+        MediaGenPipelineProps(jobs_api_auth="cognito")
+    with pytest.raises(ValueError, match="jobs_api_throttle"):
+        MediaGenPipelineProps(jobs_api_throttle_burst=-1)
+    with pytest.raises(ValueError, match="jobs_api_throttle"):
+        MediaGenPipelineProps(jobs_api_throttle_rate=-5)
+    assert MediaGenPipelineProps(jobs_api_auth="none", jobs_api_throttle_rate=0).jobs_api_auth == "none"
+
+
+# ------------------------------------------------------------------------------------------------- intake
+def test_intake_bucket_is_private_encrypted_versioned_and_logged_under_intake(
+    resources: dict[str, dict[str, Any]], template: Template
+) -> None:
+    _outputs_id, logs_id, intake_id = _buckets(resources)
+    bucket = resources[intake_id]
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": logs_id}, "LogFilePrefix": "intake/"}
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert template.to_json()["Outputs"]["IntakeBucketName"]["Value"] == {"Ref": intake_id}
+
+
+def test_manifests_and_inbox_files_notify_the_intake_queue(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    _outputs_id, _logs_id, intake_id = _buckets(resources)
+    intake_queue_id = _consumed_queue(resources, functions["intake"][0])
+    (notifications,) = _of_type(resources, "Custom::S3BucketNotifications").values()  # the intake bucket only
+    props = notifications["Properties"]
+    assert props["BucketName"] == {"Ref": intake_id}
+    configurations = props["NotificationConfiguration"]["QueueConfigurations"]
+    assert set(props["NotificationConfiguration"]) == {"QueueConfigurations"}
+    filters = set()
+    for configuration in configurations:
+        assert configuration["Events"] == ["s3:ObjectCreated:*"]
+        assert configuration["QueueArn"] == {"Fn::GetAtt": [intake_queue_id, "Arn"]}
+        rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["Key"]["FilterRules"]}
+        filters.add((rules["prefix"], rules.get("suffix")))
+    assert len(filters) == len(configurations)
+    # Manifests (.json, .jsonl under jobs/) and one notification per default inbox rule.
+    assert filters == {("jobs/", ".json"), ("jobs/", ".jsonl"), ("inbox/upscale/", None), ("inbox/remove-bg/", None),
+                       ("inbox/transcribe/", None), ("inbox/animate/", None)}
+
+
+def test_intake_queue_has_a_dlq_and_outlasts_the_intake_function(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]], template: Template
+) -> None:
+    intake_id, intake = functions["intake"]
+    queue_id = _consumed_queue(resources, intake_id)
+    queue = resources[queue_id]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    dlq_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert dlq_id != _consumed_queue(resources, functions["submit"][0])
+    assert resources[dlq_id]["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] == 6 * intake["Timeout"] == 1800
+    (mapping,) = [m["Properties"] for m in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": intake_id}]
+    assert mapping["BatchSize"] == 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert template.to_json()["Outputs"]["IntakeQueueUrl"]["Value"] == {"Ref": queue_id}
+
+
+def test_only_the_intake_bucket_and_the_manifest_rule_may_send_to_the_intake_queue(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    _outputs_id, _logs_id, intake_bucket_id = _buckets(resources)
+    queue_id = _consumed_queue(resources, functions["intake"][0])
+    (policy,) = [p["Properties"] for p in _of_type(resources, "AWS::SQS::QueuePolicy").values()
+                 if p["Properties"]["Queues"] == [{"Ref": queue_id}]]
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    senders = {(s["Principal"]["Service"], json.dumps(s["Condition"], sort_keys=True)) for s in allows}
+    (rule_id,) = [lid for lid, r in _of_type(resources, "AWS::Events::Rule").items()
+                  if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert senders == {
+        ("s3.amazonaws.com",
+         json.dumps({"ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [intake_bucket_id, "Arn"]}}}, sort_keys=True)),
+        ("events.amazonaws.com",
+         json.dumps({"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}, sort_keys=True)),
+    }
+
+
+def test_job_events_reach_the_intake_queue(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    """The intake function writes a manifest's final report when the last of its jobs has ended."""
+    (bus_id,) = _of_type(resources, "AWS::Events::EventBus")
+    queue_id = _consumed_queue(resources, functions["intake"][0])
+    rules = [r["Properties"] for r in _of_type(resources, "AWS::Events::Rule").values()
+             if r["Properties"].get("EventBusName") == {"Ref": bus_id}]
+    (rule,) = rules
+    assert rule["EventPattern"] == {"source": ["mediagen"]}
+    assert [t["Arn"] for t in rule["Targets"]] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+
+
+def test_intake_function_gets_the_inbox_rules_and_may_only_read_intake_objects(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    outputs_id, _logs_id, intake_bucket_id = _buckets(resources)
+    variables = functions["intake"][1]["Environment"]["Variables"]
+    assert json.loads(variables["MEDIAGEN_INBOX_RULES"]) == [rule.to_json() for rule in DEFAULT_INBOX_RULES]
+    assert variables["MEDIAGEN_INTAKE_BUCKET"] == {"Ref": intake_bucket_id}
+    assert variables["MEDIAGEN_OUTPUTS_BUCKET"] == {"Ref": outputs_id}
+    assert variables["MEDIAGEN_JOBS_QUEUE_URL"] == {"Ref": _consumed_queue(resources, functions["submit"][0])}
+    statements = _role_statements(resources, functions["intake"][1])
+    (read,) = [s for s in statements if "s3:GetObject" in _actions(s)]
+    assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, "/*"]]}
+    (write,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+    assert _actions(write) == ["s3:PutObject"]
+    assert write["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [outputs_id, "Arn"]}, "/*"]]}
+    assert _grants(statements, "sqs:SendMessage", _consumed_queue(resources, functions["submit"][0]))
+    assert _grants(statements, "sqs:DeleteMessage", _consumed_queue(resources, functions["intake"][0]))
+
+
+def test_submit_may_read_the_intake_objects_it_presigns(
+    resources: dict[str, dict[str, Any]], functions: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    _outputs_id, _logs_id, intake_bucket_id = _buckets(resources)
+    submit = functions["submit"][1]
+    assert submit["Environment"]["Variables"]["MEDIAGEN_INTAKE_BUCKET"] == {"Ref": intake_bucket_id}
+    (read,) = [s for s in _role_statements(resources, submit) if any(a.startswith("s3:") for a in _actions(s))]
+    assert sorted(_actions(read)) == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, "/*"]]}
+
+
+def test_cdk_notifications_handler_may_only_configure_the_intake_bucket(
+    resources: dict[str, dict[str, Any]]
+) -> None:
+    """The one Lambda function that is not the pipeline's: CDK's deploy-time handler of bucket notifications."""
+    _outputs_id, _logs_id, intake_bucket_id = _buckets(resources)
+    helpers = {lid: r["Properties"] for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
+               if not r["Properties"]["Handler"].startswith("functions.")}
+    (helper,) = helpers.values()
+    assert helper["Handler"] == "index.handler"
+    statements = _role_statements(resources, helper)
+    assert statements == [{"Action": "s3:PutBucketNotification", "Effect": "Allow",
+                           "Resource": {"Fn::GetAtt": [intake_bucket_id, "Arn"]}}]
+
+
+#: What each default inbox rule's placeholders become for a sample file.
+SAMPLE_PLACEHOLDERS = {"object_url": "https://intake.example/inbox/animate/cat.png?X-Amz-Signature=abc",
+                       "key": "inbox/animate/cat.png", "filename": "cat.png", "metadata.prompt": "the cat waves"}
+
+
+def _render(value: Any) -> Any:
+    if isinstance(value, str):
+        return re.sub(r"\{([^{}]*)\}", lambda m: SAMPLE_PLACEHOLDERS[m.group(1)], value)
+    if isinstance(value, dict):
+        return {k: _render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("rule", DEFAULT_INBOX_RULES, ids=lambda rule: rule.prefix)
+def test_default_inbox_rules_make_requests_the_catalog_accepts(rule: InboxRule) -> None:
+    request = {"model": rule.model, "input": _render(dict(rule.input_template))}
+    assert [problem.to_dict() for problem in get_catalog().validate(request)] == []
+    assert rule.to_json()["output_prefix"] == f"results/inbox/{rule.prefix}"
+
+
+def test_inbox_rules_are_normalised_and_serialised_for_the_intake_function() -> None:
+    rule = InboxRule("photos", "nano-banana", {"prompt": "studio", "image_urls": ["{object_url}"]})
+    assert rule.prefix == "photos/"
+    assert rule.to_json() == {"prefix": "photos/", "model": "nano-banana",
+                              "input_template": {"prompt": "studio", "image_urls": ["{object_url}"]},
+                              "output_prefix": "results/inbox/photos/"}
+    custom = InboxRule("a/b/", "recraft-upscaler", {"image": "{object_url}"}, output_prefix="upscaled")
+    assert custom.to_json()["output_prefix"] == "upscaled/"
+
+
+def test_inbox_rules_that_would_misbehave_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"inbox rule 'photos/'.*\{object_url\}"):
+        InboxRule("photos/", "nano-banana", {"prompt": "a product photo on white"})
+    with pytest.raises(ValueError, match=r"inbox rule 'photos/'.*\{objecturl\}"):
+        InboxRule("photos/", "nano-banana", {"image_urls": ["{object_url}"], "prompt": "{objecturl}"})
+    with pytest.raises(ValueError, match="output_prefix"):
+        InboxRule("photos/", "recraft-upscaler", {"image": "{object_url}"}, output_prefix="../elsewhere/")
+    upscale = InboxRule("img/", "recraft-upscaler", {"image": "{object_url}"})
+    nested = InboxRule("img/raw/", "recraft-remove-bg", {"image": "{object_url}"})
+    with pytest.raises(ValueError, match="'img/raw/' is inside 'img/'"):
+        MediaGenPipelineProps(inbox_rules=[upscale, nested])
+    huge = [InboxRule(f"r{i}/", "recraft-upscaler", {"image": "{object_url}", "note": "x" * 200}) for i in range(20)]
+    with pytest.raises(ValueError, match="environment"):
+        MediaGenPipelineProps(inbox_rules=huge)
+    with pytest.raises(ValueError, match="MEDIAGEN_INBOX_RULES"):
+        MediaGenPipelineProps(extra_environment={"MEDIAGEN_INBOX_RULES": "[]"})
+
+
 # ------------------------------------------------------------------------------------------------ outputs
 def test_stack_outputs_have_stable_names(template: Template) -> None:
     assert set(template.to_json()["Outputs"]) == {
         "JobsQueueUrl", "JobsDlqUrl", "TaskTableName", "OutputsBucketName", "EventBusName",
-        "StateMachineArn", "ApiKeySecretArn", "CallbackUrlBase", "AlarmTopicArn", "DashboardName",
+        "StateMachineArn", "ApiKeySecretArn", "CallbackUrlBase", "JobsApiUrl", "IntakeBucketName",
+        "IntakeQueueUrl", "AlarmTopicArn", "DashboardName",
     }
 
 
@@ -747,7 +1081,8 @@ def test_props_reject_values_aws_would_reject() -> None:
     with pytest.raises(ValueError, match="MEDIAGEN_TASK_TABLE"):
         MediaGenPipelineProps(extra_environment={"MEDIAGEN_TASK_TABLE": "someone-elses-table"})
     with pytest.raises(ValueError, match="same prefix"):
-        MediaGenPipelineProps(inbox_rules=[InboxRule("photos/", "nano-banana"), InboxRule("photos/", "flux")])
+        MediaGenPipelineProps(inbox_rules=[InboxRule("photos/", "recraft-upscaler", {"image": "{object_url}"}),
+                                           InboxRule("photos", "recraft-remove-bg", {"image": "{object_url}"})])
     with pytest.raises(ValueError, match="prefix"):
         InboxRule("../escape/", "nano-banana")
 

@@ -249,3 +249,99 @@ def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path,
         print(f"local stack up (moto + sandbox emulator); jobs API at {stack.api_url}", file=out, flush=True)
         return submit(jobs, local_target(stack), via=via, wait_for=True, output_dir=output_dir, timeout=timeout,
                       out=out)
+
+
+#: Where ``mediagen local up`` writes how to reach it (``--local`` commands read it).
+DEFAULT_STATE_FILE = Path(".mediagen") / "local.json"
+
+
+def serve_local(*, state_file: Path = DEFAULT_STATE_FILE, port: int = 0, processing_seconds: float = 2.0,
+                template_path: Path | None = None, out: IO[str] | None = None,
+                ready: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """``mediagen local up``: keep a local stack running for other commands (``--local``) until Ctrl-C/SIGTERM.
+
+    The stack's AWS services are served on loopback by moto's server (``endpoint_url``), the jobs API by the
+    local gateway, and its queues are delivered to the handlers continuously (the event source mappings of a
+    deployment). ``state_file`` tells ``--local`` commands where all that is; it is removed on exit.
+    """
+    import signal
+
+    from moto.server import ThreadedMotoServer
+
+    from mediagen.local.stack import INTAKE_BUCKET, OUTPUTS_BUCKET, REGION
+
+    out = out or sys.stdout
+    template = ensure_template(template_path, out)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with LocalStack(template_path=template, processing_seconds=processing_seconds,
+                    log_path=state_file.parent / "logs" / "pipeline.jsonl") as stack:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        host, bound = server.get_host_and_port()
+        state = {"endpoint_url": f"http://{host}:{bound}", "region": REGION, "api_url": stack.api_url,
+                 "queue_url": stack.queue_url, "dlq_url": stack.dlq_url, "table": "mediagen-tasks",
+                 "bucket": OUTPUTS_BUCKET, "intake_bucket": INTAKE_BUCKET}
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(state, indent=2))
+        print(f"local stack up: AWS services at {state['endpoint_url']}, jobs API at {state['api_url']}\n"
+              f"  state: {state_file} (used by --local); logs: {state_file.parent / 'logs'}\n"
+              f"  Ctrl-C to stop", file=out, flush=True)
+        if ready is not None:
+            ready(state)
+        try:
+            while True:
+                stack.pump_queue()
+                time.sleep(0.2)
+        except (KeyboardInterrupt, SystemExit):
+            print("stopping the local stack", file=out, flush=True)
+        finally:
+            server.stop()
+            state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def read_local_state(state_file: Path = DEFAULT_STATE_FILE) -> dict[str, Any]:
+    """What ``mediagen local up`` wrote.
+
+    Raises:
+        MediagenError: no local stack is running (names the command that starts one).
+    """
+    try:
+        return dict(json.loads(state_file.read_text()))
+    except (OSError, ValueError) as exc:
+        raise MediagenError(f"no local stack running ({state_file} not found): start one with "
+                            "`mediagen local up` in another terminal", code="no_local_stack") from exc
+
+
+def local_clients(state: dict[str, Any]) -> Any:
+    """A boto3 session whose clients talk to the running local stack (``endpoint_url``)."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
+                                    region_name=state["region"])
+
+    class Clients:
+        def client(self, service: str) -> Any:
+            return session.client(service, endpoint_url=state["endpoint_url"])
+
+    return Clients()
+
+
+def served_target(state: dict[str, Any]) -> Any:
+    """A :class:`mediagen.ops.submit.Target` on a running ``mediagen local up``."""
+    import httpx
+
+    from mediagen.ops.submit import Target
+
+    def post(url: str, body: str) -> tuple[int, Any]:
+        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
+        return response.status_code, response.json()
+
+    c = local_clients(state)
+    return Target(sqs=c.client("sqs"), dynamodb=c.client("dynamodb"), s3=c.client("s3"), queue_url=state["queue_url"],
+                  table=state["table"], bucket=state["bucket"], api_url=state["api_url"], http=post)

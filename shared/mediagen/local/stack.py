@@ -418,11 +418,18 @@ class LocalStack:
         return "[]"
 
     def _jobs_queue(self) -> tuple[str, dict[str, Any]]:
+        """The queue the template's ``submit`` function consumes (its event source mapping)."""
         queues = self.template.of_type("AWS::SQS::Queue")
-        for logical_id, queue in queues.items():
-            if "RedrivePolicy" in queue.get("Properties", {}):
-                return logical_id, queue
-        raise ConfigurationError("the template has no SQS queue with a dead-letter queue")
+        submit = next((lid for lid, fn in self.template.of_type("AWS::Lambda::Function").items()
+                       if str(fn["Properties"].get("Handler", "")).startswith("functions.submit.")), None)
+        for mapping in self.template.of_type("AWS::Lambda::EventSourceMapping").values():
+            props = mapping.get("Properties", {})
+            source = props.get("EventSourceArn", {})
+            if props.get("FunctionName") == {"Ref": submit} and isinstance(source, dict) and "Fn::GetAtt" in source:
+                logical_id = source["Fn::GetAtt"][0]
+                if logical_id in queues:
+                    return logical_id, queues[logical_id]
+        raise ConfigurationError("the template has no SQS queue consumed by the submit function")
 
     def _route_logs(self) -> None:
         """Send the handlers' JSON logs to ``log_path`` (or memory) instead of the terminal."""
@@ -474,12 +481,11 @@ class LocalStack:
         (when the template has it), then the jobs queue to ``submit`` (batches of up to 10, partial batch
         failures honoured: failed records become visible again after 1 s).
 
-        Returns: the number of records delivered.
+        Returns: the number of records delivered to ``submit``.
         """
-        delivered = 0
         if "intake" in self.names:
-            delivered += self._pump(self.intake_queue_url, self.intake_queue_arn, "intake", max_batches)
-        return delivered + self._pump(self.queue_url, self.queue_arn, "submit", max_batches)
+            self._pump(self.intake_queue_url, self.intake_queue_arn, "intake", max_batches)
+        return self._pump(self.queue_url, self.queue_arn, "submit", max_batches)
 
     def _pump(self, queue_url: str, queue_arn: str, function: str, max_batches: int) -> int:
         sqs = self.session.client("sqs")
@@ -540,10 +546,10 @@ class LocalStack:
 
         return DynamoTaskRepository("mediagen-tasks", self.session.client("dynamodb")).get(job_id)
 
-    def queue_depth(self) -> int:
-        """Messages in the jobs queue and the intake queue (visible, in flight or delayed)."""
+    def queue_depth(self, *, intake: bool = False) -> int:
+        """Messages in the jobs queue (and, with ``intake``, the intake queue): visible, in flight or delayed."""
         depth = 0
-        for url in (self.queue_url, self.intake_queue_url if "intake" in self.names else None):
+        for url in (self.queue_url, self.intake_queue_url if intake and "intake" in self.names else None):
             if url is None:
                 continue
             attrs = self.session.client("sqs").get_queue_attributes(
@@ -585,7 +591,7 @@ class LocalStack:
             # In this order: an execution publishes its job's event before it ends, and the event lands in the
             # intake queue before the execution is seen as stopped, so nothing can slip between the checks.
             idle = not self._running_executions()
-            drained = self.queue_depth() == 0
+            drained = self.queue_depth(intake=True) == 0
             records = self.tasks()
             elapsed = time.monotonic() - start
             if on_progress:
