@@ -285,19 +285,14 @@ def get_job(job_id: Annotated[str, Path(description="the job id")]) -> Response[
 
 
 def _plausible_job_id(job_id: str) -> bool:
-    return bool(JOB_ID_PATTERN.fullmatch(job_id)) or job_id.startswith("msg-")
-
-
-#: Task record fields never shown to callers (credentials and internals).
-HIDDEN_FIELDS = frozenset({"callback_token", "wake_token", "request_hash", "holds_slot", "event_published",
-                           "wake_pending", "charged_day", "credits_charged"})
+    return bool(JOB_ID_PATTERN.fullmatch(job_id))
 
 
 def job_view(record: dict[str, Any], ports: Any) -> JobView:
     """The caller's view of a task record, with download URLs for the outputs."""
-    from mediagen.tasks import TERMINAL
+    from mediagen.tasks import INTERNAL_FIELDS, TERMINAL
 
-    shown = {k: v for k, v in record.items() if k not in HIDDEN_FIELDS}
+    shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
     shown["terminal"] = record.get("status") in TERMINAL
     seconds = ports.settings.download_url_seconds
     outputs = []

@@ -37,17 +37,26 @@ def _run_local(args: argparse.Namespace) -> int:
                      processing_seconds=args.processing_seconds, timeout=args.timeout)
 
 
-def _redrive(args: argparse.Namespace) -> int:
-    import boto3
+def _aws(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """What to talk to: boto3 (a deployed stack) or, with ``--local``, the clients of the running local stack and
+    its resource names (``mediagen local up``'s state)."""
+    if not args.local:
+        import boto3
 
+        return boto3, {}
     from mediagen.local.runner import local_clients, read_local_state
+
+    state = read_local_state(Path(args.state_file))
+    return local_clients(state), state
+
+
+def _redrive(args: argparse.Namespace) -> int:
     from mediagen.ops import redrive, stack_outputs
 
     dlq_url, queue_url = args.dlq_url, args.queue_url
-    clients: Any = boto3
-    if args.local:
-        state = read_local_state(Path(args.state_file))
-        clients, dlq_url, queue_url = local_clients(state), state["dlq_url"], state["queue_url"]
+    clients, local = _aws(args)
+    if local:
+        dlq_url, queue_url = local["dlq_url"], local["queue_url"]
     elif not (dlq_url and queue_url):
         outputs = stack_outputs(args.stack)
         dlq_url, queue_url = dlq_url or outputs["JobsDlqUrl"], queue_url or outputs["JobsQueueUrl"]
@@ -59,16 +68,11 @@ def _redrive(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    import boto3
-
     from mediagen.ops import job_status, table_and_bucket
 
-    clients: Any = boto3
-    if args.local:
-        from mediagen.local.runner import local_clients, read_local_state
-
-        state = read_local_state(Path(args.state_file))
-        clients, table, bucket = local_clients(state), state["table"], state["bucket"]
+    clients, local = _aws(args)
+    if local:
+        table, bucket = local["table"], local["bucket"]
     else:
         table, bucket = table_and_bucket(args.stack, args.table, args.bucket)
     record = job_status(args.job_id, table=table, bucket=bucket, dynamodb=clients.client("dynamodb"),
@@ -95,18 +99,10 @@ def _status(args: argparse.Namespace) -> int:
 def _jobs(args: argparse.Namespace) -> int:
     import json
 
-    import boto3
-
     from mediagen.ops import list_jobs, stack_outputs
 
-    clients: Any = boto3
-    if args.local:
-        from mediagen.local.runner import local_clients, read_local_state
-
-        state = read_local_state(Path(args.state_file))
-        clients, table = local_clients(state), state["table"]
-    else:
-        table = args.table or stack_outputs(args.stack)["TaskTableName"]
+    clients, local = _aws(args)
+    table = local["table"] if local else args.table or stack_outputs(args.stack)["TaskTableName"]
     records = list_jobs(table=table, dynamodb=clients.client("dynamodb"), status=args.status, limit=args.limit)
     if args.json:
         print(json.dumps(records, indent=2, sort_keys=True, default=str))
@@ -170,12 +166,9 @@ def _fault_spec(text: str) -> str:
     return text
 
 
-#: Where ``mediagen local up`` says how to reach it (mirrors mediagen.local.runner.DEFAULT_STATE_FILE, which
-#: is not imported here: the parser must not pull in moto).
-DEFAULT_STATE_FILE = Path(".mediagen") / "local.json"
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from mediagen.local.runner import DEFAULT_STATE_FILE
+
     parser = argparse.ArgumentParser(prog="mediagen", description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"mediagen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

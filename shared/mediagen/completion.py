@@ -95,7 +95,7 @@ def receive_callback(token: str, payload: str | None, *, tasks: TaskRepository, 
                          add={"callbacks": 1}, unless_set="callback_received_at")
     except TaskConflict:
         return "duplicate"
-    return _wake(record["job_id"], tasks, waker, reason="callback")
+    return wake_execution(record["job_id"], tasks, waker, reason="callback")
 
 
 def arm_wakeup(event: dict[str, Any], *, tasks: TaskRepository, waker: TaskWaker) -> dict[str, Any]:
@@ -114,11 +114,12 @@ def arm_wakeup(event: dict[str, Any], *, tasks: TaskRepository, waker: TaskWaker
         waker.wake(token, {"woken_by": "not-waiting"})
         return {"armed": False}
     if record.get("wake_pending"):
-        _wake(job_id, tasks, waker, reason="pending-callback")
+        wake_execution(job_id, tasks, waker, reason="pending-callback")
     return {"armed": True}
 
 
-def _wake(job_id: str, tasks: TaskRepository, waker: TaskWaker, *, reason: str) -> str:
+def wake_execution(job_id: str, tasks: TaskRepository, waker: TaskWaker, *, reason: str) -> str:
+    """End the job's armed wait now (``"woken"``), or make its next wait end at once (``"pending"``)."""
     token = tasks.take(job_id, "wake_token")
     if token and waker.wake(str(token), {"woken_by": reason}):
         tasks.transition(job_id, None, remove=("wake_pending",))

@@ -14,6 +14,9 @@ whatever its expiry says; the default stays well inside the provider's processin
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -73,20 +76,20 @@ class S3Inputs:
     """``InputResolver`` on S3 (``HeadObject`` + presigned ``GetObject``).
 
     Args:
-        s3_client: a boto3 S3 client (SigV4 signing), or a function returning one (made on first use, so a
-            job without ``s3://`` inputs never pays for it).
+        s3_client: returns a boto3 S3 client (SigV4 signing); called on first use, so a job without ``s3://``
+            inputs never pays for it.
         expires_seconds: validity of each presigned URL, seconds (1 s - 7 days).
     """
 
-    def __init__(self, s3_client: Any, expires_seconds: int = 6 * 3600) -> None:
+    def __init__(self, s3_client: Callable[[], Any], expires_seconds: int = 6 * 3600) -> None:
         self._client = s3_client
         self._expires = max(1, min(int(expires_seconds), 7 * 24 * 3600))
+        self._lock = threading.Lock()  # submit's worker threads share this; boto3 client creation is not thread-safe
 
-    @property
+    @cached_property
     def _s3(self) -> Any:
-        if callable(self._client) and not hasattr(self._client, "head_object"):
-            self._client = self._client()
-        return self._client
+        with self._lock:
+            return self._client()
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
         refs = s3_references(request)

@@ -299,25 +299,14 @@ def process_manifest(bucket: str, key: str, version: str | None, etag: str | Non
         ledger.join(job_id, manifest_id)
     # Lines whose job has already ended (rejected now, or an earlier job with the same id) are done now; a job
     # ending from here on marks its own line (its event finds the membership written above).
-    ended = [j for j in job_ids if _status(ports, j) in TERMINAL]
+    records = {job_id: ports.tasks.get(job_id) for job_id in job_ids}  # read once, after the memberships
+    ended = [j for j, record in records.items() if record and record.get("status") in TERMINAL]
     complete = ledger.mark_done(manifest_id, ended) if ended else None
     if complete is not None:
-        return finish_report(manifest_id, complete, ports=ports)
-    return _write_report(ports, report_key, where, _line_views(outcomes, ports), complete=False)
-
-
-def _status(ports: Ports, job_id: str) -> str | None:
-    record = ports.tasks.get(job_id)
-    return record.get("status") if record else None
-
-
-def _line_views(outcomes: list[dict[str, Any]], ports: Ports) -> list[dict[str, Any]]:
-    views = []
-    for outcome in outcomes:
-        record = ports.tasks.get(outcome["job_id"]) if outcome.get("job_id") and outcome["status"] != "CONFLICT" \
-            else None
-        views.append(_line_view(outcome["line"], outcome.get("job_id"), record, outcome))
-    return views
+        return finish_report(manifest_id, complete, ports=ports, records=records)
+    views = [_line_view(o["line"], o.get("job_id"), None if o["status"] == "CONFLICT" else records.get(o["job_id"]), o)
+             for o in outcomes]
+    return _write_report(ports, report_key, where, views, complete=False)
 
 
 def _line_view(line: int, job_id: str | None, record: dict[str, Any] | None,
@@ -335,13 +324,17 @@ def _line_view(line: int, job_id: str | None, record: dict[str, Any] | None,
     return view
 
 
-def finish_report(manifest_id: str, item: dict[str, Any], *, ports: Ports) -> dict[str, Any]:
-    """Write the final report of a manifest whose lines have all ended."""
+def finish_report(manifest_id: str, item: dict[str, Any], *, ports: Ports,
+                  records: dict[str, dict[str, Any] | None] | None = None) -> dict[str, Any]:
+    """Write the final report of a manifest whose lines have all ended (``records``: task records already read,
+    by job id; those already terminal are used as they are, the others read again)."""
     report = item.get("report") or {}
     job_ids = list(item.get("job_ids") or [])
     numbers = [int(n) for n in report.get("lines") or range(1, len(job_ids) + 1)]
     where = {k: report.get(k) for k in ("bucket", "key", "version", "manifest_id")}
-    views = [_line_view(line, job_id, ports.tasks.get(job_id)) for line, job_id in zip(numbers, job_ids, strict=False)]
+    ended = {j: r for j, r in (records or {}).items() if r and r.get("status") in TERMINAL}  # final: no re-read
+    views = [_line_view(line, job_id, ended.get(job_id) or ports.tasks.get(job_id))
+             for line, job_id in zip(numbers, job_ids, strict=False)]
     views += [dict(c) for c in report.get("conflicts") or []]
     views.sort(key=lambda v: int(v.get("line") or 0))
     return _write_report(ports, str(report.get("report_key")), where, views, complete=True)

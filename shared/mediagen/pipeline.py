@@ -361,9 +361,9 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]
         _log().warning("job cancelled", job_id=job_id, was=str(status))
         _publish(done, ports)
         if status == TaskStatus.SUBMITTED and ports.waker is not None:
-            token = ports.tasks.take(job_id, "wake_token")
-            if token:
-                ports.waker.wake(str(token), {"woken_by": "cancel"})
+            from mediagen.completion import wake_execution
+
+            wake_execution(job_id, ports.tasks, ports.waker, reason="cancel")
         return ports.tasks.get(job_id) or done
     raise NotCancellable(f"job {job_id} keeps changing status; ask again", status="", retry=True)
 
@@ -448,11 +448,12 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     request = job.request
     from mediagen.inputs import s3_references
 
-    if s3_references(request):
+    references = s3_references(request)
+    if references:
         try:
             if ports.inputs is None:
                 raise InvalidJob([{"field": f, "message": "s3:// inputs are not enabled in this deployment"}
-                                  for f, _ in s3_references(request)])
+                                  for f, _ in references])
             request = ports.inputs.resolve(request)
         except InvalidJob as exc:  # checked before any guard or claim: nothing spent
             return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.RECEIVED},

@@ -59,6 +59,14 @@ TERMINAL: frozenset[TaskStatus] = frozenset({
 })
 
 
+#: Task record fields that are credentials (the callback and wait tokens) or bookkeeping; never shown to users
+#: (the HTTP API, ``mediagen status``/``jobs``/``run-local``).
+INTERNAL_FIELDS: frozenset[str] = frozenset({
+    "callback_token", "wake_token", "request_hash", "holds_slot", "event_published", "wake_pending",
+    "charged_day", "credits_charged",
+})
+
+
 def utcnow() -> str:
     """Current time, ISO-8601 UTC with milliseconds (``2026-11-21T05:10:00.123Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

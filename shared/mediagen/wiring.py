@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from mediagen.settings import Settings
@@ -64,7 +64,7 @@ def build_ports(settings: Settings) -> Ports:
     return Ports(
         settings=settings,
         inputs=S3Inputs(s3, settings.input_url_seconds),
-        jobs_queue=SqsJobQueue(settings.jobs_queue_url, boto3.client("sqs", config=config))
+        jobs_queue=SqsJobQueue(settings.jobs_queue_url, lambda: boto3.client("sqs", config=config))
         if settings.jobs_queue_url else None,
         waker=LazyWaker(waker),
         tasks=DynamoTaskRepository(settings.task_table, boto3.client("dynamodb", config=config)),
@@ -137,15 +137,20 @@ def resend(queue_arn: str, job_document: dict[str, Any], delay_seconds: int) -> 
 
 
 class SqsJobQueue:
-    """``JobQueue`` on SQS: ``SendMessageBatch`` in groups of 10.
+    """``JobQueue`` on SQS: ``SendMessageBatch`` in groups of 10. ``sqs_client`` returns the boto3 client; it is
+    called on first use (the API's reads never pay for it).
 
     Raises (from ``send``):
         MediagenError: SQS refused some entries, or the call failed.
     """
 
-    def __init__(self, queue_url: str, sqs_client: Any) -> None:
+    def __init__(self, queue_url: str, sqs_client: Callable[[], Any]) -> None:
         self._url = queue_url
-        self._sqs = sqs_client
+        self._client = sqs_client
+
+    @cached_property
+    def _sqs(self) -> Any:
+        return self._client()
 
     def send(self, documents: list[dict[str, Any]]) -> None:
         import json

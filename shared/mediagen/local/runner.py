@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from mediagen.errors import MediagenError
 from mediagen.local.stack import LocalStack, default_template_path, repo_root
-from mediagen.tasks import TaskStatus
+from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 
 
 def load_job_files(paths: list[Path]) -> list[dict[str, Any] | str]:
@@ -200,7 +200,7 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
     with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds) as stack:
         result = run_jobs(jobs, stack=stack, timeout=timeout)
     counts: dict[str, int] = {}
-    hidden = ("callback_token", "request", "wake_token", "request_hash")
+    hidden = INTERNAL_FIELDS | {"request"}
     for record in sorted(result.records, key=lambda r: r["job_id"]):
         record = {k: v for k, v in record.items() if k not in hidden}
         record["generate_calls"] = result.generate_calls.get(record["job_id"], 0)
@@ -216,21 +216,15 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
 def local_target(stack: LocalStack) -> Any:
     """A :class:`mediagen.ops.submit.Target` on the local stack: its moto clients and resources; each round
     of waiting delivers the local queues (what the event source mappings do in a deployment)."""
-    import httpx
-
     from mediagen.local.stack import OUTPUTS_BUCKET
     from mediagen.ops.submit import Target
-
-    def post(url: str, body: str) -> tuple[int, Any]:
-        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
-        return response.status_code, response.json()
 
     def tick() -> None:
         stack.pump_queue()
 
     s = stack.session
     return Target(sqs=s.client("sqs"), dynamodb=s.client("dynamodb"), s3=s.client("s3"), queue_url=stack.queue_url,
-                  table="mediagen-tasks", bucket=OUTPUTS_BUCKET, api_url=stack.api_url, tick=tick, http=post)
+                  table="mediagen-tasks", bucket=OUTPUTS_BUCKET, api_url=stack.api_url, tick=tick, http=_post)
 
 
 def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path, timeout: float = 300.0,
@@ -334,14 +328,16 @@ def local_clients(state: dict[str, Any]) -> Any:
 
 def served_target(state: dict[str, Any]) -> Any:
     """A :class:`mediagen.ops.submit.Target` on a running ``mediagen local up``."""
-    import httpx
-
     from mediagen.ops.submit import Target
-
-    def post(url: str, body: str) -> tuple[int, Any]:
-        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
-        return response.status_code, response.json()
 
     c = local_clients(state)
     return Target(sqs=c.client("sqs"), dynamodb=c.client("dynamodb"), s3=c.client("s3"), queue_url=state["queue_url"],
-                  table=state["table"], bucket=state["bucket"], api_url=state["api_url"], http=post)
+                  table=state["table"], bucket=state["bucket"], api_url=state["api_url"], http=_post)
+
+
+def _post(url: str, body: str) -> tuple[int, Any]:
+    """POST a job to the local jobs API (the local gateway checks no SigV4 signature)."""
+    import httpx
+
+    response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
+    return response.status_code, response.json()

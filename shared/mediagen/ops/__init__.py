@@ -7,6 +7,7 @@ import sys
 from typing import IO, Any
 
 from mediagen.errors import ConfigurationError
+from mediagen.tasks import INTERNAL_FIELDS
 
 
 def stack_outputs(stack_name: str, cloudformation: Any | None = None) -> dict[str, str]:
@@ -71,15 +72,13 @@ def job_status(job_id: str, *, table: str, bucket: str, dynamodb: Any, s3: Any,
     record = DynamoTaskRepository(table, dynamodb).get(job_id)
     if record is None:
         return None
-    shown = {k: v for k, v in record.items() if k not in HIDDEN_FIELDS}
+    shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
     for output in shown.get("outputs", []):
         output["url"] = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": output["key"]},
                                                   ExpiresIn=url_seconds)
     return shown
 
 
-#: Task record fields that are credentials or internals, never shown by the CLI.
-HIDDEN_FIELDS = frozenset({"callback_token", "wake_token", "request_hash"})
 
 
 def list_jobs(*, table: str, dynamodb: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -104,4 +103,4 @@ def list_jobs(*, table: str, dynamodb: Any, status: str | None = None, limit: in
     from mediagen.tasks import _from_dynamo
 
     records.sort(key=lambda r: str(r.get("created_at", "")), reverse=True)
-    return [{k: v for k, v in _from_dynamo(r).items() if k not in HIDDEN_FIELDS} for r in records[:limit]]
+    return [{k: v for k, v in _from_dynamo(r).items() if k not in INTERNAL_FIELDS} for r in records[:limit]]
