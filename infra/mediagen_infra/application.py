@@ -27,7 +27,7 @@ from aws_cdk import Annotations, App
 
 from .bundling import REPO_ROOT
 from .compliance import add_security_checks
-from .pipeline import MediaGenPipelineProps
+from .props import MediaGenPipelineProps
 from .stack import MediaGenStack
 
 #: Environment variable that turns bundling off (``1``/``true``/``yes``).

@@ -38,8 +38,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from .inbox import DEFAULT_INBOX_RULES, InboxRule, check_inbox_rules
 from .jobs_api import JOBS_API_AUTH_MODES
-from .pipeline import DEFAULT_INBOX_RULES, InboxRule, MediaGenPipelineProps, check_inbox_rules
+from .props import MediaGenPipelineProps
 
 #: CloudWatch Logs retention values (days) and their CDK names.
 RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {

@@ -9,7 +9,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from .context import alarm_email, props_from_context
-from .pipeline import MediaGenPipeline, MediaGenPipelineProps
+from .pipeline import MediaGenPipeline
+from .props import MediaGenPipelineProps
 
 
 class MediaGenStack(Stack):

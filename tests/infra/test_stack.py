@@ -555,7 +555,7 @@ def test_functions_get_least_privilege_grants(
 
 def test_the_deployed_code_calls_only_the_granted_dynamodb_operations() -> None:
     """A new DynamoDB call (Query, Scan, DeleteItem, ...) in the Lambda code needs a grant in
-    ``infra/mediagen_infra/pipeline.py`` (TABLE_ACTIONS): without it, it fails with AccessDenied only in AWS
+    ``infra/mediagen_infra/permissions.py`` (TABLE_ACTIONS): without it, it fails with AccessDenied only in AWS
     (moto does not check IAM). The local stack and the sandbox never ship; ``dynamo.py`` only forwards calls."""
     package = REPO_ROOT / "shared" / "mediagen"
     shipped = [path for path in package.rglob("*.py")
