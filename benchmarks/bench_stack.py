@@ -268,7 +268,7 @@ def measure_stack(*, latency: float = 0.5, submit_rounds: int = 5, zero_latency_
                   poll_rounds: int = 15,
                   persist_rounds: int = 5, persist_size: str = "16MiB", run_executions: bool = False,
                   log: Any = print) -> StackResult:
-    from mediagen.local import LocalStack
+    from mediagen.local import EmbeddedStack
     from mediagen.local.runner import ensure_template
     from mediagen.provider import ClipriseClient, Succeeded
 
@@ -276,9 +276,9 @@ def measure_stack(*, latency: float = 0.5, submit_rounds: int = 5, zero_latency_
     # Tasks finish at once (processing 0 s); executions are only recorded (or, with run_executions, wait an
     # hour for a callback that is never sent): poll and persist run only when invoked here.
     with executions_recorded_only(not run_executions), \
-            LocalStack(template_path=template, processing_seconds=0.0, poll_initial_seconds=3600,
-                       poll_max_seconds=3600, send_callbacks=False,
-                       extra_env={"MEDIAGEN_READ_TIMEOUT_SECONDS": "30"}) as stack:
+            EmbeddedStack(template_path=template, processing_seconds=0.0, poll_initial_seconds=3600,
+                          poll_max_seconds=3600, send_callbacks=False,
+                          extra_env={"MEDIAGEN_READ_TIMEOUT_SECONDS": "30"}) as stack:
         run = uuid.uuid4().hex[:6]
         client = ClipriseClient(stack.api_key, base_url=stack.emulator.base_url)
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "shared"))
 
-from mediagen.local import LocalStack  # noqa: E402
+from mediagen.local import EmbeddedStack  # noqa: E402
 from mediagen.local.runner import ensure_template, generate_calls_by_job  # noqa: E402
 from mediagen.tasks import TERMINAL  # noqa: E402
 
@@ -67,8 +67,8 @@ def main() -> int:
     template = ensure_template(None, sys.stderr)
     start = time.monotonic()
     env = {"MEDIAGEN_READ_TIMEOUT_SECONDS": "2"}
-    with LocalStack(template_path=template, processing_seconds=1.0, poll_initial_seconds=1, poll_max_seconds=4,
-                    extra_env=env) as stack:
+    with EmbeddedStack(template_path=template, processing_seconds=1.0, poll_initial_seconds=1, poll_max_seconds=4,
+                       extra_env=env) as stack:
         stack.send_jobs(stream)
         last = [0.0]
 

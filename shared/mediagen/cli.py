@@ -27,14 +27,15 @@ def _demo(args: argparse.Namespace) -> int:
         print("mediagen demo --real needs CLIPRISE_API_KEY in the environment", file=sys.stderr)
         return 2
     return demo(job_files=[Path(p) for p in args.files] or None, output_dir=Path(args.output_dir),
-                real_api=args.real, processing_seconds=args.processing_seconds, timeout=args.timeout)
+                real_api=args.real, processing_seconds=args.processing_seconds, timeout=args.timeout,
+                faults=args.faults)
 
 
 def _run_local(args: argparse.Namespace) -> int:
     from mediagen.local.runner import run_local
 
     return run_local(job_files=[Path(p) for p in args.files], real_api=args.real,
-                     processing_seconds=args.processing_seconds, timeout=args.timeout)
+                     processing_seconds=args.processing_seconds, timeout=args.timeout, faults=args.faults)
 
 
 def _aws(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
     p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
+                   "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("run-local", help="run job files (JSON or JSON Lines) through the local stack; "
@@ -187,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
     p.add_argument("--processing-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
+                   "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
     p.set_defaults(func=_run_local)
 
     p = sub.add_parser("submit", help="send job files (JSON or JSON Lines) to a deployed stack (or, with --local, "

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from mediagen.local import LocalStack
+from mediagen.local import EmbeddedStack
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "events" / "bad-inputs" / "corpus.jsonl"
@@ -112,7 +112,7 @@ class Run:
     events: list[dict[str, Any]]
 
 
-def run_chunks(stack: LocalStack, entries: list[Entry], chunk: int = 50) -> Run:
+def run_chunks(stack: EmbeddedStack, entries: list[Entry], chunk: int = 50) -> Run:
     """Send ``entries`` in chunks, each followed by one pump round (moto's SQS slows down with queue depth:
     chunks keep it shallow), then collect what the stack holds."""
     message_ids: list[str] = []
@@ -134,7 +134,7 @@ def run_chunks(stack: LocalStack, entries: list[Entry], chunk: int = 50) -> Run:
 @pytest.fixture(scope="module")
 def runs(synthesized_template: Path) -> tuple[Run, Run]:
     """The corpus, then (on the same stack, after the corpus results are taken) the known gaps."""
-    with LocalStack(template_path=synthesized_template, processing_seconds=0.2) as stack:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=0.2) as stack:
         corpus = run_chunks(stack, BAD)
         stack.run_until_done(timeout=60)  # nothing may be left running or waiting
         # The gaps are not settled: a message that raises would be retried (1 s visibility) until the DLQ;

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mediagen.local.runner import generate_calls_by_job
-from mediagen.local.stack import INTAKE_BUCKET, LocalStack
+from mediagen.local.stack import INTAKE_BUCKET, EmbeddedStack
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +30,21 @@ def job(job_id: str | None = None, prompt: str = "a red bicycle in the rain") ->
 
 
 @pytest.fixture(scope="module")
-def stack(synthesized_template: Any) -> Iterator[LocalStack]:
-    with LocalStack(template_path=synthesized_template, processing_seconds=0.5) as local:
+def stack(synthesized_template: Any) -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=0.5) as local:
         yield local
 
 
-def generates(stack: LocalStack, job_id: str) -> int:
+def generates(stack: EmbeddedStack, job_id: str) -> int:
     return generate_calls_by_job(stack.emulator)[0].get(job_id, 0)
 
 
-def put_manifest(stack: LocalStack, key: str, lines: list[Any]) -> str | None:
+def put_manifest(stack: EmbeddedStack, key: str, lines: list[Any]) -> str | None:
     body = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
     return stack.put_object(key, body.encode(), content_type="application/x-ndjson")
 
 
-def redeliver_last_s3_event(stack: LocalStack, key: str) -> None:
+def redeliver_last_s3_event(stack: EmbeddedStack, key: str) -> None:
     """Send the intake queue the S3 notification of ``key`` again (S3 delivers at least once)."""
     s3 = stack.session.client("s3")
     head = s3.head_object(Bucket=INTAKE_BUCKET, Key=key)
@@ -56,7 +56,7 @@ def redeliver_last_s3_event(stack: LocalStack, key: str) -> None:
                                              MessageBody=json.dumps({"Records": [record]}))
 
 
-def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_generate(stack: LocalStack) -> None:
+def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_generate(stack: EmbeddedStack) -> None:
     same = job("channels-same-1")
     stack.send_jobs([same, same])
     first = httpx.post(f"{stack.api_url}/jobs", json=same)
@@ -80,7 +80,7 @@ def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_gen
                                 "result": records[0]["manifest_uri"]}]
 
 
-def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_report(stack: LocalStack) -> None:
+def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_report(stack: EmbeddedStack) -> None:
     lines: list[Any] = [job(prompt="line one"), "", job(prompt="line three"), "{not json",
                         {"request": {"model": "nano-banana", "input": {"prompt": "x", "image_size": "2:9"}}}]
     put_manifest(stack, "jobs/team-a/batch-7.jsonl", lines)
@@ -104,7 +104,7 @@ def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_r
     assert len([r for r in stack.tasks() if (r.get("source") or {}).get("key") == "jobs/team-a/batch-7.jsonl"]) == 4
 
 
-def test_a_media_drop_runs_the_rules_model_on_the_object_handed_over_as_a_presigned_url(stack: LocalStack) -> None:
+def test_a_media_drop_runs_the_rules_model_on_the_object_handed_over_as_a_presigned_url(stack: EmbeddedStack) -> None:
     stack.put_object("inbox/upscale/holiday/cat photo.png", PNG, content_type="image/png")
     records = stack.run_until_done(timeout=120)
 
@@ -124,7 +124,7 @@ def test_a_media_drop_runs_the_rules_model_on_the_object_handed_over_as_a_presig
     assert "Signature" not in json.dumps(record)
 
 
-def test_a_media_drop_missing_the_metadata_its_rule_needs_is_rejected_naming_it(stack: LocalStack) -> None:
+def test_a_media_drop_missing_the_metadata_its_rule_needs_is_rejected_naming_it(stack: EmbeddedStack) -> None:
     stack.put_object("inbox/animate/no-prompt.png", PNG, content_type="image/png")
     stack.put_object("inbox/animate/with-prompt.png", PNG, content_type="image/png", metadata={"prompt": "it waves"})
     records = {(r.get("source") or {}).get("key"): r for r in stack.run_until_done(timeout=180)}
@@ -136,7 +136,7 @@ def test_a_media_drop_missing_the_metadata_its_rule_needs_is_rejected_naming_it(
     assert animated["status"] == "SUCCEEDED" and animated["request"]["input"]["prompt"] == "it waves"
 
 
-def test_the_api_refuses_invalid_jobs_with_every_problem_and_records_nothing(stack: LocalStack) -> None:
+def test_the_api_refuses_invalid_jobs_with_every_problem_and_records_nothing(stack: EmbeddedStack) -> None:
     bad = {"job_id": "api-bad-1", "request": {"model": "nano-banana", "input": {"image_size": "2:9"}},
            "max_credits": -1}
     response = httpx.post(f"{stack.api_url}/jobs", json=bad)
@@ -149,7 +149,7 @@ def test_the_api_refuses_invalid_jobs_with_every_problem_and_records_nothing(sta
     assert stack.task("api-bad-1") is None
 
 
-def test_the_api_answers_409_for_a_job_id_reused_with_a_different_request(stack: LocalStack) -> None:
+def test_the_api_answers_409_for_a_job_id_reused_with_a_different_request(stack: EmbeddedStack) -> None:
     assert httpx.post(f"{stack.api_url}/jobs", json=job("api-conflict-1", "first")).status_code == 202
     response = httpx.post(f"{stack.api_url}/jobs", json=job("api-conflict-1", "second"))
     assert response.status_code == 409 and response.json()["code"] == "job_id_conflict"
@@ -157,7 +157,7 @@ def test_the_api_answers_409_for_a_job_id_reused_with_a_different_request(stack:
     assert stack.task("api-conflict-1")["request"]["input"]["prompt"] == "first"
 
 
-def test_get_job_gives_status_timestamps_and_downloadable_outputs(stack: LocalStack) -> None:
+def test_get_job_gives_status_timestamps_and_downloadable_outputs(stack: EmbeddedStack) -> None:
     accepted = httpx.post(f"{stack.api_url}/jobs", json=job("api-get-1")).json()
     assert accepted["status_url"].endswith("/jobs/api-get-1")
     stack.run_until_done(timeout=120)
@@ -172,7 +172,7 @@ def test_get_job_gives_status_timestamps_and_downloadable_outputs(stack: LocalSt
     assert "callback_token" not in view and "wake_token" not in view
 
 
-def test_cancel_before_submit_means_never_sent(stack: LocalStack) -> None:
+def test_cancel_before_submit_means_never_sent(stack: EmbeddedStack) -> None:
     httpx.post(f"{stack.api_url}/jobs", json=job("api-cancel-queued"))
     response = httpx.post(f"{stack.api_url}/jobs/api-cancel-queued/cancel")
     assert response.status_code == 200 and response.json()["cancelled_from"] == "RECEIVED"
@@ -183,7 +183,7 @@ def test_cancel_before_submit_means_never_sent(stack: LocalStack) -> None:
     assert again.status_code == 409 and again.json()["status"] == "CANCELLED"
 
 
-def test_cancel_while_generating_stops_polling_and_says_the_credits_are_spent(stack: LocalStack) -> None:
+def test_cancel_while_generating_stops_polling_and_says_the_credits_are_spent(stack: EmbeddedStack) -> None:
     httpx.post(f"{stack.api_url}/jobs", json=job("api-cancel-running", "a slow one [sandbox:slow=30] [sandbox:no-callback]"))
     stack.pump_queue()
     assert stack.task("api-cancel-running")["status"] == "SUBMITTED"
@@ -198,7 +198,7 @@ def test_cancel_while_generating_stops_polling_and_says_the_credits_are_spent(st
     assert [e["detail-type"] for e in events] == ["Job Cancelled"]
 
 
-def test_unknown_jobs_and_models_are_404(stack: LocalStack) -> None:
+def test_unknown_jobs_and_models_are_404(stack: EmbeddedStack) -> None:
     assert httpx.get(f"{stack.api_url}/jobs/no-such-job").status_code == 404
     assert httpx.post(f"{stack.api_url}/jobs/no-such-job/cancel").status_code == 404
     missing = httpx.get(f"{stack.api_url}/models/nano-banan")

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mediagen.local import LocalStack
+from mediagen.local import EmbeddedStack
 from mediagen.pipeline import backoff_seconds
 from mediagen.settings import Settings
 
@@ -37,25 +37,25 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
 
 @pytest.fixture(scope="module")
 def local(synthesized_template: Path):
-    with LocalStack(template_path=synthesized_template, processing_seconds=1.0, poll_initial_seconds=1,
-                    poll_max_seconds=8, extra_env={"MEDIAGEN_POLL_JITTER": "0"}) as stack:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=1.0, poll_initial_seconds=1,
+                       poll_max_seconds=8, extra_env={"MEDIAGEN_POLL_JITTER": "0"}) as stack:
         yield stack
 
 
 @pytest.fixture
-def slow_polling(local: LocalStack):
+def slow_polling(local: EmbeddedStack):
     """First status check 20 s after submit: anything faster than that was a callback's doing."""
     with local.configured(MEDIAGEN_POLL_INITIAL_SECONDS="20", MEDIAGEN_POLL_MAX_SECONDS="20") as stack:
         yield stack
 
 
 @pytest.fixture
-def fast_polling(local: LocalStack):
+def fast_polling(local: EmbeddedStack):
     return local
 
 
 def test_a_callback_gets_completion_detected_within_two_seconds_with_at_most_two_status_calls(
-        slow_polling: LocalStack) -> None:
+        slow_polling: EmbeddedStack) -> None:
     stack = slow_polling
     stack.send_jobs([image_job("cb-fast", "a lighthouse at dusk")])
     records = stack.run_until_done(timeout=30)
@@ -67,7 +67,7 @@ def test_a_callback_gets_completion_detected_within_two_seconds_with_at_most_two
     assert record["detection_lag_ms"] is not None and record["detection_lag_ms"] < 2000
 
 
-def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: LocalStack) -> None:
+def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: EmbeddedStack) -> None:
     stack = slow_polling
     stack.send_jobs([image_job("cb-dup", "a harbour [sandbox:callback-duplicate=3] [sandbox:callback-forged]")])
     stack.run_until_done(timeout=30)
@@ -86,7 +86,7 @@ def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: LocalStack)
     assert stack.tasks() == before
 
 
-def test_a_late_callback_after_the_job_ended_changes_nothing(slow_polling: LocalStack) -> None:
+def test_a_late_callback_after_the_job_ended_changes_nothing(slow_polling: EmbeddedStack) -> None:
     stack = slow_polling
     stack.send_jobs([image_job("cb-late", "a canal [sandbox:callback-late=1]")])
     stack.run_until_done(timeout=30)
@@ -97,7 +97,7 @@ def test_a_late_callback_after_the_job_ended_changes_nothing(slow_polling: Local
     assert stack.task("cb-late") == before
 
 
-def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedule(fast_polling: LocalStack) -> None:
+def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedule(fast_polling: EmbeddedStack) -> None:
     stack = fast_polling
     settings = Settings(MEDIAGEN_POLL_INITIAL_SECONDS=1, MEDIAGEN_POLL_MAX_SECONDS=8)
     jobs = {f"nocb-{s}": s for s in (2, 5)}
@@ -115,7 +115,7 @@ def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedul
         assert stack.emulator.status_calls(record["provider_task_id"]) == expected + 1  # + persist's own check
 
 
-def test_a_zip_result_lands_as_its_members_plus_the_original(fast_polling: LocalStack) -> None:
+def test_a_zip_result_lands_as_its_members_plus_the_original(fast_polling: EmbeddedStack) -> None:
     stack = fast_polling
     stack.send_jobs([image_job("zipped", "a set of icons [sandbox:zip]")])
     stack.run_until_done(timeout=30)
@@ -133,7 +133,7 @@ def test_a_zip_result_lands_as_its_members_plus_the_original(fast_polling: Local
     assert manifest["outputs"] == record["outputs"]
 
 
-def test_a_result_that_expired_before_it_was_fetched_ends_in_a_failure_that_says_so(fast_polling: LocalStack) -> None:
+def test_a_result_that_expired_before_it_was_fetched_ends_in_a_failure_that_says_so(fast_polling: EmbeddedStack) -> None:
     stack = fast_polling
     stack.send_jobs([image_job("expired", "a bridge [sandbox:download-404]")])
     stack.run_until_done(timeout=30)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mediagen.local import LocalStack
+from mediagen.local import EmbeddedStack
 from mediagen.local.runner import generate_calls_by_job
 
 # token -> (expected status, expected error code or None). See docs/reliability.md and docs/sandbox.md.
@@ -35,8 +35,8 @@ def job_for(token: str, n: int) -> dict:
 @pytest.fixture(scope="module")
 def results(synthesized_template: Path):
     env = {"MEDIAGEN_READ_TIMEOUT_SECONDS": "2", "MEDIAGEN_POLL_JITTER": "0"}
-    with LocalStack(template_path=synthesized_template, processing_seconds=0.5, poll_initial_seconds=1,
-                    poll_max_seconds=4, extra_env=env) as stack:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=0.5, poll_initial_seconds=1,
+                       poll_max_seconds=4, extra_env=env) as stack:
         stack.send_jobs([job_for(token, n) for n, token in enumerate(MATRIX)])
         records = {r["job_id"]: r for r in stack.run_until_done(timeout=120)}
         received, accepted = generate_calls_by_job(stack.emulator)

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from mediagen.api import openapi_json
-from mediagen.local.stack import LocalStack
+from mediagen.local.stack import EmbeddedStack
 
 pytestmark = pytest.mark.slow
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
@@ -39,8 +39,8 @@ def test_every_route_and_error_is_documented() -> None:
 
 
 @pytest.fixture(scope="module")
-def api_stack(synthesized_template: Any) -> Iterator[LocalStack]:
-    with LocalStack(template_path=synthesized_template, processing_seconds=0.2) as local:
+def api_stack(synthesized_template: Any) -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=0.2) as local:
         yield local
 
 
@@ -50,7 +50,7 @@ schema = schemathesis.openapi.from_path(str(DOCUMENT))
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
-def test_the_api_honours_its_openapi_document(case: Any, api_stack: LocalStack) -> None:
+def test_the_api_honours_its_openapi_document(case: Any, api_stack: EmbeddedStack) -> None:
     # Every default check runs but one: ``positive_data_acceptance`` expects a 2xx for any body the schema allows,
     # and a job's validity is more than JSON Schema can say (the request is checked against the catalog, the
     # estimate against max_credits, media URLs against private addresses): such a job is answered with the

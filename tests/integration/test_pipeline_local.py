@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mediagen.local import LocalStack
+from mediagen.local import EmbeddedStack
 
 REPO = Path(__file__).resolve().parents[2]
 SENTINEL_KEY = "sk-live-SENTINEL-7f3a9c2e1b"
@@ -21,17 +21,17 @@ def sample(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def stack(synthesized_template: Path):
-    with LocalStack(template_path=synthesized_template, api_key=SENTINEL_KEY, processing_seconds=0.5,
-                    poll_initial_seconds=1) as local:
+    with EmbeddedStack(template_path=synthesized_template, api_key=SENTINEL_KEY, processing_seconds=0.5,
+                       poll_initial_seconds=1) as local:
         yield local
 
 
-def run(stack: LocalStack, *jobs: dict | str) -> list[dict]:
+def run(stack: EmbeddedStack, *jobs: dict | str) -> list[dict]:
     stack.send_jobs(jobs)
     return stack.run_until_done(timeout=90)
 
 
-def test_sqs_job_runs_to_succeeded_with_the_object_in_s3_and_a_complete_task_record(stack: LocalStack) -> None:
+def test_sqs_job_runs_to_succeeded_with_the_object_in_s3_and_a_complete_task_record(stack: EmbeddedStack) -> None:
     job = sample("04-video-seedance-v1-pro.json")
     run(stack, job)
 
@@ -55,7 +55,7 @@ def test_sqs_job_runs_to_succeeded_with_the_object_in_s3_and_a_complete_task_rec
     assert call["body"]["callBackUrl"].startswith(stack.callbacks.base_url)
 
 
-def test_root_only_model_is_sent_without_an_input_object(stack: LocalStack) -> None:
+def test_root_only_model_is_sent_without_an_input_object(stack: EmbeddedStack) -> None:
     job = sample("03-root-only-flux-kontext-pro.json")
     run(stack, job)
     record = stack.task(job["job_id"])
@@ -65,7 +65,7 @@ def test_root_only_model_is_sent_without_an_input_object(stack: LocalStack) -> N
     assert "input" not in call["body"] and call["body"]["prompt"] == job["request"]["prompt"]
 
 
-def test_provider_failure_ends_failed_with_the_providers_message(stack: LocalStack) -> None:
+def test_provider_failure_ends_failed_with_the_providers_message(stack: EmbeddedStack) -> None:
     job = sample("01-text-to-image-nano-banana.json")
     job["job_id"] = "fails-at-provider"
     job["request"]["input"]["prompt"] = "a cat [sandbox:fail]"
@@ -78,7 +78,7 @@ def test_provider_failure_ends_failed_with_the_providers_message(stack: LocalSta
     assert [e["detail-type"] for e in events] == ["Job Failed"]
 
 
-def test_invalid_job_is_rejected_with_field_errors_and_no_generate_call(stack: LocalStack) -> None:
+def test_invalid_job_is_rejected_with_field_errors_and_no_generate_call(stack: EmbeddedStack) -> None:
     before = len(stack.emulator.generate_calls())
     bad = {"job_id": "bad-model", "request": {"model": "nano-bananna", "input": {"prompt": "x"}}}
     not_json = "{this is not json"
@@ -92,7 +92,7 @@ def test_invalid_job_is_rejected_with_field_errors_and_no_generate_call(stack: L
     assert len(stack.emulator.generate_calls()) == before
 
 
-def test_the_state_machine_run_is_the_one_cdk_synth_wrote(stack: LocalStack, synthesized_template: Path) -> None:
+def test_the_state_machine_run_is_the_one_cdk_synth_wrote(stack: EmbeddedStack, synthesized_template: Path) -> None:
     """The definition moto executes is the synthesized text with only the function ARNs filled in."""
     template = json.loads(synthesized_template.read_text())
     (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
@@ -113,7 +113,7 @@ def test_the_state_machine_run_is_the_one_cdk_synth_wrote(stack: LocalStack, syn
     assert running["StartAt"] == "WaitForResult"
 
 
-def test_the_api_key_never_reaches_logs_records_events_or_objects(stack: LocalStack) -> None:
+def test_the_api_key_never_reaches_logs_records_events_or_objects(stack: EmbeddedStack) -> None:
     run(stack, sample("05-text-to-speech-elevenlabs.json"))
     assert stack.task("demo-elevenlabs-tts")["status"] == "SUCCEEDED"
     haystacks = [stack.logs(), json.dumps(stack.tasks()), json.dumps(stack.events()),
@@ -130,7 +130,7 @@ def test_the_api_key_never_reaches_logs_records_events_or_objects(stack: LocalSt
         assert SENTINEL_KEY not in text
 
 
-def test_every_published_event_matches_the_documented_schema(stack: LocalStack) -> None:
+def test_every_published_event_matches_the_documented_schema(stack: EmbeddedStack) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((REPO / "docs" / "events.schema.json").read_text())
     good = sample("01-text-to-image-nano-banana.json") | {"job_id": "schema-ok"}

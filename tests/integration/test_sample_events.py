@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mediagen.local.stack import INTAKE_BUCKET, LocalStack
+from mediagen.local.stack import INTAKE_BUCKET, EmbeddedStack
 
 pytestmark = pytest.mark.slow
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -26,8 +26,8 @@ def for_local(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack(synthesized_template: Any) -> Iterator[LocalStack]:
-    with LocalStack(template_path=synthesized_template, processing_seconds=0.3) as local:
+def stack(synthesized_template: Any) -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=0.3) as local:
         yield local
 
 
@@ -39,7 +39,7 @@ def test_every_aws_sample_is_used_by_a_channel() -> None:
             "s3-put-media-drop.json", "eventbridge-job-succeeded.json"} <= names
 
 
-def test_api_samples_create_read_and_cancel_a_job(stack: LocalStack) -> None:
+def test_api_samples_create_read_and_cancel_a_job(stack: EmbeddedStack) -> None:
     created = stack.invoke("api", sample("apigateway-http-post-job.json"))
     assert created["statusCode"] == 202, created
     job_id = json.loads(created["body"])["job_id"]
@@ -50,7 +50,7 @@ def test_api_samples_create_read_and_cancel_a_job(stack: LocalStack) -> None:
     assert cancelled["statusCode"] == 200 and json.loads(cancelled["body"])["status"] == "CANCELLED"
 
 
-def test_sqs_submit_sample_runs_a_job(stack: LocalStack) -> None:
+def test_sqs_submit_sample_runs_a_job(stack: EmbeddedStack) -> None:
     event = sample("sqs-submit-job.json")
     response = stack.invoke("submit", event)
     assert response["batchItemFailures"] == []
@@ -59,7 +59,7 @@ def test_sqs_submit_sample_runs_a_job(stack: LocalStack) -> None:
     assert job_id == "demo-seedance-v1-pro" and stack.task(job_id)["status"] == "SUCCEEDED"
 
 
-def test_intake_samples_run_the_sample_manifest_and_a_drop(stack: LocalStack) -> None:
+def test_intake_samples_run_the_sample_manifest_and_a_drop(stack: EmbeddedStack) -> None:
     manifest = for_local(sample("sqs-intake-s3-manifest.json"))
     body = json.loads(manifest["Records"][0]["body"])
     s3 = stack.session.client("s3")
@@ -84,5 +84,5 @@ def test_intake_samples_run_the_sample_manifest_and_a_drop(stack: LocalStack) ->
     assert [d["status"] for d in drops] == ["SUCCEEDED"]
 
 
-def test_intake_job_event_sample_for_an_unknown_manifest_is_a_no_op(stack: LocalStack) -> None:
+def test_intake_job_event_sample_for_an_unknown_manifest_is_a_no_op(stack: EmbeddedStack) -> None:
     assert stack.invoke("intake", sample("sqs-intake-job-event.json"))["batchItemFailures"] == []

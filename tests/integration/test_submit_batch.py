@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mediagen.local import LocalStack
+from mediagen.local import EmbeddedStack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,11 +26,11 @@ def job(job_id: str, prompt: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack(synthesized_template: Path):
-    with LocalStack(template_path=synthesized_template, processing_seconds=0.2) as local:
+    with EmbeddedStack(template_path=synthesized_template, processing_seconds=0.2) as local:
         yield local
 
 
-def test_a_batch_with_some_failing_records_reports_exactly_those(stack: LocalStack) -> None:
+def test_a_batch_with_some_failing_records_reports_exactly_those(stack: EmbeddedStack) -> None:
     retried = json.dumps({"job_id": "batch-retry", "retry_unknown_outcome": True,
                           "request": {"model": "nano-banana", "input": {"prompt": "a kite [sandbox:generate-500]"}}})
     bodies = [job(f"batch-ok-{i}", "a kite") for i in range(7)]
@@ -49,7 +49,7 @@ def test_a_batch_with_some_failing_records_reports_exactly_those(stack: LocalSta
     assert stack.task("msg-msg-09")["status"] == "REJECTED"
 
 
-def test_records_of_a_batch_are_submitted_concurrently(stack: LocalStack) -> None:
+def test_records_of_a_batch_are_submitted_concurrently(stack: EmbeddedStack) -> None:
     """Each generate takes 1 s at the provider ([sandbox:generate-delay=1]): one after another, ten records
     would take at least 10 s. (The benchmark, `make bench`, reports the 10-vs-1 ratio.)"""
     bodies = [job(f"concurrent-{i}", "a kite [sandbox:generate-delay=1]") for i in range(10)]
@@ -63,7 +63,7 @@ def test_records_of_a_batch_are_submitted_concurrently(stack: LocalStack) -> Non
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _drain(stack: LocalStack):
+def _drain(stack: EmbeddedStack):
     yield
     deadline = time.monotonic() + 60  # let the executions these tests started finish before teardown
     while any(e["status"] == "RUNNING" for e in stack.executions()) and time.monotonic() < deadline:

@@ -2,9 +2,9 @@
 
 moto plays SQS, DynamoDB, S3, EventBridge, Secrets Manager and Step Functions (executing the state machine
 definition that ``cdk synth`` wrote), the Lambda tasks run the real handlers in-process, and the sandbox
-emulator plays Cliprise on loopback. See :class:`mediagen.local.stack.LocalStack`.
+emulator plays Cliprise on loopback. See :class:`mediagen.local.stack.EmbeddedStack`.
 """
 
-from mediagen.local.stack import LocalStack, default_template_path, repo_root
+from mediagen.local.stack import EmbeddedStack, default_template_path, repo_root
 
-__all__ = ["LocalStack", "default_template_path", "repo_root"]
+__all__ = ["EmbeddedStack", "default_template_path", "repo_root"]

@@ -7,12 +7,12 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import MediagenError
-from mediagen.local.stack import LocalStack, default_template_path, repo_root
+from mediagen.local.stack import EmbeddedStack, default_template_path, repo_root
 from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 
 
@@ -78,6 +78,8 @@ class RunResult:
     generate_calls: dict[str, int]
     #: job id -> generate requests that created a provider task (the ones that cost money)
     generate_accepted: dict[str, int]
+    #: AWS-side faults injected (``{"events:PutEvents": {"throttle": 3}}``; see :mod:`mediagen.local.faults`)
+    injected_faults: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def generate_calls_by_job(emulator: Any) -> tuple[dict[str, int], dict[str, int]]:
@@ -98,7 +100,7 @@ def generate_calls_by_job(emulator: Any) -> tuple[dict[str, int], dict[str, int]
     return received, accepted
 
 
-def run_jobs(jobs: list[dict[str, Any] | str], *, stack: LocalStack, timeout: float = 300.0,
+def run_jobs(jobs: list[dict[str, Any] | str], *, stack: EmbeddedStack, timeout: float = 300.0,
              on_progress: Callable[[list[dict[str, Any]], float], None] | None = None) -> RunResult:
     """Send ``jobs`` to the local stack's queue and run them to terminal states."""
     start = time.monotonic()
@@ -106,7 +108,8 @@ def run_jobs(jobs: list[dict[str, Any] | str], *, stack: LocalStack, timeout: fl
     records = stack.run_until_done(timeout=timeout, on_progress=on_progress)
     received, accepted = generate_calls_by_job(stack.emulator) if stack.emulator is not None else ({}, {})
     return RunResult(records=records, events=stack.events(), wall_seconds=time.monotonic() - start,
-                     generate_calls=received, generate_accepted=accepted)
+                     generate_calls=received, generate_accepted=accepted,
+                     injected_faults=stack.faults.injected() if stack.faults is not None else {})
 
 
 def _seconds(record: dict[str, Any]) -> float:
@@ -154,8 +157,10 @@ def ensure_template(template_path: Path | None, out: IO[str]) -> Path:
 
 def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = False,
          processing_seconds: float = 2.0, timeout: float = 300.0, template_path: Path | None = None,
-         out: IO[str] = sys.stdout) -> int:
+         out: IO[str] = sys.stdout, faults: str | None = None) -> int:
     """``mediagen demo``: the sample jobs through the whole pipeline; outputs copied to ``output_dir``.
+
+    ``faults``: AWS-side faults (``MEDIAGEN_LOCAL_FAULTS`` syntax; ``None`` reads that variable).
 
     Returns: 0 when every job SUCCEEDED, 1 otherwise.
     """
@@ -167,8 +172,11 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     where = "the real Cliprise API" if real_api else "the sandbox emulator"
     print(f"mediagen demo: {len(jobs)} job(s) from {', '.join(p.name for p in files)}", file=out)
     template = ensure_template(template_path, out)
-    with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
-                    log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
+    with EmbeddedStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
+                       log_path=output_dir / "logs" / "pipeline.jsonl", faults=faults) as stack:
+        if stack.faults is not None:
+            print(f"AWS-side faults: {', '.join(f'{r.key}={r.kind}@{r.rate:g}' for r in stack.faults.rules)} "
+                  f"(seed {stack.faults.seed})", file=out)
         print(f"local stack up: moto (SQS, DynamoDB, S3, EventBridge, Step Functions running "
               f"{stack.template.path.name if stack.template.path else 'the template'}) + {where}", file=out)
         print("progress:", file=out)
@@ -180,6 +188,8 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     print("", file=out)
     print_table(result.records, out)
     print("", file=out)
+    if result.injected_faults:
+        print(f"AWS-side faults injected: {json.dumps(result.injected_faults, sort_keys=True)}", file=out)
     print(f"{len(result.events)} EventBridge event(s) published -> {output_dir / 'events.json'}", file=out)
     print(f"outputs copied to {output_dir}/ :", file=out)
     for path in sorted(files_written):
@@ -190,15 +200,21 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
 
 
 def run_local(*, job_files: list[Path], real_api: bool = False, processing_seconds: float = 1.0,
-              timeout: float = 600.0, template_path: Path | None = None, out: IO[str] = sys.stdout) -> int:
+              timeout: float = 600.0, template_path: Path | None = None, out: IO[str] = sys.stdout,
+              faults: str | None = None) -> int:
     """``mediagen run-local``: one JSON line per job (its final task record), then a summary line.
+
+    With AWS-side faults (``faults`` in ``MEDIAGEN_LOCAL_FAULTS`` syntax; ``None`` reads that variable), the
+    summary also gives ``injected_faults`` (per ``service:Operation`` and kind) and ``fault_seed``.
 
     Returns: 0 when every job reached a terminal status.
     """
     jobs = load_job_files(job_files)
     template = ensure_template(template_path, sys.stderr)
-    with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds) as stack:
+    with EmbeddedStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
+                       faults=faults) as stack:
         result = run_jobs(jobs, stack=stack, timeout=timeout)
+        fault_seed = stack.faults.seed if stack.faults is not None else None
     counts: dict[str, int] = {}
     hidden = INTERNAL_FIELDS | {"request"}
     for record in sorted(result.records, key=lambda r: r["job_id"]):
@@ -207,13 +223,17 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
         record["generate_accepted"] = result.generate_accepted.get(record["job_id"], 0)
         counts[str(record.get("status"))] = counts.get(str(record.get("status")), 0) + 1
         print(json.dumps(record, sort_keys=True), file=out)
-    print(json.dumps({"summary": {"jobs": len(result.records), "by_status": counts,
-                                  "max_generate_accepted_per_job": max(result.generate_accepted.values(), default=0),
-                                  "wall_seconds": round(result.wall_seconds, 2)}}), file=out)
+    summary: dict[str, Any] = {"jobs": len(result.records), "by_status": counts,
+                               "max_generate_accepted_per_job": max(result.generate_accepted.values(), default=0),
+                               "wall_seconds": round(result.wall_seconds, 2)}
+    if fault_seed is not None:
+        summary["injected_faults"] = result.injected_faults
+        summary["fault_seed"] = fault_seed
+    print(json.dumps({"summary": summary}), file=out)
     return 0
 
 
-def local_target(stack: LocalStack) -> Any:
+def local_target(stack: EmbeddedStack) -> Any:
     """A :class:`mediagen.ops.submit.Target` on the local stack: its moto clients and resources; each round
     of waiting delivers the local queues (what the event source mappings do in a deployment)."""
     from mediagen.local.stack import OUTPUTS_BUCKET
@@ -238,8 +258,8 @@ def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path,
 
     jobs = load_job_files(job_files)
     template = ensure_template(template_path, out)
-    with LocalStack(template_path=template, processing_seconds=processing_seconds,
-                    log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
+    with EmbeddedStack(template_path=template, processing_seconds=processing_seconds,
+                       log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
         print(f"local stack up (moto + sandbox emulator); jobs API at {stack.api_url}", file=out, flush=True)
         return submit(jobs, local_target(stack), via=via, wait_for=True, output_dir=output_dir, timeout=timeout,
                       out=out)
@@ -268,8 +288,8 @@ def serve_local(*, state_file: Path = DEFAULT_STATE_FILE, port: int = 0, process
     template = ensure_template(template_path, out)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    with LocalStack(template_path=template, processing_seconds=processing_seconds,
-                    log_path=state_file.parent / "logs" / "pipeline.jsonl") as stack:
+    with EmbeddedStack(template_path=template, processing_seconds=processing_seconds,
+                       log_path=state_file.parent / "logs" / "pipeline.jsonl") as stack:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         host, bound = server.get_host_and_port()

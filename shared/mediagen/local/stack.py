@@ -1,183 +1,56 @@
-"""LocalStack: moto + in-process handlers + the sandbox emulator, running the synthesized state machine.
+"""EmbeddedStack: moto + in-process handlers + the sandbox emulator, running the synthesized state machine.
 
 Usage::
 
-    with LocalStack(template_path=default_template_path()) as stack:
+    with EmbeddedStack(template_path=default_template_path()) as stack:
         stack.send_jobs([{"request": {...}}])
         records = stack.run_until_done(timeout=120)
 
-Only loopback addresses are used; nothing leaves the machine unless ``real_api=True``.
+Only loopback addresses are used; nothing leaves the machine unless ``real_api=True``. The parts:
+:mod:`mediagen.local.patches` (moto made to behave like AWS), :mod:`mediagen.local.provisioning` (the
+template's resources), :mod:`mediagen.local.gateway` (API Gateway), :mod:`mediagen.local.queries` (reads).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import logging
 import os
-import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 from mediagen.errors import ConfigurationError
+from mediagen.local.faults import ENV_FAULTS_SEED, FaultInjector, installed
+from mediagen.local.gateway import ACCOUNT, Gateway
+from mediagen.local.patches import REGION, FakeContext, route_lambda_invoke, start_moto
+from mediagen.local.provisioning import (
+    EVENT_BUS,
+    INTAKE_BUCKET,
+    OUTPUTS_BUCKET,
+    STACK_NAME,
+    TASK_TABLE,
+    Resources,
+    default_template_path,
+    inbox_rules,
+    provision,
+    repo_root,
+)
+from mediagen.local.queries import StackQueries
 from mediagen.local.template import Template
-from mediagen.redact import redact, redact_text
 from mediagen.tasks import TERMINAL
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-STACK_NAME = "MediaGen-dev"
-INTAKE_BUCKET = "mediagen-intake-local"
-OUTPUTS_BUCKET = "mediagen-outputs-local"
-FUNCTION_HANDLER_PREFIX = "functions."
+__all__ = ["ACCOUNT", "INTAKE_BUCKET", "OUTPUTS_BUCKET", "REGION", "STACK_NAME", "TASK_TABLE", "EmbeddedStack",
+           "default_template_path", "repo_root"]
 
 
-def repo_root() -> Path:
-    """The source checkout this package runs from (``shared/mediagen`` -> repo root)."""
-    return Path(__file__).resolve().parents[3]
-
-
-def default_template_path(stack_name: str = STACK_NAME) -> Path:
-    return repo_root() / "cdk.out" / f"{stack_name}.template.json"
-
-
-@dataclass
-class _FakeContext:
-    """Enough of ``LambdaContext`` for Powertools (``inject_lambda_context``)."""
-
-    function_name: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = ""
-    invoked_function_arn: str = ""
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    function_version: str = "$LATEST"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
-class _Gateway:
-    """Plays API Gateway (HTTP API, payload 2.0) on loopback for both APIs of a deployment:
-    ``POST /callbacks/{token}`` -> the ``callback`` handler, every other path -> the jobs API (``api``).
-    Each request becomes an event for the real handler; the handler's answer is sent back. IAM (SigV4)
-    authentication is not checked locally."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        self.received: list[dict[str, Any]] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-                path, _, query = self.path.partition("?")
-                status, payload, headers = 404, '{"message":"Not Found"}', {"content-type": "application/json"}
-                if path.startswith("/callbacks/"):
-                    if self.command == "POST" and "callback" in stack.names:
-                        token = path.rstrip("/").rsplit("/", 1)[-1]
-                        event = _http_api_event("POST", path, {"token": token}, body,
-                                                route="POST /callbacks/{token}")
-                        response = stack.invoke("callback", event)
-                        status, payload = int(response.get("statusCode", 200)), str(response.get("body", ""))
-                    gateway.received.append({"at": time.time(), "status": status,
-                                             "body": redact(_json_or_text(body))})
-                elif "api" in stack.names:
-                    event = _http_api_event(self.command, path, {}, body or None, query=query,
-                                            headers={k.lower(): v for k, v in self.headers.items()},
-                                            domain=f"127.0.0.1:{gateway.port}")
-                    response = stack.invoke("api", event)
-                    status, payload = int(response.get("statusCode", 200)), str(response.get("body") or "")
-                    headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
-                data = payload.encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name not in ("content-length", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            def __getattr__(self, name: str) -> Any:
-                if name.startswith("do_"):  # every method reaches the API, as with API Gateway's ANY routes
-                    return self._serve
-                raise AttributeError(name)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/callbacks"
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def api_url(self) -> str:
-        """The jobs API's endpoint (what the ``JobsApiUrl`` stack output gives in a deployment)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _json_or_text(body: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body[:200]
-
-
-def _http_api_event(method: str, path: str, path_parameters: dict[str, str], body: str | None, *,
-                    route: str = "$default", query: str = "", headers: dict[str, str] | None = None,
-                    domain: str = "127.0.0.1") -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) proxy event, as in events/aws/."""
-    from urllib.parse import parse_qs
-
-    now = time.time()
-    event: dict[str, Any] = {
-        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": query,
-        "headers": {"content-type": "application/json", "x-forwarded-proto": "http", **(headers or {})},
-        "requestContext": {"accountId": ACCOUNT, "apiId": "local", "domainName": domain,
-                           "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                                    "userAgent": (headers or {}).get("user-agent", "local")},
-                           "requestId": uuid.uuid4().hex, "routeKey": route, "stage": "$default",
-                           "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                           "timeEpoch": int(now * 1000)},
-        "isBase64Encoded": False,
-    }
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if query:
-        event["queryStringParameters"] = {k: ",".join(v) for k, v in parse_qs(query).items()}
-    if body is not None:
-        event["body"] = body
-    return event
-
-
-class LocalStack:
+class EmbeddedStack(StackQueries):
     """The pipeline on moto, with the real handlers and the sandbox emulator.
 
     Args:
@@ -188,12 +61,20 @@ class LocalStack:
         processing_seconds: how long the emulator's tasks stay "processing".
         poll_initial_seconds: the first wait of the polling schedule (real time; small for local runs).
         log_path: where the handlers' structured logs go (default: discarded into memory).
+        faults: AWS-side faults (:mod:`mediagen.local.faults`): a ``MEDIAGEN_LOCAL_FAULTS`` spec or an injector;
+            ``None`` reads ``MEDIAGEN_LOCAL_FAULTS`` / ``MEDIAGEN_LOCAL_FAULTS_SEED`` from the environment.
+
+    Attributes:
+        faults: the fault injector in effect (``faults.injected()`` counts what it injected), or ``None``.
+
+    Raises:
+        FaultSpecError: the fault spec is malformed (names the entry and the allowed kinds).
     """
 
     def __init__(self, *, template_path: Path | None = None, api_key: str | None = None, real_api: bool = False,
                  processing_seconds: float = 2.0, poll_initial_seconds: int = 1, poll_max_seconds: int = 10,
                  send_callbacks: bool = True, log_path: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, faults: str | FaultInjector | None = None) -> None:
         self.template = Template.load(template_path or default_template_path())
         if real_api and not (api_key or os.environ.get("CLIPRISE_API_KEY")):
             raise ConfigurationError("real_api needs CLIPRISE_API_KEY")
@@ -210,15 +91,18 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.log_buffer = io.StringIO()
         self.emulator: Any = None
-        self.callbacks = _Gateway(self)
+        self.names: dict[str, str] = {}
+        self.callbacks = Gateway(self.invoke, self.names)
         self._exit = ExitStack()
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-        self.names: dict[str, str] = {}
         self.state_machine_definition: dict[str, Any] = {}
+        if isinstance(faults, str):
+            faults = FaultInjector.from_spec(faults, seed=os.environ.get(ENV_FAULTS_SEED))
+        self.faults: FaultInjector | None = faults or FaultInjector.from_environment(os.environ)
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> EmbeddedStack:
         try:
             self._start()
         except BaseException:
@@ -230,56 +114,7 @@ class LocalStack:
         self._exit.close()
 
     def _start(self) -> None:
-        from moto import mock_aws
-
-        # moto's Step Functions engine logs every failed state at ERROR; the task records say it better.
-        moto_logger = logging.getLogger("moto")
-        self._exit.callback(moto_logger.setLevel, moto_logger.level)
-        moto_logger.setLevel(logging.CRITICAL)
-
-        env = {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "mediagen", "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
-        self._exit.enter_context(mock.patch.dict(os.environ, env))
-        os.environ.pop("AWS_PROFILE", None)
-        self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True},
-                                                  "lambda": {"use_docker": False}}))
-        # moto deep-copies the state machine on every StartExecution, including the list of earlier
-        # executions, whose worker threads hold locks: a second execution would fail to start. The clone
-        # only needs the definition, so it is copied without that list.
-        from moto.stepfunctions.models import StateMachine
-
-        self._exit.enter_context(mock.patch.object(StateMachine, "__deepcopy__", _copy_without_executions,
-                                                   create=True))
-        # DynamoDB makes every request atomic (conditional writes included); moto does not across threads.
-        # The pipeline's exactly-once guarantees rest on that atomicity, so requests are serialized here.
-        from moto.dynamodb.responses import DynamoHandler
-
-        dynamodb_lock = threading.RLock()
-        unlocked_call = DynamoHandler.call_action
-
-        def atomic_call(handler: Any) -> Any:
-            with dynamodb_lock:
-                return unlocked_call(handler)
-
-        self._exit.enter_context(mock.patch.object(DynamoHandler, "call_action", atomic_call))
-        # S3 event notifications of a versioned bucket carry the object's versionId (and a sequencer); moto's
-        # leave them out, so they are added as S3 sends them.
-        from moto.s3 import notifications
-
-        plain_event = notifications._get_s3_event
-
-        def versioned_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
-            event = plain_event(event_name, bucket, key, notification_id)
-            version = getattr(key, "version_id", None)
-            if version and version != "null":
-                event["Records"][0]["s3"]["object"]["versionId"] = version
-            return event
-
-        self._exit.enter_context(mock.patch.object(notifications, "_get_s3_event", versioned_event))
+        start_moto(self._exit)
         import boto3
 
         self.session = boto3.session.Session(region_name=REGION)
@@ -294,84 +129,24 @@ class LocalStack:
         self.callbacks.start()
         self._exit.callback(self.callbacks.stop)
         self._create_resources()
+        if self.faults is not None:  # after provisioning: the resources exist as deployed, then AWS misbehaves
+            self._exit.enter_context(installed(self.faults))
         self._route_logs()
         self._exit.callback(_reset_wiring)
 
     def _create_resources(self) -> None:
-        s = self.session
-        tpl = self.template
-        # Queue + DLQ with the template's redrive count.
-        _, queue = self._jobs_queue()
-        max_receive = queue["Properties"].get("RedrivePolicy", {}).get("maxReceiveCount", 5)
-        sqs = s.client("sqs")
-        dlq_url = sqs.create_queue(QueueName="mediagen-jobs-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue_url = sqs.create_queue(QueueName="mediagen-jobs", Attributes={
-            "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}),
-        })["QueueUrl"]
-        self.queue_url, self.dlq_url = queue_url, dlq_url
-        self.queue_arn = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        # Task table with the template's key schema.
-        _, table = tpl.only("AWS::DynamoDB::Table")
-        props = table["Properties"]
-        s.client("dynamodb").create_table(TableName="mediagen-tasks", KeySchema=props["KeySchema"],
-                                          AttributeDefinitions=props["AttributeDefinitions"],
-                                          BillingMode="PAY_PER_REQUEST")
-        s3 = s.client("s3")
-        s3.create_bucket(Bucket="mediagen-outputs-local")
-        events = s.client("events")
-        events.create_event_bus(Name="mediagen-local")
-        self._create_intake(sqs, s3, events)
-        # A tap: every job event also lands on a queue so runs can show and check them.
-        tap_url = sqs.create_queue(QueueName="mediagen-events-tap")["QueueUrl"]
-        tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="all-job-events", EventBusName="mediagen-local",
-                        EventPattern=json.dumps({"source": ["mediagen"]}))
-        events.put_targets(Rule="all-job-events", EventBusName="mediagen-local",
-                           Targets=[{"Id": "tap", "Arn": tap_arn}])
-        self.events_tap_url = tap_url
-        secret_arn = s.client("secretsmanager").create_secret(
-            Name="mediagen/cliprise-api-key", SecretString=self.api_key)["ARN"]
-        # Lambda functions: one per AWS::Lambda::Function in the template, same handler strings.
-        iam = s.client("iam")
-        role_arn = iam.create_role(RoleName="mediagen-local", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                   "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-        lam = s.client("lambda")
-        attrs: dict[tuple[str, str], str] = {}
-        refs: dict[str, str] = {}
-        zipped = io.BytesIO()
-        with zipfile.ZipFile(zipped, "w") as zf:
-            zf.writestr("placeholder.py", "")
-        for logical_id, fn in tpl.of_type("AWS::Lambda::Function").items():
-            handler = fn["Properties"].get("Handler", "")
-            if not handler.startswith(FUNCTION_HANDLER_PREFIX):
-                continue  # CDK's own helper functions (custom resources) are not part of the pipeline
-            arn = lam.create_function(FunctionName=logical_id, Runtime="python3.12", Role=role_arn,
-                                      Handler=handler, Code={"ZipFile": zipped.getvalue()})["FunctionArn"]
-            attrs[(logical_id, "Arn")] = arn
-            refs[logical_id] = logical_id
-            self._handlers[logical_id] = _load_handler(handler)
-            self.names[handler.split(".")[1]] = logical_id
-        missing = {"submit", "poll", "persist", "finalize"} - set(self.names)  # callback/arm: issue 4 templates
-        if missing:
-            raise ConfigurationError(f"the template has no function for {sorted(missing)}")
-        self._exit.enter_context(mock.patch("moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
-                                            _make_invoke(self)))
-        # The state machine: the synthesized definition, intrinsics resolved to the local resources.
-        pseudo = {"AWS::Region": REGION, "AWS::Partition": "aws", "AWS::AccountId": ACCOUNT,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": STACK_NAME}
-        self.state_machine_definition = tpl.state_machine_definition(refs, attrs, pseudo)
-        sfn = s.client("stepfunctions")
-        self.state_machine_arn = sfn.create_state_machine(
-            name="MediaGen-local", definition=json.dumps(self.state_machine_definition), roleArn=role_arn,
-            type="STANDARD")["stateMachineArn"]
+        resources = provision(self.session, self.template, api_key=self.api_key,
+                              resources=Resources(handlers=self._handlers, names=self.names))
+        route_lambda_invoke(self._exit, self._handlers)
+        self.queue_url, self.queue_arn, self.dlq_url = resources.queue_url, resources.queue_arn, resources.dlq_url
+        self.intake_queue_url, self.intake_queue_arn = resources.intake_queue_url, resources.intake_queue_arn
+        self.events_tap_url = resources.events_tap_url
+        self.state_machine_arn = resources.state_machine_arn
+        self.state_machine_definition = resources.state_machine_definition
         os.environ.update({
-            "MEDIAGEN_TASK_TABLE": "mediagen-tasks", "MEDIAGEN_OUTPUTS_BUCKET": "mediagen-outputs-local",
-            "MEDIAGEN_EVENT_BUS": "mediagen-local", "MEDIAGEN_STATE_MACHINE_ARN": self.state_machine_arn,
-            "MEDIAGEN_API_KEY_SECRET_ID": secret_arn,
+            "MEDIAGEN_TASK_TABLE": TASK_TABLE, "MEDIAGEN_OUTPUTS_BUCKET": OUTPUTS_BUCKET,
+            "MEDIAGEN_EVENT_BUS": EVENT_BUS, "MEDIAGEN_STATE_MACHINE_ARN": self.state_machine_arn,
+            "MEDIAGEN_API_KEY_SECRET_ID": resources.secret_arn,
             "MEDIAGEN_POLL_INITIAL_SECONDS": str(self.poll_initial_seconds),
             "MEDIAGEN_POLL_MAX_SECONDS": str(self.poll_max_seconds),
             "MEDIAGEN_CALLBACK_BASE_URL": self.callbacks.base_url,
@@ -384,52 +159,9 @@ class LocalStack:
         os.environ.pop("CLIPRISE_API_KEY", None)  # the pipeline reads the key from the secret, as deployed
         _reset_wiring()
 
-    def _create_intake(self, sqs: Any, s3: Any, events: Any) -> None:
-        """The S3 intake as the construct builds it: a versioned intake bucket whose ``jobs/*.json[l]`` and
-        ``inbox/`` object-created notifications go to the intake queue, which also gets every job event."""
-        self.intake_queue_url = sqs.create_queue(QueueName="mediagen-intake", Attributes={"VisibilityTimeout": "30"})[
-            "QueueUrl"]
-        self.intake_queue_arn = sqs.get_queue_attributes(
-            QueueUrl=self.intake_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        s3.create_bucket(Bucket=INTAKE_BUCKET)
-        s3.put_bucket_versioning(Bucket=INTAKE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-
-        def notification(prefix: str, suffix: str = "") -> dict[str, Any]:
-            rules = [{"Name": "prefix", "Value": prefix}] + ([{"Name": "suffix", "Value": suffix}] if suffix else [])
-            return {"QueueArn": self.intake_queue_arn, "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": rules}}}
-
-        s3.put_bucket_notification_configuration(Bucket=INTAKE_BUCKET, NotificationConfiguration={
-            "QueueConfigurations": [notification("jobs/", ".json"), notification("jobs/", ".jsonl"),
-                                    notification("inbox/")]})
-        events.put_rule(Name="job-events-to-intake", EventBusName="mediagen-local",
-                        EventPattern=json.dumps({"source": ["mediagen"]}))
-        events.put_targets(Rule="job-events-to-intake", EventBusName="mediagen-local",
-                           Targets=[{"Id": "intake", "Arn": self.intake_queue_arn}])
-
     def inbox_rules(self) -> str:
         """``MEDIAGEN_INBOX_RULES`` of the template's intake function (the rules the construct was given)."""
-        for fn in self.template.of_type("AWS::Lambda::Function").values():
-            props = fn.get("Properties", {})
-            if str(props.get("Handler", "")).startswith("functions.intake."):
-                value = props.get("Environment", {}).get("Variables", {}).get("MEDIAGEN_INBOX_RULES")
-                if isinstance(value, str):
-                    return value
-        return "[]"
-
-    def _jobs_queue(self) -> tuple[str, dict[str, Any]]:
-        """The queue the template's ``submit`` function consumes (its event source mapping)."""
-        queues = self.template.of_type("AWS::SQS::Queue")
-        submit = next((lid for lid, fn in self.template.of_type("AWS::Lambda::Function").items()
-                       if str(fn["Properties"].get("Handler", "")).startswith("functions.submit.")), None)
-        for mapping in self.template.of_type("AWS::Lambda::EventSourceMapping").values():
-            props = mapping.get("Properties", {})
-            source = props.get("EventSourceArn", {})
-            if props.get("FunctionName") == {"Ref": submit} and isinstance(source, dict) and "Fn::GetAtt" in source:
-                logical_id = source["Fn::GetAtt"][0]
-                if logical_id in queues:
-                    return logical_id, queues[logical_id]
-        raise ConfigurationError("the template has no SQS queue consumed by the submit function")
+        return inbox_rules(self.template)
 
     def _route_logs(self) -> None:
         """Send the handlers' JSON logs to ``log_path`` (or memory) instead of the terminal."""
@@ -450,7 +182,7 @@ class LocalStack:
     # ------------------------------------------------------------------------------------------ running
 
     @contextlib.contextmanager
-    def configured(self, **env: str) -> Iterator[LocalStack]:
+    def configured(self, **env: str) -> Iterator[EmbeddedStack]:
         """Run with some pipeline settings changed (environment variable names, e.g.
         ``MEDIAGEN_POLL_INITIAL_SECONDS="20"``); restored afterwards. Only one local stack can exist in a
         process at a time (moto's state is global), so tests vary settings with this instead."""
@@ -462,10 +194,21 @@ class LocalStack:
                 _reset_wiring()
         _reset_wiring()
 
+    @contextlib.contextmanager
+    def faults_injected(self, spec: str, *, seed: int | None = None) -> Iterator[FaultInjector]:
+        """Inject the AWS-side faults of ``spec`` (``MEDIAGEN_LOCAL_FAULTS`` syntax) for the block, on top of any
+        the stack runs with; yields the injector (``injected()`` gives its counts).
+
+        Raises:
+            FaultSpecError: ``spec`` is malformed.
+        """
+        with installed(FaultInjector.from_spec(spec, seed=seed)) as injector:
+            yield injector
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Call a pipeline function's real handler in-process (``function``: submit|poll|persist|finalize)."""
         logical_id = self.names[function]
-        return self._handlers[logical_id](event, _FakeContext(function_name=logical_id))
+        return self._handlers[logical_id](event, FakeContext(function_name=logical_id))
 
     def send_jobs(self, jobs: Iterable[dict[str, Any] | str]) -> list[str]:
         """Put jobs on the jobs queue (dicts are JSON-encoded; strings are sent as they are)."""
@@ -525,38 +268,6 @@ class LocalStack:
             "eventSourceARN": queue_arn or self.queue_arn, "awsRegion": REGION,
         }
 
-    def tasks(self) -> list[dict[str, Any]]:
-        """Every task record (a scan: fine for local runs)."""
-        from mediagen.dynamo import DynamoTable
-        from mediagen.tasks import _from_dynamo
-
-        table = DynamoTable(self.session.client("dynamodb"), "mediagen-tasks")
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = table.scan(**kwargs)
-            # keys starting with '#' are the spend guards' counters (mediagen.budget), not jobs
-            items.extend(_from_dynamo(i) for i in page.get("Items", []) if not str(i["job_id"]).startswith("#"))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def task(self, job_id: str) -> dict[str, Any] | None:
-        from mediagen.tasks import DynamoTaskRepository
-
-        return DynamoTaskRepository("mediagen-tasks", self.session.client("dynamodb")).get(job_id)
-
-    def queue_depth(self, *, intake: bool = False) -> int:
-        """Messages in the jobs queue (and, with ``intake``, the intake queue): visible, in flight or delayed."""
-        depth = 0
-        for url in (self.queue_url, self.intake_queue_url if intake and "intake" in self.names else None):
-            if url is None:
-                continue
-            attrs = self.session.client("sqs").get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                              "ApproximateNumberOfMessagesDelayed"])
-            depth += sum(int(v) for v in attrs["Attributes"].values())
-        return depth
 
     def put_object(self, key: str, body: bytes, *, metadata: dict[str, str] | None = None,
                    content_type: str = "application/octet-stream") -> str | None:
@@ -604,47 +315,6 @@ class LocalStack:
                 raise TimeoutError(f"jobs not finished after {timeout:.0f}s: {', '.join(stuck) or 'queue not drained'}")
             time.sleep(interval)
 
-    def _running_executions(self) -> bool:
-        sfn = self.session.client("stepfunctions")
-        return bool(sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")["executions"])
-
-    def executions(self) -> list[dict[str, Any]]:
-        sfn = self.session.client("stepfunctions")
-        return sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
-
-    def events(self) -> list[dict[str, Any]]:
-        """The EventBridge events published so far (drained from the tap queue)."""
-        sqs = self.session.client("sqs")
-        out: list[dict[str, Any]] = []
-        while True:
-            msgs = sqs.receive_message(QueueUrl=self.events_tap_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not msgs:
-                return out
-            for m in msgs:
-                out.append(json.loads(m["Body"]))
-                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=m["ReceiptHandle"])
-
-    def read_object(self, key: str, bucket: str = OUTPUTS_BUCKET) -> bytes:
-        return self.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-
-    def download_outputs(self, record: dict[str, Any], dest: Path) -> list[Path]:
-        """Copy a job's outputs and manifest from the local bucket into ``dest/<job_id>/``."""
-        s3 = self.session.client("s3")
-        prefix = f"{record.get('output_prefix', '')}{record['job_id']}/"
-        target = dest / record["job_id"]
-        paths = []
-        for obj in s3.list_objects_v2(Bucket="mediagen-outputs-local", Prefix=prefix).get("Contents", []):
-            path = target / obj["Key"][len(prefix):]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self.read_object(obj["Key"]))
-            paths.append(path)
-        return paths
-
-    def logs(self) -> str:
-        """The handlers' log lines captured so far (when no ``log_path`` was given)."""
-        if self.log_path is not None and self.log_path.exists():
-            return self.log_path.read_text()
-        return self.log_buffer.getvalue()
 
 
 def _swap_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
@@ -652,15 +322,6 @@ def _swap_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
         previous, handler.stream = handler.stream, stream
     return previous
 
-
-def _copy_without_executions(self: Any, memo: dict[int, Any]) -> Any:
-    import copy
-
-    clone = self.__class__.__new__(self.__class__)
-    memo[id(self)] = clone
-    for key, value in self.__dict__.items():
-        setattr(clone, key, [] if key == "executions" else copy.deepcopy(value, memo))
-    return clone
 
 
 def _local_fetcher() -> Callable[[str], bytes]:
@@ -698,34 +359,3 @@ def _reset_wiring() -> None:
     wiring.ports.cache_clear()
     get_settings.cache_clear()
 
-
-def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
-    module_name, _, function = handler.rpartition(".")
-    root = str(repo_root())
-    import sys
-
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return getattr(importlib.import_module(module_name), function)
-
-
-def _make_invoke(stack: LocalStack) -> Callable[..., bytes]:
-    """A replacement for moto's Docker-free Lambda invoke that runs the function's real handler."""
-
-    def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
-               response_headers: dict[str, str]) -> bytes:
-        name = function_name.split(":function:")[-1].split(":")[0]
-        handler = stack._handlers.get(name)
-        if handler is None:
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": "ResourceNotFound", "errorMessage": f"no function {name}"}).encode()
-        event = json.loads(body) if body else {}
-        try:
-            result = handler(event, _FakeContext(function_name=name))
-        except Exception as exc:  # noqa: BLE001 - becomes the Lambda function error Step Functions sees
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": type(exc).__name__, "errorMessage": redact_text(str(exc)),
-                               "stackTrace": []}).encode()
-        return json.dumps(result).encode()
-
-    return invoke
