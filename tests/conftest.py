@@ -1,13 +1,18 @@
-"""Shared fixtures: the synthesized template (one synth per test session) and AWS test credentials."""
+"""Shared fixtures: the synthesized template (one synth per test session), AWS test credentials and AWS-side
+fault injection."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
+from mediagen.local.faults import FaultInjector, installed
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "MediaGen-dev"
@@ -37,3 +42,16 @@ def synthesized_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = outdir / f"{STACK}.template.json"
     assert path.exists(), f"synth wrote no {path.name}"
     return path
+
+
+@pytest.fixture
+def aws_faults() -> Iterator[Callable[..., FaultInjector]]:
+    """Inject AWS-side faults for one test: ``aws_faults("sqs:SendMessage=throttle@0.5", seed=1)`` returns the
+    injector (``injected()`` counts what it did). moto must be running (``mock_aws`` or an ``EmbeddedStack``); the
+    faults end with the test. (``MEDIAGEN_LOCAL_FAULTS`` applies to every embedded stack a test starts.)"""
+    with ExitStack() as stack:
+
+        def inject(spec: str, *, seed: int = 0) -> FaultInjector:
+            return stack.enter_context(installed(FaultInjector.from_spec(spec, seed=seed)))
+
+        yield inject

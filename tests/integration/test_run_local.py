@@ -6,6 +6,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from mediagen.local.runner import run_local
 
 
@@ -27,6 +29,23 @@ def test_run_local_prints_one_json_line_per_job_and_a_summary(tmp_path: Path, sy
     assert by_id["fault-01"]["generate_calls"] == 1 and by_id["fault-01"]["outputs"][0]["sha256"]
     assert summary["summary"]["jobs"] == 3 and summary["summary"]["by_status"]["REJECTED"] == 1
     assert summary["summary"]["max_generate_accepted_per_job"] == 1
+
+
+def test_run_local_under_aws_faults_still_ends_every_job_once_and_counts_the_faults(
+        tmp_path: Path, synthesized_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MEDIAGEN_LOCAL_FAULTS: EventBridge and DynamoDB throttle, SQS batches fail; botocore's retries absorb it."""
+    monkeypatch.setenv("MEDIAGEN_LOCAL_FAULTS", "events:PutEvents=throttle@0.5,dynamodb:UpdateItem=throttle@0.05,"
+                                                "sqs:SendMessageBatch=error@0.1")
+    monkeypatch.setenv("MEDIAGEN_LOCAL_FAULTS_SEED", "3")
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("\n".join(json.dumps(job_for(f"run {n}", n)) for n in range(6)) + "\n")
+    out = io.StringIO()
+    assert run_local(job_files=[jobs], template_path=synthesized_template, processing_seconds=0.3, out=out) == 0
+    *per_job, summary = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["status"] for r in per_job] == ["SUCCEEDED"] * 6
+    assert summary["summary"]["max_generate_accepted_per_job"] == 1
+    assert summary["summary"]["fault_seed"] == 3
+    assert summary["summary"]["injected_faults"]["events:PutEvents"]["throttle"] >= 1
 
 
 def test_a_sentinel_api_key_never_appears_in_run_local_output(tmp_path: Path, synthesized_template: Path) -> None:
