@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from mediagen.catalog import Catalog, get_catalog
+from mediagen.catalog.urls import is_http_url, url_problem
 from mediagen.errors import InvalidJob
 
 PRIVATE = "points at a private or local network address; the provider can only fetch public http(s) URLs"
@@ -174,3 +175,10 @@ def test_encode_refuses_a_private_url_so_nothing_is_sent(cat: Catalog) -> None:
         "field": "input.image_url",
         "message": f"'http://169.254.169.254/latest' {PRIVATE}",
     }]
+
+
+def test_the_url_policy_answers_on_its_own_without_a_catalog() -> None:
+    """``mediagen.catalog.urls`` is the one place the policy lives: the catalog and the mirrors both ask it."""
+    assert url_problem("https://cdn.example.com/a.png") is None and is_http_url("s3://bucket-1/key.png")
+    metadata = "http://169.254.169.254/latest/meta-data/"
+    assert url_problem(metadata) == f"'{metadata}' {PRIVATE}" and not is_http_url(metadata)
