@@ -367,7 +367,7 @@ def unknown_models(c: Corpus) -> None:
     for name, value, message in fixed:
         request = {**({} if value is None else {"model": value}), "input": {"prompt": "a lighthouse"}}
         c.add(Case(f"{cat}-{name}", cat, dumps(envelope(request, c.job_id(cat))), "model", message=message))
-    # Family ids the provider does not accept on generate (seeds/002 routed values).
+    # Family ids the provider does not accept on generate (the routed values of document 002).
     for model in CAT.models():
         for rv in model.values:
             if rv.kind == "family":
@@ -564,7 +564,7 @@ def too_many_items(c: Corpus, limit: int = 8) -> None:
                     break
 
 
-    # Too few: the first-and-last-frames shape needs two frames (seeds/000), one is not enough.
+    # Too few: the first-and-last-frames shape needs two frames (document 000), one is not enough.
     request = {"model": "veo-3-lite", "prompt": "a door opens", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO",
                "imageUrls": ["https://example.com/first.png"]}
     c.add(Case(f"{cat}-veo-3-lite-imageUrls-1-item-min-2", cat, dumps(envelope(request, c.job_id(cat))), "imageUrls",
@@ -673,7 +673,7 @@ def urls(c: Corpus) -> None:
                 expected = "user name or password" if "@" in url else "private or local network"
             c.add(Case(f"{cat}-{name}-{model.id}-{problems[0].field}", cat,
                        dumps(envelope(request, c.job_id(cat))), problems[0].field, message=expected))
-    # The documented JSON-string form of a root URL list (seeds/002 "Key Concepts") is checked too.
+    # The documented JSON-string form of a root URL list ("Key Concepts" [002:28-43]) is checked too.
     request = {"model": "flux-kontext-pro", "prompt": "a red door", "aspectRatio": "16:9",
                "imageURLList": json.dumps(["https://example.com/ok.png", "http://192.168.0.2/ref.png"])}
     c.add(Case("private-url-json-string-imageURLList", "private-url", dumps(envelope(request, c.job_id("private-url"))),

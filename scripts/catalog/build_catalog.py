@@ -1,12 +1,15 @@
 """Build ``shared/mediagen/catalog/catalog.json`` from the provider documents plus reviewed decisions.
 
-    .venv/bin/python scripts/catalog/build_catalog.py            # rewrite the catalog
-    .venv/bin/python scripts/catalog/build_catalog.py --check    # exit 1 if the checked-in file is stale
+    .venv/bin/python scripts/catalog/build_catalog.py --documents DIR            # rewrite the catalog
+    .venv/bin/python scripts/catalog/build_catalog.py --documents DIR --check    # exit 1 if it is stale
 
-Pipeline: ``seedparse.parse_000()`` extracts the 98 request blocks of seeds/000 (parameter tables, cURL
+``DIR`` holds the provider documents (not part of the repository; ``docs/sources.md``);
+``$MEDIAGEN_PROVIDER_DOCUMENTS`` may name it instead.
+
+Pipeline: ``seedparse.parse_000()`` extracts the 98 request blocks of document 000 (parameter tables, cURL
 samples, line numbers); this script converts each table row into a typed parameter (enum values split
 with a vocabulary, ranges, lengths, item counts, media kinds), then ``decisions.apply()`` applies the
-reviewed decisions -- model membership fixes, routed values, root helpers, unions with seeds/002,
+reviewed decisions -- model membership fixes, routed values, root helpers, unions with document 002,
 pricing -- each carrying the source line it rests on. The checked-in JSON is the product; this script is
 the reproducible way it was made. Every decision is explained in docs/catalog-decisions.md.
 """
@@ -22,13 +25,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import decisions  # noqa: E402
+import seedparse  # noqa: E402
 from seedparse import RawBlock, RawParam, parse_000  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "shared" / "mediagen" / "catalog" / "catalog.json"
 
-# Tokens the run-together enum strings of seeds/000 are made of (see the 002 "Aspect Ratio & Size Quick
+# Tokens the run-together enum strings of document 000 are made of (see the 002 "Aspect Ratio & Size Quick
 # Reference" for the separated forms). A string must split into these in exactly one way.
 VOCAB = [
     "1:1",
@@ -108,7 +111,7 @@ VOCAB = [
     "FIRST_AND_LAST_FRAMES_2_VIDEO",
 ]
 NUMBER_VOCAB = ["0", "0.5", "1"]
-# ElevenLabs language codes as listed (run together) in seeds/000 "language_code".
+# ElevenLabs language codes as listed (run together) in "language_code" [000:10682].
 LANGUAGES = [
     "af",
     "ar",
@@ -234,7 +237,7 @@ def split_enum(text: str, vocab: list[str]) -> list[str]:
 
 
 def split_voices(text: str) -> list[str]:
-    """Voice names followed by 20-character ElevenLabs voice ids, run together (seeds/000)."""
+    """Voice names followed by 20-character ElevenLabs voice ids, run together (document 000)."""
     names: list[str] = []
     rest = text
     for name in VOICE_NAMES:
@@ -407,7 +410,7 @@ def raw_models() -> dict[str, dict[str, Any]]:
     """The 000 models with their blocks converted, before decisions."""
     models: dict[str, dict[str, Any]] = {}
     for raw in parse_000():
-        model_id = decisions.model_id_for_block(raw)
+        model_id = _decisions().model_id_for_block(raw)
         entry = models.setdefault(
             model_id,
             {
@@ -439,7 +442,7 @@ def _raw_block_type(raw: RawBlock) -> str:
 def build() -> dict[str, Any]:
     """The complete catalog data."""
     models = raw_models()
-    catalog = decisions.apply(models)
+    catalog = _decisions().apply(models)
     for model in catalog["models"].values():
         seen: dict[str, int] = {}
         for block in model["blocks"]:
@@ -450,6 +453,13 @@ def build() -> dict[str, Any]:
     return catalog
 
 
+def _decisions() -> Any:
+    """The ``decisions`` module, imported once the documents' folder is known (it reads them on import)."""
+    import decisions
+
+    return decisions
+
+
 def render(catalog: dict[str, Any]) -> str:
     return json.dumps(catalog, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
 
@@ -458,7 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the checked-in catalog is stale")
     parser.add_argument("--out", type=Path, default=OUT)
+    seedparse.add_documents_argument(parser)
     args = parser.parse_args(argv)
+    try:
+        seedparse.use_documents(args.documents)
+    except seedparse.DocumentsError as exc:
+        parser.error(str(exc))
     text = render(build())
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""

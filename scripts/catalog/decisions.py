@@ -1,8 +1,8 @@
-"""The reviewed decisions applied on top of what ``seedparse`` extracts from seeds/000.
+"""The reviewed decisions applied on top of what ``seedparse`` extracts from document 000 (docs/sources.md).
 
 Each function below encodes a decision for one model (or one rule for all models) and records it, with
 the document lines it rests on, in the model's ``decisions`` list -- which docs/catalog-decisions.md
-renders. Policy (DESIGN.md): 000 is primary for models, parameters, types and limits; 002 is primary for
+renders. Policy (docs/sources.md): 000 is primary for models, parameters, types and limits; 002 is primary for
 wire encoding (root helpers, routed variants, tier selection) and credits; 001/003 are older. Where the
 documents disagree we accept the union of values and ranges, a field is required only when every
 document describing it requires it, and either documented type is accepted when the conversion is
@@ -34,7 +34,7 @@ _P002_END = find_line("002", "Examples", start=_P002)
 
 
 def price002(model_id: str) -> str:
-    """The seeds/002 "Pricing Reference" row of a model."""
+    """The "Pricing Reference" [002:1091-1154] row of a model."""
     lines = doc_lines("002")
     for number in range(_P002, _P002_END):
         line = lines[number - 1]
@@ -44,7 +44,7 @@ def price002(model_id: str) -> str:
 
 
 def price001(model_id: str, label: str, credits: int) -> str:
-    """A row ``| label | credits |`` of the seeds/001 pricing table of ``model_id``."""
+    """A row ``| label | credits |`` of the document 001 pricing table of ``model_id``."""
     section = find_line("001", f"{model_id} — ", start=find_line("001", "Pricing and API credits"))
     return cite("001", f"| {label} | {credits} |", start=section)
 
@@ -281,7 +281,7 @@ def unpriced(m: Model, why: str, source: str | None = None) -> None:
 def table(
     model_id: str, dims: list[str], entries: list[tuple[Any, ...]], labels: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Pricing rows from ``(dim values..., credits)`` tuples; sources from seeds/001 when labels given."""
+    """Pricing rows from ``(dim values..., credits)`` tuples; sources from document 001 when labels given."""
     rows = []
     for i, entry in enumerate(entries):
         row: dict[str, Any] = {d: str(v) for d, v in zip(dims, entry[:-1], strict=True)}
@@ -2264,7 +2264,7 @@ def apply(models: dict[str, Model]) -> dict[str, Any]:
     return {
         "format": 1,
         "generated_by": "scripts/catalog/build_catalog.py",
-        "documents": {doc: f"seeds/{name}" for doc, name in DOC_FILES.items()},
+        "documents": dict(DOC_FILES),
         "models": out,
     }
 

@@ -1,4 +1,4 @@
-"""Parse the provider documents in ``/work/shared/seeds`` into raw, line-numbered facts.
+"""Parse the provider documents (``docs/sources.md``) into raw, line-numbered facts.
 
 This module only *reads* the documents; it makes no decisions. ``build_catalog.py`` applies the
 reviewed decisions (``decisions.py``) on top of what is parsed here and writes the catalog JSON.
@@ -10,21 +10,26 @@ Two documents are parsed:
 * ``002`` (public reference): the per-model cards of "Input Parameters" (required / optional fields,
   allowed values, tier selection, notes) with line numbers.
 
-Run ``python scripts/catalog/seedparse.py`` to print a summary of what was found.
+The documents are not part of the repository: name their folder (``--documents DIR`` on the command line,
+or :func:`use_documents`). Run ``python scripts/catalog/seedparse.py --documents DIR`` to print a summary of
+what was found.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-if not SEEDS.exists():  # the work tree layout: /work/main/scripts/catalog -> /work/shared/seeds
-    SEEDS = Path("/work/shared/seeds")
+#: The folder holding the provider documents (set by :func:`use_documents`).
+DOCUMENTS: Path | None = None
+#: Where ``--documents`` defaults from when set.
+DOCUMENTS_ENV = "MEDIAGEN_PROVIDER_DOCUMENTS"
 
 DOC_FILES = {
     "000": "000_8a8658d944144cf2.txt",
@@ -34,9 +39,45 @@ DOC_FILES = {
 }
 
 
+class DocumentsError(Exception):
+    """The provider documents' folder is not given, or lacks a document (the message names it)."""
+
+
+def use_documents(folder: Path | str | None) -> Path:
+    """Read the provider documents from ``folder`` (one ``<number>_<hash>.txt`` file per document).
+
+    Raises:
+        DocumentsError: no folder given, or it lacks one of :data:`DOC_FILES` (the message lists them).
+    """
+    global DOCUMENTS
+    if folder is None or not str(folder).strip():
+        raise DocumentsError(f"no provider documents folder: pass --documents DIR (or set {DOCUMENTS_ENV}); "
+                             f"it must hold {', '.join(DOC_FILES.values())} (see docs/sources.md)")
+    path = Path(folder)
+    missing = [name for name in DOC_FILES.values() if not (path / name).is_file()]
+    if missing:
+        raise DocumentsError(f"{path} lacks the provider document(s) {', '.join(missing)} (see docs/sources.md)")
+    DOCUMENTS = path
+    return path
+
+
+def add_documents_argument(parser: argparse.ArgumentParser) -> None:
+    """``--documents DIR`` (default: ``$MEDIAGEN_PROVIDER_DOCUMENTS``)."""
+    parser.add_argument("--documents", type=Path, default=os.environ.get(DOCUMENTS_ENV) or None,
+                        help=f"folder holding the provider documents {', '.join(DOC_FILES)} "
+                             f"(default: ${DOCUMENTS_ENV})")
+
+
 def doc_lines(doc: str) -> list[str]:
-    """The lines of seed document ``doc`` ("000".."003"), without line terminators."""
-    return (SEEDS / DOC_FILES[doc]).read_text(encoding="utf-8").split("\n")
+    """The lines of provider document ``doc`` ("000".."003"), without line terminators.
+
+    Raises:
+        DocumentsError: :func:`use_documents` was not called.
+    """
+    if DOCUMENTS is None:
+        use_documents(None)
+    assert DOCUMENTS is not None
+    return (DOCUMENTS / DOC_FILES[doc]).read_text(encoding="utf-8").split("\n")
 
 
 def find_line(doc: str, needle: str, *, start: int = 1, end: int | None = None, nth: int = 1) -> int:
@@ -95,7 +136,7 @@ class RawBlock:
 
 
 def parse_000() -> list[RawBlock]:
-    """Every request block of seeds/000 in document order (98 expected)."""
+    """Every request block of document 000 in document order (98 expected)."""
     lines = doc_lines("000")
     blocks: list[RawBlock] = []
     section_id = section_name = category = ""
@@ -200,7 +241,7 @@ class Card002:
 
 
 def parse_002_cards(known_ids: list[str]) -> dict[str, Card002]:
-    """The model cards between "Input Parameters" and "Field Index" of seeds/002."""
+    """The model cards between "Input Parameters" and "Field Index" of document 002."""
     lines = doc_lines("002")
     start = find_line("002", "Per-model input fields, required parameters")
     end = find_line("002", "Field Index — All Models")
@@ -245,7 +286,14 @@ def parse_002_cards(known_ids: list[str]) -> dict[str, Card002]:
     return cards
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_documents_argument(parser)
+    args = parser.parse_args(argv)
+    try:
+        use_documents(args.documents)
+    except DocumentsError as exc:
+        parser.error(str(exc))
     blocks = parse_000()
     print(f"000: {len(blocks)} blocks, {len({b.section_id for b in blocks})} sections")
     for b in blocks:

@@ -1,6 +1,6 @@
 """Every request body of the documents' samples is accepted once its placeholders are replaced.
 
-The samples are the cURL bodies of seeds/000, stored with each block in catalog.json (extracted by
+The samples are the cURL bodies of document 000, stored with each block in catalog.json (extracted by
 scripts/catalog/build_catalog.py). Placeholders -- ``"your_value_here"``, ``["value"]`` and numbers outside
 the table (``"duration": 10000``) -- are replaced with documented values. The few samples that contradict
 their own tables are listed in catalog_cases/sample_fixes.json and in docs/catalog-decisions.md.

@@ -1,6 +1,6 @@
 """Media URLs the provider cannot fetch are refused before a credit is spent.
 
-seeds/002 "Input Types" -> "Media URL requirements": source media must be "direct public http:// or https://
+"Input Types" [002:45-62] -> "Media URL requirements": source media must be "direct public http:// or https://
 file links that Cliprise can fetch without login, cookies, ... or private-network access". A URL pointing at
 a private or local network (cloud metadata endpoints, loopback, RFC 1918, link-local, ``*.internal``) is a
 job that can only fail at the provider -- or, worse, ask it to fetch something it must not: mediagen
@@ -155,7 +155,7 @@ def test_public_urls_are_accepted(cat: Catalog, url: str) -> None:
 
 def test_private_urls_are_rejected_in_url_lists_and_json_string_lists(cat: Catalog) -> None:
     """The check applies to every media URL field: arrays name the offending item, and the documented
-    JSON-string form of ``imageURLList`` (seeds/002 "Key Concepts") is checked after decoding."""
+    JSON-string form of ``imageURLList`` ("Key Concepts" [002:28-43]) is checked after decoding."""
     request = {"model": "nano-banana", "input": {
         "prompt": "merge", "image_urls": ["https://example.com/a.png", "http://10.1.2.3/b.png"]}}
     assert [(p.field, p.message) for p in cat.validate(request)] == [

@@ -1,8 +1,8 @@
 """The Cliprise transport: every documented response shape -> a typed result or a typed error.
 
-Shapes come from seeds/000 ("Authentication", "Credits & Pricing", "Webhooks", "Errors", per-model
-"Response codes"/"Polling status"), seeds/002 ("Generate Endpoint", "Status & Download", "Error
-Reference", "Authentication") and seeds/003. Most tests use ``httpx.MockTransport``; two use a real
+Shapes come from document 000 ("Authentication", "Credits & Pricing", "Webhooks", "Errors" [000:53-177],
+per-model "Response codes"/"Polling status" [000:265-292]), 002 ("Generate Endpoint", "Status & Download",
+"Error Reference", "Authentication" [002:115-208]) and 003 (docs/sources.md). Most tests use ``httpx.MockTransport``; two use a real
 loopback server so that httpx/httpcore run their real network code and loggers.
 """
 
@@ -48,7 +48,7 @@ KEY = "sk-live-SENTINEL-9f2c41d7e0ab"
 TASK = "f11021d5b56bc19932b336ac0dbf413f"
 HOST = CLIPRISE_HOST
 STATUS_URL = f"{CLIPRISE_BASE_URL}/status"
-FILE_URL = f"{STATUS_URL}?apiKey={KEY}&taskId={TASK}&download=true"  # seeds/000 "Polling status"
+FILE_URL = f"{STATUS_URL}?apiKey={KEY}&taskId={TASK}&download=true"  # "Polling status" [000:275-292]
 GENERATE_BODY: dict[str, Any] = {
     "model": "seedance-v1-pro",
     "callBackUrl": "https://hooks.example.com/cb/tok-1",
@@ -113,8 +113,8 @@ def test_generate_sends_bearer_host_user_agent_and_the_body_unchanged() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        [{"code": 200, "taskId": TASK}],  # seeds/002 "Success response"
-        {"code": 200, "taskId": TASK},  # bare object (seeds/001 "Success response")
+        [{"code": 200, "taskId": TASK}],  # "Success response" [002:152-157]
+        {"code": 200, "taskId": TASK},  # bare object (document 001, "Success response")
         {"taskId": TASK},
         [{"code": "200", "taskId": TASK}],
     ],
@@ -131,22 +131,22 @@ ACTION_URL = "https://www.cliprise.app/pricing"
 @pytest.mark.parametrize(
     ("answer", "error", "provider_code", "in_message"),
     [
-        # seeds/002 "Application-level error (still HTTP 200)"
+        # "Application-level error (still HTTP 200)" [002:158-161]
         (as_json(200, {"code": 400, "msg": "This field is required", "data": None}), ProviderRejected, None,
          "This field is required"),
-        # seeds/002 "Error Reference": wrong Host -> 400 with an empty body
+        # "Error Reference" [002:198-208]: wrong Host -> 400 with an empty body
         (raw(400), ProviderRejected, None, "Host header is not exactly 'business.api.cliprise.app'"),
-        # seeds/003 "Base URL and host": or {"msg":"method_not_allowed"}
+        # "Base URL and host" [003:10-13]: or {"msg":"method_not_allowed"}
         (as_json(400, {"msg": "method_not_allowed"}), ProviderRejected, "method_not_allowed", "Host header"),
         (as_json(400, {"msg": "invalid_model_id"}), ProviderRejected, "invalid_model_id", "invalid_model_id"),
         (as_json(400, {"msg": "invalid_api_key"}), ProviderAuthError, "invalid_api_key", "invalid API key"),
-        # seeds/000 "Authentication"
+        # "Authentication" [000:53-64]
         (as_json(401, {"code": 401,
                        "error": {"code": "invalid_api_key", "message": "Missing or invalid API key."}}),
          ProviderAuthError, "invalid_api_key", "Missing or invalid API key."),
         (as_json(400, {"msg": "reason for failure"}), ProviderRejected, None, "reason for failure"),
         (as_json(422, {"detail": "nope"}), ProviderRejected, None, "HTTP 422"),
-        # seeds/000 "Errors" -> 5xx is not documented: the task may exist
+        # "Errors" [000:170-177] -> 5xx is not documented: the task may exist
         (raw(500, "Internal Server Error"), AmbiguousSubmit, None, "charge twice"),
         (raw(502), AmbiguousSubmit, None, "HTTP 502"),
         (as_json(503, {"msg": "maintenance"}), AmbiguousSubmit, None, "maintenance"),
@@ -174,10 +174,10 @@ def test_generate_maps_each_documented_error(
 @pytest.mark.parametrize(
     ("answer", "action_url"),
     [
-        # seeds/002 "Error Reference": HTTP 200, insufficient_credits + action_url
+        # "Error Reference" [002:198-208]: HTTP 200, insufficient_credits + action_url
         (as_json(200, {"msg": "insufficient_credits", "action_url": ACTION_URL}), ACTION_URL),
         (as_json(200, [{"code": 400, "msg": "insufficient_credits", "action_url": ACTION_URL}]), ACTION_URL),
-        # seeds/000 "Authentication": 402, in the documented 401/429 error shape
+        # "Authentication" [000:53-64]: 402, in the documented 401/429 error shape
         (as_json(402, {"code": 402, "error": {"code": "insufficient_credits", "message": "Top up.",
                                               "action_url": ACTION_URL}}), ACTION_URL),
         (raw(200, f"insufficient_credits {ACTION_URL}"), None),
@@ -272,8 +272,8 @@ def test_status_sends_key_and_task_in_the_query_with_host_and_no_bearer() -> Non
 @pytest.mark.parametrize(
     ("answer", "state"),
     [
-        (as_json(300, [{"status": "processing"}]), Processing()),  # seeds/000 "Polling status"
-        (as_json(300, {"status": "processing"}), Processing()),  # seeds/002 "Status & Download"
+        (as_json(300, [{"status": "processing"}]), Processing()),  # "Polling status" [000:275-292]
+        (as_json(300, {"status": "processing"}), Processing()),  # "Status & Download" [002:164-187]
         (raw(300), Processing()),
         (as_json(200, [{"status": "success", "fileURL": FILE_URL}]), Succeeded(file_url=FILE_URL)),
         (as_json(200, {"status": "success", "fileURL": "https://cdn.example.net/a.png"}),
@@ -282,7 +282,7 @@ def test_status_sends_key_and_task_in_the_query_with_host_and_no_bearer() -> Non
         (as_json(400, {"status": "fail", "failMsg": "content policy violation"}),
          Failed(message="content policy violation")),
         (as_json(400, [{"status": "fail", "msg": "timeout upstream"}]), Failed(message="timeout upstream")),
-        # seeds/000 "Webhooks" failure payload
+        # "Webhooks" [000:142-169] failure payload
         (as_json(200, {"status": "failure",
                        "error": {"code": "provider_error", "message": "The provider failed."}}),
          Failed(message="The provider failed.", code="provider_error")),
@@ -305,9 +305,9 @@ def test_status_300_is_processing_not_a_redirect() -> None:
 @pytest.mark.parametrize(
     ("answer", "error", "provider_code"),
     [
-        (as_json(400, {"msg": "invalid_taskId"}), ProviderRejected, "invalid_taskId"),  # seeds/002
+        (as_json(400, {"msg": "invalid_taskId"}), ProviderRejected, "invalid_taskId"),  # [002:186]
         (as_json(400, {"msg": "invalid_api_key"}), ProviderAuthError, "invalid_api_key"),
-        (as_json(400, {"msg": "method_not_allowed"}), ProviderRejected, "method_not_allowed"),  # seeds/001
+        (as_json(400, {"msg": "method_not_allowed"}), ProviderRejected, "method_not_allowed"),  # document 001
         (raw(400), ProviderRejected, None),
         (as_json(429, {"code": 429, "error": {"code": "rate_limit_exceeded", "message": "slow"}}),
          RateLimited, "rate_limit_exceeded"),

@@ -1,4 +1,4 @@
-"""The sandbox emulator answers as the documents say Cliprise answers (seeds/000, seeds/002, seeds/003).
+"""The sandbox emulator answers as the documents say Cliprise answers (documents 000, 002, 003).
 
 Everything runs over loopback with httpx; waits are bounded polling loops, never fixed sleeps.
 """
@@ -313,9 +313,9 @@ def test_fail_token_ends_the_task_with_failmsg(emulator: Emulator, client: httpx
 @pytest.mark.parametrize(
     "body",
     [
-        # root-only model: prompt at the body root (seeds/002 "Input Types")
+        # root-only model: prompt at the body root ("Input Types" [002:45-62])
         {"model": "gpt-image-1", "prompt": "poster [sandbox:fail]"},
-        # dialogue model: texts in input.dialogue[*].text (seeds/000 "Elevenlabs V3 Dialogue")
+        # dialogue model: texts in input.dialogue[*].text ("Elevenlabs V3 Dialogue" [000:11214])
         {"model": "elevenlabs-v3-dialogue",
          "input": {"dialogue": [{"text": "Hello", "voice": "Adam"},
                                 {"text": "[sandbox:fail]", "voice": "Brian"}]}},

@@ -3,7 +3,7 @@
 Everything here is driven by ``catalog.json`` (see ``docs/catalog-decisions.md`` for its format and for
 every decision taken where the provider documents disagree). Nothing is model-specific in this code.
 
-Validation model: a model has one or more *blocks* (the request shapes seeds/000 documents, e.g.
+Validation model: a model has one or more *blocks* (the request shapes document 000 gives, e.g.
 text-to-image and edit). A request is valid when it matches one of its model's blocks; the problems
 reported are those of the closest block. Values may be given in either documented type when the
 conversion is lossless (``"5"`` and ``5`` for ``duration``); :meth:`Catalog.encode` sends the type the
@@ -28,7 +28,7 @@ from mediagen.errors import InvalidJob
 DATA_FILE = "catalog.json"
 
 #: Root keys every request may carry. ``callBackUrl`` is set by the pipeline, so a request's own value
-#: is ignored (seeds/000 "Webhooks"; DESIGN.md "Contracts").
+#: is ignored ("Webhooks" [000:142-169]; docs/architecture.md "The contracts").
 _ALWAYS_ALLOWED_ROOT = ("model", "callBackUrl")
 _ENUM_LIST_LIMIT = 24
 
@@ -140,10 +140,10 @@ class ModelInfo:
     """A catalog entry.
 
     Attributes:
-        id: catalog id (seeds/000 "Model ID", or the older documents for legacy entries).
+        id: catalog id ("Model ID" [000:194], or the older documents for legacy entries).
         name: display name.
         modality: ``image`` | ``video`` | ``audio``.
-        legacy: present only in the older documents (seeds/001, seeds/002).
+        legacy: present only in the older documents (001, 002; docs/sources.md).
         root_only: every field goes at the request root (no ``input`` object).
         request_values: every ``model`` string accepted for this entry (ids, routed values, aliases).
         aliases: compatibility aliases among ``request_values`` (e.g. ``kling-2-5``).
@@ -269,7 +269,7 @@ class Catalog:
         """The exact wire body for ``POST /generate``.
 
         Applies: routed / alias ``model`` resolution, root vs ``input`` placement, JSON-string encoding
-        of ``options`` / ``imageURLList`` / ``videoURLList`` (seeds/002 "Key Concepts"), lossless
+        of ``options`` / ``imageURLList`` / ``videoURLList`` ("Key Concepts" [002:28-43]), lossless
         coercions to the documented wire type, the documented mirrors between fields, and sets
         ``callBackUrl`` when ``callback_url`` is given (a ``callBackUrl`` in ``request`` is dropped).
 
@@ -297,7 +297,7 @@ class Catalog:
 
         The tier comes from the request's own parameters (routed model value, ``options`` tier index,
         resolution, duration, sound, ...). Never a made-up number: a combination the documents do not
-        price gives None. Sources: seeds/002 "Pricing Reference", seeds/001 per-tier tables.
+        price gives None. Sources: "Pricing Reference" [002:1091-1154], the per-tier tables of document 001.
         """
         analysis = self._analyse(request, True)
         if analysis.problems or analysis.wire is None or analysis.model is None:
@@ -427,7 +427,7 @@ def _analyse_model(
         input_obj = {}
     blocks = [b for b in info.blocks if not b.model_values or rv.value in b.model_values] or list(info.blocks)
     # Documented mirrors are filled before matching so that e.g. a root imageURLList alone selects the
-    # image-to-video block (seeds/002 "Key Concepts": "The pipeline parses and routes these URLs").
+    # image-to-video block ("Key Concepts" [002:28-43]: "The pipeline parses and routes these URLs").
     _fill_mirrors(info, blocks, root, input_obj)
     # The closest block: the one that knows most of the fields sent, then the one with fewest problems.
     names: dict[str, list[str]] = {"root": [], "input": []}
@@ -562,7 +562,7 @@ def _unknown_message(
     """Why ``key`` is not accepted, with a suggestion drawn from every field the model knows."""
     other = "input" if location == "root" else "root"
     if key == "input" and location == "root" and not by_loc["input"]:
-        return f"{model} takes no input object (a root-only model, seeds/002): put its fields at the root"
+        return f"{model} takes no input object (a root-only model, [002:1227-1229]): put its fields at the root"
     if key in by_loc[other]:
         where = f"input.{key}" if other == "input" else f"'{key}' at the request root"
         return f"is not accepted here for {model}; send it as {where}"

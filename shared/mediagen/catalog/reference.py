@@ -164,7 +164,8 @@ def render_models_md(catalog: Catalog) -> str:
         "",
         f"{len(models)} catalog entries ({sum(1 for m in models if m.legacy)} legacy), "
         f"{blocks} request blocks. "
-        "Sources are `document:line` in `seeds/` (000 = newest per-model reference, 001 = older catalog, "
+        "Sources are `document:line` in the provider documents ([sources.md](sources.md): 000 = newest per-model "
+        "reference, 001 = older catalog, "
         "002 = public reference). Decisions taken where the documents disagree: "
         "[catalog-decisions.md](catalog-decisions.md).",
         "",

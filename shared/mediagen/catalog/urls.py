@@ -34,8 +34,8 @@ def url_problem(value: str) -> str | None:
     """Why ``value`` is not a media URL the provider can fetch, or None. No DNS lookup is made.
 
     The documents ask for "direct public http:// or https:// file links that Cliprise can fetch without
-    login, cookies, browser sessions, anti-bot pages, or private-network access" (seeds/002 "Input Types",
-    "Media URL requirements"). Rejected, each with a message that says why:
+    login, cookies, browser sessions, anti-bot pages, or private-network access" ("Input Types" [002:45-62],
+    "Media URL requirements" [002:62]). Rejected, each with a message that says why:
 
     - empty values, whitespace, unparseable URLs, schemes other than http/https, URLs without a host;
     - user info (``https://user:pass@host/``): a login the provider will not use (masked in the message,

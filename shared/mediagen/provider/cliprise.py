@@ -1,14 +1,14 @@
 """A typed, single-shot HTTP client for the two Cliprise Business API endpoints.
 
-- ``POST {base_url}/generate`` -- ``Authorization: Bearer KEY``, JSON body (seeds/002 "Generate Endpoint").
+- ``POST {base_url}/generate`` -- ``Authorization: Bearer KEY``, JSON body ("Generate Endpoint" [002:133-163]).
 - ``GET {base_url}/status?apiKey=KEY&taskId=ID[&download=true]`` -- the key travels in the query string,
-  no Bearer header (seeds/002 "Status & Download"; seeds/000 "Authentication": "Header Auth required for
+  no Bearer header ("Status & Download" [002:164-187]; "Authentication" [000:53-64]: "Header Auth required for
   /generate and Query Auth required for /status").
 
 Every request to the provider carries ``Host: <host>`` explicitly: the provider answers any other Host
-with HTTP 400 and an empty body (seeds/002 "Authentication", Host gate), and the sandbox emulator on
-127.0.0.1 checks it the same way. HTTP 300 is the *processing* state, not a redirect (seeds/002
-"Status & Download"), so redirects are never followed for generate/status.
+with HTTP 400 and an empty body ("Authentication" [002:115-132], Host gate), and the sandbox emulator on
+127.0.0.1 checks it the same way. HTTP 300 is the *processing* state, not a redirect (
+"Status & Download" [002:164-187]), so redirects are never followed for generate/status.
 
 The client never retries: generate has no idempotency key (a repeated POST can charge twice), and
 whether to repeat a status call is the caller's decision (in the pipeline, Step Functions'). Every
@@ -108,25 +108,25 @@ install_log_redaction()
 @dataclass(frozen=True, slots=True)
 class GenerateAccepted:
     """``POST /generate`` accepted the job: ``[{"code":200,"taskId":"..."}]`` or the bare object
-    (seeds/002 "Generate Endpoint", "Success response"). Credits are deducted from here on
-    (seeds/002 "FAQ")."""
+    ("Generate Endpoint" [002:133-163], "Success response" [002:152-157]). Credits are deducted from here on
+    ("FAQ" [002:1209-1244])."""
 
     task_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class Processing:
-    """The task is still running: HTTP 300 ``[{"status":"processing"}]`` (seeds/000 "Polling status",
-    seeds/002 "Status & Download"). Poll again later."""
+    """The task is still running: HTTP 300 ``[{"status":"processing"}]`` ("Polling status" [000:275-292],
+    "Status & Download" [002:164-187]). Poll again later."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Succeeded:
-    """The task finished: HTTP 200 ``[{"status":"success","fileURL":"..."}]`` (seeds/000 "Polling status").
+    """The task finished: HTTP 200 ``[{"status":"success","fileURL":"..."}]`` ("Polling status" [000:275-292]).
 
     Attributes:
         file_url: the raw ``fileURL``, or ``None`` when the answer had none (download with
-            ``download=true`` then). It is temporary (seeds/002 "Status & Download") and usually points
+            ``download=true`` then). It is temporary ("Status & Download" [002:164-187]) and usually points
             at the status endpoint *with ``apiKey`` in its query*: never log or store it unredacted
             (``repr`` redacts it; use :func:`mediagen.redact.redact_text` elsewhere).
     """
@@ -140,9 +140,9 @@ class Succeeded:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The provider reports the task failed: HTTP 400 ``{"status":"fail","failMsg":"..."}`` (seeds/000
-    "Polling status"), or the webhook-style ``{"status":"failure","error":{"code","message"}}`` (seeds/000
-    "Webhooks"). Credits may have been spent (seeds/002 "FAQ").
+    """The provider reports the task failed: HTTP 400 ``{"status":"fail","failMsg":"..."}`` (
+    "Polling status" [000:275-292]), or the webhook-style ``{"status":"failure","error":{"code","message"}}`` (
+    "Webhooks" [000:142-169]). Credits may have been spent ("FAQ" [002:1209-1244]).
 
     Attributes:
         message: the provider's reason (``failMsg``, ``msg`` or ``error.message``), redacted.
@@ -164,7 +164,7 @@ class Download:
 
     Attributes:
         content_type: the ``Content-Type`` header as sent (e.g. ``"video/mp4"``, ``"application/zip"``
-            for grok-imagine, seeds/002 "Status & Download"), or ``None``.
+            for grok-imagine, "Status & Download" [002:164-187]), or ``None``.
         content_length: body size in bytes from ``Content-Length``; ``None`` when absent or when the body
             is content-encoded (the bytes yielded are decoded, so the header would not match).
         filename: the file name from ``Content-Disposition`` (``filename*`` preferred), reduced to its
@@ -209,10 +209,10 @@ class ClipriseClient:
 
     Args:
         api_key: the Cliprise API key (surrounding whitespace is stripped).
-        base_url: ``https://business.api.cliprise.app/app/cliprise`` (seeds/000 "Base URL"); the sandbox
+        base_url: ``https://business.api.cliprise.app/app/cliprise`` ("Base URL" [000:8]); the sandbox
             emulator's loopback URL in local runs.
         host: the ``Host`` header sent to the provider, exactly ``business.api.cliprise.app``
-            (seeds/002 "Authentication", Host gate).
+            ("Authentication" [002:115-132], Host gate).
         timeout: defaults to :data:`DEFAULT_TIMEOUT` (connect 5 s, read 30 s, write 30 s, pool 5 s).
         transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
         user_agent: the ``User-Agent`` header.
@@ -302,7 +302,7 @@ class ClipriseClient:
         method does not validate or encode it.
 
         Returns:
-            the accepted task id (seeds/002 "Generate Endpoint": ``[{"code":200,"taskId":"..."}]`` or the
+            the accepted task id ("Generate Endpoint" [002:133-163]: ``[{"code":200,"taskId":"..."}]`` or the
             bare object).
 
         Raises:
@@ -337,10 +337,10 @@ class ClipriseClient:
     def status(self, task_id: str) -> TaskState:
         """Ask for a task's state: ``GET {base_url}/status?apiKey=KEY&taskId=ID`` (no Bearer header).
 
-        Bodies may be arrays or bare objects; the body's ``status`` decides (seeds/000 "Polling status",
-        seeds/002 "Status & Download"): ``processing`` (HTTP 300) -> :class:`Processing`; ``success``
+        Bodies may be arrays or bare objects; the body's ``status`` decides ("Polling status" [000:275-292],
+        "Status & Download" [002:164-187]): ``processing`` (HTTP 300) -> :class:`Processing`; ``success``
         (HTTP 200) -> :class:`Succeeded`; ``fail``/``failure`` (HTTP 400, or the webhook shape of
-        seeds/000 "Webhooks") -> :class:`Failed`. An HTTP 300 with an empty body is also processing.
+        "Webhooks" [000:142-169]) -> :class:`Failed`. An HTTP 300 with an empty body is also processing.
 
         Raises:
             ValueError: ``task_id`` is empty or contains whitespace (nothing was sent).
@@ -371,8 +371,8 @@ class ClipriseClient:
     ) -> contextlib.AbstractContextManager[Download]:
         """Open a streaming download of a task's result; use as ``with client.open_download(...) as d``.
 
-        - ``file_url`` is ``None``: ``GET {base_url}/status?apiKey&taskId&download=true`` (seeds/002
-          "Status & Download": ``download=true`` returns the bytes; a zip for some models).
+        - ``file_url`` is ``None``: ``GET {base_url}/status?apiKey&taskId&download=true`` (
+          "Status & Download" [002:164-187]: ``download=true`` returns the bytes; a zip for some models).
         - ``file_url`` has the base URL's scheme, host and port (the provider's own status endpoint, as in
           the documented ``fileURL`` ``.../status?apiKey=...&taskId=...&download=true``): requested with the
           provider Host header; ``apiKey`` and ``download=true`` are added when a status URL lacks them.
@@ -478,7 +478,7 @@ class _DownloadContext(contextlib.AbstractContextManager[Download]):
 
 _PROCESSING = frozenset({"processing"})
 _SUCCESS = frozenset({"success"})
-_FAILED = frozenset({"fail", "failure"})  # "fail": polling (seeds/000); "failure": webhook (seeds/000)
+_FAILED = frozenset({"fail", "failure"})  # "fail": polling [000:288-292]; "failure": webhook [000:161-169]
 _MESSAGE_LIMIT = 1000
 
 
@@ -526,7 +526,7 @@ def _task_state(response: httpx.Response) -> TaskState | None:
             return _failed(entry)
         return None
     if response.status_code == 300 and payload is NOT_JSON and not response.content.strip():
-        return Processing()  # seeds/002 "Status & Download": HTTP 300 = processing
+        return Processing()  # "Status & Download" [002:164-187]: HTTP 300 = processing
     return None
 
 

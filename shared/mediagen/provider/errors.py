@@ -23,17 +23,17 @@ Every message is redacted (``mediagen.redact.redact_text``) when the error is bu
 
 Provider facts used here:
 
-- seeds/002 "Error Reference" -- generate errors: wrong Host -> HTTP 400 with an empty body;
+- "Error Reference" [002:198-208] -- generate errors: wrong Host -> HTTP 400 with an empty body;
   ``{"msg":"invalid_api_key"}``; ``{"msg":"invalid_model_id"}``; insufficient credits -> HTTP 200 with
   ``insufficient_credits`` + ``action_url``; missing field -> HTTP 200 ``{"code":400,"msg":...,"data":null}``.
-- seeds/002 "Authentication" and seeds/003 "Base URL and host" -- Host gate: HTTP 400 with an empty body
+- "Authentication" [002:115-132] and "Base URL and host" [003:10-13] -- Host gate: HTTP 400 with an empty body
   or ``{"msg":"method_not_allowed"}``.
-- seeds/002 "Status & Download" -- ``{"msg":"invalid_api_key"}`` / ``{"msg":"invalid_taskId"}`` (HTTP 400).
-- seeds/000 "Authentication" -- 401 ``{"code":401,"error":{"code":"invalid_api_key","message":...}}``;
-  402 = no credits; seeds/000 "Credits & Pricing" -- 429
-  ``{"code":429,"error":{"code":"rate_limit_exceeded","message":...}}``; seeds/000 "Errors" -- 400
+- "Status & Download" [002:164-187] -- ``{"msg":"invalid_api_key"}`` / ``{"msg":"invalid_taskId"}`` (HTTP 400).
+- "Authentication" [000:53-64] -- 401 ``{"code":401,"error":{"code":"invalid_api_key","message":...}}``;
+  402 = no credits; "Credits & Pricing" [000:132-141] -- 429
+  ``{"code":429,"error":{"code":"rate_limit_exceeded","message":...}}``; "Errors" [000:170-177] -- 400
   ``{"msg":"reason for failure"}``.
-- seeds/002 "FAQ" -- requests rejected before queueing do not consume credits; credits are deducted
+- "FAQ" [002:1209-1244] -- requests rejected before queueing do not consume credits; credits are deducted
   when a task is accepted.
 """
 
@@ -74,7 +74,7 @@ def _wrong_host_hint(sent: str) -> str:
     hint = f"the provider answers this when the Host header is not exactly {CLIPRISE_HOST!r}"
     if sent != CLIPRISE_HOST:
         hint += f" (this client sent {sent!r})"
-    return hint + " (seeds/002 'Authentication', Host gate)"
+    return hint + " ('Authentication' [002:115-132], Host gate)"
 
 
 class ProviderError(MediagenError):
@@ -115,7 +115,7 @@ class ProviderRejected(ProviderError):
 
     Raised for HTTP 400 with a JSON body, HTTP 400 with an empty body (wrong Host header), HTTP 200
     carrying ``{"code":400,"msg":...}``, ``invalid_model_id``, ``method_not_allowed``,
-    ``invalid_taskId`` and other 4xx answers (seeds/002 "Error Reference").
+    ``invalid_taskId`` and other 4xx answers ("Error Reference" [002:198-208]).
     """
 
     code = "provider_rejected"
@@ -123,15 +123,15 @@ class ProviderRejected(ProviderError):
 
 class ProviderAuthError(ProviderRejected):
     """The API key is missing or invalid: HTTP 401 ``{"code":401,"error":{"code":"invalid_api_key"}}``
-    (seeds/000 "Authentication") or HTTP 400 ``{"msg":"invalid_api_key"}`` (seeds/002 "Error Reference").
+    ("Authentication" [000:53-64]) or HTTP 400 ``{"msg":"invalid_api_key"}`` ("Error Reference" [002:198-208]).
     """
 
     code = "provider_auth_error"
 
 
 class InsufficientCredits(ProviderRejected):
-    """The account has no API credits left: HTTP 402 (seeds/000 "Authentication") or HTTP 200 with
-    ``insufficient_credits`` and an ``action_url`` (seeds/002 "Error Reference").
+    """The account has no API credits left: HTTP 402 ("Authentication" [000:53-64]) or HTTP 200 with
+    ``insufficient_credits`` and an ``action_url`` ("Error Reference" [002:198-208]).
 
     Attributes:
         action_url: the provider's top-up / pricing link when it sent one, else ``None``.
@@ -154,7 +154,7 @@ class InsufficientCredits(ProviderRejected):
 
 
 class RateLimited(ProviderError):
-    """HTTP 429 ``{"code":429,"error":{"code":"rate_limit_exceeded",...}}`` (seeds/000 "Credits & Pricing":
+    """HTTP 429 ``{"code":429,"error":{"code":"rate_limit_exceeded",...}}`` ("Credits & Pricing" [000:132-141]:
     plan limits on requests/min, concurrent jobs and queue depth). The request was not processed.
 
     ``retry_after`` holds the ``Retry-After`` header in seconds (``None`` when absent): wait at least
@@ -180,8 +180,8 @@ class AmbiguousSubmit(ProviderError):
     Raised for a read/write timeout or a broken connection after the request was sent, HTTP 5xx, an
     HTTP 2xx whose body does not carry a task id, and other unexplained answers to ``POST /generate``.
 
-    The provider has no idempotency key (seeds/002 "Generate Endpoint" lists no such header; credits are
-    deducted when a task is accepted, seeds/002 "FAQ"): **retrying the POST can create a second task and
+    The provider has no idempotency key ("Generate Endpoint" [002:133-163] lists no such header; credits are
+    deducted when a task is accepted, "FAQ" [002:1209-1244]): **retrying the POST can create a second task and
     charge twice.** Callers must not retry blindly; treat the job as needing attention.
     """
 
@@ -189,8 +189,8 @@ class AmbiguousSubmit(ProviderError):
 
 
 class UnexpectedResponse(ProviderError):
-    """The status endpoint answered with a shape none of the documents describe (seeds/002
-    "Status & Download", seeds/000 "Polling status"). Nothing is inferred from it."""
+    """The status endpoint answered with a shape none of the documents describe (
+    "Status & Download" [002:164-187], "Polling status" [000:275-292]). Nothing is inferred from it."""
 
     code = "unexpected_response"
 
@@ -235,8 +235,8 @@ def decode_json(raw: bytes) -> Any:
 def first_object(payload: Any) -> dict[str, Any] | None:
     """The object a Cliprise body describes: the body itself, or ``body[0]`` when it is an array.
 
-    seeds/002 "Generate Endpoint": "Handle both Array[0].taskId and .taskId"; status bodies come in both
-    forms too (seeds/000 "Polling status": ``[{"status":"processing"}]`` vs ``{"status":"fail",...}``).
+    "Generate Endpoint" [002:133-163]: "Handle both Array[0].taskId and .taskId"; status bodies come in both
+    forms too ("Polling status" [000:275-292]: ``[{"status":"processing"}]`` vs ``{"status":"fail",...}``).
     """
     if isinstance(payload, list) and payload:
         payload = payload[0]

@@ -1,7 +1,7 @@
 """Input media fetching: the emulator downloads a job's input URLs the way the provider does.
 
-The provider fetches every reference image, video or audio URL of an accepted job itself (seeds/002
-"Input Types": public http(s) URLs it can download). With ``Emulator(fetch_inputs=True)`` the sandbox
+The provider fetches every reference image, video or audio URL of an accepted job itself (
+"Input Types" [002:45-62]: public http(s) URLs it can download). With ``Emulator(fetch_inputs=True)`` the sandbox
 does the same, in the background, before the task can succeed, and records what it got
 (:meth:`mediagen.sandbox.Emulator.fetched_inputs`): a URL the provider could not have fetched
 (expired presigned URL, private address, wrong content) shows up locally.
@@ -99,7 +99,7 @@ def input_urls(body: Mapping[str, Any]) -> list[tuple[str, str]]:
     root-only models) except ``callBackUrl`` and ``model``. A string is a URL when it starts with
     ``http://`` or ``https://`` (case-insensitive); a string of comma-separated URLs
     (``"https://a,https://b"``) and a JSON-array or JSON-object string (the documented
-    ``imageURLList`` / ``videoURLList`` / ``options`` encoding, seeds/002 "Key Concepts") give one
+    ``imageURLList`` / ``videoURLList`` / ``options`` encoding, "Key Concepts" [002:28-43]) give one
     entry per URL. ``field`` is the dotted path with list indexes: ``"input.image"``,
     ``"input.image_urls[1]"``, ``"imageURLList[0]"``, ``"input.kling_elements[0].element_input_urls[0]"``.
     """

@@ -8,7 +8,7 @@ network or codecs at runtime.
 - audio: a mono 16-bit WAV tone whose pitch derives from the text hash (stdlib ``wave``), or the
   checked-in MP3 when the request asks for mp3 (``output_format``/``outputFormat`` containing ``mp3``).
 
-The real provider's outputs are "png / jpg", "mp4" and "wav / mp3" (seeds/000 "Model Catalog", Output
+The real provider's outputs are "png / jpg", "mp4" and "wav / mp3" ("Model Catalog" [000:65-131], Output
 column). The sandbox always answers PNG for images, even when ``output_format`` asks for jpeg.
 
 Two variants serve the fault tokens of :mod:`mediagen.sandbox.faults`:
@@ -20,7 +20,7 @@ Two variants serve the fault tokens of :mod:`mediagen.sandbox.faults`:
   right length (16-bit mono PCM, or 8-bit when the data length is odd);
 - ``zip`` (:func:`zip_bytes`): a deflated zip of 2-4 distinct files of the job's kind
   (``image_1.png``..., ``video_1.mp4``..., ``audio_1.wav``...), like grok-imagine's results
-  (seeds/002 "Status & Download": "grok-imagine may return a .zip").
+  ("Status & Download" [002:164-187]: "grok-imagine may return a .zip").
 
 The checked-in samples were made once with Debian's ffmpeg 5.1 (nothing at runtime needs it)::
 

@@ -1,28 +1,28 @@
 """The sandbox emulator: a loopback HTTP server that behaves as the documents say Cliprise behaves.
 
 It lets the whole pipeline (and its tests) run with no network and no account. It speaks the two
-documented endpoints under ``/app/cliprise`` (seeds/000 "Quickstart"; seeds/002 "Generate Endpoint",
-"Status & Download", "Error Reference"; seeds/003). Every request, whatever its path (the ``fileURL``
-download too), must carry ``Host: business.api.cliprise.app`` exactly, or it gets HTTP 400 with an
-empty body (seeds/002 "Authentication", Host gate): point a client at :attr:`Emulator.base_url` and set
-that header, as the pipeline does for the real API.
+documented endpoints under ``/app/cliprise`` ("Quickstart" [000:25-52]; "Generate Endpoint" [002:133-163],
+"Status & Download" [002:164-187], "Error Reference" [002:198-208]; [003:10-70]). Every request,
+whatever its path (the ``fileURL`` download too), must carry ``Host: business.api.cliprise.app`` exactly, or
+it gets HTTP 400 with an empty body ("Authentication" [002:115-132], Host gate): point a client at
+:attr:`Emulator.base_url` and set that header, as the pipeline does for the real API.
 
 ``POST /app/cliprise/generate`` (``Authorization: Bearer KEY``)
     ==============================================  ====  ==============================================
     situation                                       HTTP  body
     ==============================================  ====  ==============================================
-    ``Host`` is not ``business.api.cliprise.app``   400   empty (seeds/002 "Authentication", Host gate)
+    ``Host`` is not ``business.api.cliprise.app``   400   empty ("Authentication" [002:115-132], Host gate)
     missing/wrong bearer key                        401   ``{"code":401,"error":{"code":"invalid_api_key",
                                                           "message":"Missing or invalid API key."}}``
-                                                          (seeds/000 "Authentication")
+                                                          ("Authentication" [000:53-64])
     body is not a JSON object                       200   ``{"code":400,"msg":"invalid JSON body",
                                                           "data":null}``
     ``model`` missing or empty                      200   ``{"code":400,"msg":"This field is required",
-                                                          "data":null}`` (seeds/002 "Error Reference")
+                                                          "data":null}`` ("Error Reference" [002:198-208])
     unknown model (``modality_of`` → ``None``)      400   ``{"msg":"invalid_model_id"}``
     ``[sandbox:429=N]``, first N with that text     429   ``{"code":429,"error":{"code":
                                                           "rate_limit_exceeded",...}}`` +
-                                                          ``Retry-After: 1`` (seeds/000 "Rate limits")
+                                                          ``Retry-After: 1`` ("Rate limits" [000:139])
     ``[sandbox:empty-400]``                         400   empty
     ``[sandbox:code400]``                           200   ``{"code":400,"msg":"This field is required",
                                                           "data":null}``
@@ -47,14 +47,14 @@ that header, as the pipeline does for the real API.
     ``[sandbox:download-404]``, ``download=true``   404   ``{"msg":"file_not_found"}``
     ==============================================  ====  ==============================================
 
-The ``fileURL`` carries the API key in its query string exactly like the documents show (seeds/000
-"Quickstart", Result ready): whoever logs it must redact it. The emulator's own request log
+The ``fileURL`` carries the API key in its query string exactly like the documents show (
+"Quickstart" [000:25-52], Result ready): whoever logs it must redact it. The emulator's own request log
 (:meth:`Emulator.requests`, :func:`serve`) redacts it.
 
 A task finishes ``processing_seconds`` after it was accepted (or as the job's fault tokens say, see
 :mod:`mediagen.sandbox.faults`). Completion and callbacks are driven by a scheduler thread, so the
 callback fires on time even when nobody polls. When the request had ``callBackUrl``, the emulator then
-POSTs the documented payload to it (seeds/000 "Webhooks": 10 s timeout, up to 3 retries with
+POSTs the documented payload to it ("Webhooks" [000:142-169]: 10 s timeout, up to 3 retries with
 exponential backoff on non-2xx or error):
 
 - success: ``{"taskId","status":"success","model","fileURL","createdAt","completedAt"}`` (ISO-8601 Z);
@@ -65,7 +65,7 @@ success too early, or have a forger send one to a wrong URL (see :class:`Emulato
 ``docs/sandbox.md``). Callbacks are neither signed nor guaranteed: the status endpoint is the truth.
 
 Result media are real files of the model's kind (see :mod:`mediagen.sandbox.media`): zips for
-``grok-imagine`` (seeds/002 "Status & Download") and ``[sandbox:zip]``, files of an exact size streamed
+``grok-imagine`` ("Status & Download" [002:164-187]) and ``[sandbox:zip]``, files of an exact size streamed
 on the fly for ``[sandbox:size=BYTES]``.
 
 With ``fetch_inputs=True`` the emulator also downloads each accepted job's input media URLs, like the
@@ -111,19 +111,19 @@ from mediagen.sandbox.faults import (
 from mediagen.sandbox.inputs import MAX_INPUT_URLS, FetchError, HttpFetcher, digest, input_urls, redact_url
 from mediagen.sandbox.media import Result, render_media
 
-#: The Host header the provider requires, exactly (seeds/002 "Authentication": Host gate; seeds/003
+#: The Host header the provider requires, exactly ("Authentication" [002:115-132]: Host gate; [003:10-13]
 #: "Base URL and host"). Same value as ``mediagen.settings.CLIPRISE_HOST``; repeated here so that the
 #: emulator does not import pydantic.
 PUBLIC_HOST = "business.api.cliprise.app"
-#: Path prefix of both endpoints (seeds/000: base URL ``https://business.api.cliprise.app/app/cliprise``).
+#: Path prefix of both endpoints ([000:8]: base URL ``https://business.api.cliprise.app/app/cliprise``).
 API_PREFIX = "/app/cliprise"
 
-#: seeds/000 "Authentication": "Missing key → 401 Returned with invalid_api_key error code".
+#: "Authentication" [000:53-64]: "Missing key → 401 Returned with invalid_api_key error code".
 UNAUTHORIZED_BODY: dict[str, Any] = {
     "code": 401,
     "error": {"code": "invalid_api_key", "message": "Missing or invalid API key."},
 }
-#: seeds/000 "Credits & Pricing", "429 — rate limit".
+#: "Credits & Pricing" [000:132-141], "429 — rate limit" [000:140-141].
 RATE_LIMITED_BODY: dict[str, Any] = {
     "code": 429,
     "error": {"code": "rate_limit_exceeded", "message": "Too many requests. Retry after cooldown."},
@@ -139,12 +139,12 @@ GENERATE_500_BODY: dict[str, Any] = {
 STATUS_500_BODY: dict[str, Any] = {"msg": "internal_server_error"}
 #: The download's answer under ``[sandbox:download-404]`` (a temporary URL that has expired).
 FILE_NOT_FOUND_BODY: dict[str, Any] = {"msg": "file_not_found"}
-#: seeds/002 "Error Reference": the HTTP-200 application error.
+#: "Error Reference" [002:198-208]: the HTTP-200 application error.
 FIELD_REQUIRED_BODY: dict[str, Any] = {"code": 400, "msg": "This field is required", "data": None}
-#: Models whose result is a zip of several files (seeds/002 "Status & Download": "grok-imagine may
+#: Models whose result is a zip of several files ("Status & Download" [002:164-187]: "grok-imagine may
 #: return a .zip").
 ZIP_MODELS: frozenset[str] = frozenset({"grok-imagine"})
-#: seeds/000 "Webhooks": "Timeout 10 seconds"; "Up to 3 retries with exponential backoff".
+#: "Webhooks" [000:142-169]: "Timeout 10 seconds"; "Up to 3 retries with exponential backoff".
 CALLBACK_TIMEOUT_SECONDS = 10.0
 CALLBACK_RETRIES = 3
 #: How long ``[sandbox:generate-timeout]`` stalls the generate answer by default (longer than any sane
@@ -182,9 +182,9 @@ def default_modality_of(model: str) -> str | None:
 
 def request_text(body: Mapping[str, Any]) -> str:
     """The prompt-like text of a generate body, joined by newlines: ``prompt`` and ``text`` at the root
-    (root-only models, seeds/002 "Input Types") and under ``input`` (standard models), plus the
+    (root-only models, "Input Types" [002:45-62]) and under ``input`` (standard models), plus the
     ``text``/``prompt`` of each item of ``dialogue``, ``multi_prompt`` and ``shots`` lists
-    (e.g. ``input.dialogue[*].text`` of elevenlabs-v3-dialogue, seeds/000 "Elevenlabs V3 Dialogue")."""
+    (e.g. ``input.dialogue[*].text`` of elevenlabs-v3-dialogue, "Elevenlabs V3 Dialogue" [000:11214])."""
     parts: list[str] = []
     places: list[Mapping[str, Any]] = [body]
     if isinstance(body.get("input"), Mapping):
@@ -330,7 +330,7 @@ class Emulator:
         modality_of: ``model -> "image"|"video"|"audio"|None``; ``None`` means unknown model
             (``invalid_model_id``). Default :func:`default_modality_of`.
         callback_retry_base_seconds: first back-off between callback attempts, doubled each retry.
-        callback_timeout_seconds: timeout of one callback attempt (seeds/000 "Webhooks": 10 s).
+        callback_timeout_seconds: timeout of one callback attempt ("Webhooks" [000:142-169]: 10 s).
         on_request: called after every answered request with the same dict :meth:`requests` records.
         callback_mode: callback behaviour of every job, as tokens applied before the prompt's own
             (:func:`~mediagen.sandbox.faults.parse_callback_mode`): ``"normal"``, or a comma-separated
@@ -831,7 +831,7 @@ class Emulator:
 
     def file_url(self, task_id: str, api_key: str) -> str:
         """The documented ``fileURL`` of a task: ``<base_url>/status?apiKey=KEY&taskId=ID&download=true``
-        (seeds/000 "Quickstart"). It carries the key: redact before logging."""
+        ("Quickstart" [000:25-52]). It carries the key: redact before logging."""
         return f"{self.base_url}/status?apiKey={quote(api_key, safe='')}&taskId={task_id}&download=true"
 
     # ------------------------------------------------------------------ completion and callbacks
@@ -878,7 +878,7 @@ class Emulator:
                 self._dispatch(delivery)
 
     def _success_payload(self, task: _Task, completed_at: float, *, forged: bool = False) -> dict[str, Any]:
-        """seeds/000 "Webhooks": Success payload. A forged one points ``fileURL`` at a host that never
+        """"Webhooks" [000:142-169]: Success payload. A forged one points ``fileURL`` at a host that never
         resolves (a forger does not know the key)."""
         file_url = (f"https://{FORGED_FILE_HOST}/{task.task_id}.{_EXTENSIONS[task.modality]}" if forged
                     else self.file_url(task.task_id, task.api_key))
@@ -892,7 +892,7 @@ class Emulator:
         }
 
     def _callback_payload(self, task: _Task) -> dict[str, Any]:
-        """seeds/000 "Webhooks": Success payload / Failure payload."""
+        """"Webhooks" [000:142-169]: Success payload / Failure payload."""
         if task.state == "success":
             return self._success_payload(task, task.completed_at or task.created_at)
         return {
@@ -1061,7 +1061,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         body = self._read_body()
         if self.headers.get("Host") != PUBLIC_HOST:
-            self._send(400)  # seeds/002 "Authentication": Host gate -> 400, empty body
+            self._send(400)  # "Authentication" [002:115-132]: Host gate -> 400, empty body
             return
         if body is None:
             self._json(413, {"msg": "payload_too_large"})
@@ -1085,7 +1085,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -------------------------------------------------------------- endpoints
 
     def _generate(self, raw: bytes) -> None:
-        """seeds/000 "Authentication", "Errors"; seeds/002 "Generate Endpoint", "Error Reference"."""
+        """``POST /generate`` as documented: "Authentication" [000:53-64], "Errors" [000:170-177]; "Generate
+        Endpoint" [002:133-163], "Error Reference" [002:198-208]."""
         emulator = self.emulator
         scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not emulator._authorised(key.strip()):
@@ -1110,7 +1111,7 @@ class _Handler(BaseHTTPRequestHandler):
             emulator._answered(answer.call, None)
 
     def _status(self) -> None:
-        """seeds/002 "Status & Download" (response states); seeds/000 "Polling status"."""
+        """"Status & Download" [002:164-187] (response states); "Polling status" [000:275-292]."""
         emulator = self.emulator
         query = parse_qs(urlsplit(self.path).query)
         key = _first(query, "apiKey")
