@@ -158,3 +158,15 @@ def test_operations_outside_the_spec_are_untouched(queue: str, aws_faults: Calla
     injector = aws_faults("sqs:SendMessageBatch=error@1")
     client("sqs", 1).send_message(QueueUrl=queue, MessageBody="x")
     assert messages_in(queue) == 1 and injector.total() == 0
+
+
+def test_run_local_refuses_a_malformed_spec_before_starting_anything(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from mediagen.cli import main
+
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"request": {"model": "nano-banana", "input": {"prompt": "a kite"}}}\n')
+    assert main(["run-local", "--faults", "dynamodb:UpdateItem=throttle@0.05,sqs:SendMessage=slow@0.1",
+                 str(jobs)]) == 2
+    err = capsys.readouterr().err
+    assert "'sqs:SendMessage=slow@0.1'" in err and "throttle, error, timeout" in err

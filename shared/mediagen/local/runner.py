@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import MediagenError
+from mediagen.local.faults import ENV_FAULTS_SEED, FaultInjector
 from mediagen.local.stack import EmbeddedStack, default_template_path, repo_root
 from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 
@@ -112,6 +114,19 @@ def run_jobs(jobs: list[dict[str, Any] | str], *, stack: EmbeddedStack, timeout:
                      injected_faults=stack.faults.injected() if stack.faults is not None else {})
 
 
+def fault_injector(spec: str | None) -> FaultInjector | None:
+    """The AWS-side faults of a run: ``spec`` (``MEDIAGEN_LOCAL_FAULTS`` syntax), else the environment's
+    ``MEDIAGEN_LOCAL_FAULTS``; seeded by ``MEDIAGEN_LOCAL_FAULTS_SEED``. ``None``: no faults.
+
+    Raises:
+        FaultSpecError: the spec or the seed is malformed (names the entry and the allowed kinds).
+    """
+    if spec is None:
+        return FaultInjector.from_environment(os.environ)
+    injector = FaultInjector.from_spec(spec, seed=os.environ.get(ENV_FAULTS_SEED))
+    return injector if injector.rules else None
+
+
 def _seconds(record: dict[str, Any]) -> float:
     from datetime import datetime
 
@@ -166,6 +181,7 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     """
     files = job_files or sample_job_files()
     jobs = load_job_files(files)
+    injector = fault_injector(faults)  # a malformed spec fails before anything starts
     if output_dir.exists():
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)
@@ -173,7 +189,7 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     print(f"mediagen demo: {len(jobs)} job(s) from {', '.join(p.name for p in files)}", file=out)
     template = ensure_template(template_path, out)
     with EmbeddedStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
-                       log_path=output_dir / "logs" / "pipeline.jsonl", faults=faults) as stack:
+                       log_path=output_dir / "logs" / "pipeline.jsonl", faults=injector) as stack:
         if stack.faults is not None:
             print(f"AWS-side faults: {', '.join(f'{r.key}={r.kind}@{r.rate:g}' for r in stack.faults.rules)} "
                   f"(seed {stack.faults.seed})", file=out)
@@ -210,9 +226,10 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
     Returns: 0 when every job reached a terminal status.
     """
     jobs = load_job_files(job_files)
+    injector = fault_injector(faults)  # a malformed spec fails before anything starts
     template = ensure_template(template_path, sys.stderr)
     with EmbeddedStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
-                       faults=faults) as stack:
+                       faults=injector) as stack:
         result = run_jobs(jobs, stack=stack, timeout=timeout)
         fault_seed = stack.faults.seed if stack.faults is not None else None
     counts: dict[str, int] = {}
