@@ -342,6 +342,7 @@ def error_from_response(
     *,
     body: bytes | None = None,
     host: str = CLIPRISE_HOST,
+    provider: str = "Cliprise",
 ) -> ProviderError:
     """Map a provider answer that is not a documented success to the matching :class:`ProviderError`.
 
@@ -351,6 +352,7 @@ def error_from_response(
             answers mean (ambiguous for generate, repeatable for the reads).
         body: the body bytes to inspect, for streamed responses whose body was only partly read.
         host: the Host header that was sent, named in the wrong-Host hint when it is not the provider's.
+        provider: the provider's display name at the start of the message.
 
     Returns:
         the error to raise (never raises itself). Rules, in order:
@@ -380,7 +382,7 @@ def error_from_response(
     lowered = raw.decode("utf-8", errors="replace").lower()
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    prefix = f"Cliprise {operation}"
+    prefix = f"{provider} {operation}"
 
     def found(tok: str) -> bool:
         return tok in lowered
@@ -479,7 +481,7 @@ _NOT_SENT: tuple[type[Exception], ...] = (
 )
 
 
-def error_from_transport_error(exc: Exception, operation: Operation) -> ProviderError:
+def error_from_transport_error(exc: Exception, operation: Operation, *, provider: str = "Cliprise") -> ProviderError:
     """Map an ``httpx`` failure (no usable answer) to the matching :class:`ProviderError`.
 
     - connect error, connect/pool timeout, proxy error, local protocol error: the request never reached
@@ -494,7 +496,7 @@ def error_from_transport_error(exc: Exception, operation: Operation) -> Provider
     what = type(exc).__name__
     reason = str(exc).strip()
     detail = f"{what}: {_clip(reason)}" if reason else what
-    prefix = f"Cliprise {operation}"
+    prefix = f"{provider} {operation}"
     if operation == "download":
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.TooManyRedirects):
             return DownloadFailed(f"{prefix} failed: {detail}")
