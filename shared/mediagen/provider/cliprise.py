@@ -26,9 +26,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import httpx
 
@@ -38,12 +39,16 @@ from mediagen.provider.download import Download, DownloadContext
 from mediagen.provider.errors import (
     NOT_JSON,
     DownloadFailed,
+    ResultNotReady,
     body_code,
     decode_json,
     error_from_response,
     error_from_transport_error,
     first_object,
 )
+from mediagen.provider.port import Failed as PortFailed
+from mediagen.provider.port import JobState, ResultOutput, Running, Submitted
+from mediagen.provider.port import Succeeded as PortSucceeded
 from mediagen.redact import RedactingFilter, redact_text, register_secret
 from mediagen.settings import CLIPRISE_BASE_URL, CLIPRISE_HOST, Settings
 
@@ -478,10 +483,86 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host.lower(), url.port if url.port is not None else default
 
 
+# --------------------------------------------------------------------------------------------------
+# The provider port (mediagen.provider.port) over the client.
+
+
+class ClipriseProvider:
+    """The Cliprise adapter of the provider port (:class:`mediagen.provider.port.Provider`).
+
+    Wraps a :class:`ClipriseClient`; adds no retries (generate has no idempotency key, so an unclear
+    submit stays :class:`~mediagen.provider.errors.AmbiguousSubmit`). One output per task (``fileURL``,
+    seeds/002 "Status & Download"). No cancel, estimate or signed webhooks.
+
+    Args:
+        client: the transport; closed by :meth:`close`.
+    """
+
+    name: Literal["cliprise"] = "cliprise"
+    #: seeds/002 "Generate Endpoint" lists no idempotency header: a repeated POST can charge twice.
+    native_idempotency: bool = False
+
+    def __init__(self, client: ClipriseClient) -> None:
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"ClipriseProvider({self.client!r})"
+
+    def submit(self, body: Mapping[str, Any], *, idempotency_key: str,
+               webhook_url: str | None = None) -> Submitted:
+        """``POST /generate`` with ``body`` (plus ``callBackUrl`` = ``webhook_url`` when given).
+
+        ``idempotency_key`` is not sent: Cliprise has none. Raises what :meth:`ClipriseClient.generate`
+        raises.
+        """
+        wire = dict(body)
+        if webhook_url is not None:
+            wire["callBackUrl"] = webhook_url
+        return Submitted(provider_task_id=self.client.generate(wire).task_id)
+
+    def status(self, provider_task_id: str) -> JobState:
+        """``GET /status`` mapped to the port: processing -> :class:`Running` (Cliprise reports neither
+        progress nor queue position), success -> :class:`~mediagen.provider.port.Succeeded`, fail ->
+        :class:`~mediagen.provider.port.Failed` with ``refunded=None`` (seeds/002 "FAQ": credits may have
+        been spent). Raises what :meth:`ClipriseClient.status` raises."""
+        state = self.client.status(provider_task_id)
+        if isinstance(state, Succeeded):
+            return PortSucceeded()
+        if isinstance(state, Failed):
+            return PortFailed(message=state.message, code=state.code, refunded=None)
+        return Running()
+
+    def result(self, provider_task_id: str) -> list[ResultOutput]:
+        """The task's one output: its ``fileURL`` (``None`` when the answer had none; the download then
+        uses ``download=true``).
+
+        Raises:
+            ResultNotReady: the task is still processing or failed (``state`` says which).
+            and what :meth:`ClipriseClient.status` raises.
+        """
+        state = self.client.status(provider_task_id)
+        if isinstance(state, Succeeded):
+            return [ResultOutput(url=state.file_url, index=0)]
+        port_state: JobState = (PortFailed(message=state.message, code=state.code)
+                                if isinstance(state, Failed) else Running())
+        raise ResultNotReady(f"Cliprise task has no result: it is {type(port_state).__name__.lower()}",
+                             state=port_state)
+
+    def open_download(self, provider_task_id: str,
+                      output: ResultOutput) -> contextlib.AbstractContextManager[Download]:
+        """:meth:`ClipriseClient.open_download` of the output's URL (see there for Host and key handling)."""
+        return self.client.open_download(provider_task_id, output.url)
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_USER_AGENT",
     "ClipriseClient",
+    "ClipriseProvider",
     "Download",
     "Failed",
     "GenerateAccepted",
