@@ -85,11 +85,11 @@ class Script:
         request.read()
         self.requests.append(request)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, type) and issubclass(answer, Exception):
-            raise answer("simulated", request=request)  # type: ignore[call-arg]
-        if callable(answer) and not isinstance(answer, httpx.Response):
-            return answer(request)
-        return answer
+        if isinstance(answer, httpx.Response):
+            return answer
+        if isinstance(answer, type):
+            raise answer("simulated", request=request)
+        return answer(request)
 
     def json_bodies(self) -> list[Any]:
         return [json.loads(r.content) for r in self.requests]
@@ -416,26 +416,26 @@ def test_settings_and_key_lookup() -> None:
                                         "MEDIAGEN_CLIPIA_AUTH_SCHEME": "Bearer",
                                         "MEDIAGEN_CLIPIA_API_KEY_SECRET_ID": "clipia/key"})
     assert settings.base_url == "http://localhost:9000" and settings.auth_scheme == "Bearer"
-    assert ClipiaSettings().base_url == BASE and ClipiaSettings().auth_scheme == "Key"
+    assert ClipiaSettings.from_env({}).base_url == BASE and ClipiaSettings.from_env({}).auth_scheme == "Key"
     assert get_clipia_api_key(settings, read_secret=lambda _id: KEY) == KEY
     with pytest.raises(ConfigurationError, match="holds no key"):
         get_clipia_api_key(settings, read_secret=lambda _id: "REPLACE_ME please")
     with pytest.raises(ConfigurationError):
-        get_clipia_api_key(ClipiaSettings())
-    assert get_clipia_api_key(ClipiaSettings(CLIPIA_API_KEY=f" {KEY} ")) == KEY
+        get_clipia_api_key(ClipiaSettings.from_env({}))
+    assert get_clipia_api_key(ClipiaSettings.from_env({"CLIPIA_API_KEY": f" {KEY} "})) == KEY
     provider = ClipiaProvider.from_settings(settings, KEY, transport=httpx.MockTransport(Script(ok(ACCEPTED))))
     assert provider.base_url == "http://localhost:9000" and provider.auth_scheme == "Bearer"
 
 
 def test_webhook_secrets_from_env_or_a_json_array_secret() -> None:
-    assert get_webhook_secrets(ClipiaSettings(CLIPIA_WEBHOOK_SECRETS="whsec_new_123, whsec_old_456")) == (
+    assert get_webhook_secrets(ClipiaSettings.from_env({"CLIPIA_WEBHOOK_SECRETS": "whsec_new_123, whsec_old_456"})) == (
         "whsec_new_123", "whsec_old_456")
-    from_secret = ClipiaSettings(MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID="clipia/webhook")
+    from_secret = ClipiaSettings.from_env({"MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID": "clipia/webhook"})
     assert get_webhook_secrets(from_secret, read_secret=lambda _id: '["whsec_a_123", "whsec_b_456"]') == (
         "whsec_a_123", "whsec_b_456")
     assert get_webhook_secrets(from_secret, read_secret=lambda _id: "whsec_single_1") == ("whsec_single_1",)
     with pytest.raises(ConfigurationError):
-        get_webhook_secrets(ClipiaSettings())
+        get_webhook_secrets(ClipiaSettings.from_env({}))
 
 
 def test_the_key_never_reaches_errors_reprs_or_logs(caplog: pytest.LogCaptureFixture) -> None:
