@@ -161,6 +161,14 @@ def test_an_unclear_submit_is_retried_with_the_same_key_and_ends_in_one_request(
     assert sleeps == [0.5]
 
 
+def test_each_retry_is_logged_with_the_error_code(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="mediagen.provider.clipia")
+    submit(make(Script(err(503, "internal_error", f"upstream saw {KEY}"), ok(ACCEPTED))))
+    (record,) = [r for r in caplog.records if r.name == "mediagen.provider.clipia"]
+    assert "attempt 1 of 4" in record.getMessage() and "ambiguous_submit" in record.getMessage()
+    assert KEY not in record.getMessage()
+
+
 def test_when_every_attempt_is_unclear_the_outcome_is_ambiguous() -> None:
     script, sleeps = Script(httpx.ReadTimeout), Sleeps()
     with pytest.raises(AmbiguousSubmit) as caught:

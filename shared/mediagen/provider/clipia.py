@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import threading
@@ -80,6 +81,8 @@ from mediagen.provider.port import (
     WebhookEvent,
 )
 from mediagen.redact import redact_text, register_secret
+
+_log = logging.getLogger(__name__)
 
 #: Production API ([004:111-119]).
 CLIPIA_BASE_URL = "https://api.clipia.ai"
@@ -356,6 +359,9 @@ class ClipiaProvider:
     ) -> None:
         import clipia
 
+        from mediagen.provider.cliprise import install_log_redaction
+
+        install_log_redaction()  # httpx logs every request URL at INFO
         key = api_key.strip() if isinstance(api_key, str) else ""
         if not key:
             raise ConfigurationError("the Clipia API key is empty")
@@ -631,6 +637,8 @@ class ClipiaProvider:
             delay = self._delay(error, attempt)
             if attempt == policy.attempts or delay is None or waited + delay > policy.budget:
                 break
+            _log.warning("Clipia %s attempt %d of %d failed (%s); retrying in %.1f s", operation, attempt,
+                         policy.attempts, error.code, delay)
             self._sleep(delay)
             waited += delay
         assert error is not None
