@@ -171,7 +171,7 @@ class ResultOutput:
     content_type: str | None = None
     kind: str | None = None
     index: int = 0
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __repr__(self) -> str:
         shown = redact_text(self.url) if self.url is not None else None
