@@ -1,4 +1,9 @@
-"""The Cliprise Business API transport: a typed httpx client and its typed errors.
+"""The provider port and its adapters (Cliprise, Clipia), the Cliprise transport, and the typed errors.
+
+The port is :mod:`mediagen.provider.port` (``Provider``, its states and capabilities); the adapters are
+:class:`ClipriseProvider` and :class:`ClipiaProvider`. The names ``Succeeded``/``Failed``/``Processing``
+exported here are still the Cliprise transport's states; the port's own are in
+:mod:`mediagen.provider.port`.
 
 >>> from mediagen.provider import ClipriseClient, Succeeded
 >>> with ClipriseClient(api_key) as client:                     # doctest: +SKIP
@@ -13,10 +18,12 @@ See :mod:`mediagen.provider.cliprise` for the endpoints and :mod:`mediagen.provi
 error class means to a caller.
 """
 
+from mediagen.provider.clipia import ClipiaProvider, ClipiaSettings
 from mediagen.provider.cliprise import (
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
     ClipriseClient,
+    ClipriseProvider,
     Download,
     Failed,
     GenerateAccepted,
@@ -27,40 +34,79 @@ from mediagen.provider.cliprise import (
 )
 from mediagen.provider.errors import (
     AmbiguousSubmit,
+    CapabilityNotSupported,
     DownloadFailed,
     DownloadUnavailable,
+    IdempotencyKeyReuse,
     InsufficientCredits,
     ProviderAuthError,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    RequestInProgress,
+    ResultNotReady,
     UnexpectedResponse,
     error_from_response,
     error_from_transport_error,
+)
+from mediagen.provider.port import (
+    Cancelled,
+    JobState,
+    Provider,
+    ProviderName,
+    Queued,
+    ResultOutput,
+    Running,
+    Submitted,
+    SupportsCancel,
+    SupportsEstimate,
+    SupportsWebhooks,
+    WebhookEvent,
+    idempotency_key,
 )
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_USER_AGENT",
     "AmbiguousSubmit",
+    "Cancelled",
+    "CapabilityNotSupported",
+    "ClipiaProvider",
+    "ClipiaSettings",
     "ClipriseClient",
+    "ClipriseProvider",
     "Download",
     "DownloadFailed",
     "DownloadUnavailable",
     "Failed",
     "GenerateAccepted",
+    "IdempotencyKeyReuse",
     "InsufficientCredits",
+    "JobState",
     "Processing",
+    "Provider",
     "ProviderAuthError",
     "ProviderError",
+    "ProviderName",
     "ProviderRejected",
     "ProviderUnavailable",
+    "Queued",
     "RateLimited",
+    "RequestInProgress",
+    "ResultNotReady",
+    "ResultOutput",
+    "Running",
+    "Submitted",
     "Succeeded",
+    "SupportsCancel",
+    "SupportsEstimate",
+    "SupportsWebhooks",
     "TaskState",
     "UnexpectedResponse",
+    "WebhookEvent",
     "error_from_response",
     "error_from_transport_error",
+    "idempotency_key",
     "install_log_redaction",
 ]

@@ -26,28 +26,29 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeAlias
-from urllib.parse import unquote
+from typing import Any, Literal, TypeAlias
 
 import httpx
 
 from mediagen import __version__
 from mediagen.errors import ConfigurationError
+from mediagen.provider.download import Download, DownloadContext
 from mediagen.provider.errors import (
-    ERROR_BODY_LIMIT,
     NOT_JSON,
     DownloadFailed,
-    DownloadUnavailable,
+    ResultNotReady,
     body_code,
     decode_json,
     error_from_response,
     error_from_transport_error,
     first_object,
 )
+from mediagen.provider.port import Failed as PortFailed
+from mediagen.provider.port import JobState, ResultOutput, Running, Submitted
+from mediagen.provider.port import Succeeded as PortSucceeded
 from mediagen.redact import RedactingFilter, redact_text, register_secret
 from mediagen.settings import CLIPRISE_BASE_URL, CLIPRISE_HOST, Settings
 
@@ -155,46 +156,6 @@ class Failed:
 
 TaskState: TypeAlias = Processing | Succeeded | Failed
 """What ``GET /status`` says about a task."""
-
-
-@dataclass
-class Download:
-    """A result being streamed from the provider or its CDN. Valid only inside the ``with`` block of
-    :meth:`ClipriseClient.open_download`.
-
-    Attributes:
-        content_type: the ``Content-Type`` header as sent (e.g. ``"video/mp4"``, ``"application/zip"``
-            for grok-imagine, "Status & Download" [002:164-187]), or ``None``.
-        content_length: body size in bytes from ``Content-Length``; ``None`` when absent or when the body
-            is content-encoded (the bytes yielded are decoded, so the header would not match).
-        filename: the file name from ``Content-Disposition`` (``filename*`` preferred), reduced to its
-            last path component; ``None`` when absent.
-        bytes_read: bytes yielded so far by :meth:`iter_bytes`.
-    """
-
-    content_type: str | None
-    content_length: int | None
-    filename: str | None
-    _response: httpx.Response = field(repr=False, compare=False)
-    bytes_read: int = 0
-
-    def iter_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Yield the body in chunks of about ``chunk_size`` bytes, never holding the whole body.
-
-        Raises:
-            DownloadUnavailable: the connection failed or timed out mid-stream, or fewer/more bytes
-                arrived than ``content_length`` announced (safe to repeat the download).
-        """
-        try:
-            for chunk in self._response.iter_bytes(chunk_size):
-                self.bytes_read += len(chunk)
-                yield chunk
-        except httpx.RequestError as exc:
-            raise error_from_transport_error(exc, "download") from None
-        if self.content_length is not None and self.bytes_read != self.content_length:
-            raise DownloadUnavailable(
-                f"Cliprise download incomplete: received {self.bytes_read} of {self.content_length} bytes"
-            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -410,7 +371,7 @@ class ClipriseClient:
             request = self._http.build_request("GET", url, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise DownloadFailed(f"Cliprise download failed: invalid file URL: {exc}") from None
-        return _DownloadContext(self._http, request, self._host)
+        return DownloadContext(self._http, request, self._host)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -428,49 +389,6 @@ class ClipriseClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class _DownloadContext(contextlib.AbstractContextManager[Download]):
-    """Sends the download request on enter, closes the streamed response on exit."""
-
-    def __init__(self, client: httpx.Client, request: httpx.Request, host: str) -> None:
-        self._client = client
-        self._request = request
-        self._host = host
-        self._response: httpx.Response | None = None
-
-    def __enter__(self) -> Download:
-        try:
-            response = self._client.send(self._request, stream=True, follow_redirects=True)
-        except (httpx.RequestError, httpx.TooManyRedirects) as exc:
-            raise error_from_transport_error(exc, "download") from None
-        if not response.is_success:
-            try:
-                body = _read_prefix(response, ERROR_BODY_LIMIT)
-            except httpx.RequestError:
-                body = b""
-            finally:
-                response.close()
-            raise error_from_response(response, "download", body=body, host=self._host)
-        self._response = response
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        return Download(
-            content_type=response.headers.get("content-type"),
-            content_length=_int_header(response.headers.get("content-length"))
-            if encoding in ("", "identity") else None,
-            filename=_filename(response.headers.get("content-disposition")),
-            _response=response,
-        )
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -565,52 +483,86 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host.lower(), url.port if url.port is not None else default
 
 
-def _read_prefix(response: httpx.Response, limit: int) -> bytes:
-    buf = bytearray()
-    for chunk in response.iter_bytes():
-        buf += chunk
-        if len(buf) >= limit:
-            break
-    return bytes(buf[:limit])
+# --------------------------------------------------------------------------------------------------
+# The provider port (mediagen.provider.port) over the client.
 
 
-def _int_header(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
+class ClipriseProvider:
+    """The Cliprise adapter of the provider port (:class:`mediagen.provider.port.Provider`).
 
+    Wraps a :class:`ClipriseClient`; adds no retries (generate has no idempotency key, so an unclear
+    submit stays :class:`~mediagen.provider.errors.AmbiguousSubmit`). One output per task (``fileURL``,
+    seeds/002 "Status & Download"). No cancel, estimate or signed webhooks.
 
-_FILENAME_EXT = re.compile(r"filename\*\s*=\s*([A-Za-z0-9_-]*)'[^']*'([^;]+)", re.IGNORECASE)
-_FILENAME = re.compile(r'filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))', re.IGNORECASE)
+    Args:
+        client: the transport; closed by :meth:`close`.
+    """
 
+    name: Literal["cliprise"] = "cliprise"
+    #: seeds/002 "Generate Endpoint" lists no idempotency header: a repeated POST can charge twice.
+    native_idempotency: bool = False
 
-def _filename(disposition: str | None) -> str | None:
-    """File name from ``Content-Disposition`` (RFC 6266: ``filename*`` over ``filename``), last path
-    component only."""
-    if not disposition:
-        return None
-    name: str | None = None
-    ext = _FILENAME_EXT.search(disposition)
-    if ext:
-        quoted = ext.group(2).strip().strip('"')
-        try:
-            name = unquote(quoted, encoding=ext.group(1) or "utf-8", errors="replace")
-        except LookupError:
-            name = unquote(quoted)
-    if name is None:
-        plain = _FILENAME.search(disposition)
-        if plain:
-            name = re.sub(r"\\(.)", r"\1", plain.group(1)) if plain.group(1) is not None else plain.group(2)
-    if name is None:
-        return None
-    name = "".join(c for c in name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable()).strip()
-    return name if name not in ("", ".", "..") else None
+    def __init__(self, client: ClipriseClient) -> None:
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"ClipriseProvider({self.client!r})"
+
+    def submit(self, body: Mapping[str, Any], *, idempotency_key: str,
+               webhook_url: str | None = None) -> Submitted:
+        """``POST /generate`` with ``body`` (plus ``callBackUrl`` = ``webhook_url`` when given).
+
+        ``idempotency_key`` is not sent: Cliprise has none. Raises what :meth:`ClipriseClient.generate`
+        raises.
+        """
+        wire = dict(body)
+        if webhook_url is not None:
+            wire["callBackUrl"] = webhook_url
+        return Submitted(provider_task_id=self.client.generate(wire).task_id)
+
+    def status(self, provider_task_id: str) -> JobState:
+        """``GET /status`` mapped to the port: processing -> :class:`Running` (Cliprise reports neither
+        progress nor queue position), success -> :class:`~mediagen.provider.port.Succeeded`, fail ->
+        :class:`~mediagen.provider.port.Failed` with ``refunded=None`` (seeds/002 "FAQ": credits may have
+        been spent). Raises what :meth:`ClipriseClient.status` raises."""
+        state = self.client.status(provider_task_id)
+        if isinstance(state, Succeeded):
+            return PortSucceeded()
+        if isinstance(state, Failed):
+            return PortFailed(message=state.message, code=state.code, refunded=None)
+        return Running()
+
+    def result(self, provider_task_id: str) -> list[ResultOutput]:
+        """The task's one output: its ``fileURL`` (``None`` when the answer had none; the download then
+        uses ``download=true``).
+
+        Raises:
+            ResultNotReady: the task is still processing or failed (``state`` says which).
+            and what :meth:`ClipriseClient.status` raises.
+        """
+        state = self.client.status(provider_task_id)
+        if isinstance(state, Succeeded):
+            return [ResultOutput(url=state.file_url, index=0)]
+        port_state: JobState = (PortFailed(message=state.message, code=state.code)
+                                if isinstance(state, Failed) else Running())
+        raise ResultNotReady(f"Cliprise task has no result: it is {type(port_state).__name__.lower()}",
+                             state=port_state)
+
+    def open_download(self, provider_task_id: str,
+                      output: ResultOutput) -> contextlib.AbstractContextManager[Download]:
+        """:meth:`ClipriseClient.open_download` of the output's URL (see there for Host and key handling)."""
+        return self.client.open_download(provider_task_id, output.url)
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
 
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_USER_AGENT",
     "ClipriseClient",
+    "ClipriseProvider",
     "Download",
     "Failed",
     "GenerateAccepted",

@@ -16,7 +16,14 @@ class                      meaning for the caller
 ``UnexpectedResponse``     a status answer none of the documents describe
 ``DownloadFailed``         fetching the result failed definitively (4xx, 3xx, bad URL)
 ``DownloadUnavailable``    fetching the result failed in a way that is safe to repeat (network, 5xx, 429)
+``IdempotencyKeyReuse``    (a ``ProviderRejected``) the idempotency key was already used with other parameters
+``RequestInProgress``      (a ``ProviderUnavailable``) the first request with this idempotency key is still
+                           being processed: submit again later with the same key, it returns that request
+``ResultNotReady``         a result was asked for a request that has not completed (``state`` says where it is)
+``CapabilityNotSupported`` the provider has no such operation (e.g. cancel)
 =========================  ===========================================================================
+
+The last four serve providers with native idempotency (Clipia, [004:96-98], [004:158]).
 
 Every message is redacted (``mediagen.redact.redact_text``) when the error is built, so neither
 ``str(error)`` nor ``repr(error)`` can carry the API key, even when the provider echoes a URL.
@@ -165,7 +172,8 @@ class RateLimited(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """The request certainly was not processed, or it was a read that is safe to repeat.
+    """The request certainly was not processed, or it is safe to repeat (a read, or a submit carrying an
+    idempotency key the provider honours).
 
     Raised for connect errors, connect and pool timeouts (every operation), and for ``status`` also for
     read timeouts, broken connections and HTTP 5xx. Retrying is safe.
@@ -186,6 +194,46 @@ class AmbiguousSubmit(ProviderError):
     """
 
     code = "ambiguous_submit"
+
+
+class IdempotencyKeyReuse(ProviderRejected):
+    """HTTP 409 ``idempotency_key_reuse``: the idempotency key was already used for a request with other
+    parameters ([004:158]; Clipia idempotency page: "same key + different parameters"). Nothing new was
+    created or charged; repeating the same submit will be refused again, so the job is rejected."""
+
+    code = "idempotency_key_reuse"
+
+
+class RequestInProgress(ProviderUnavailable):
+    """HTTP 409 ``request_in_progress``: a request with this idempotency key is still being processed
+    (Clipia idempotency page: "Retry while the first request is still processing"). Submit the same
+    body with the same key later: the provider then returns that request's id, without a second charge.
+    ``retry_after`` holds the provider's ``Retry-After`` in seconds when it sent one."""
+
+    code = "request_in_progress"
+
+
+class ResultNotReady(ProviderError):
+    """``result`` was called for a request that has not completed (HTTP 202 from Clipia's
+    ``GET /v1/requests/{id}``, [004:117-119]), or that ended without outputs (failed, cancelled).
+
+    Attributes:
+        state: what the provider says about the request (a :mod:`mediagen.provider.port` state), or
+            ``None`` when unknown.
+    """
+
+    code = "result_not_ready"
+
+    def __init__(self, message: str, *, state: object = None, http_status: int | None = None) -> None:
+        super().__init__(message, http_status=http_status)
+        self.state = state
+
+
+class CapabilityNotSupported(ProviderError):
+    """The provider has no such operation (e.g. ``cancel`` on a provider without a cancel endpoint).
+    Nothing was sent."""
+
+    code = "capability_not_supported"
 
 
 class UnexpectedResponse(ProviderError):
@@ -342,6 +390,7 @@ def error_from_response(
     *,
     body: bytes | None = None,
     host: str = CLIPRISE_HOST,
+    provider: str = "Cliprise",
 ) -> ProviderError:
     """Map a provider answer that is not a documented success to the matching :class:`ProviderError`.
 
@@ -351,6 +400,7 @@ def error_from_response(
             answers mean (ambiguous for generate, repeatable for the reads).
         body: the body bytes to inspect, for streamed responses whose body was only partly read.
         host: the Host header that was sent, named in the wrong-Host hint when it is not the provider's.
+        provider: the provider's display name at the start of the message.
 
     Returns:
         the error to raise (never raises itself). Rules, in order:
@@ -380,7 +430,7 @@ def error_from_response(
     lowered = raw.decode("utf-8", errors="replace").lower()
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    prefix = f"Cliprise {operation}"
+    prefix = f"{provider} {operation}"
 
     def found(tok: str) -> bool:
         return tok in lowered
@@ -477,9 +527,11 @@ _NOT_SENT: tuple[type[Exception], ...] = (
     httpx.UnsupportedProtocol,
     httpx.LocalProtocolError,
 )
+#: ``httpx`` failures that prove the request never reached the provider (safe to repeat any call).
+NOT_SENT_ERRORS = _NOT_SENT
 
 
-def error_from_transport_error(exc: Exception, operation: Operation) -> ProviderError:
+def error_from_transport_error(exc: Exception, operation: Operation, *, provider: str = "Cliprise") -> ProviderError:
     """Map an ``httpx`` failure (no usable answer) to the matching :class:`ProviderError`.
 
     - connect error, connect/pool timeout, proxy error, local protocol error: the request never reached
@@ -494,7 +546,7 @@ def error_from_transport_error(exc: Exception, operation: Operation) -> Provider
     what = type(exc).__name__
     reason = str(exc).strip()
     detail = f"{what}: {_clip(reason)}" if reason else what
-    prefix = f"Cliprise {operation}"
+    prefix = f"{provider} {operation}"
     if operation == "download":
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.TooManyRedirects):
             return DownloadFailed(f"{prefix} failed: {detail}")
@@ -512,9 +564,12 @@ def error_from_transport_error(exc: Exception, operation: Operation) -> Provider
 __all__ = [
     "ERROR_BODY_LIMIT",
     "NOT_JSON",
+    "NOT_SENT_ERRORS",
     "AmbiguousSubmit",
     "DownloadFailed",
+    "CapabilityNotSupported",
     "DownloadUnavailable",
+    "IdempotencyKeyReuse",
     "InsufficientCredits",
     "Operation",
     "ProviderAuthError",
@@ -522,6 +577,8 @@ __all__ = [
     "ProviderRejected",
     "ProviderUnavailable",
     "RateLimited",
+    "RequestInProgress",
+    "ResultNotReady",
     "UnexpectedResponse",
     "body_code",
     "decode_json",
