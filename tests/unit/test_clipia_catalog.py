@@ -13,10 +13,13 @@ from mediagen.errors import InvalidJob
 
 NANO = "nano-banana-2"
 I2V = "seedance-2-fast-i2v"
+# The SDK 1.5.0 typing of input_schema["parameters"] (ModelInputParameter).
 PARAMETERS = [
-    {"name": "prompt", "type": "string", "required": True, "max_length": 100},
-    {"name": "duration", "type": "integer", "enum": [5, 10], "default": 5},
-    {"name": "strength", "type": "number", "min": 0, "max": 1},
+    {"name": "prompt", "type": "string", "required": True, "label": "Prompt", "maxLength": 100},
+    {"name": "duration", "type": "integer", "options": [{"value": 5, "label": "5 s"}, {"value": 10, "label": "10 s"}],
+     "default": 5},
+    {"name": "strength", "type": "number", "min": 0, "max": 1, "hint": "How much to change"},
+    {"name": "steps", "type": "integer", "min": 10, "max": 50, "step": 5, "validation": {"max": 40}},
 ]
 
 
@@ -32,13 +35,16 @@ def test_a_parameters_list_becomes_a_json_schema() -> None:
     assert schema == {
         "type": "object",
         "properties": {
-            "prompt": {"type": "string", "maxLength": 100},
+            "prompt": {"type": "string", "title": "Prompt", "maxLength": 100},
             "duration": {"type": "integer", "enum": [5, 10], "default": 5},
-            "strength": {"type": "number", "minimum": 0, "maximum": 1},
+            "strength": {"type": "number", "minimum": 0, "maximum": 1, "description": "How much to change"},
+            "steps": {"type": "integer", "minimum": 10, "maximum": 50, "multipleOf": 5},
         },
         "required": ["prompt"],
     }
-    assert to_json_schema({"parameters": PARAMETERS}) == schema
+    assert to_json_schema({"parameters": PARAMETERS, "parameterGroups": []}) == schema
+    assert to_json_schema([{"name": "n", "type": "integer", "validation": {"min": 1, "max": 4}}]) == {
+        "type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 4}}}
 
 
 def test_a_field_map_becomes_the_same_json_schema() -> None:
@@ -50,8 +56,10 @@ def test_a_field_map_becomes_the_same_json_schema() -> None:
 def test_json_schema_to_parameters_and_back_is_the_same_schema() -> None:
     schema = to_json_schema(PARAMETERS)
     params = to_parameters(schema)
-    assert [p["name"] for p in params] == ["prompt", "duration", "strength"]
-    assert params[0] == {"name": "prompt", "type": "string", "maxLength": 100, "required": True}
+    assert [p["name"] for p in params] == ["prompt", "duration", "strength", "steps"]
+    assert params[0] == {"name": "prompt", "type": "string", "label": "Prompt", "maxLength": 100, "required": True}
+    assert params[1]["options"] == [{"value": 5}, {"value": 10}]
+    assert params[2]["min"] == 0 and params[2]["hint"] == "How much to change"
     assert to_json_schema(params) == schema
     snapshot_schema = get_clipia_catalog().resolve(NANO).schema  # a real entry survives the round trip too
     assert to_json_schema(to_parameters(snapshot_schema)) == to_json_schema(snapshot_schema)
@@ -76,8 +84,12 @@ def test_the_catalog_loads_every_shape_and_validates_the_same_way() -> None:
     ]}
     catalog = load_clipia_catalog(json.dumps(listing))
     for slug in "abc":
-        found = catalog.validate({"model": slug, "input": {"prompt": "x" * 101, "duration": 7}})
-        assert {p.field for p in found} == {"input.prompt", "input.duration"}, slug
+        found = catalog.validate({"model": slug, "input": {"prompt": "x" * 101, "duration": 7, "steps": 12}})
+        assert {p.field: p.message for p in found} == {
+            "input.prompt": "is too long: 101 characters; at most 100",
+            "input.duration": "7 is not allowed; allowed: 5, 10",
+            "input.steps": "12 is not allowed; allowed: multiples of 5 from 10 to 50",
+        }, slug
 
 
 # --------------------------------------------------------------------------------------- validation

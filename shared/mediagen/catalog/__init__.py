@@ -19,7 +19,7 @@ Only the standard library (and ``mediagen.errors``) is imported here: a Lambda i
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any, Protocol
 
 from mediagen.catalog.core import (
@@ -100,7 +100,7 @@ class ProviderCatalog:
         return self.catalog.suggest(model)
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog_for(provider: str | None) -> ProviderCatalog:
     """The catalog of ``provider`` (``"cliprise"`` when None), cached per process.
 

@@ -6,8 +6,9 @@ The public sources disagree on the shape of ``input_schema`` in ``GET /v1/models
 
 - a **JSON Schema** object (``{"type": "object", "properties": {...}, "required": [...]}``) -- the
   models page and the OpenAPI document describe the input of a model as a JSON Schema;
-- a **parameters list** (``[{"name", "type", "required"?, "enum"?, "default"?, "minimum"?, ...}]``,
-  bare or as ``{"parameters": [...]}``);
+- a **parameters list**, as the SDK 1.5.0 types it (``ModelInputSchema``: ``{"parameters": [{"name",
+  "type", "required", "default", "label", "hint", "options": [{"value", "label"}], "min", "max",
+  "step", "minLength", "maxLength", "validation"}], "parameterGroups"?}``), or bare;
 - a **field map** (``{"prompt": {"type": "string", "required": true}, ...}``: the JS SDK's
   ``Record<string, ModelInputField>``).
 
@@ -28,12 +29,14 @@ PROPERTY_KEYWORDS = (
     "minLength", "maxLength", "pattern", "format", "items", "minItems", "maxItems", "description", "title",
     "examples", "const",
 )
-#: Spellings of the same keyword found in parameter lists (snake case) -> the JSON Schema keyword.
+#: Spellings of the same keyword found in parameter lists -> the JSON Schema keyword.
 _ALIASES = {
     "min": "minimum", "max": "maximum", "min_length": "minLength", "max_length": "maxLength",
     "min_items": "minItems", "max_items": "maxItems", "multiple_of": "multipleOf", "options": "enum",
-    "values": "enum",
+    "values": "enum", "label": "title", "hint": "description",
 }
+#: JSON Schema keyword -> the SDK's parameter key (the reverse direction, :func:`to_parameters`).
+_PARAMETER_KEYS = {"minimum": "min", "maximum": "max", "title": "label", "description": "hint", "enum": "options"}
 
 
 class SchemaShapeError(ValueError):
@@ -62,12 +65,26 @@ def schema_shape(input_schema: Any) -> str:
                            "([{name, type, ...}]) nor a field map ({name: {type, ...}})")
 
 
+def _option_value(option: Any) -> Any:
+    """An ``options`` item: ``{"value": v, "label"?}`` (SDK) or the bare value."""
+    return option.get("value") if isinstance(option, Mapping) and "value" in option else option
+
+
 def _property(spec: Mapping[str, Any]) -> dict[str, Any]:
     prop: dict[str, Any] = {}
-    for key, value in spec.items():
+    validation = spec.get("validation")
+    merged = {**(validation if isinstance(validation, Mapping) else {}), **spec}
+    for key, value in merged.items():
         keyword = _ALIASES.get(key, key)
-        if keyword in PROPERTY_KEYWORDS:
+        if keyword == "enum" and isinstance(value, list):
+            prop["enum"] = [copy.deepcopy(_option_value(v)) for v in value]
+        elif keyword in PROPERTY_KEYWORDS:
             prop[keyword] = copy.deepcopy(value)
+    step = merged.get("step")
+    low = prop.get("minimum", 0)
+    if (isinstance(step, int | float) and not isinstance(step, bool) and step > 0 and "multipleOf" not in prop
+            and isinstance(low, int | float) and (low / step).is_integer()):
+        prop["multipleOf"] = step  # a step from a multiple of itself is exactly multipleOf
     return prop
 
 
@@ -86,9 +103,9 @@ def to_json_schema(input_schema: Any) -> dict[str, Any]:
     """
     shape = schema_shape(input_schema)
     if shape == "json-schema":
-        schema = copy.deepcopy(dict(input_schema))
-        schema.setdefault("type", "object")
-        return schema
+        given = copy.deepcopy(dict(input_schema))
+        given.setdefault("type", "object")
+        return given
     if shape == "parameters":
         params = input_schema if isinstance(input_schema, list) else input_schema["parameters"]
         entries: list[tuple[str, Mapping[str, Any]]] = []
@@ -107,8 +124,10 @@ def to_json_schema(input_schema: Any) -> dict[str, Any]:
 
 
 def to_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The parameters-list form of a JSON Schema object schema: one ``{"name", "required", ...}`` per
-    property, in property order, carrying the property's keywords of :data:`PROPERTY_KEYWORDS`.
+    """The SDK's parameters-list form of a JSON Schema object schema: one ``{"name", "required"?, ...}``
+    per property, in property order; ``minimum``/``maximum`` -> ``min``/``max``, ``title`` -> ``label``,
+    ``description`` -> ``hint``, ``enum`` -> ``options: [{"value": v}]``, other keywords of
+    :data:`PROPERTY_KEYWORDS` kept as they are.
 
     ``to_json_schema(to_parameters(s))`` equals ``s`` for an object schema that uses only those
     keywords plus ``properties`` and ``required``.
@@ -121,7 +140,10 @@ def to_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
     required = set(schema.get("required", ()))
     params: list[dict[str, Any]] = []
     for name, prop in (schema.get("properties") or {}).items():
-        param: dict[str, Any] = {"name": name, **_property(prop)}
+        param: dict[str, Any] = {"name": name}
+        for keyword, value in _property(prop).items():
+            key = _PARAMETER_KEYS.get(keyword, keyword)
+            param[key] = [{"value": v} for v in value] if keyword == "enum" else value
         if name in required:
             param["required"] = True
         params.append(param)

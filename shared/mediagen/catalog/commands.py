@@ -334,11 +334,13 @@ def _clipia_models(args: argparse.Namespace) -> int:
     catalog = get_clipia_catalog()
     models = [m for m in catalog.models() if args.modality in (None, m.modality)]
     if args.json:
-        print(json.dumps([{"slug": m.slug, "name": m.name, "type": m.type, "modality": m.modality,
-                           "capabilities": list(m.capabilities), "pricing": dict(m.pricing),
-                           "required": list(m.schema.get("required", ())),
-                           "optional": [k for k in m.schema.get("properties", {}) if k not in m.schema.get("required", ())]}
-                          for m in models], indent=2, ensure_ascii=False))
+        entries = []
+        for m in models:
+            required = list(m.schema.get("required", ()))
+            entries.append({"slug": m.slug, "name": m.name, "type": m.type, "modality": m.modality,
+                            "capabilities": list(m.capabilities), "pricing": dict(m.pricing), "required": required,
+                            "optional": [k for k in m.schema.get("properties", {}) if k not in required]})
+        print(json.dumps(entries, indent=2, ensure_ascii=False))
         return EXIT_OK
     width = max((len(m.slug) for m in models), default=10)
     for m in models:
