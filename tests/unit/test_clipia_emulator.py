@@ -413,3 +413,44 @@ def test_a_test_key_still_sends_a_signed_webhook(emu: ClipiaEmulator, receiver: 
     post(emu, NANO, {"input": {"prompt": "a cat"}, "webhook_url": receiver.url}, key=TEST)
     headers, raw = receiver.wait_for(1)[0]
     assert own_hmac_ok(headers, raw) and json.loads(raw)["status"] == "OK"
+
+
+# ------------------------------------------------------------------------------- random faults, stop
+
+
+def test_fault_rates_hit_a_replayable_share_of_submits() -> None:
+    def failed(seed: int) -> set[str]:
+        with ClipiaEmulator(api_keys=[LIVE], processing_seconds=0, fault_rates={"fail": 0.5}, seed=seed) as emu:
+            ids = {f"job {n}": post(emu, NANO, {"input": {"prompt": f"job {n}"}}).json()["request_id"]
+                   for n in range(16)}
+            return {prompt for prompt, rid in ids.items() if wait_terminal(emu, rid)["status"] == "FAILED"}
+
+    first = failed(7)
+    assert 0 < len(first) < 16
+    assert failed(7) == first
+    with pytest.raises(ValueError, match="unknown Clipia sandbox token"):
+        ClipiaEmulator(api_keys=[LIVE], fault_rates={"generate-500": 0.1})
+
+
+def test_stop_cuts_a_held_submit_answer_short() -> None:
+    emu = ClipiaEmulator(api_keys=[LIVE], stall_seconds=60).start()
+    outcome: list[BaseException | int] = []
+
+    def submit() -> None:
+        try:
+            outcome.append(post(emu, NANO, {"input": {"prompt": "x [sandbox:submit-timeout]"}}, timeout=20).status_code)
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=submit)
+    client.start()
+    deadline = time.monotonic() + 10
+    while not emu.accepted_requests():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    started = time.monotonic()
+    emu.stop()
+    client.join(timeout=10)
+    assert time.monotonic() - started < 5
+    assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError)
+    assert emu.submit_calls()[0]["answered"] is None
