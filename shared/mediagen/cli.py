@@ -147,6 +147,14 @@ def _local_up(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
+    try:
+        return _serve_emulator(args)
+    except ValueError as exc:  # a --fault token of the other provider, a bad rate
+        print(f"mediagen emulator: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve_emulator(args: argparse.Namespace) -> int:
     if args.provider == "clipia":
         from mediagen.sandbox.clipia import serve_clipia
 
@@ -174,8 +182,8 @@ def _fault_spec(text: str) -> str:
         token, _, _ = text.rpartition("=")
         try:  # a Clipia token (checked again, with its rate, when the Clipia emulator starts)
             normalise_clipia_token(token)
-        except ValueError:
-            raise argparse.ArgumentTypeError(str(exc)) from exc
+        except ValueError as clipia_exc:
+            raise argparse.ArgumentTypeError(f"{exc}; for --provider clipia: {clipia_exc}") from exc
     return text
 
 

@@ -459,3 +459,20 @@ def test_stop_cuts_a_held_submit_answer_short() -> None:
     assert time.monotonic() - started < 5
     assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError)
     assert emu.submit_calls()[0]["answered"] is None
+
+
+def test_a_model_list_in_the_parameters_shape_serves_a_speech_model_with_real_wav() -> None:
+    listing = {"data": [{"slug": "tts-1", "type": "speech", "name": "TTS", "capabilities": ["text-to-speech"],
+                         "pricing": {"credits": 3},
+                         "input_schema": {"parameters": [{"name": "prompt", "type": "string", "required": True,
+                                                          "maxLength": 50}]}}]}
+    with ClipiaEmulator(api_keys=[LIVE], processing_seconds=0, models=listing) as emu, sdk(emu) as client:
+        assert client.models.get("tts-1")["input_schema"] == listing["data"][0]["input_schema"]  # served as given
+        with pytest.raises(ClipiaApiError) as raised:
+            client.submit("tts-1", input={"prompt": "x" * 51})
+        assert raised.value.code == "model_input_invalid"
+        result = client.subscribe("tts-1", input={"prompt": "hello"}, poll_interval=0.02)
+        audio = result.output["audio"]
+        data = HTTP.get(audio["url"]).content
+    assert result.cost == 3 and audio["content_type"] == "audio/wav"
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
