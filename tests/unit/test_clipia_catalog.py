@@ -171,6 +171,8 @@ def test_no_made_up_price() -> None:
     assert price(pricing, schema, {}, dearest_when_absent=True) == 30
     assert price(pricing, schema, {"quality": "ultra"}) is None  # a value the pricing does not list
     assert price({"credits": 7}, schema, {}) == 7
+    assert price({**pricing, "minimum_credits": 15}, schema, {"quality": "low"}) == 15
+    assert price({"estimate_required": True, "credits_base": 5}, schema, {}) is None  # depends on the media
     assert get_clipia_catalog().estimate({"model": NANO, "input": {}}) is None  # invalid request
 
 

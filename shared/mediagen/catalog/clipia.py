@@ -293,7 +293,20 @@ class ClipiaCatalog:
 def price(pricing: Mapping[str, Any], schema: Mapping[str, Any], input_obj: Mapping[str, Any], *,
           dearest_when_absent: bool = False) -> int | None:
     """Credits of one input under ``pricing`` (see :meth:`ClipiaCatalog.estimate`); the emulator uses the
-    same function for its ``cost``, so estimates and charges agree."""
+    same function for its ``cost``, so estimates and charges agree. ``minimum_credits`` is a floor;
+    ``estimate_required: true`` (the price depends on the submitted media) or ``available: false`` give
+    None (SDK 1.5.0 ``ModelPricing``)."""
+    if pricing.get("estimate_required") is True or pricing.get("available") is False:
+        return None  # the price depends on the submitted media (SDK 1.5.0 ``ModelPricing``): ask the API
+    total = _price(pricing, schema, input_obj, dearest_when_absent)
+    minimum = pricing.get("minimum_credits")
+    if total is not None and isinstance(minimum, int) and not isinstance(minimum, bool):
+        total = max(total, minimum)
+    return total
+
+
+def _price(pricing: Mapping[str, Any], schema: Mapping[str, Any], input_obj: Mapping[str, Any],
+           dearest_when_absent: bool) -> int | None:
     multipliers = pricing.get("multipliers") or {}
     base = pricing.get("credits_base", pricing.get("credits"))
     if not isinstance(base, int | float) or isinstance(base, bool):

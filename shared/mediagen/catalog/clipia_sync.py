@@ -101,6 +101,9 @@ def sync_snapshot(path: Path | None = None, *, base_url: str | None = None,
     temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     temporary.replace(target)
     get_clipia_catalog.cache_clear()
+    from mediagen.catalog import catalog_for
+
+    catalog_for.cache_clear()
     return document
 
 
