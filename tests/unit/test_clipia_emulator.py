@@ -228,6 +228,16 @@ def test_ratelimit_headers_on_every_answer_and_429_past_the_limit() -> None:
     assert 0 < int(refused.headers["Retry-After"]) <= 60
 
 
+def test_concurrent_generations_past_the_limit_are_429_until_one_ends() -> None:
+    with ClipiaEmulator(api_keys=[LIVE], max_concurrent=1) as emu:
+        first = post(emu, NANO, {"input": {"prompt": "x [sandbox:slow=30]"}}).json()["request_id"]
+        refused = post(emu, NANO, {"input": {"prompt": "y"}})
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert HTTP.post(f"{emu.base_url}/v1/requests/{first}/cancel",
+                         headers={"Authorization": f"Key {LIVE}"}).status_code == 200
+        assert post(emu, NANO, {"input": {"prompt": "y"}}).status_code == 200
+
+
 # --------------------------------------------------------------------------------------- idempotency
 
 

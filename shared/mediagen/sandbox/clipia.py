@@ -252,6 +252,8 @@ class ClipiaEmulator:
         credits: the account's starting balance (credits); a submit dearer than the balance is 402.
         webhook_secret: the account's webhook signing secret (default: random, see :attr:`webhook_secret`).
         rate_limit_per_minute: requests per API key per 60-second window before 429.
+        max_concurrent: generations a key may have running (``IN_QUEUE``/``IN_PROGRESS``); a submit past
+            it is 429 ``rate_limit_exceeded`` ([004:100-102]: "concurrent generations"). None: no limit.
         models: the ``GET /v1/models`` snapshot to serve (default: the packaged one).
         validate_inputs: answer 422 ``model_input_invalid`` when an input breaks its model's schema.
         webhook_retry_base_seconds: first back-off between webhook attempts (doubled each retry).
@@ -274,6 +276,7 @@ class ClipiaEmulator:
         credits: int = 100_000,
         webhook_secret: str | None = None,
         rate_limit_per_minute: int = 600,
+        max_concurrent: int | None = None,
         models: Mapping[str, Any] | None = None,
         validate_inputs: bool = True,
         webhook_retry_base_seconds: float = 1.0,
@@ -292,6 +295,9 @@ class ClipiaEmulator:
         self.processing_seconds = processing_seconds
         self.webhook_secret = webhook_secret or "whsec_" + secrets.token_hex(24)
         self.rate_limit_per_minute = rate_limit_per_minute
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1 (or None)")
+        self.max_concurrent = max_concurrent
         self.validate_inputs = validate_inputs
         self.webhook_retry_base_seconds = webhook_retry_base_seconds
         self.webhook_timeout_seconds = webhook_timeout_seconds
@@ -623,6 +629,14 @@ class ClipiaEmulator:
             cost = price(model.pricing, model.schema, input_obj, dearest_when_absent=True) or 0
         test_key = api_key.startswith(TEST_KEY_PREFIX)
         with self._wakeup:
+            if self.max_concurrent is not None:
+                running = [r for r in self._requests.values() if r.api_key == api_key and r.status not in TERMINAL]
+                for other in running:
+                    self._advance(other)
+                if sum(1 for r in running if r.status not in TERMINAL) >= self.max_concurrent:
+                    return _Answer(429, error_body(429, "rate_limit_exceeded", f"{self.max_concurrent} concurrent "
+                                                   "generations are running for this key; retry when one ends"),
+                                   headers={"Retry-After": "1"})
             if not test_key and cost > self._balance:
                 return _Answer(402, error_body(402, "insufficient_credits",
                                                f"this request costs {cost} credits; the balance is {self._balance}"))
