@@ -258,7 +258,7 @@ def test_same_key_same_body_is_the_same_request_charged_once(emu: ClipiaEmulator
 
 
 def test_a_timed_out_submit_retried_with_its_key_makes_exactly_one_request(emu: ClipiaEmulator) -> None:
-    body = {"input": {"prompt": "a cat [sandbox:submit-timeout=1]"}}
+    body = {"input": {"prompt": "a cat [sandbox:submit-timeout=2]"}}
     with pytest.raises(httpx.ReadTimeout):
         post(emu, NANO, body, idem="k-timeout", timeout=0.2)
     busy = post(emu, NANO, body, idem="k-timeout")  # the first call is still being answered
@@ -404,6 +404,10 @@ def test_a_failing_receiver_gets_retries_of_the_same_event_freshly_signed(emu: C
         receiver.close()
     assert len({h["X-Clipia-Webhook-Id"] for h, _ in deliveries}) == 1
     assert all(own_hmac_ok(h, raw) for h, raw in deliveries)
+    deadline = time.monotonic() + 10  # the emulator records an attempt once the receiver's answer is in
+    while len(emu.webhooks_sent()) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert [w["status_code"] for w in emu.webhooks_sent()] == [500, 500, 204]
 
 
