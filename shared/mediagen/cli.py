@@ -148,6 +148,22 @@ def _local_up(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
+    try:
+        return _serve_emulator(args)
+    except ValueError as exc:  # a --fault token of the other provider, a bad rate
+        print(f"mediagen emulator: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve_emulator(args: argparse.Namespace) -> int:
+    if args.provider == "clipia":
+        from mediagen.sandbox.clipia import serve_clipia
+
+        keys = [args.api_key or os.environ.get("CLIPIA_API_KEY") or "clipia_live_sandbox", "clipia_test_sandbox"]
+        serve_clipia(host=args.host, port=args.port, processing_seconds=args.processing_seconds, api_keys=keys,
+                     webhook_secret=args.webhook_secret or os.environ.get("CLIPIA_WEBHOOK_SECRET"),
+                     faults=args.fault or [], seed=args.fault_seed)
+        return 0
     from mediagen.sandbox import serve
 
     key = args.api_key or os.environ.get("CLIPRISE_API_KEY") or "sandbox-key"
@@ -159,11 +175,16 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _fault_spec(text: str) -> str:
     from mediagen.sandbox import parse_fault_rate
+    from mediagen.sandbox.clipia_faults import normalise_clipia_token
 
     try:
         parse_fault_rate(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        token, _, _ = text.rpartition("=")
+        try:  # a Clipia token (checked again, with its rate, when the Clipia emulator starts)
+            normalise_clipia_token(token)
+        except ValueError as clipia_exc:
+            raise argparse.ArgumentTypeError(f"{exc}; for --provider clipia: {clipia_exc}") from exc
     return text
 
 
@@ -250,11 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     p.set_defaults(func=_jobs)
 
-    p = sub.add_parser("emulator", help="serve the sandbox Cliprise emulator on loopback")
+    p = sub.add_parser("emulator", help="serve a sandbox provider emulator (Cliprise or Clipia) on loopback")
+    p.add_argument("--provider", choices=["cliprise", "clipia"], default="cliprise",
+                   help="which API to play (default: %(default)s; see docs/sandbox.md)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8787)
     p.add_argument("--processing-seconds", type=float, default=5.0)
-    p.add_argument("--api-key", default=None, help="the key it accepts (default: $CLIPRISE_API_KEY or 'sandbox-key')")
+    p.add_argument("--api-key", default=None, help="the key it accepts (default: $CLIPRISE_API_KEY or 'sandbox-key'; "
+                   "clipia: $CLIPIA_API_KEY or 'clipia_live_sandbox', plus the test key 'clipia_test_sandbox')")
+    p.add_argument("--webhook-secret", default=None,
+                   help="clipia: the webhook signing secret (default: $CLIPIA_WEBHOOK_SECRET, else random)")
     p.add_argument("--no-callbacks", action="store_true", help="never POST to callBackUrl")
     p.add_argument("--callback-mode", default="normal",
                    help="normal, or a comma-separated mix of none, delay:S, duplicate:N, late:S, early, forged")

@@ -136,7 +136,8 @@ def test_estimate_prints_credits_or_unknown(tmp_path: Path, capsys: pytest.Captu
     code, out, _ = run(["estimate", "--json", priced, write(tmp_path, "i.json", INVALID)], capsys)
     assert code == 1
     results = json.loads(out)
-    assert results[0] == {"file": priced, "credits": 81, "valid": True}
+    assert results[0] == {"file": priced, "provider": "cliprise", "credits": 81, "upper_bound": 81,
+                          "source": "pricing", "valid": True}
     assert results[1]["valid"] is False
 
 

@@ -19,6 +19,9 @@ Only the standard library (and ``mediagen.errors``) is imported here: a Lambda i
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any, Protocol
+
 from mediagen.catalog.core import (
     BlockInfo,
     Catalog,
@@ -31,12 +34,84 @@ from mediagen.catalog.core import (
 )
 
 __all__ = [
+    "DEFAULT_PROVIDER",
+    "PROVIDERS",
     "BlockInfo",
     "Catalog",
     "ModelInfo",
     "ParamInfo",
     "Problem",
+    "ProviderCatalog",
     "RequestValue",
+    "catalog_for",
     "get_catalog",
     "load_catalog",
 ]
+
+
+# ------------------------------------------------------------------------------ one catalog per provider
+
+#: The providers a job's top-level ``"provider"`` may name (``"cliprise"`` when absent).
+PROVIDERS = ("cliprise", "clipia")
+DEFAULT_PROVIDER = "cliprise"
+
+
+class _ModelCatalog(Protocol):
+    def validate(self, request: Any, *, allow_unknown_fields: bool = False) -> list[Problem]: ...
+    def estimate(self, request: Any) -> int | None: ...
+    def modality(self, model: str) -> str | None: ...
+    def suggest(self, model: str, n: int = 3) -> list[str]: ...
+
+
+class ProviderCatalog:
+    """What the orchestration asks a provider's catalog, whichever provider it is (built by :func:`catalog_for`).
+
+    Attributes:
+        provider: ``"cliprise"`` or ``"clipia"``.
+        catalog: the provider's own catalog (:class:`Catalog` or
+            :class:`~mediagen.catalog.clipia.ClipiaCatalog`) for provider-specific questions.
+    """
+
+    def __init__(self, provider: str, catalog: _ModelCatalog) -> None:
+        self.provider = provider
+        self.catalog = catalog
+
+    def validate(self, request: Any, *, allow_unknown_fields: bool = False) -> list[Problem]:
+        """Every problem of ``request`` (``[]`` when valid), each naming its field and what is allowed."""
+        return self.catalog.validate(request, allow_unknown_fields=allow_unknown_fields)
+
+    def estimate(self, request: Any) -> int | None:
+        """Credits (the provider's unit) the request costs; None when unknown or invalid."""
+        return self.catalog.estimate(request)
+
+    def upper_bound(self, request: Any) -> int | None:
+        """The most the request can cost. Clipia: absent pricing inputs at their dearest documented
+        setting. Cliprise: the estimate, which is exact (its tables price only a fully determined
+        request) or None."""
+        bound = getattr(self.catalog, "upper_bound", None)
+        return bound(request) if bound is not None else self.catalog.estimate(request)
+
+    def modality(self, model: str) -> str | None:
+        """``"image"`` | ``"video"`` | ``"audio"`` for a known model; None otherwise."""
+        return self.catalog.modality(model)
+
+    def suggest(self, model: str) -> list[str]:
+        """Known models close to ``model`` (for "did you mean")."""
+        return self.catalog.suggest(model)
+
+
+@cache
+def catalog_for(provider: str | None) -> ProviderCatalog:
+    """The catalog of ``provider`` (``"cliprise"`` when None), cached per process.
+
+    Raises:
+        ValueError: an unknown provider (the message lists :data:`PROVIDERS`).
+    """
+    name = provider or DEFAULT_PROVIDER
+    if name == "cliprise":
+        return ProviderCatalog(name, get_catalog())
+    if name == "clipia":
+        from mediagen.catalog.clipia import get_clipia_catalog
+
+        return ProviderCatalog(name, get_clipia_catalog())
+    raise ValueError(f"unknown provider '{name}'; allowed: {', '.join(PROVIDERS)}")
