@@ -1,35 +1,51 @@
-"""Docker-free bundling of the Lambda code assets and the dependencies layer.
+"""Docker-free bundling of the Lambda code assets and the dependencies layer, byte-compiled for the runtime.
 
-Two kinds of asset, both bundled locally (no Docker engine needed, see ``/work/shared/TOOLCHAIN.md``):
+Two kinds of asset, both bundled locally (no Docker engine needed):
 
 * **one code asset per function**: ``functions/__init__.py``, ``functions/<name>/`` and the ``mediagen``
-  package from ``shared/mediagen/`` (without the sandbox emulator, the local stack and byte-code caches).
-  Unzipped it looks like::
+  package from ``shared/mediagen/`` (without the sandbox emulator, the local stack, the operator tools and
+  byte-code caches). Unzipped it looks like::
 
       functions/__init__.py
       functions/<name>/app.py ...
+      functions/<name>/__pycache__/app.cpython-312.pyc ...
       mediagen/__init__.py ...
 
-* **one dependencies layer** shared by all functions: ``pip install --target <out>/python`` of the
-  ``[project].dependencies`` of ``pyproject.toml`` (the single source of truth), resolved for the Lambda
-  platform (Linux, arm64 or x86_64, CPython 3.12) from binary wheels only.
+* **one dependencies layer** shared by all functions: ``pip install --target <out>/python --require-hashes
+  --only-binary=:all: --no-deps -r infra/layer/requirements.lock``: the lock file :data:`LAYER_LOCK`, resolved
+  for the Lambda platform (CPython 3.12, manylinux2014 x86_64 and aarch64, binary wheels only) with the hash
+  of every artifact, from ``[project].dependencies`` of ``pyproject.toml`` by ``make lock``.
+
+**Byte code.** Lambda's code folders (``/var/task``, ``/opt``) are read-only, so a module without a usable
+``.pyc`` is compiled again on every cold start. Both bundlers therefore run ``compileall`` with a CPython
+:data:`LAMBDA_PYTHON_VERSION` found on the synth machine (:func:`find_lambda_python`: ``python3.12`` on PATH,
+``uv python find 3.12``, or pyenv's versions folder; ``MEDIAGEN_LAMBDA_PYTHON`` names one explicitly), with
+``--invalidation-mode unchecked-hash``: the CDK CLI writes every file of an asset zip with the same fixed
+time (1980-01-01, its ``zipDirectory``), so a timestamp-checked ``.pyc`` (which records the source's mtime
+at compile time) would never match the unzipped source, and Python would compile the module again, in
+memory, at every cold start. An unchecked-hash ``.pyc`` is used as it is. Byte code is platform-independent,
+so any 3.12 will do. Paths inside the byte code are the ones Lambda uses (``/var/task/...``,
+``/opt/python/...``). Without a 3.12 the synth prints a warning and ships the same files, uncompiled (correct,
+only slower to start).
 
 Asset hashes are computed here (``AssetHashType.CUSTOM``) rather than by CDK, because CDK's source
 fingerprint would only see the asset's source folder (and ignores the local bundler, so two assets from
-one folder would share a zip). The function hash covers exactly the files that are copied, the layer hash
-covers the pip request. Both are the same whether or not bundling runs, so a synth with
-``MEDIAGEN_SKIP_BUNDLING=1`` produces the same template as a full one.
+one folder would share a zip). The function hash covers exactly the files that are copied; the layer hash is
+the hash of the lock file (plus the layout version below): it changes when, and only when, the lock
+changes. Both are the same whether or not bundling runs, so a synth with ``MEDIAGEN_SKIP_BUNDLING=1``
+produces the same template as a full one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +60,8 @@ REPO_ROOT = INFRA_DIR.parent
 #: A small, fixed folder used as the *source* of the layer asset (its content is not what ships: the
 #: bundler writes the pip install into the output folder).
 LAYER_SOURCE_DIR = INFRA_DIR / "layer"
+#: The lock file of the dependencies layer (``make lock`` writes it; see the module docstring).
+LAYER_LOCK = LAYER_SOURCE_DIR / "requirements.lock"
 
 #: Sub-packages of ``mediagen`` that never ship to Lambda: the sandbox emulator, the local stack and the
 #: operator tools of the CLI.
@@ -58,10 +76,16 @@ LAMBDA_PYTHON_VERSION = "3.12"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 #: Wheel platform tag per Lambda architecture name.
 LAMBDA_PLATFORMS: dict[str, str] = {"arm64": LAMBDA_PLATFORM, "x86_64": "manylinux2014_x86_64"}
+#: Where Lambda unpacks a function's code asset and a layer: the paths recorded in the byte code.
+LAMBDA_TASK_ROOT = "/var/task"
+LAMBDA_LAYER_ROOT = "/opt"
+#: Names a CPython 3.12 interpreter to compile with, instead of searching for one.
+LAMBDA_PYTHON_ENV = "MEDIAGEN_LAMBDA_PYTHON"
 
-# Bumped when the bundle layout changes, so a new layout never reuses an old zip with the same inputs.
-_CODE_LAYOUT_VERSION = "mediagen-function-code/v1"
-_LAYER_LAYOUT_VERSION = "mediagen-dependencies-layer/v1"
+# Bumped when the bundle layout changes, so a new layout never reuses an old zip with the same inputs
+# (v2: byte-compiled; the layer installed from the lock file).
+_CODE_LAYOUT_VERSION = "mediagen-function-code/v2"
+_LAYER_LAYOUT_VERSION = "mediagen-dependencies-layer/v2"
 
 #: Declared for completeness (``BundlingOptions.image`` is mandatory); the local bundlers below never
 #: decline, so CDK never starts this image.
@@ -125,6 +149,105 @@ def _content_hash(salt: str, files: Sequence[tuple[str, Path]]) -> str:
     return digest.hexdigest()
 
 
+# ------------------------------------------------------------------------------------------- byte code
+def _python_version_of(executable: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of the interpreter ``executable``, or ``None`` when it does not run (a pyenv shim of a
+    version that is not selected, a dangling link, ...)."""
+    try:
+        done = subprocess.run(  # noqa: S603 -- a candidate interpreter, fixed code, no shell
+            [executable, "-c", "import sys; print(sys.implementation.name, *sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    parts = done.stdout.split()
+    if done.returncode != 0 or len(parts) != 3 or parts[0] != "cpython":
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def _candidate_pythons(version: str, environ: Mapping[str, str]) -> Iterator[str]:
+    """Interpreters that may be CPython ``version``, in the order :func:`find_lambda_python` tries them."""
+    if environ.get(LAMBDA_PYTHON_ENV):
+        yield environ[LAMBDA_PYTHON_ENV]
+    yield sys.executable
+    on_path = shutil.which(f"python{version}", path=environ.get("PATH"))
+    if on_path:
+        yield on_path
+    uv = shutil.which("uv", path=environ.get("PATH")) or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv:
+        try:
+            found = subprocess.run([uv, "python", "find", "--no-project", version],  # noqa: S603 -- fixed argv
+                                   capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError):
+            found = None
+        if found is not None and found.returncode == 0 and found.stdout.strip():
+            yield found.stdout.strip()
+    pyenv_root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    for folder in sorted((pyenv_root / "versions").glob(f"{version}.*"), reverse=True):
+        yield str(folder / "bin" / f"python{version}")
+
+
+@functools.cache
+def _find_python(version: str, environ_items: tuple[tuple[str, str], ...]) -> str | None:
+    wanted = tuple(int(part) for part in version.split("."))
+    for candidate in _candidate_pythons(version, dict(environ_items)):
+        if _python_version_of(candidate) == wanted:
+            return candidate
+    return None
+
+
+def find_lambda_python(version: str = LAMBDA_PYTHON_VERSION, environ: Mapping[str, str] | None = None) -> str | None:
+    """A CPython ``version`` interpreter on this machine, to byte-compile the assets for the Lambda runtime.
+
+    Tried in order: ``$MEDIAGEN_LAMBDA_PYTHON``, this interpreter, ``python<version>`` on ``PATH``,
+    ``uv python find <version>``, ``$PYENV_ROOT/versions/<version>.*`` (``~/.pyenv`` by default). A candidate
+    counts only if it runs and reports CPython ``version``. The answer is cached per environment.
+
+    Returns:
+        the interpreter's path, or ``None`` when none is found.
+    """
+    env = os.environ if environ is None else environ
+    keys = (LAMBDA_PYTHON_ENV, "PATH", "PYENV_ROOT")
+    return _find_python(version, tuple((k, env[k]) for k in keys if k in env))
+
+
+def compile_tree(python: str, root: Path, *, recorded_root: str) -> None:
+    """Byte-compile every ``.py`` under ``root`` with ``python`` into ``__pycache__`` (unchecked-hash ``.pyc``).
+
+    Args:
+        python: the interpreter (its version names the ``.pyc`` files, e.g. ``cpython-312``).
+        root: the folder to compile (an asset's output folder).
+        recorded_root: the path ``root`` will have at run time (e.g. ``/var/task``): tracebacks show it.
+
+    Raises:
+        RuntimeError: a file does not compile (the message holds compileall's output).
+    """
+    done = subprocess.run(  # noqa: S603 -- an interpreter we checked, fixed argv, no shell
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+         "-s", str(root), "-p", recorded_root, str(root)],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"byte-compiling {root} with {python} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
+def no_lambda_python_warning(version: str = LAMBDA_PYTHON_VERSION) -> str:
+    """The warning printed when no CPython ``version`` is found to compile the assets with."""
+    return (f"mediagen: no CPython {version} found (tried ${LAMBDA_PYTHON_ENV}, python{version} on PATH, "
+            f"'uv python find {version}', ~/.pyenv/versions/{version}.*): the Lambda assets ship WITHOUT byte "
+            f"code, so every cold start compiles each module it imports (2-3x slower init). Install Python "
+            f"{version} (e.g. 'uv python install {version}') and synthesize again.")
+
+
+def _compile_or_warn(root: Path, recorded_root: str) -> bool:
+    """Compile ``root`` when a Lambda Python is found; else print the warning. Returns whether it compiled."""
+    python = find_lambda_python()
+    if python is None:
+        print(no_lambda_python_warning(), file=sys.stderr, flush=True)
+        return False
+    compile_tree(python, root, recorded_root=recorded_root)
+    return True
+
+
 @jsii.implements(ILocalBundling)
 class FunctionCodeBundler:
     """Copies one function's handler package and the ``mediagen`` package into the asset folder."""
@@ -134,55 +257,76 @@ class FunctionCodeBundler:
         self.name = name
 
     def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
-        """Copy the files of :func:`function_bundle_files` into ``output_dir``; always handles the asset."""
+        """Copy the files of :func:`function_bundle_files` into ``output_dir`` and byte-compile them for the
+        Lambda runtime (see the module docstring); always handles the asset.
+
+        Raises:
+            RuntimeError: a file does not compile.
+        """
         out = Path(output_dir)
         for dest, source in function_bundle_files(self.source_root, self.name):
             target = out / dest
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        _compile_or_warn(out, LAMBDA_TASK_ROOT)
         return True
 
 
 @jsii.implements(ILocalBundling)
 class DependencyLayerBundler:
-    """Installs the runtime dependencies, as Lambda arm64 / CPython 3.12 wheels, into ``<out>/python``."""
+    """Installs the locked runtime dependencies, as Lambda CPython 3.12 wheels, into ``<out>/python``.
 
-    def __init__(self, requirements: Sequence[str], *, platform: str = LAMBDA_PLATFORM,
+    Args:
+        lock: the lock file (pinned versions with hashes; see :data:`LAYER_LOCK`).
+        platform: the wheel platform tag (:data:`LAMBDA_PLATFORMS`).
+        python_version: the Lambda runtime's Python version.
+    """
+
+    def __init__(self, lock: Path, *, platform: str = LAMBDA_PLATFORM,
                  python_version: str = LAMBDA_PYTHON_VERSION) -> None:
-        self.requirements = list(requirements)
+        self.lock = lock
         self.platform = platform
         self.python_version = python_version
 
     @property
     def pip_options(self) -> list[str]:
-        """The pip options that decide what gets installed (everything but the target folder)."""
+        """The pip options that decide what gets installed (everything but the target folder and the lock)."""
         return [
             "--platform", self.platform, "--implementation", "cp", "--python-version", self.python_version,
-            "--only-binary=:all:",
-            # Byte-code compiled by the host interpreter is useless to the Lambda runtime: skip it.
+            "--only-binary=:all:", "--require-hashes", "--no-deps",
+            # pip would compile with the host interpreter (useless to the runtime): compile_tree does it.
             "--no-compile",
         ]
 
     def pip_command(self, target: Path) -> list[str]:
         """The full command line that installs the layer into ``target``."""
         return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--target", str(target), *self.pip_options, *self.requirements]
+                "--target", str(target), *self.pip_options, "-r", str(self.lock)]
 
     def asset_hash(self) -> str:
-        """Hash of the pip request: changes when a requirement or a platform option changes."""
-        request = "\n".join([_LAYER_LAYOUT_VERSION, *self.pip_options, *self.requirements])
-        return hashlib.sha256(request.encode()).hexdigest()
-
-    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
-        """Run pip into ``<output_dir>/python``; always handles the asset.
+        """The hash of the lock file, salted with the layout version and the wheel platform (an x86_64 and an
+        arm64 layer of the same lock are different zips): for one architecture it changes when, and only
+        when, the lock does.
 
         Raises:
-            subprocess.CalledProcessError: pip failed (no wheel for the platform, no network, ...).
+            FileNotFoundError: the lock file does not exist (run ``make lock``).
+        """
+        digest = hashlib.sha256(f"{_LAYER_LAYOUT_VERSION}\0{self.platform}\0".encode())
+        digest.update(self.lock.read_bytes())
+        return digest.hexdigest()
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
+        """Run pip into ``<output_dir>/python`` and byte-compile the result; always handles the asset.
+
+        Raises:
+            subprocess.CalledProcessError: pip failed (no wheel for the platform, a hash mismatch, no network).
+            RuntimeError: a file does not compile.
         """
         target = Path(output_dir) / "python"
         subprocess.run(self.pip_command(target), check=True)  # noqa: S603 -- fixed argv, no shell
         # Console scripts are not importable and only add size.
         shutil.rmtree(target / "bin", ignore_errors=True)
+        _compile_or_warn(target, f"{LAMBDA_LAYER_ROOT}/python")
         return True
 
 
@@ -233,21 +377,23 @@ def function_code(source_root: Path, name: str, *, allow_missing_handler: bool =
 
 
 def dependencies_layer_code(
-    source_root: Path, *, architecture: lambda_.Architecture = lambda_.Architecture.ARM_64
+    source_root: Path, *, architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
+    lock: Path | None = None,
 ) -> tuple[lambda_.Code, list[str]]:
-    """The ``Code`` of the dependencies layer and the requirement strings it installs.
+    """The ``Code`` of the dependencies layer and the requirement strings of ``pyproject.toml`` it serves.
 
-    Requirements come from ``<source_root>/pyproject.toml``; the asset source is :data:`LAYER_SOURCE_DIR`.
-    Wheels are resolved for ``architecture`` (the platform is part of the asset hash).
+    The layer installs ``lock`` (default :data:`LAYER_LOCK`) for ``architecture``; its asset hash is the
+    lock's (:meth:`DependencyLayerBundler.asset_hash`). The asset source is :data:`LAYER_SOURCE_DIR`.
 
     Raises:
         ValueError: an architecture Lambda's Python runtime does not offer.
+        FileNotFoundError: the lock file does not exist (run ``make lock``).
     """
     platform = LAMBDA_PLATFORMS.get(architecture.name)
     if platform is None:
         raise ValueError(f"no Lambda wheel platform for architecture {architecture.name!r}")
     requirements = read_dependencies(source_root / "pyproject.toml")
-    bundler = DependencyLayerBundler(requirements, platform=platform)
+    bundler = DependencyLayerBundler(lock or LAYER_LOCK, platform=platform)
     code = lambda_.Code.from_asset(
         str(LAYER_SOURCE_DIR),
         asset_hash=bundler.asset_hash(),
