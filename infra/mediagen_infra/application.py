@@ -1,7 +1,8 @@
 """Build the CDK app the same way for the CLI (``npx cdk synth``), ``python infra/app.py`` and the tests.
 
 * Stack ``MediaGen-<stage>``; the stage comes from the context key ``stage`` (default ``dev``):
-  ``npx cdk synth -c stage=prod``.
+  ``npx cdk synth -c stage=prod``. The stage also names the metrics namespace (``MediaGen/<stage>``) and the
+  service (``mediagen-<stage>``) of the functions, alarms and dashboard.
 * Environment-agnostic: no account or region lookups, works offline without credentials.
 * Output folder: ``CDK_OUTDIR`` (set by the CLI), else ``<repo>/cdk.out``.
 * Feature flags: the ``context`` of ``cdk.json`` is applied also when the app runs without the CLI, so
@@ -27,6 +28,7 @@ from aws_cdk import Annotations, App
 
 from .bundling import REPO_ROOT
 from .compliance import add_security_checks
+from .context import DEFAULT_STAGE
 from .pipeline import MediaGenPipelineProps
 from .stack import MediaGenStack
 
@@ -34,7 +36,6 @@ from .stack import MediaGenStack
 SKIP_BUNDLING_ENV = "MEDIAGEN_SKIP_BUNDLING"
 #: CDK context key listing the stacks whose assets are bundled (``[]``: none).
 BUNDLING_STACKS_CONTEXT = "aws:cdk:bundling-stacks"
-DEFAULT_STAGE = "dev"
 #: Context the CDK CLI sets by default; applied here too so a direct run writes the same template
 #: (``aws:cdk:path`` resource metadata, used by cfn-lint/checkov findings, and asset metadata).
 CLI_DEFAULT_CONTEXT: Mapping[str, Any] = {

@@ -72,8 +72,9 @@ from .lambdas import (
     SUBMIT,
     FunctionSpec,
     build_function,
+    provider_environment,
 )
-from .monitoring import PipelineMonitoring
+from .monitoring import PipelineMonitoring, Telemetry
 from .state_machine import JobWorkflow
 from .storage import private_bucket, queue_with_dlq
 
@@ -343,6 +344,11 @@ class MediaGenPipelineProps:
             behind your own authenticating gateway or private integration; see :mod:`mediagen_infra.jobs_api`).
         jobs_api_throttle_burst: burst limit of the jobs API's stage (requests).
         jobs_api_throttle_rate: steady rate limit of the jobs API's stage (requests per second).
+        telemetry: metrics namespace and service name of the functions, alarms and dashboard (default
+            ``MediaGen`` / ``mediagen``; ``MediaGen-<stage>`` uses ``Telemetry.for_stage(stage)``).
+        cliprise_base_url, clipia_base_url: the providers' API base URLs (``https://...``), passed to the
+            provider-calling functions as ``MEDIAGEN_CLIPRISE_BASE_URL`` / ``MEDIAGEN_CLIPIA_BASE_URL``;
+            ``""``: the provider's default.
     """
 
     source_root: Path = REPO_ROOT
@@ -373,6 +379,9 @@ class MediaGenPipelineProps:
     jobs_api_auth: str = "iam"
     jobs_api_throttle_burst: int = 50
     jobs_api_throttle_rate: int = 25
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    cliprise_base_url: str = ""
+    clipia_base_url: str = ""
 
     def __post_init__(self) -> None:
         """Reject values AWS would reject at deploy time, or that would make the pipeline misbehave.
@@ -416,6 +425,12 @@ class MediaGenPipelineProps:
         if overridden:
             raise ValueError(f"extra_environment may not set {', '.join(overridden)}: the construct sets them")
         check_inbox_rules(self.inbox_rules)
+        provider_environment(self.provider_base_urls, self.extra_environment)  # raises on a bad URL
+
+    @property
+    def provider_base_urls(self) -> dict[str, str]:
+        """``{"cliprise_base_url": ..., "clipia_base_url": ...}`` as given (``""``: the provider's default)."""
+        return {"cliprise_base_url": self.cliprise_base_url, "clipia_base_url": self.clipia_base_url}
 
 
 class MediaGenPipeline(Construct):
@@ -490,7 +505,9 @@ class MediaGenPipeline(Construct):
             ENV_EVENT_BUS: self.event_bus.event_bus_name,
             **props.extra_environment,
         }
-        secret_env = {ENV_API_KEY_SECRET_ID: self.api_key_secret.secret_arn}
+        secret_env = {ENV_API_KEY_SECRET_ID: self.api_key_secret.secret_arn,
+                      # The functions that read the key call the providers: their base URLs, when given.
+                      **provider_environment(props.provider_base_urls)}
         in_flight_env = {ENV_MAX_IN_FLIGHT: str(props.max_jobs_in_flight)} if props.max_jobs_in_flight else {}
         outputs_env = {ENV_OUTPUTS_BUCKET: self.outputs_bucket.bucket_name}
         queue_env = {ENV_JOBS_QUEUE_URL: self.jobs_queue.queue_url}
@@ -611,6 +628,7 @@ class MediaGenPipeline(Construct):
             daily_credit_budget=props.daily_credit_budget,
             budget_alarm_fraction=props.budget_alarm_fraction,
             dashboard=props.dashboard,
+            telemetry=props.telemetry,
         )
         self.alarm_topic = self.monitoring.topic
         self.alarms = self.monitoring.alarms
@@ -693,6 +711,7 @@ class MediaGenPipeline(Construct):
             log_retention=self.props.log_retention,
             log_removal_policy=self.props.log_removal_policy,
             architecture=self.props.architecture,
+            telemetry=self.props.telemetry,
         )
 
     # ------------------------------------------------------------------------------------------ permissions

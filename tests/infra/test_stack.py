@@ -365,8 +365,8 @@ def test_function_environment_matches_the_settings_aliases(
         mediagen_vars = {key for key in variables if key.startswith("MEDIAGEN_")}
         assert mediagen_vars == EXPECTED_FUNCTIONS[name][2], name
         assert mediagen_vars <= aliases, f"{name} sets variables Settings does not read"
-        assert variables["POWERTOOLS_SERVICE_NAME"] == "mediagen"  # the alarms' `service` dimension
-        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MediaGen"
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "mediagen-dev"  # the alarms' `service` dimension (stage dev)
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MediaGen/dev"
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
         # Handler responses carry provider URLs and job data: they must not land in X-Ray.
         assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
