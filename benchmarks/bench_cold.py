@@ -26,6 +26,7 @@ Two layouts:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -42,8 +43,24 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "infra"))
-from mediagen_infra.bundling import LAMBDA_PYTHON_VERSION, LAYER_LOCK, find_lambda_python  # noqa: E402
+LAYER_LOCK = REPO / "infra" / "layer" / "requirements.lock"
+
+
+def _load_lambda_python() -> Any:
+    """``infra/mediagen_infra/lambda_python.py`` by path: importing the ``mediagen_infra`` package would load
+    the CDK (and start a jsii process) in this benchmark process, whose peak RSS the measured interpreters
+    inherit across ``exec``."""
+    spec = importlib.util.spec_from_file_location("mediagen_bench_lambda_python",
+                                                  REPO / "infra" / "mediagen_infra" / "lambda_python.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_lambda_python = _load_lambda_python()
+LAMBDA_PYTHON_VERSION: str = _lambda_python.LAMBDA_PYTHON_VERSION
+find_lambda_python = _lambda_python.find_lambda_python
 
 HANDLERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "callback", "arm", "api", "intake")
 BASELINE = "boto3"
