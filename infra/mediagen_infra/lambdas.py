@@ -87,7 +87,8 @@ XRAY_REASON = (
 )
 #: Why the runtime is not the newest Python Lambda offers (cdk-nag ``AwsSolutions-L1``).
 RUNTIME_REASON = (
-    "Pinned to python3.12 on purpose: the dependencies layer is resolved for CPython 3.12 wheels (bundling.py "
+    "Pinned to python3.12 on purpose: the dependencies layer is resolved for CPython 3.12 wheels and the assets are "
+    "byte-compiled for 3.12 (lambda_python.py "
     "LAMBDA_PYTHON_VERSION) and the code is tested on 3.11/3.12; python3.12 is a supported Lambda runtime. "
     "RUNTIME and LAMBDA_PYTHON_VERSION are bumped together, after the test suite passes on the new version."
 )
