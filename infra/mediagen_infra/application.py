@@ -7,7 +7,7 @@
 * Output folder: ``CDK_OUTDIR`` (set by the CLI), else ``<repo>/cdk.out``.
 * Feature flags: the ``context`` of ``cdk.json`` is applied also when the app runs without the CLI, so
   both ways produce the same template.
-* ``MEDIAGEN_SKIP_BUNDLING=1`` skips asset bundling (the layer's pip install and the code copies): synth
+* ``MEDIAGEN_SKIP_BUNDLING=1`` skips asset bundling (the layer's pip install, the code copies, byte-compiling): synth
   takes seconds and the template is otherwise identical (asset hashes do not depend on bundling).
 * cdk-nag's ``AwsSolutionsChecks`` runs on every synth: an unacknowledged finding fails it (exit 1; the
   report is ``<outdir>/validation-report.json``).
