@@ -154,11 +154,16 @@ def _content_hash(salt: str, files: Sequence[tuple[str, Path]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- byte code
+_warned_no_python: list[bool] = []
+
+
 def _compile_or_warn(root: Path, recorded_root: str) -> bool:
     """Compile ``root`` when a Lambda Python is found; else print the warning. Returns whether it compiled."""
     python = find_lambda_python()
     if python is None:
-        print(no_lambda_python_warning(), file=sys.stderr, flush=True)
+        if not _warned_no_python:  # once per synth, not once per asset
+            _warned_no_python.append(True)
+            print(no_lambda_python_warning(), file=sys.stderr, flush=True)
         return False
     compile_tree(python, root, recorded_root=recorded_root)
     return True

@@ -146,6 +146,7 @@ def test_the_layer_hash_changes_when_and_only_when_the_lock_changes(tmp_path: Pa
 def test_without_a_lambda_python_the_bundle_ships_uncompiled_with_a_warning(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(bundling, "find_lambda_python", lambda *args, **kwargs: None)
+    monkeypatch.setattr(bundling, "_warned_no_python", [])
     out = tmp_path / "asset"
     out.mkdir()
     assert FunctionCodeBundler(REPO_ROOT, "callback").try_bundle(str(out))
