@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth lint bench soak clean help
+.PHONY: demo test synth lint bench soak lock clean help
 
 help:
 	@echo "make demo   -- run the sample jobs through the whole pipeline locally (moto + sandbox); outputs in demo-output/"
@@ -20,6 +20,7 @@ help:
 	@echo "make synth  -- synthesize the CDK app into cdk.out/ (no AWS account needed)"
 	@echo "make lint   -- ruff + mypy"
 	@echo "make bench  -- the benchmark table (cold starts, catalog, submit batch, package sizes); not part of make test"
+	@echo "make lock   -- re-resolve the Lambda layer's lock file (infra/layer/requirements.lock) from pyproject.toml"
 	@echo "make soak   -- 1,000 jobs with duplicates and injected faults through the local stack (~12 min)"
 
 $(STAMP): pyproject.toml
@@ -60,6 +61,17 @@ bench: $(STAMP) node_modules/.installed
 
 soak: $(STAMP) cdk.out/.local
 	$(BIN)/python benchmarks/soak.py --jobs 1000
+
+# The Lambda layer's lock: [project].dependencies resolved for the runtime (CPython 3.12, manylinux2014, wheels
+# only) with every artifact's hash. One file serves both architectures: the x86_64 and aarch64 resolutions must
+# agree (checked here), and the hashes cover every wheel of each pinned version.
+LAYER_LOCK := infra/layer/requirements.lock
+UV_LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.12 --only-binary :all: \
+	--generate-hashes --custom-compile-command 'make lock'
+lock: $(STAMP)
+	$(UV_LOCK) --upgrade --python-platform x86_64-manylinux2014 --output-file $(LAYER_LOCK)
+	tmp=$$(mktemp) && $(UV_LOCK) --python-platform aarch64-manylinux2014 --output-file $$tmp && \
+	  { diff -u $(LAYER_LOCK) $$tmp || { echo "x86_64 and aarch64 resolve differently: $$tmp"; exit 1; }; } && rm -f $$tmp
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions infra tests benchmarks scripts

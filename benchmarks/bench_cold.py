@@ -1,67 +1,88 @@
-"""Cold init of each Lambda handler, measured against a bare ``import boto3`` in the same run.
+"""Cold init of each Lambda handler as Lambda runs it, against a bare ``import boto3`` in the same run.
 
 Each figure is the time from just before ``import functions.<name>.app`` to just after it (imports plus
-module-level setup: Powertools Logger/Tracer/Metrics, BatchProcessor, ...) in a fresh interpreter, with the
-environment a deployed function sees (``LAMBDA_TASK_ROOT`` set, tracing on, the ``MEDIAGEN_*`` variables
-of the synthesized template). Runs are interleaved with the baseline runs in a shuffled round-robin and
-the median is taken, so load from other processes hits every target alike and cancels in the ratio.
+module-level setup: Powertools Logger/Tracer/Metrics, BatchProcessor, ...) in a fresh interpreter, then the
+first invocation's client setup. Runs are interleaved with the baseline runs in a shuffled round-robin and the
+median is taken, so load from other processes hits every target alike and cancels in the ratio.
 
 Two layouts:
 
-``lambda`` (default)
-    What Lambda puts on ``sys.path``: a task root laid out like the function's code asset (``functions/``
-    and ``mediagen/`` without ``sandbox``/``local``) and an "/opt/python" holding exactly the distributions
-    of ``[project].dependencies`` (the dependencies layer's content, copied from this virtualenv), with
-    ``python -S`` so nothing else of the virtualenv is importable. Dev-only packages change import cost
-    (``httpx`` imports ``rich``/``pygments``/``click`` when they are installed; ``pydantic`` scans every
-    installed distribution for plugins), so this is the faithful floor.
+``lambda`` (default): the deployment package as it ships
+    A bundled synth of ``MediaGen-dev`` for this host's architecture (x86_64 here) into a temporary cloud
+    assembly, exactly as ``npx cdk deploy`` would bundle it (the lock-file layer, the code assets, both
+    byte-compiled by a CPython 3.12: ``infra/mediagen_infra/bundling.py``). Each handler runs from a fresh copy
+    of *its* code asset as the task root (``/var/task``) with the layer's ``python/`` as ``/opt/python``, under
+    a CPython 3.12 (the runtime's version) started with ``-S -B`` (nothing else importable; no byte code
+    written, as Lambda's read-only code folders allow none: we run as root, so file modes alone would not
+    stop writes, and the bench checks afterwards that no ``.pyc`` appeared). The environment is the
+    function's, from the synthesized template (intrinsic values replaced by placeholders), plus what the
+    Lambda runtime sets. The baseline is ``import boto3`` (the locked version) from a normal CPython 3.12
+    virtualenv the bench creates (pip byte-compiles at install, as any install does). The ``no .pyc`` columns
+    run the same copies with every ``__pycache__`` removed: what a synth without a CPython 3.12 ships.
 ``repo``
-    The checkout as it is: cwd = repo root, ``PYTHONPATH=.:shared``, the virtualenv's site-packages.
-
-Byte code: the warm figures use ``.pyc`` files written by a warm-up run. The assets as bundled today ship
-no ``.pyc`` at all (the layer is installed with ``pip --no-compile``, the code asset skips ``__pycache__``,
-and ``/opt`` and ``/var/task`` are read-only), so a real cold start compiles every module it imports; the
-``no-pyc`` figures measure that (``lambda`` layout only).
+    The checkout as it is: this interpreter, cwd = repo root, ``PYTHONPATH=.:shared``, the virtualenv's
+    site-packages, ``.pyc`` written by a warm-up run; baseline ``import boto3`` from the same virtualenv.
 """
 
 from __future__ import annotations
 
-import importlib.metadata as md
+import importlib.util
 import json
 import os
+import platform
 import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-HANDLERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "callback", "arm")
+LAYER_LOCK = REPO / "infra" / "layer" / "requirements.lock"
+
+
+def _load_lambda_python() -> Any:
+    """``infra/mediagen_infra/lambda_python.py`` by path: importing the ``mediagen_infra`` package would load
+    the CDK (and start a jsii process) in this benchmark process, whose peak RSS the measured interpreters
+    inherit across ``exec``."""
+    spec = importlib.util.spec_from_file_location("mediagen_bench_lambda_python",
+                                                  REPO / "infra" / "mediagen_infra" / "lambda_python.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_lambda_python = _load_lambda_python()
+LAMBDA_PYTHON_VERSION: str = _lambda_python.LAMBDA_PYTHON_VERSION
+find_lambda_python = _lambda_python.find_lambda_python
+
+HANDLERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "callback", "arm", "api", "intake")
 BASELINE = "boto3"
-#: Issue 8 targets: handler init / ``import boto3``.
+#: Targets: handler init / ``import boto3`` (issue 8: 2x, the callback 1.5x).
 TARGETS: Mapping[str, float] = {"callback": 1.5}
 DEFAULT_TARGET = 2.0
-#: Packages never shipped to Lambda (see infra/mediagen_infra/bundling.py EXCLUDED_PACKAGE_DIRS).
-EXCLUDED_PACKAGE_DIRS = frozenset({"sandbox", "local"})
+STACK = "MediaGen-dev"
 #: Placeholder values for the template's intrinsic (Ref/GetAtt) environment values, by variable name.
 FAKE_VALUES: Mapping[str, str] = {
     "MEDIAGEN_TASK_TABLE": "MediaGen-dev-PipelineTaskTable-BENCH",
     "MEDIAGEN_EVENT_BUS": "MediaGendevPipelineEventBusBENCH",
     "MEDIAGEN_OUTPUTS_BUCKET": "mediagen-dev-outputs-bench",
+    "MEDIAGEN_INTAKE_BUCKET": "mediagen-dev-intake-bench",
+    "MEDIAGEN_JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/MediaGen-dev-JobsQueue-BENCH",
     "MEDIAGEN_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:MediaGen-dev-Workflow",
     "MEDIAGEN_API_KEY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:mediagen/api-key-AbCdEf",
     "MEDIAGEN_CALLBACK_BASE_URL": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/callbacks",
 }
 #: What the first invocation builds before doing any work (clients from settings; no AWS call is made):
 #: the ports of mediagen.wiring for the pipeline steps, the two completion clients for callback and arm,
-#: and one DynamoDB client as the baseline's reference.
+#: and one DynamoDB client as the baseline's reference. A setup that fails (a module moved) is reported as
+#: missing, not as a failed benchmark.
 SETUP: Mapping[str, str] = {
     BASELINE: "boto3.client('dynamodb')",
     "callback": "__import__('mediagen.wiring').wiring.completion_ports()",
@@ -76,8 +97,11 @@ TIMER = (
     "import resource\n"
     "r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
     "t2 = time.perf_counter()\n"
-    "{setup}\n"
-    "t3 = time.perf_counter()\n"
+    "try:\n"
+    "    {setup}\n"
+    "    t3 = time.perf_counter()\n"
+    "except Exception:\n"
+    "    t3 = t2 - 1.0\n"
     "print(t1 - t0, c1 - c0, r1, t3 - t2, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
 )
 
@@ -121,9 +145,8 @@ def lambda_environment(task_root: Path, pythonpath: str, extra: Mapping[str, str
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", str(Path.home())),
         "LANG": "en_US.UTF-8", "TZ": ":UTC",
-        "PYTHONPATH": pythonpath,
         "LAMBDA_TASK_ROOT": str(task_root), "LAMBDA_RUNTIME_DIR": "/var/runtime",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{LAMBDA_PYTHON_VERSION}", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench", "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
         "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
@@ -132,7 +155,11 @@ def lambda_environment(task_root: Path, pythonpath: str, extra: Mapping[str, str
         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "POWERTOOLS_SERVICE_NAME": "mediagen", "POWERTOOLS_TRACE_DISABLED": "false",
         "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        # Nothing may be written into the code folders (read-only in Lambda).
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     env.update(extra)
     return env
 
@@ -140,81 +167,148 @@ def lambda_environment(task_root: Path, pythonpath: str, extra: Mapping[str, str
 # ------------------------------------------------------------------------------------------ layouts
 
 
-def dependency_closure(pyproject: Path) -> list[md.Distribution]:
-    """The installed distributions ``[project].dependencies`` resolve to (extras and markers honoured)."""
-    from packaging.requirements import Requirement
-
-    with pyproject.open("rb") as handle:
-        requirements = [Requirement(r) for r in tomllib.load(handle)["project"]["dependencies"]]
-    found: dict[str, tuple[md.Distribution, set[str]]] = {}
-    todo = list(requirements)
-    while todo:
-        req = todo.pop()
-        dist = md.distribution(req.name)
-        key = dist.metadata["Name"].lower().replace("_", "-")
-        extras = set(req.extras)
-        if key in found and extras <= found[key][1]:
-            continue
-        extras |= found[key][1] if key in found else set()
-        found[key] = (dist, extras)
-        for text in dist.requires or []:
-            sub = Requirement(text)
-            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in (extras or {""})):
-                todo.append(sub)
-    return [dist for dist, _ in found.values()]
+def host_architecture() -> str:
+    """The Lambda architecture name of this machine (``x86_64`` or ``arm64``)."""
+    return "arm64" if platform.machine().lower() in {"aarch64", "arm64"} else "x86_64"
 
 
-def copy_distributions(dists: Iterable[md.Distribution], target: Path) -> None:
-    """Copy each distribution's files (as its RECORD lists them, without byte code) into ``target``."""
-    for dist in dists:
-        for rel in dist.files or []:
-            if "__pycache__" in rel.parts or rel.suffix == ".pyc" or str(rel).startswith(".."):
-                continue
-            source = Path(str(dist.locate_file(rel)))
-            if source.is_file():
-                dest = target / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, dest)
+def bundled_synth(outdir: Path, architecture: str, log: Any = print) -> Path:
+    """A bundled synth of ``MediaGen-dev`` for ``architecture`` into ``outdir``; returns the template path.
+
+    Raises:
+        RuntimeError: the synth failed (no package index, no CPython 3.12, ...).
+    """
+    code = ("import sys; sys.path.insert(0, 'infra'); from mediagen_infra import build_app; "
+            "app, _ = build_app(outdir=sys.argv[1], skip_bundling=False, "
+            "context={'stage': 'dev', 'architecture': sys.argv[2]}); app.synth()")
+    env = {k: v for k, v in os.environ.items() if k not in {"MEDIAGEN_SKIP_BUNDLING", "CDK_CONTEXT_JSON", "CDK_OUTDIR"}}
+    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    log(f"  cold init: bundled synth of {STACK} for {architecture} (the layer's pip install, byte-compiling) ...")
+    done = subprocess.run([sys.executable, "-c", code, str(outdir), architecture],  # noqa: S603
+                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bundled synth failed (exit {done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}")
+    if "WITHOUT byte code" in done.stderr:
+        log("  warning: the synth found no CPython 3.12; the assets are not byte-compiled")
+    return outdir / f"{STACK}.template.json"
 
 
-def copy_task_root(target: Path) -> None:
-    """``functions/`` and ``mediagen/`` as every function's code asset holds them (no byte code)."""
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "functions", target / "functions", ignore=skip)
+def assembly_assets(template_path: Path) -> tuple[dict[str, Path], Path]:
+    """``({handler name: code asset folder}, layer asset folder)`` of a bundled cloud assembly."""
+    template = json.loads(template_path.read_text())
+    codes: dict[str, Path] = {}
+    layer: Path | None = None
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Function" and str(props.get("Handler", "")).startswith("functions."):
+            codes[props["Handler"].split(".")[1]] = template_path.parent / f"asset.{props['Code']['S3Key'][:-4]}"
+        elif resource["Type"] == "AWS::Lambda::LayerVersion":
+            layer = template_path.parent / f"asset.{props['Content']['S3Key'][:-4]}"
+    if layer is None or not (layer / "python").is_dir():
+        raise RuntimeError(f"{template_path.parent}: no bundled layer (was bundling skipped?)")
+    return codes, layer
 
-    def skip_package(directory: str, names: list[str]) -> set[str]:
-        ignored = set(skip(directory, names))
-        if Path(directory) == REPO / "shared" / "mediagen":
-            ignored |= EXCLUDED_PACKAGE_DIRS & set(names)
-        return ignored
 
-    shutil.copytree(REPO / "shared" / "mediagen", target / "mediagen", ignore=skip_package)
+def locked_version(name: str) -> str:
+    """The version the layer's lock pins for ``name``."""
+    for line in LAYER_LOCK.read_text().splitlines():
+        if line.lower().startswith(f"{name.lower()}=="):
+            return line.split("==", 1)[1].split()[0]
+    raise RuntimeError(f"{name} is not in {LAYER_LOCK}")
+
+
+def baseline_venv(root: Path, python: str, log: Any = print) -> str:
+    """A normal CPython 3.12 virtualenv with the locked boto3 installed; returns its interpreter."""
+    venv = root / "baseline-venv"
+    log(f"  cold init: baseline virtualenv ({python} -m venv, pip install boto3=={locked_version('boto3')}) ...")
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)  # noqa: S603
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",  # noqa: S603
+                    "--disable-pip-version-check", f"boto3=={locked_version('boto3')}"], check=True)
+    return str(venv / "bin" / "python")
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """How one target's interpreter starts: executable, flags, working folder, ``PYTHONPATH``."""
+
+    python: str
+    flags: tuple[str, ...]
+    cwd: Path
+    pythonpath: str
+
+
+def _tree_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
 @dataclass
 class Layout:
-    """Where and how the measured interpreters run."""
+    """Where and how the measured interpreters run: one :class:`Spawn` per target (and per byte-code mode)."""
 
     name: str
-    cwd: Path
-    pythonpath: str
-    python_flags: tuple[str, ...]
+    spawns: dict[str, Spawn]
+    nopyc_spawns: dict[str, Spawn] = field(default_factory=dict)
+    read_only: list[Path] = field(default_factory=list)
     temp: tempfile.TemporaryDirectory[str] | None = None
+    description: str = ""
+    template: Path | None = None  # the bundled synth's template (lambda layout)
+    _before: dict[Path, set[str]] = field(default_factory=dict)
+
+    def snapshot(self) -> None:
+        self._before = {root: _tree_files(root) for root in self.read_only}
+
+    def written(self) -> list[str]:
+        """Files that appeared in the code folders since :meth:`snapshot` (should be none)."""
+        return sorted(f"{root}/{f}" for root, before in self._before.items() for f in _tree_files(root) - before)
 
     def close(self) -> None:
         if self.temp is not None:
             self.temp.cleanup()
 
 
-def make_layout(name: str) -> Layout:
+def _copy(source: Path, target: Path, *, byte_code: bool) -> Path:
+    shutil.copytree(source, target, ignore=None if byte_code else shutil.ignore_patterns("__pycache__"))
+    for path in [target, *target.rglob("*")]:  # read-only, as Lambda mounts it (root ignores modes: see -B)
+        path.chmod(path.stat().st_mode & ~0o222)
+    return target
+
+
+def make_layout(name: str, *, log: Any = print, assembly: Path | None = None) -> Layout:
+    """Prepare the ``lambda`` or ``repo`` layout (see the module docstring).
+
+    Raises:
+        RuntimeError: no CPython 3.12 is found, or the bundled synth failed.
+    """
     if name == "repo":
-        return Layout("repo", REPO, f"{REPO}:{REPO / 'shared'}", ())
-    temp = tempfile.TemporaryDirectory(prefix="mediagen-bench-")
+        spawn = Spawn(sys.executable, (), REPO, f"{REPO}:{REPO / 'shared'}")
+        return Layout("repo", dict.fromkeys([BASELINE, *HANDLERS], spawn),
+                      description=f"the checkout, Python {platform.python_version()}")
+    python = find_lambda_python()
+    if python is None:
+        raise RuntimeError(f"no CPython {LAMBDA_PYTHON_VERSION} found: install one (uv python install "
+                           f"{LAMBDA_PYTHON_VERSION}) or run with --layout repo")
+    temp = tempfile.TemporaryDirectory(prefix="mediagen-bench-cold-")
     root = Path(temp.name)
-    task, opt = root / "task", root / "opt" / "python"
-    copy_task_root(task)
-    copy_distributions(dependency_closure(REPO / "pyproject.toml"), opt)
-    return Layout("lambda", task, f"{task}:{opt}", ("-S",), temp)
+    try:
+        template = bundled_synth(root / "cdk.out", host_architecture(), log) if assembly is None else (
+            assembly / f"{STACK}.template.json")
+        codes, layer = assembly_assets(template)
+        layout = Layout("lambda", {}, temp=temp, template=template, description=(
+            f"bundled {host_architecture()} assets, CPython {LAMBDA_PYTHON_VERSION} ({python}) -S -B"))
+        for byte_code, spawns in ((True, layout.spawns), (False, layout.nopyc_spawns)):
+            tag = "pyc" if byte_code else "nopyc"
+            opt = _copy(layer / "python", root / tag / "opt" / "python", byte_code=byte_code)
+            layout.read_only.append(opt)
+            for handler in HANDLERS:
+                task = _copy(codes[handler], root / tag / handler / "task", byte_code=byte_code)
+                layout.read_only.append(task)
+                spawns[handler] = Spawn(python, ("-S", "-B"), task, f"{task}:{opt}")
+        baseline = baseline_venv(root, python, log)
+        layout.spawns[BASELINE] = layout.nopyc_spawns[BASELINE] = Spawn(baseline, ("-B",), root, "")
+        return layout
+    except BaseException:
+        temp.cleanup()
+        raise
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -242,7 +336,9 @@ class Samples:
 
     @property
     def setup_ms(self) -> float:
-        return statistics.median(self.setup) * 1000 if self.setup else 0.0
+        """Median first-invocation setup; NaN when the setup failed (it is reported, not measured)."""
+        valid = [s for s in self.setup if s >= 0]
+        return statistics.median(valid) * 1000 if valid else float("nan")
 
     @property
     def setup_rss_mib(self) -> float:
@@ -250,25 +346,29 @@ class Samples:
 
 
 class ColdRunner:
-    def __init__(self, layout: Layout, envs: Mapping[str, Mapping[str, str]]) -> None:
-        self.layout = layout
+    def __init__(self, spawns: Mapping[str, Spawn], envs: Mapping[str, Mapping[str, str]]) -> None:
+        self.spawns = spawns
         self.envs = envs
 
-    def env(self, target: str, *, write_bytecode: bool) -> dict[str, str]:
-        extra = dict(self.envs.get(target, {}))
-        env = lambda_environment(self.layout.cwd, self.layout.pythonpath, extra)
-        if not write_bytecode:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
+    def env(self, target: str) -> dict[str, str]:
+        spawn = self.spawns[target]
+        if target == BASELINE:
+            env = lambda_environment(spawn.cwd, spawn.pythonpath, {})
+        else:
+            env = lambda_environment(spawn.cwd, spawn.pythonpath, self.envs.get(target, {}))
         return env
 
     def run(self, target: str, *, write_bytecode: bool = False,
             importtime: bool = False) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, *self.layout.python_flags]
+        spawn = self.spawns[target]
+        argv = [spawn.python, *spawn.flags]
         if importtime:
             argv += ["-X", "importtime"]
         argv += ["-c", TIMER.format(module=module_of(target), setup=SETUP.get(target, DEFAULT_SETUP))]
-        env = self.env(target, write_bytecode=write_bytecode)
-        done = subprocess.run(argv, cwd=self.layout.cwd, env=env,  # noqa: S603 -- this interpreter, fixed code
+        env = self.env(target)
+        if write_bytecode:  # the repo layout's warm-up only
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        done = subprocess.run(argv, cwd=spawn.cwd, env=env,  # noqa: S603 -- our interpreters, fixed code
                               capture_output=True, text=True, check=False, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"import {module_of(target)} failed:\n{done.stderr[-3000:]}")
@@ -276,7 +376,7 @@ class ColdRunner:
 
     def time_once(self, target: str, *, write_bytecode: bool = False) -> tuple[float, float, int, float, int]:
         """``(wall s, CPU s, peak RSS KiB)`` of one fresh-interpreter import, then ``(setup s, peak RSS KiB)``
-        of the first-invocation client setup that follows it."""
+        of the first-invocation client setup that follows it (setup < 0: it failed)."""
         out = self.run(target, write_bytecode=write_bytecode).stdout.split()
         return float(out[-5]), float(out[-4]), int(out[-3]), float(out[-2]), int(out[-1])
 
@@ -448,36 +548,55 @@ def import_offenders(runner: ColdRunner, targets: list[str], runs: int) -> dict[
 class ColdResult:
     layout: str
     runs: int
-    warm: dict[str, Samples]
-    nopyc: dict[str, Samples] | None
+    warm: dict[str, Samples]  # as shipped: the bundled byte code (lambda) / warm .pyc (repo)
+    nopyc: dict[str, Samples] | None  # the same assets without byte code (lambda only)
     offenders: dict[str, dict[str, Any]]
+    description: str = ""
+    written: list[str] = field(default_factory=list)  # files that appeared in the read-only code folders
 
 
-def measure(template_path: Path, *, layout_name: str = "lambda", runs: int = 9, nopyc_runs: int = 5,
-            importtime_runs: int = 3, seed: int = 8, log: Any = print) -> ColdResult:
+def measure(template_path: Path | None = None, *, layout_name: str = "lambda", runs: int = 9, nopyc_runs: int = 5,
+            importtime_runs: int = 3, seed: int = 8, log: Any = print, assembly: Path | None = None) -> ColdResult:
+    """Measure every handler's cold init against ``import boto3`` (see the module docstring).
+
+    Args:
+        template_path: the template whose function environments are used (``repo`` layout; the ``lambda``
+            layout takes the bundled synth's own).
+        assembly: an existing bundled cloud assembly of ``MediaGen-dev`` for this host's architecture
+            (``lambda`` layout), instead of a fresh bundled synth.
+
+    Raises:
+        RuntimeError: the layout cannot be prepared, an import failed, or a run wrote into the code folders.
+    """
     rng = random.Random(seed)
-    envs = function_environments(template_path)
-    missing = [h for h in HANDLERS if h not in envs]
-    if missing:
-        log(f"  note: the template has no function for {missing}; using the generic Lambda environment")
     targets = [BASELINE, *HANDLERS]
     log(f"  cold init: preparing the '{layout_name}' layout ...")
-    layout = make_layout(layout_name)
+    layout = make_layout(layout_name, log=log, assembly=assembly)
     try:
-        runner = ColdRunner(layout, envs)
+        template = layout.template or template_path
+        envs = function_environments(template) if template is not None else {}
+        missing = [h for h in HANDLERS if h not in envs]
+        if missing:
+            log(f"  note: the template has no function for {missing}; using the generic Lambda environment")
+        runner = ColdRunner(layout.spawns, envs)
+        layout.snapshot()
         nopyc = None
-        if layout.name == "lambda" and nopyc_runs > 0:
-            log(f"  cold init without .pyc (as bundled): {nopyc_runs} interleaved rounds of {len(targets)} imports")
-            nopyc = runner.interleaved(targets, nopyc_runs, rng=rng, write_bytecode=False,
-                                       progress=lambda m: log(f"    {m}"))
-        for target in targets:  # warm-up: writes the .pyc files the warm runs read
-            runner.time_once(target, write_bytecode=True)
-        log(f"  cold init with warm .pyc: {runs} interleaved rounds of {len(targets)} imports")
+        if layout.nopyc_spawns and nopyc_runs > 0:
+            log(f"  cold init without byte code: {nopyc_runs} interleaved rounds of {len(targets)} imports")
+            nopyc = ColdRunner(layout.nopyc_spawns, envs).interleaved(
+                targets, nopyc_runs, rng=rng, progress=lambda m: log(f"    {m}"))
+        if layout.name == "repo":
+            for target in targets:  # warm-up: writes the .pyc files the runs read
+                runner.time_once(target, write_bytecode=True)
+        log(f"  cold init as shipped: {runs} interleaved rounds of {len(targets)} imports")
         warm = runner.interleaved(targets, runs, rng=rng, progress=lambda m: log(f"    {m}"))
         offenders: dict[str, dict[str, Any]] = {}
         if importtime_runs > 0:
             log(f"  import chains: {importtime_runs} x -X importtime per target")
             offenders = import_offenders(runner, list(HANDLERS), importtime_runs)
-        return ColdResult(layout.name, runs, warm, nopyc, offenders)
+        written = layout.written()
+        if written:
+            raise RuntimeError(f"the runs wrote into the read-only code folders: {written[:5]}")
+        return ColdResult(layout.name, runs, warm, nopyc, offenders, layout.description, written)
     finally:
         layout.close()

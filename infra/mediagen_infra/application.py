@@ -1,12 +1,13 @@
 """Build the CDK app the same way for the CLI (``npx cdk synth``), ``python infra/app.py`` and the tests.
 
 * Stack ``MediaGen-<stage>``; the stage comes from the context key ``stage`` (default ``dev``):
-  ``npx cdk synth -c stage=prod``.
+  ``npx cdk synth -c stage=prod``. The stage also names the metrics namespace (``MediaGen/<stage>``) and the
+  service (``mediagen-<stage>``) of the functions, alarms and dashboard.
 * Environment-agnostic: no account or region lookups, works offline without credentials.
 * Output folder: ``CDK_OUTDIR`` (set by the CLI), else ``<repo>/cdk.out``.
 * Feature flags: the ``context`` of ``cdk.json`` is applied also when the app runs without the CLI, so
   both ways produce the same template.
-* ``MEDIAGEN_SKIP_BUNDLING=1`` skips asset bundling (the layer's pip install and the code copies): synth
+* ``MEDIAGEN_SKIP_BUNDLING=1`` skips asset bundling (the layer's pip install, the code copies, byte-compiling): synth
   takes seconds and the template is otherwise identical (asset hashes do not depend on bundling).
 * cdk-nag's ``AwsSolutionsChecks`` runs on every synth: an unacknowledged finding fails it (exit 1; the
   report is ``<outdir>/validation-report.json``).
@@ -27,6 +28,7 @@ from aws_cdk import Annotations, App
 
 from .bundling import REPO_ROOT
 from .compliance import add_security_checks
+from .context import DEFAULT_STAGE
 from .props import MediaGenPipelineProps
 from .stack import MediaGenStack
 
@@ -34,7 +36,6 @@ from .stack import MediaGenStack
 SKIP_BUNDLING_ENV = "MEDIAGEN_SKIP_BUNDLING"
 #: CDK context key listing the stacks whose assets are bundled (``[]``: none).
 BUNDLING_STACKS_CONTEXT = "aws:cdk:bundling-stacks"
-DEFAULT_STAGE = "dev"
 #: Context the CDK CLI sets by default; applied here too so a direct run writes the same template
 #: (``aws:cdk:path`` resource metadata, used by cfn-lint/checkov findings, and asset metadata).
 CLI_DEFAULT_CONTEXT: Mapping[str, Any] = {

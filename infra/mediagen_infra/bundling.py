@@ -1,24 +1,39 @@
-"""Docker-free bundling of the Lambda code assets and the dependencies layer.
+"""Docker-free bundling of the Lambda code assets and the dependencies layer, byte-compiled for the runtime.
 
-Two kinds of asset, both bundled locally (no Docker engine needed, see ``/work/shared/TOOLCHAIN.md``):
+Two kinds of asset, both bundled locally (no Docker engine needed):
 
 * **one code asset per function**: ``functions/__init__.py``, ``functions/<name>/`` and the ``mediagen``
-  package from ``shared/mediagen/`` (without the sandbox emulator, the local stack and byte-code caches).
-  Unzipped it looks like::
+  package from ``shared/mediagen/`` (without the sandbox emulator, the local stack, the operator tools and
+  byte-code caches). Unzipped it looks like::
 
       functions/__init__.py
       functions/<name>/app.py ...
+      functions/<name>/__pycache__/app.cpython-312.pyc ...
       mediagen/__init__.py ...
 
-* **one dependencies layer** shared by all functions: ``pip install --target <out>/python`` of the
-  ``[project].dependencies`` of ``pyproject.toml`` (the single source of truth), resolved for the Lambda
-  platform (Linux, arm64 or x86_64, CPython 3.12) from binary wheels only.
+* **one dependencies layer** shared by all functions: ``pip install --target <out>/python --require-hashes
+  --only-binary=:all: --no-deps -r infra/layer/requirements.lock``: the lock file :data:`LAYER_LOCK`, resolved
+  for the Lambda platform (CPython 3.12, manylinux2014 x86_64 and aarch64, binary wheels only) with the hash
+  of every artifact, from ``[project].dependencies`` of ``pyproject.toml`` by ``make lock``.
+
+**Byte code.** Lambda's code folders (``/var/task``, ``/opt``) are read-only, so a module without a usable
+``.pyc`` is compiled again on every cold start. Both bundlers therefore run ``compileall`` with a CPython
+:data:`LAMBDA_PYTHON_VERSION` found on the synth machine (:func:`find_lambda_python`: ``python3.12`` on PATH,
+``uv python find 3.12``, or pyenv's versions folder; ``MEDIAGEN_LAMBDA_PYTHON`` names one explicitly), with
+``--invalidation-mode unchecked-hash``: the CDK CLI writes every file of an asset zip with the same fixed
+time (1980-01-01, its ``zipDirectory``), so a timestamp-checked ``.pyc`` (which records the source's mtime
+at compile time) would never match the unzipped source, and Python would compile the module again, in
+memory, at every cold start. An unchecked-hash ``.pyc`` is used as it is. Byte code is platform-independent,
+so any 3.12 will do. Paths inside the byte code are the ones Lambda uses (``/var/task/...``,
+``/opt/python/...``). Without a 3.12 the synth prints a warning and ships the same files, uncompiled (correct,
+only slower to start).
 
 Asset hashes are computed here (``AssetHashType.CUSTOM``) rather than by CDK, because CDK's source
 fingerprint would only see the asset's source folder (and ignores the local bundler, so two assets from
-one folder would share a zip). The function hash covers exactly the files that are copied, the layer hash
-covers the pip request. Both are the same whether or not bundling runs, so a synth with
-``MEDIAGEN_SKIP_BUNDLING=1`` produces the same template as a full one.
+one folder would share a zip). The function hash covers exactly the files that are copied; the layer hash is
+the hash of the lock file (plus the layout version below): it changes when, and only when, the lock
+changes. Both are the same whether or not bundling runs, so a synth with ``MEDIAGEN_SKIP_BUNDLING=1``
+produces the same template as a full one.
 """
 
 from __future__ import annotations
@@ -37,6 +52,15 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from .lambda_python import (  # noqa: F401 -- re-exported: the bundlers' interpreter lookup and compile step
+    LAMBDA_PYTHON_ENV,
+    LAMBDA_PYTHON_VERSION,
+    _python_version_of,
+    compile_tree,
+    find_lambda_python,
+    no_lambda_python_warning,
+)
+
 #: ``infra/`` (this file is ``infra/mediagen_infra/bundling.py``).
 INFRA_DIR = Path(__file__).resolve().parents[1]
 #: The repository root: ``functions/``, ``shared/`` and ``pyproject.toml`` live here.
@@ -44,6 +68,8 @@ REPO_ROOT = INFRA_DIR.parent
 #: A small, fixed folder used as the *source* of the layer asset (its content is not what ships: the
 #: bundler writes the pip install into the output folder).
 LAYER_SOURCE_DIR = INFRA_DIR / "layer"
+#: The lock file of the dependencies layer (``make lock`` writes it; see the module docstring).
+LAYER_LOCK = LAYER_SOURCE_DIR / "requirements.lock"
 
 #: Sub-packages of ``mediagen`` that never ship to Lambda: the sandbox emulator, the local stack and the
 #: operator tools of the CLI.
@@ -52,16 +78,18 @@ EXCLUDED_PACKAGE_DIRS: frozenset[str] = frozenset({"sandbox", "local", "ops"})
 _SKIPPED_DIRS: frozenset[str] = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 _SKIPPED_SUFFIXES: tuple[str, ...] = (".pyc", ".pyo")
 
-#: The Lambda runtime the layer is resolved for.
-LAMBDA_PYTHON_VERSION = "3.12"
 #: Wheel platform tag for Lambda arm64 (Amazon Linux 2023, glibc 2.34 >= manylinux2014).
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 #: Wheel platform tag per Lambda architecture name.
 LAMBDA_PLATFORMS: dict[str, str] = {"arm64": LAMBDA_PLATFORM, "x86_64": "manylinux2014_x86_64"}
+#: Where Lambda unpacks a function's code asset and a layer: the paths recorded in the byte code.
+LAMBDA_TASK_ROOT = "/var/task"
+LAMBDA_LAYER_ROOT = "/opt"
 
-# Bumped when the bundle layout changes, so a new layout never reuses an old zip with the same inputs.
-_CODE_LAYOUT_VERSION = "mediagen-function-code/v1"
-_LAYER_LAYOUT_VERSION = "mediagen-dependencies-layer/v1"
+# Bumped when the bundle layout changes, so a new layout never reuses an old zip with the same inputs
+# (v2: byte-compiled; the layer installed from the lock file).
+_CODE_LAYOUT_VERSION = "mediagen-function-code/v2"
+_LAYER_LAYOUT_VERSION = "mediagen-dependencies-layer/v2"
 
 #: Declared for completeness (``BundlingOptions.image`` is mandatory); the local bundlers below never
 #: decline, so CDK never starts this image.
@@ -125,6 +153,22 @@ def _content_hash(salt: str, files: Sequence[tuple[str, Path]]) -> str:
     return digest.hexdigest()
 
 
+# ------------------------------------------------------------------------------------------- byte code
+_warned_no_python: list[bool] = []
+
+
+def _compile_or_warn(root: Path, recorded_root: str) -> bool:
+    """Compile ``root`` when a Lambda Python is found; else print the warning. Returns whether it compiled."""
+    python = find_lambda_python()
+    if python is None:
+        if not _warned_no_python:  # once per synth, not once per asset
+            _warned_no_python.append(True)
+            print(no_lambda_python_warning(), file=sys.stderr, flush=True)
+        return False
+    compile_tree(python, root, recorded_root=recorded_root)
+    return True
+
+
 @jsii.implements(ILocalBundling)
 class FunctionCodeBundler:
     """Copies one function's handler package and the ``mediagen`` package into the asset folder."""
@@ -134,55 +178,76 @@ class FunctionCodeBundler:
         self.name = name
 
     def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
-        """Copy the files of :func:`function_bundle_files` into ``output_dir``; always handles the asset."""
+        """Copy the files of :func:`function_bundle_files` into ``output_dir`` and byte-compile them for the
+        Lambda runtime (see the module docstring); always handles the asset.
+
+        Raises:
+            RuntimeError: a file does not compile.
+        """
         out = Path(output_dir)
         for dest, source in function_bundle_files(self.source_root, self.name):
             target = out / dest
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        _compile_or_warn(out, LAMBDA_TASK_ROOT)
         return True
 
 
 @jsii.implements(ILocalBundling)
 class DependencyLayerBundler:
-    """Installs the runtime dependencies, as Lambda arm64 / CPython 3.12 wheels, into ``<out>/python``."""
+    """Installs the locked runtime dependencies, as Lambda CPython 3.12 wheels, into ``<out>/python``.
 
-    def __init__(self, requirements: Sequence[str], *, platform: str = LAMBDA_PLATFORM,
+    Args:
+        lock: the lock file (pinned versions with hashes; see :data:`LAYER_LOCK`).
+        platform: the wheel platform tag (:data:`LAMBDA_PLATFORMS`).
+        python_version: the Lambda runtime's Python version.
+    """
+
+    def __init__(self, lock: Path, *, platform: str = LAMBDA_PLATFORM,
                  python_version: str = LAMBDA_PYTHON_VERSION) -> None:
-        self.requirements = list(requirements)
+        self.lock = lock
         self.platform = platform
         self.python_version = python_version
 
     @property
     def pip_options(self) -> list[str]:
-        """The pip options that decide what gets installed (everything but the target folder)."""
+        """The pip options that decide what gets installed (everything but the target folder and the lock)."""
         return [
             "--platform", self.platform, "--implementation", "cp", "--python-version", self.python_version,
-            "--only-binary=:all:",
-            # Byte-code compiled by the host interpreter is useless to the Lambda runtime: skip it.
+            "--only-binary=:all:", "--require-hashes", "--no-deps",
+            # pip would compile with the host interpreter (useless to the runtime): compile_tree does it.
             "--no-compile",
         ]
 
     def pip_command(self, target: Path) -> list[str]:
         """The full command line that installs the layer into ``target``."""
         return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--target", str(target), *self.pip_options, *self.requirements]
+                "--target", str(target), *self.pip_options, "-r", str(self.lock)]
 
     def asset_hash(self) -> str:
-        """Hash of the pip request: changes when a requirement or a platform option changes."""
-        request = "\n".join([_LAYER_LAYOUT_VERSION, *self.pip_options, *self.requirements])
-        return hashlib.sha256(request.encode()).hexdigest()
-
-    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
-        """Run pip into ``<output_dir>/python``; always handles the asset.
+        """The hash of the lock file, salted with the layout version and the wheel platform (an x86_64 and an
+        arm64 layer of the same lock are different zips): for one architecture it changes when, and only
+        when, the lock does.
 
         Raises:
-            subprocess.CalledProcessError: pip failed (no wheel for the platform, no network, ...).
+            FileNotFoundError: the lock file does not exist (run ``make lock``).
+        """
+        digest = hashlib.sha256(f"{_LAYER_LAYOUT_VERSION}\0{self.platform}\0".encode())
+        digest.update(self.lock.read_bytes())
+        return digest.hexdigest()
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
+        """Run pip into ``<output_dir>/python`` and byte-compile the result; always handles the asset.
+
+        Raises:
+            subprocess.CalledProcessError: pip failed (no wheel for the platform, a hash mismatch, no network).
+            RuntimeError: a file does not compile.
         """
         target = Path(output_dir) / "python"
         subprocess.run(self.pip_command(target), check=True)  # noqa: S603 -- fixed argv, no shell
         # Console scripts are not importable and only add size.
         shutil.rmtree(target / "bin", ignore_errors=True)
+        _compile_or_warn(target, f"{LAMBDA_LAYER_ROOT}/python")
         return True
 
 
@@ -233,21 +298,23 @@ def function_code(source_root: Path, name: str, *, allow_missing_handler: bool =
 
 
 def dependencies_layer_code(
-    source_root: Path, *, architecture: lambda_.Architecture = lambda_.Architecture.ARM_64
+    source_root: Path, *, architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
+    lock: Path | None = None,
 ) -> tuple[lambda_.Code, list[str]]:
-    """The ``Code`` of the dependencies layer and the requirement strings it installs.
+    """The ``Code`` of the dependencies layer and the requirement strings of ``pyproject.toml`` it serves.
 
-    Requirements come from ``<source_root>/pyproject.toml``; the asset source is :data:`LAYER_SOURCE_DIR`.
-    Wheels are resolved for ``architecture`` (the platform is part of the asset hash).
+    The layer installs ``lock`` (default :data:`LAYER_LOCK`) for ``architecture``; its asset hash is the
+    lock's (:meth:`DependencyLayerBundler.asset_hash`). The asset source is :data:`LAYER_SOURCE_DIR`.
 
     Raises:
         ValueError: an architecture Lambda's Python runtime does not offer.
+        FileNotFoundError: the lock file does not exist (run ``make lock``).
     """
     platform = LAMBDA_PLATFORMS.get(architecture.name)
     if platform is None:
         raise ValueError(f"no Lambda wheel platform for architecture {architecture.name!r}")
     requirements = read_dependencies(source_root / "pyproject.toml")
-    bundler = DependencyLayerBundler(requirements, platform=platform)
+    bundler = DependencyLayerBundler(lock or LAYER_LOCK, platform=platform)
     code = lambda_.Code.from_asset(
         str(LAYER_SOURCE_DIR),
         asset_hash=bundler.asset_hash(),

@@ -3,7 +3,8 @@
 =========================  =========================================================================
 context key                 effect (default)
 =========================  =========================================================================
-``stage``                  stack name ``MediaGen-<stage>`` (``dev``); see :mod:`mediagen_infra.application`
+``stage``                  stack name ``MediaGen-<stage>`` (``dev``); see :mod:`mediagen_infra.application`;
+                           also the metrics namespace ``MediaGen/<stage>`` and service ``mediagen-<stage>``
 ``alarm_email``            subscribe this address to the alarm topic (none)
 ``alarm_topic_arn``        notify this existing SNS topic instead of creating one (a created topic)
 ``daily_credit_budget``    credits per UTC day, and the budget alarm at 80 % (unlimited)
@@ -16,6 +17,8 @@ context key                 effect (default)
 ``intake_bucket_name``     take manifests and inbox files from this existing bucket (a created bucket)
 ``api_key_secret_name``    read the API key from this existing secret (a created secret)
 ``jobs_api_auth``          ``iam`` (SigV4) or ``none``: the jobs HTTP API's auth (``iam``)
+``cliprise_base_url``      Cliprise API base URL, ``https://...`` (the provider's default)
+``clipia_base_url``        Clipia API base URL, ``https://...`` (the provider's default)
 ``inboxRules``             JSON array of inbox rules ``{"prefix", "model", "input_template",
                            "output_prefix"?}``; ``[]``: no inbox (:data:`DEFAULT_INBOX_RULES`)
 =========================  =========================================================================
@@ -40,6 +43,7 @@ from constructs import Construct
 
 from .inbox import DEFAULT_INBOX_RULES, InboxRule, check_inbox_rules
 from .jobs_api import JOBS_API_AUTH_MODES
+from .monitoring import Telemetry
 from .props import MediaGenPipelineProps
 
 #: CloudWatch Logs retention values (days) and their CDK names.
@@ -58,6 +62,8 @@ ARCHITECTURES: dict[str, lambda_.Architecture] = {
     "arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64,
 }
 REMOVAL_POLICIES: dict[str, RemovalPolicy] = {"retain": RemovalPolicy.RETAIN, "destroy": RemovalPolicy.DESTROY}
+#: The stage when the ``stage`` context key is absent.
+DEFAULT_STAGE = "dev"
 #: The context key of the inbox rules (a JSON array, or a list in ``cdk.json``).
 INBOX_RULES_CONTEXT = "inboxRules"
 _RULE_FIELDS: dict[str, type] = {"prefix": str, "model": str, "input_template": dict, "output_prefix": str}
@@ -182,6 +188,11 @@ def props_from_context(scope: Construct) -> MediaGenPipelineProps:
     if auth is not None:
         options["jobs_api_auth"] = auth
     options["inbox_rules"] = inbox_rules(scope)
+    options["telemetry"] = Telemetry.for_stage(_get(scope, "stage") or DEFAULT_STAGE)
+    for key in ("cliprise_base_url", "clipia_base_url"):
+        url = _get(scope, key)
+        if url is not None:
+            options[key] = url  # checked by MediaGenPipelineProps (https, host, no query)
 
     topic_arn = _matching(scope, "alarm_topic_arn", _SNS_ARN, "an SNS topic ARN")
     if topic_arn is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -27,20 +28,56 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .bundling import function_code, handler_exists
+from .bundling import find_lambda_python, function_code, handler_exists, no_lambda_python_warning
 from .compliance import acknowledge, skip_checkov, skip_log_group_checks
+from .monitoring import Telemetry
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+#: Stacks (``node.addr``) already warned that no CPython 3.12 compiles their assets.
+_WARNED_NO_PYTHON: set[str] = set()
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-#: Environment shared by every function (Powertools Logger, Tracer and Metrics configuration).
+#: Environment shared by every function (Powertools Logger, Tracer and Metrics configuration); the service name
+#: and metrics namespace come from the pipeline's :class:`~mediagen_infra.monitoring.Telemetry` (these are the
+#: defaults).
 POWERTOOLS_ENVIRONMENT: Mapping[str, str] = {
-    "POWERTOOLS_SERVICE_NAME": "mediagen",
-    "POWERTOOLS_METRICS_NAMESPACE": "MediaGen",
+    **Telemetry().environment,
     "POWERTOOLS_LOG_LEVEL": "INFO",
     # Responses can carry provider URLs and job data: never copy them into trace metadata.
     "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
 }
+
+#: Provider base URL variables (aliases of ``mediagen.settings.Settings``) by construct prop name; unset means the
+#: provider's default (the sandbox and tests point them elsewhere).
+PROVIDER_BASE_URL_ENVIRONMENT: Mapping[str, str] = {
+    "cliprise_base_url": "MEDIAGEN_CLIPRISE_BASE_URL",
+    "clipia_base_url": "MEDIAGEN_CLIPIA_BASE_URL",
+}
+
+
+def provider_environment(base_urls: Mapping[str, str], extra_environment: Mapping[str, str] | None = None,
+                         ) -> dict[str, str]:
+    """The provider base URL variables of the non-empty props in ``base_urls`` (prop name -> URL).
+
+    Raises:
+        ValueError: an unknown prop name; a URL that is not ``https://host[/path]`` (the API key travels in its
+            requests) or carries a query or fragment; or a variable ``extra_environment`` also sets.
+    """
+    environment = {}
+    for prop, url in base_urls.items():
+        if prop not in PROVIDER_BASE_URL_ENVIRONMENT:
+            raise ValueError(f"unknown provider base URL {prop!r}: use {', '.join(PROVIDER_BASE_URL_ENVIRONMENT)}")
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"{prop} {url!r}: expected https://host[/path] (no query, fragment or credentials)")
+        name = PROVIDER_BASE_URL_ENVIRONMENT[prop]
+        if extra_environment and name in extra_environment:
+            raise ValueError(f"{prop} and extra_environment both set {name}: keep one")
+        environment[name] = url.rstrip("/")
+    return environment
+
 
 #: Why the X-Ray statement of every execution role has ``Resource: *`` (cdk-nag ``AwsSolutions-IAM5``).
 XRAY_REASON = (
@@ -50,7 +87,8 @@ XRAY_REASON = (
 )
 #: Why the runtime is not the newest Python Lambda offers (cdk-nag ``AwsSolutions-L1``).
 RUNTIME_REASON = (
-    "Pinned to python3.12 on purpose: the dependencies layer is resolved for CPython 3.12 wheels (bundling.py "
+    "Pinned to python3.12 on purpose: the dependencies layer is resolved for CPython 3.12 wheels and the assets are "
+    "byte-compiled for 3.12 (lambda_python.py "
     "LAMBDA_PYTHON_VERSION) and the code is tested on 3.11/3.12; python3.12 is a supported Lambda runtime. "
     "RUNTIME and LAMBDA_PYTHON_VERSION are bumped together, after the test suite passes on the new version."
 )
@@ -134,6 +172,7 @@ def build_function(
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     architecture: lambda_.Architecture = ARCHITECTURE,
+    telemetry: Telemetry | None = None,
 ) -> lambda_.Function:
     """Create ``<Name>LogGroup``, ``<Name>Role`` and ``<Name>Function`` in ``scope`` for ``spec``.
 
@@ -142,15 +181,21 @@ def build_function(
         spec: the function's name, timeout and memory.
         source_root: repository root holding ``functions/`` and ``shared/mediagen/``.
         layers: layers to attach (the dependencies layer, built for the same architecture).
-        environment: function-specific variables, merged over :data:`POWERTOOLS_ENVIRONMENT`.
+        environment: function-specific variables, merged over :data:`POWERTOOLS_ENVIRONMENT` and ``telemetry``'s.
         log_retention: retention of the function's log group.
         log_removal_policy: what happens to the log group when the stack is deleted.
         architecture: the instruction set the function runs on.
+        telemetry: the metrics namespace and service name (``POWERTOOLS_METRICS_NAMESPACE``,
+            ``POWERTOOLS_SERVICE_NAME``); default ``MediaGen`` / ``mediagen``.
 
     Raises:
         FileNotFoundError: the function's sources are missing and the stack bundles its assets.
     """
-    allow_missing_handler = not Stack.of(scope).bundling_required
+    stack = Stack.of(scope)
+    allow_missing_handler = not stack.bundling_required
+    if stack.bundling_required and stack.node.addr not in _WARNED_NO_PYTHON and find_lambda_python() is None:
+        _WARNED_NO_PYTHON.add(stack.node.addr)
+        Annotations.of(stack).add_warning_v2("mediagen:no-python-3.12", no_lambda_python_warning())
     if allow_missing_handler and not handler_exists(source_root, spec.name):
         Annotations.of(scope).add_warning_v2(
             f"mediagen:missing-handler-{spec.name}",
@@ -185,7 +230,7 @@ def build_function(
         memory_size=spec.memory_mb,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
-        environment={**POWERTOOLS_ENVIRONMENT, **environment},
+        environment={**POWERTOOLS_ENVIRONMENT, **(telemetry or Telemetry()).environment, **environment},
     )
     acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
     for check_id, comment in LAMBDA_CHECKOV_SKIPS.items():

@@ -11,16 +11,20 @@ key                                     metric                                  
 ``IntakeDlqNotEmpty``                   intake DLQ ``ApproximateNumberOfMessagesVisible`` (Max)      >= 1
 ``ExecutionsFailed``                    state machine ``ExecutionsFailed`` (Sum, 5 min)              >= 1
 ``ExecutionsTimedOut``                  state machine ``ExecutionsTimedOut`` (Sum, 5 min)            >= 1
-``JobsPastDeadline``                    ``MediaGen/JobsTimedOut`` (Sum, 5 min)                       > 0
-``DailyCreditBudgetNearlySpent``        ``MediaGen/DailyCreditsSpent`` (Maximum, 5 min)              >= 80 % of
+``JobsPastDeadline``                    ``<namespace>/JobsTimedOut`` (Sum, 5 min)                    > 0
+``DailyCreditBudgetNearlySpent``        ``<namespace>/DailyCreditsSpent`` (Maximum, 5 min)           >= 80 % of
                                                                                                      the budget
 ``<Function>Errors``                    Lambda ``Errors`` per function (Sum, 5 min)                  >= 1
 ``<Function>Throttles``                 Lambda ``Throttles`` per function (Sum, 5 min)               >= 1
 ======================================  ===========================================================  ===========
 
 The budget alarm exists only when a daily credit budget is set; the intake DLQ alarm only with an intake.
-Custom metrics are the handlers' Powertools EMF metrics: namespace :data:`METRICS_NAMESPACE`, dimension
-``service`` = :data:`SERVICE_NAME` (``JobsRejected`` also carries a ``reason`` dimension).
+Custom metrics are the handlers' Powertools EMF metrics, in the namespace and with the ``service`` dimension of
+the pipeline's :class:`Telemetry` (``JobsRejected`` also carries a ``reason`` dimension). The functions get the
+same two values as ``POWERTOOLS_METRICS_NAMESPACE`` / ``POWERTOOLS_SERVICE_NAME``, so alarms and dashboard
+watch exactly what the handlers emit. ``MediaGen-<stage>`` uses ``MediaGen/<stage>`` and ``mediagen-<stage>``
+(:meth:`Telemetry.for_stage`), so two stages in one account never mix their figures; an embedding app's
+default is ``MediaGen`` / ``mediagen``.
 
 When no topic is given, one is created: encrypted with its own customer-managed KMS key (CloudWatch cannot
 publish to a topic encrypted with the AWS managed ``alias/aws/sns`` key), TLS-only, and publishable by
@@ -30,7 +34,9 @@ CloudWatch alarms of this account only.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -43,10 +49,14 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-#: Namespace of the handlers' business metrics (``mediagen.observability``).
+#: Default namespace of the handlers' business metrics (``mediagen.observability``), and the prefix of a stage's.
 METRICS_NAMESPACE = "MediaGen"
-#: The ``service`` dimension Powertools adds to every business metric (``POWERTOOLS_SERVICE_NAME``).
+#: Default ``service`` dimension Powertools adds to every business metric (``POWERTOOLS_SERVICE_NAME``), and the
+#: prefix of a stage's.
 SERVICE_NAME = "mediagen"
+#: A CloudWatch namespace: up to 255 of these characters (and not under ``AWS/``, which is AWS's own).
+_NAMESPACE = re.compile(r"[A-Za-z0-9.\-_/#:]{1,255}")
+_SERVICE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 #: Period of every alarm and graph.
 PERIOD = Duration.minutes(5)
 
@@ -55,22 +65,59 @@ OUTCOME_METRICS = ("JobsSubmitted", "JobsSucceeded", "JobsFailed", "JobsPipeline
                    "JobsOutcomeUnknown")
 
 
-def job_metric(name: str, statistic: str = "Sum", *, label: str | None = None) -> cloudwatch.Metric:
-    """A business metric of the handlers (namespace ``MediaGen``, ``service=mediagen``), per 5 minutes."""
+@dataclass(frozen=True)
+class Telemetry:
+    """Where a pipeline's business metrics go: the CloudWatch namespace and the Powertools ``service`` name.
+
+    Attributes:
+        namespace: CloudWatch namespace (letters, digits, ``. - _ / # :``; at most 255; not ``AWS/...``).
+        service: the ``service`` dimension of every metric, and the service name in log lines and traces
+            (letters, digits, ``. _ -``; at most 64).
+
+    Raises:
+        ValueError: a value CloudWatch would reject (the message names the field).
+    """
+
+    namespace: str = METRICS_NAMESPACE
+    service: str = SERVICE_NAME
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE.fullmatch(self.namespace) or self.namespace.startswith("AWS/"):
+            raise ValueError(f"telemetry namespace {self.namespace!r}: use up to 255 letters, digits and . - _ / # :, "
+                             "not starting with AWS/")
+        if not _SERVICE.fullmatch(self.service):
+            raise ValueError(f"telemetry service {self.service!r}: use up to 64 letters, digits and . _ -")
+
+    @classmethod
+    def for_stage(cls, stage: str) -> Telemetry:
+        """``MediaGen/<stage>`` and ``mediagen-<stage>``: the telemetry of stack ``MediaGen-<stage>``."""
+        return cls(namespace=f"{METRICS_NAMESPACE}/{stage}", service=f"{SERVICE_NAME}-{stage}")
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The function environment that makes Powertools emit into this namespace, with this service."""
+        return {"POWERTOOLS_METRICS_NAMESPACE": self.namespace, "POWERTOOLS_SERVICE_NAME": self.service}
+
+
+def job_metric(name: str, statistic: str = "Sum", *, label: str | None = None,
+               telemetry: Telemetry | None = None) -> cloudwatch.Metric:
+    """A business metric of the handlers (``telemetry``'s namespace and ``service``), per 5 minutes."""
+    telemetry = telemetry or Telemetry()
     return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
+        namespace=telemetry.namespace,
         metric_name=name,
-        dimensions_map={"service": SERVICE_NAME},
+        dimensions_map={"service": telemetry.service},
         statistic=statistic,
         period=PERIOD,
         label=label,
     )
 
 
-def rejected_by_reason() -> cloudwatch.MathExpression:
+def rejected_by_reason(telemetry: Telemetry | None = None) -> cloudwatch.MathExpression:
     """``JobsRejected`` summed per ``reason`` dimension value (one line per reason seen)."""
-    search = (f"SEARCH('{{{METRICS_NAMESPACE},reason,service}} MetricName=\"JobsRejected\" "
-              f"service=\"{SERVICE_NAME}\"', 'Sum', {int(PERIOD.to_seconds())})")
+    telemetry = telemetry or Telemetry()
+    search = (f"SEARCH('{{{telemetry.namespace},reason,service}} MetricName=\"JobsRejected\" "
+              f"service=\"{telemetry.service}\"', 'Sum', {int(PERIOD.to_seconds())})")
     return cloudwatch.MathExpression(expression=search, using_metrics={}, label="rejected", period=PERIOD)
 
 
@@ -95,9 +142,10 @@ class PipelineMonitoring(Construct):
         budget_alarm_fraction: share of the budget at which ``DailyCreditBudgetNearlySpent`` fires.
         dashboard: whether to create the dashboard.
         intake_dead_letter_queue: the S3 intake's dead-letter queue, or ``None`` (no intake alarm).
-        removal_policy: what happens to a created topic key when the stack is deleted.
+        telemetry: namespace and ``service`` of the business metrics (default ``MediaGen`` / ``mediagen``).
 
     Attributes:
+        telemetry: the namespace and ``service`` the alarms and graphs watch.
         topic: the alarm topic.
         alarms: the alarms by key (see the module docstring).
         dashboard: the dashboard, or ``None``.
@@ -118,8 +166,10 @@ class PipelineMonitoring(Construct):
         budget_alarm_fraction: float,
         dashboard: bool = True,
         intake_dead_letter_queue: sqs.IQueue | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.telemetry = telemetry or Telemetry()
         self.topic = alarm_topic or self._create_topic()
 
         alarms: dict[str, cloudwatch.Alarm] = {}
@@ -160,12 +210,12 @@ class PipelineMonitoring(Construct):
               "job executions failed (PIPELINE_FAILED: see the task record's error)")
         alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD, statistic="Sum"), 1,
               "job executions hit the state machine's backstop timeout")
-        alarm("JobsPastDeadline", job_metric("JobsTimedOut"), 0,
+        alarm("JobsPastDeadline", self._metric("JobsTimedOut"), 0,
               "jobs passed their deadline without a provider result (TIMED_OUT)",
               operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
         if daily_credit_budget:
             threshold = budget_alarm_threshold(daily_credit_budget, budget_alarm_fraction)
-            alarm("DailyCreditBudgetNearlySpent", job_metric("DailyCreditsSpent", "Maximum"), threshold,
+            alarm("DailyCreditBudgetNearlySpent", self._metric("DailyCreditsSpent", "Maximum"), threshold,
                   f"{threshold} of today's {daily_credit_budget} credits are committed (UTC day); further jobs "
                   "are rejected once the budget is spent")
         for name, function in functions.items():
@@ -181,6 +231,10 @@ class PipelineMonitoring(Construct):
                                    budget_alarm_fraction, intake_dead_letter_queue)
             if dashboard else None
         )
+
+    def _metric(self, name: str, statistic: str = "Sum", *, label: str | None = None) -> cloudwatch.Metric:
+        """:func:`job_metric` in this pipeline's namespace, with its ``service``."""
+        return job_metric(name, statistic, label=label, telemetry=self.telemetry)
 
     def _create_topic(self) -> sns.Topic:
         """An SNS topic only this account's CloudWatch alarms may publish to, encrypted, TLS only."""
@@ -251,26 +305,27 @@ class PipelineMonitoring(Construct):
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Jobs by outcome", width=8,
-                                   left=[job_metric(name, label=name.removeprefix("Jobs"))
+                                   left=[self._metric(name, label=name.removeprefix("Jobs"))
                                          for name in OUTCOME_METRICS]),
-            cloudwatch.GraphWidget(title="Jobs rejected, by reason", width=8, left=[rejected_by_reason()]),
+            cloudwatch.GraphWidget(title="Jobs rejected, by reason", width=8,
+                                   left=[rejected_by_reason(self.telemetry)]),
             cloudwatch.GraphWidget(
                 title="Credits", width=8,
-                left=[job_metric("CreditsSpent", label="spent (estimates of submitted jobs)"),
-                      job_metric("DailyCreditsSpent", "Maximum", label="committed today (UTC)")],
+                left=[self._metric("CreditsSpent", label="spent (estimates of submitted jobs)"),
+                      self._metric("DailyCreditsSpent", "Maximum", label="committed today (UTC)")],
                 left_annotations=budget_lines),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Detection lag (provider done -> pipeline knows), ms", width=8,
-                left=[job_metric("DetectionLagMs", stat, label=stat) for stat in ("p50", "p90", "Maximum")]),
+                left=[self._metric("DetectionLagMs", stat, label=stat) for stat in ("p50", "p90", "Maximum")]),
             cloudwatch.GraphWidget(
                 title="Status checks per job", width=8,
-                left=[job_metric("PollsPerJob", stat, label=stat) for stat in ("Average", "Maximum")]),
+                left=[self._metric("PollsPerJob", stat, label=stat) for stat in ("Average", "Maximum")]),
             cloudwatch.GraphWidget(
                 title="Bytes persisted / callbacks", width=8,
-                left=[job_metric("BytesPersisted", label="bytes persisted")],
-                right=[job_metric("CallbacksReceived", label="callbacks received")]),
+                left=[self._metric("BytesPersisted", label="bytes persisted")],
+                right=[self._metric("CallbacksReceived", label="callbacks received")]),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(

@@ -57,7 +57,20 @@ from .compliance import acknowledge, skip_checkov
 from .inbox import InboxRule, inbox_rules_json
 from .intake import S3Intake
 from .jobs_api import JobsApi
-from .lambdas import API, ARM, CALLBACK, FINALIZE, INTAKE, PERSIST, POLL, RUNTIME, SUBMIT, FunctionSpec, build_function
+from .lambdas import (
+    API,
+    ARM,
+    CALLBACK,
+    FINALIZE,
+    INTAKE,
+    PERSIST,
+    POLL,
+    RUNTIME,
+    SUBMIT,
+    FunctionSpec,
+    build_function,
+    provider_environment,
+)
 from .monitoring import PipelineMonitoring
 from .permissions import grant_least_privilege
 from .props import (
@@ -164,7 +177,9 @@ class MediaGenPipeline(Construct):
             ENV_EVENT_BUS: self.event_bus.event_bus_name,
             **props.extra_environment,
         }
-        secret_env = {ENV_API_KEY_SECRET_ID: self.api_key_secret.secret_arn}
+        secret_env = {ENV_API_KEY_SECRET_ID: self.api_key_secret.secret_arn,
+                      # The functions that read the key call the providers: their base URLs, when given.
+                      **provider_environment(props.provider_base_urls)}
         in_flight_env = {ENV_MAX_IN_FLIGHT: str(props.max_jobs_in_flight)} if props.max_jobs_in_flight else {}
         outputs_env = {ENV_OUTPUTS_BUCKET: self.outputs_bucket.bucket_name}
         queue_env = {ENV_JOBS_QUEUE_URL: self.jobs_queue.queue_url}
@@ -300,6 +315,7 @@ class MediaGenPipeline(Construct):
             daily_credit_budget=props.daily_credit_budget,
             budget_alarm_fraction=props.budget_alarm_fraction,
             dashboard=props.dashboard,
+            telemetry=props.telemetry,
         )
         self.alarm_topic = self.monitoring.topic
         self.alarms = self.monitoring.alarms
@@ -382,4 +398,5 @@ class MediaGenPipeline(Construct):
             log_retention=self.props.log_retention,
             log_removal_policy=self.props.log_removal_policy,
             architecture=self.props.architecture,
+            telemetry=self.props.telemetry,
         )

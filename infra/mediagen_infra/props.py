@@ -18,7 +18,8 @@ from aws_cdk import aws_sns as sns
 from .bundling import REPO_ROOT
 from .inbox import InboxRule, check_inbox_rules
 from .jobs_api import JOBS_API_AUTH_MODES
-from .lambdas import ARCHITECTURE, PERSIST
+from .lambdas import ARCHITECTURE, PERSIST, provider_environment
+from .monitoring import Telemetry
 
 #: The initial value of the API key secret. Replace it after the first deploy::
 #:
@@ -116,6 +117,11 @@ class MediaGenPipelineProps:
             behind your own authenticating gateway or private integration; see :mod:`mediagen_infra.jobs_api`).
         jobs_api_throttle_burst: burst limit of the jobs API's stage (requests).
         jobs_api_throttle_rate: steady rate limit of the jobs API's stage (requests per second).
+        telemetry: metrics namespace and service name of the functions, alarms and dashboard (default
+            ``MediaGen`` / ``mediagen``; ``MediaGen-<stage>`` uses ``Telemetry.for_stage(stage)``).
+        cliprise_base_url, clipia_base_url: the providers' API base URLs (``https://...``), passed to the
+            provider-calling functions as ``MEDIAGEN_CLIPRISE_BASE_URL`` / ``MEDIAGEN_CLIPIA_BASE_URL``;
+            ``""``: the provider's default.
     """
 
     source_root: Path = REPO_ROOT
@@ -146,6 +152,9 @@ class MediaGenPipelineProps:
     jobs_api_auth: str = "iam"
     jobs_api_throttle_burst: int = 50
     jobs_api_throttle_rate: int = 25
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    cliprise_base_url: str = ""
+    clipia_base_url: str = ""
 
     def __post_init__(self) -> None:
         """Reject values AWS would reject at deploy time, or that would make the pipeline misbehave.
@@ -189,3 +198,9 @@ class MediaGenPipelineProps:
         if overridden:
             raise ValueError(f"extra_environment may not set {', '.join(overridden)}: the construct sets them")
         check_inbox_rules(self.inbox_rules)
+        provider_environment(self.provider_base_urls, self.extra_environment)  # raises on a bad URL
+
+    @property
+    def provider_base_urls(self) -> dict[str, str]:
+        """``{"cliprise_base_url": ..., "clipia_base_url": ...}`` as given (``""``: the provider's default)."""
+        return {"cliprise_base_url": self.cliprise_base_url, "clipia_base_url": self.clipia_base_url}

@@ -329,7 +329,9 @@ def prod_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outdir = tmp_path_factory.mktemp("prod.out")
     context = {"stage": "prod", "daily_credit_budget": "20000", "max_jobs_in_flight": "50",
                "alarm_email": "ops@example.com", "log_retention_days": "90",
-               "intake_bucket_name": DROP_BUCKET, "inboxRules": json.dumps([PROD_RULE])}
+               "intake_bucket_name": DROP_BUCKET, "inboxRules": json.dumps([PROD_RULE]),
+               "cliprise_base_url": "https://cliprise.example.com/app/cliprise/",
+               "clipia_base_url": "https://api.clipia.example.com/v1"}
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CDK_CONTEXT_JSON", raising=False)
         app, stack = build_app(outdir=str(outdir), skip_bundling=True, context=context)
@@ -387,6 +389,65 @@ def test_context_options_configure_the_stage(prod_template: dict[str, Any]) -> N
     assert submit["Properties"]["Environment"]["Variables"]["MEDIAGEN_MAX_IN_FLIGHT"] == "50"
 
 
+def _telemetry(template: dict[str, Any]) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+    """``({(namespace, service) of every function}, {custom alarm namespaces}, {dashboard metric namespaces})``."""
+    resources = template["Resources"]
+    functions = {(f["Properties"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"],
+                  f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"])
+                 for f in _of_type(resources, "AWS::Lambda::Function").values()
+                 if f["Properties"]["Handler"].startswith("functions.")}
+    alarms = {a["Properties"]["Namespace"] for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+              if not a["Properties"]["Namespace"].startswith("AWS/")}
+    (dashboard,) = _of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = json.loads("".join(p if isinstance(p, str) else "ref" for p in parts))
+    graphed = set()
+    for widget in body["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            if isinstance(metric[0], dict):  # SEARCH('{namespace,reason,service} ...')
+                graphed.add(metric[0]["expression"].split("{", 1)[1].split(",", 1)[0])
+            elif not metric[0].startswith("AWS/") and metric[0] != "...":
+                graphed.add(metric[0])
+    return functions, alarms, graphed
+
+
+def test_each_stage_has_its_own_metrics_namespace_and_service(
+        dev_template_json: dict[str, Any], prod_template: dict[str, Any]) -> None:
+    """Two stages in one account never add up each other's jobs, spend or alarms."""
+    assert _telemetry(dev_template_json) == ({("MediaGen/dev", "mediagen-dev")}, {"MediaGen/dev"}, {"MediaGen/dev"})
+    assert _telemetry(prod_template) == ({("MediaGen/prod", "mediagen-prod")}, {"MediaGen/prod"}, {"MediaGen/prod"})
+    (budget,) = [a["Properties"] for a in _of_type(prod_template["Resources"], "AWS::CloudWatch::Alarm").values()
+                 if a["Properties"]["MetricName"] == "DailyCreditsSpent"]
+    assert budget["Dimensions"] == [{"Name": "service", "Value": "mediagen-prod"}]
+
+
+def test_provider_base_urls_reach_only_the_functions_that_call_the_providers(
+        dev_template_json: dict[str, Any], prod_template: dict[str, Any]) -> None:
+    def base_urls(template: dict[str, Any]) -> dict[str, dict[str, str]]:
+        return {f["Properties"]["Handler"].split(".")[1]: {
+                    k: v for k, v in f["Properties"]["Environment"]["Variables"].items() if k.endswith("_BASE_URL")
+                    and k != "MEDIAGEN_CALLBACK_BASE_URL"}
+                for f in _of_type(template["Resources"], "AWS::Lambda::Function").values()
+                if f["Properties"]["Handler"].startswith("functions.")}
+
+    expected = {"MEDIAGEN_CLIPRISE_BASE_URL": "https://cliprise.example.com/app/cliprise",
+                "MEDIAGEN_CLIPIA_BASE_URL": "https://api.clipia.example.com/v1"}
+    prod = base_urls(prod_template)
+    assert {name for name, urls in prod.items() if urls} == {"submit", "poll", "persist"}
+    assert all(urls == expected for urls in prod.values() if urls)
+    assert all(urls == {} for urls in base_urls(dev_template_json).values())  # unset: the providers' defaults
+
+
+def test_a_provider_base_url_is_https_and_set_only_once() -> None:
+    with pytest.raises(ValueError, match="cliprise_base_url"):
+        MediaGenPipelineProps(cliprise_base_url="http://cliprise.example.com")
+    with pytest.raises(ValueError, match="clipia_base_url"):
+        MediaGenPipelineProps(clipia_base_url="https://user:pw@clipia.example.com")
+    with pytest.raises(ValueError, match="extra_environment"):
+        MediaGenPipelineProps(cliprise_base_url="https://a.example.com",
+                              extra_environment={"MEDIAGEN_CLIPRISE_BASE_URL": "https://b.example.com"})
+
+
 def test_context_inbox_rules_and_intake_bucket_configure_the_intake(prod_template: dict[str, Any]) -> None:
     resources = prod_template["Resources"]
     (intake,) = [f["Properties"] for f in _of_type(resources, "AWS::Lambda::Function").values()
@@ -415,6 +476,7 @@ def test_context_without_inbox_rules_gets_the_defaults_and_an_empty_list_gets_no
     ("daily_credit_budget", "lots"), ("architecture", "sparc"), ("log_retention_days", "31"),
     ("removal_policy", "snapshot"), ("alarm_topic_arn", "not-an-arn"), ("outputs_bucket_name", "Bad_Bucket"),
     ("intake_bucket_name", "Bad_Bucket"), ("jobs_api_auth", "cognito"), ("inboxRules", "[{prefix: 1}]"),
+    ("cliprise_base_url", "http://cliprise.example.com"), ("clipia_base_url", "clipia.example.com"),
     ("inboxRules", '{"prefix": "a/"}'), ("inboxRules", '[{"prefix": "a/", "model": "m"}]'),
     ("inboxRules", '[{"prefix": "a/", "model": "m", "input_template": {"image": "{object_url}"}, "out": "x"}]'),
     ("inboxRules", '[{"prefix": "a/", "model": "m", "input_template": {"image": "no url"}}]'),

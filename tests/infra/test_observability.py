@@ -83,7 +83,7 @@ def test_the_alarm_set_covers_queue_executions_deadlines_and_every_function(
                    [{"Name": "StateMachineArn", "Value": {"Ref": machine_id}}]),
          "Sum", "GreaterThanOrEqualToThreshold", 1),
         # "jobs past their deadline": the handlers count TIMED_OUT jobs.
-        (_alarm_on(alarms, "MediaGen", "JobsTimedOut", [{"Name": "service", "Value": "mediagen"}]),
+        (_alarm_on(alarms, "MediaGen/dev", "JobsTimedOut", [{"Name": "service", "Value": "mediagen-dev"}]),
          "Sum", "GreaterThanThreshold", 0),
     ]
     for name, function_id in functions.items():
@@ -186,14 +186,15 @@ def test_the_dashboard_shows_jobs_spend_queue_executions_functions_and_alarms(
             else:  # [namespace, metric name, dimension name, value, ..., {options}]
                 metric_names.add((metric[0], metric[1]))
         alarm_arns += properties.get("alarms", [])
-    mediagen = {name for namespace, name in metric_names if namespace == "MediaGen"}
+    mediagen = {name for namespace, name in metric_names if namespace == "MediaGen/dev"}
     assert {*OUTCOME_METRICS, "CreditsSpent", "DailyCreditsSpent", "DetectionLagMs", "PollsPerJob",
             "BytesPersisted"} <= mediagen
     assert {("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
             ("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut"), ("AWS/Lambda", "Errors"),
             ("AWS/Lambda", "Throttles")} <= metric_names
     # Rejected jobs, one line per reason: a SEARCH over the `reason` dimension.
-    assert any("{MediaGen,reason,service}" in e and 'MetricName="JobsRejected"' in e for e in expressions)
+    assert any("{MediaGen/dev,reason,service}" in e and 'MetricName="JobsRejected"' in e
+               and 'service="mediagen-dev"' in e for e in expressions)
     assert sorted(alarm_arns) == sorted(f"<{alarm_id}>" for alarm_id in alarms)  # the alarm status widget
     assert dev_template_json["Outputs"]["DashboardName"]["Value"] == {"Ref": _only(resources,
                                                                                    "AWS::CloudWatch::Dashboard")}

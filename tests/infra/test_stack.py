@@ -365,8 +365,8 @@ def test_function_environment_matches_the_settings_aliases(
         mediagen_vars = {key for key in variables if key.startswith("MEDIAGEN_")}
         assert mediagen_vars == EXPECTED_FUNCTIONS[name][2], name
         assert mediagen_vars <= aliases, f"{name} sets variables Settings does not read"
-        assert variables["POWERTOOLS_SERVICE_NAME"] == "mediagen"  # the alarms' `service` dimension
-        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MediaGen"
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "mediagen-dev"  # the alarms' `service` dimension (stage dev)
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "MediaGen/dev"
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
         # Handler responses carry provider URLs and job data: they must not land in X-Ray.
         assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
@@ -1138,7 +1138,8 @@ def test_local_bundling_of_a_function_code_asset(tmp_path: Path) -> None:
     assert (asset_dir / "mediagen" / "__init__.py").is_file()
     assert not (asset_dir / "mediagen" / "sandbox").exists()
     assert not (asset_dir / "mediagen" / "local").exists()
-    assert not list(asset_dir.rglob("__pycache__"))
+    # Byte code for the runtime only (compiled at bundling, see test_bundling.py), never the checkout's caches.
+    assert {p.name.split(".")[-2] for p in asset_dir.rglob("*.pyc")} <= {"cpython-312"}
     assert not (asset_dir / "functions" / "poll").exists(), "other handlers must not ship"
 
 
