@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import MediagenError
+from mediagen.jobs import MAX_JOB_DEPTH
 from mediagen.local.stack import LocalStack, default_template_path, repo_root
 from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 
@@ -19,31 +20,45 @@ from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 def load_job_files(paths: list[Path]) -> list[dict[str, Any] | str]:
     """Jobs from files: a ``.json`` file holds one job (or a list of jobs); a ``.jsonl`` file one per line.
 
-    A line or file that is not valid JSON is kept as raw text, so it travels the pipeline and is recorded
-    REJECTED like any malformed message would be.
+    Every document goes through :func:`mediagen.decode.decode_json`. A line or file it refuses (not JSON,
+    nested too deeply, ...) is kept as raw text, so it travels the pipeline and is recorded REJECTED like any
+    malformed message would be (the command reports it without sending it).
 
     Raises:
-        MediagenError: a file cannot be read.
+        MediagenError: a file cannot be read, is not UTF-8, or is larger than
+            :data:`mediagen.decode.MAX_FILE_BYTES`.
     """
+    from mediagen.decode import MAX_FILE_BYTES
+
     jobs: list[dict[str, Any] | str] = []
     for path in paths:
         try:
-            text = path.read_text()
+            data = path.read_bytes()
         except OSError as exc:
             raise MediagenError(f"cannot read {path}: {exc.strerror}", code="unreadable") from exc
+        if len(data) > MAX_FILE_BYTES:
+            raise MediagenError(f"cannot read {path}: {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                                code="unreadable")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise MediagenError(f"cannot read {path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
+                                code="unreadable") from exc
         if path.suffix == ".jsonl":
-            jobs.extend(_decode(line) for line in text.splitlines() if line.strip())
+            jobs.extend(_decode(line, depth=MAX_JOB_DEPTH) for line in text.splitlines() if line.strip())
             continue
-        doc = _decode(text)
+        doc = _decode(text, depth=MAX_JOB_DEPTH + 1)
         jobs.extend(doc if isinstance(doc, list) else [doc])
     return jobs
 
 
-def _decode(text: str) -> Any:
+def _decode(text: str, *, depth: int) -> Any:
+    from mediagen.decode import MAX_FILE_BYTES, UnreadableBody, decode_json
+
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        return decode_json(text, max_bytes=MAX_FILE_BYTES, max_depth=depth)
+    except UnreadableBody as exc:  # a value no record keeps: the job is still a job, and its check names the value
+        return exc.document if exc.limit == "values" else text
 
 
 def sample_job_files() -> list[Path]:
