@@ -49,8 +49,13 @@ MAX_VALUE_PROBLEMS = 20
 _BOMS = ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"), (b"\xfe\xff", "UTF-16"),
          (b"\xff\xfe", "UTF-16"))
 _UTF8_BOM = b"\xef\xbb\xbf"
-# A whole string literal (unrolled loop: fast on long strings and many escapes), or one bracket.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+# A whole string literal (unrolled loop: fast on long strings and many escapes; an unclosed one runs to the end).
+# Works on UTF-8 bytes: no byte of a multi-byte character is ASCII, so quotes and brackets are what they seem.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# The JSON escape of a UTF-16 surrogate: the only way a decoded string can hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class UnreadableBody(MediagenError):
@@ -105,17 +110,20 @@ def decode_json(raw: bytes | str, *, max_bytes: int, max_depth: int, what: str =
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         _refuse(f"{what} is not valid UTF-8 (byte {exc.start}: {exc.reason})", what, "encoding")
-    _check_depth(text, max_depth, what)
+    _check_depth(data, max_depth, what)
+    numbers = _Numbers(max_digits)
     try:
-        document = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int,
-                              parse_float=_parse_float)
+        document = json.loads(text, parse_constant=_refuse_constant, parse_int=numbers.parse_int,
+                              parse_float=numbers.parse_float)
     except _NumberRefused as exc:
         _refuse(f"{what} is not usable JSON: {exc}", what, "numbers")
     except RecursionError:  # unreachable after the depth check; kept so no input can ever raise it
         _refuse(f"{what} is nested too deeply; the limit is {max_depth} levels (max_depth)", what, "max_depth")
     except ValueError as exc:
         _refuse(f"{what} is not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})", what, "syntax")
-    problems = value_problems(document, max_digits=max_digits)
+    # The walk runs only when a value may be unusable (it costs far more than the parse on big documents).
+    problems = value_problems(document, max_digits=max_digits) \
+        if numbers.suspect or _SURROGATE_ESCAPE.search(text) else []
     if problems:
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3])
         raise UnreadableBody(f"{what} holds values no record can keep: {summary}", what=what, limit="values",
@@ -189,19 +197,25 @@ def _utf8(raw: bytes | str, *, what: str, max_bytes: int) -> bytes:
     return data
 
 
-def _check_depth(text: str, max_depth: int, what: str) -> None:
-    """Refuse ``text`` when its brackets (outside string literals) nest deeper than ``max_depth``: one pass,
-    no recursion, stops at the first level too deep."""
-    depth = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > max_depth:
-                _refuse(f"{what} is nested more than {max_depth} levels deep; the limit is {max_depth} levels "
-                        f"(max_depth)", what, "max_depth")
-        elif token in ("]", "}"):
-            depth = max(0, depth - 1)
+def _check_depth(data: bytes, max_depth: int, what: str) -> None:
+    """Refuse ``data`` (UTF-8 JSON text) when its brackets (outside string literals) nest deeper than ``max_depth``.
+
+    No recursion and no per-character Python loop: string literals are cut out (by the regex engine) and
+    everything but brackets dropped (``bytes.translate``), then each pass of ``bytes.replace`` removes the
+    innermost level of matched pairs -- a document ``D`` levels deep needs ``D`` passes, so at most
+    ``max_depth + 1`` passes run. Brackets left unmatched (a truncated or broken document) count as open
+    levels too, so ``"[" * 100_000`` is refused here rather than handed to the parser.
+    """
+    brackets = _STRING.sub(b"", data).translate(_AS_PARENS, _NOT_BRACKETS)
+    passes = 0
+    while b"()" in brackets:
+        passes += 1
+        if passes > max_depth:
+            break
+        brackets = brackets.replace(b"()", b"")
+    if passes + brackets.count(b"(") > max_depth:
+        _refuse(f"{what} is nested more than {max_depth} levels deep; the limit is {max_depth} levels "
+                f"(max_depth)", what, "max_depth")
 
 
 class _NumberRefused(ValueError):
@@ -212,19 +226,30 @@ def _refuse_constant(name: str) -> Any:
     raise _NumberRefused(f"{name} is not a JSON number")
 
 
-def _parse_int(literal: str) -> int:
-    if len(literal) > MAX_NUMBER_CHARS:
-        raise _NumberRefused(f"an integer of {len(literal)} characters (the limit is {MAX_NUMBER_CHARS})")
-    return int(literal)
+class _Numbers:
+    """``json.loads`` hooks for number literals: refuse what cannot be converted sensibly, and note whether
+    any literal may be unusable (so the value walk is needed)."""
 
+    def __init__(self, max_digits: int) -> None:
+        self.max_digits = max_digits
+        self.suspect = False
 
-def _parse_float(literal: str) -> float:
-    if len(literal) > MAX_NUMBER_CHARS:
-        raise _NumberRefused(f"a number of {len(literal)} characters (the limit is {MAX_NUMBER_CHARS})")
-    value = float(literal)
-    if not math.isfinite(value):
-        raise _NumberRefused(f"{literal[:40]} overflows to infinity")
-    return value
+    def parse_int(self, literal: str) -> int:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise _NumberRefused(f"an integer of {len(literal)} characters (the limit is {MAX_NUMBER_CHARS})")
+        if len(literal) > self.max_digits:
+            self.suspect = True
+        return int(literal)
+
+    def parse_float(self, literal: str) -> float:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise _NumberRefused(f"a number of {len(literal)} characters (the limit is {MAX_NUMBER_CHARS})")
+        value = float(literal)
+        if not math.isfinite(value):
+            raise _NumberRefused(f"{literal[:40]} overflows to infinity")
+        if value and not _FLOAT_MIN <= abs(value) <= _FLOAT_MAX:
+            self.suspect = True
+        return value
 
 
 def _is_unicode(text: str) -> bool:
