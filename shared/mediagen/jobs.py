@@ -26,7 +26,11 @@ from typing import Any
 
 from mediagen.decode import UnreadableBody, decode_json, value_problems
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: 1-128 characters of ``A-Za-z0-9._:-``, and not ``.`` or ``..`` (the id is a path segment of every output key
+#: and of the folders the CLI downloads into).
+#: (No look-around: the API's pydantic model runs this pattern on the Rust regex engine.)
+JOB_ID_PATTERN = re.compile(
+    r"^(?:[A-Za-z0-9_:-]|[A-Za-z0-9._:-][A-Za-z0-9_:-]|[A-Za-z0-9_:-]\.|[A-Za-z0-9._:-]{3,128})$")
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/=-]{0,512}$")
 #: Upper bound of a job document, in bytes (SQS allows 256 KiB; anything larger is not a documented body).
 MAX_JOB_BYTES = 256 * 1024
@@ -140,7 +144,8 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
             job_id = raw_id
         else:
-            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
+            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -, and not '.' "
+                                               "or '..'"))
 
     request = doc.get("request")
     if request is None and "model" in doc:
@@ -162,9 +167,9 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         else:
             raw_prefix = output.get("prefix", "")
             if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
-                    or raw_prefix.startswith("/"):
+                    or raw_prefix.startswith("/") or "." in raw_prefix.split("/"):
                 problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, "
-                                                          "!_.*'()/=-; no '..', no leading '/')"))
+                                                          "!_.*'()/=-; no '.' or '..' segments, no leading '/')"))
             else:
                 prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
 

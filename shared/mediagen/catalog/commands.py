@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mediagen.catalog.core import Catalog, ModelInfo, get_catalog
+from mediagen.ops.display import clean
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
@@ -237,12 +238,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 if found:
                     status = max(status, EXIT_INVALID)
                     for problem in found:
-                        print(f"{label}: {problem['field']}: {problem['message']}")
+                        print(clean(f"{label}: {problem['field']}: {problem['message']}"))
                 else:
                     model = request.get("model") if isinstance(request, dict) else "?"
-                    print(f"{label}: valid ({model})")
+                    print(clean(f"{label}: valid ({model})"))
         except Unreadable as exc:
-            print(str(exc), file=sys.stderr)
+            print(clean(exc), file=sys.stderr)
             status = EXIT_UNREADABLE
     return status
 

@@ -14,6 +14,7 @@ from typing import IO, Any
 from mediagen.errors import MediagenError
 from mediagen.jobs import MAX_JOB_DEPTH
 from mediagen.local.stack import LocalStack, default_template_path, repo_root
+from mediagen.ops.display import clean
 from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 
 
@@ -80,8 +81,9 @@ class ProgressPrinter:
                 self.seen[r["job_id"]] = state
                 detail = f"polls={state[1]}"
                 if r.get("error"):
-                    detail += f"  {r['error'].get('code')}: {str(r['error'].get('message'))[:80]}"
-                print(f"  [{elapsed:6.1f}s] {r['job_id']:<32} {state[0]:<16} {detail}", file=self.out, flush=True)
+                    detail += f"  {clean(r['error'].get('code'))}: {clean(r['error'].get('message'))[:80]}"
+                print(f"  [{elapsed:6.1f}s] {clean(r['job_id']):<32} {clean(state[0]):<16} {detail}", file=self.out,
+                      flush=True)
 
 
 @dataclass
@@ -140,8 +142,8 @@ def print_table(records: list[dict[str, Any]], out: IO[str]) -> None:
     rows = [("JOB", "MODEL", "STATUS", "POLLS", "SECONDS", "S3 KEY", "BYTES")]
     for r in sorted(records, key=lambda r: r["job_id"]):
         outputs = r.get("outputs") or [{}]
-        rows.append((r["job_id"], r.get("model", ""), str(r.get("status")), str(r.get("polls", 0)),
-                     f"{_seconds(r):.1f}", outputs[0].get("key", "-"), str(outputs[0].get("bytes", "-"))))
+        rows.append((clean(r["job_id"]), clean(r.get("model")), clean(r.get("status")), clean(r.get("polls", 0)),
+                     f"{_seconds(r):.1f}", clean(outputs[0].get("key", "-")), clean(outputs[0].get("bytes", "-"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
@@ -167,6 +169,43 @@ def ensure_template(template_path: Path | None, out: IO[str]) -> Path:
     return path
 
 
+#: The file ``mediagen demo`` writes first into its output folder: only a folder holding it is ever replaced.
+DEMO_MARKER = ".mediagen-demo"
+
+
+def prepare_demo_output_dir(output_dir: Path) -> Path:
+    """Make ``output_dir`` ready for a demo run and return it (resolved): created when missing; used as it is
+    when empty; emptied only when an earlier ``mediagen demo`` made it (it holds :data:`DEMO_MARKER`).
+    The marker is written before anything else.
+
+    Raises:
+        MediagenError: ``output_dir`` is the current folder or one of its parents, a symbolic link, not a
+            folder, or a non-empty folder that ``mediagen demo`` did not make. Nothing is deleted then.
+    """
+    given = output_dir
+    if output_dir.is_symlink():
+        raise MediagenError(f"--output-dir {given} is a symbolic link; name a real folder (or a new one)",
+                            code="unsafe_output_dir")
+    output_dir = output_dir.resolve()
+    here = Path.cwd().resolve()
+    if output_dir == here or output_dir in here.parents:
+        raise MediagenError(f"--output-dir {given} is the current folder (or holds it): the demo replaces its "
+                            "output folder on every run, so name a new folder, e.g. --output-dir demo-output",
+                            code="unsafe_output_dir")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise MediagenError(f"--output-dir {given} is a file, not a folder", code="unsafe_output_dir")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not (output_dir / DEMO_MARKER).is_file():
+            raise MediagenError(f"--output-dir {given} is not empty and was not made by mediagen demo (no "
+                                f"{DEMO_MARKER} file in it); name a new folder or empty this one",
+                                code="unsafe_output_dir")
+        shutil.rmtree(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / DEMO_MARKER).write_text("made by `mediagen demo`: the next run with this --output-dir replaces "
+                                          "this folder\n", encoding="utf-8")
+    return output_dir
+
+
 def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = False,
          processing_seconds: float = 2.0, timeout: float = 300.0, template_path: Path | None = None,
          out: IO[str] = sys.stdout) -> int:
@@ -174,16 +213,16 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
 
     Returns: 0 when every job SUCCEEDED, 1 otherwise.
     """
+    from mediagen.ops.paths import safe_join, write_file
+
     files = job_files or sample_job_files()
     jobs = load_job_files(files)
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True)
+    output_dir = prepare_demo_output_dir(output_dir)
     where = "the real Cliprise API" if real_api else "the sandbox emulator"
     print(f"mediagen demo: {len(jobs)} job(s) from {', '.join(p.name for p in files)}", file=out)
     template = ensure_template(template_path, out)
     with LocalStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
-                    log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
+                    log_path=safe_join(output_dir, "logs", "pipeline.jsonl")) as stack:
         print(f"local stack up: moto (SQS, DynamoDB, S3, EventBridge, Step Functions running "
               f"{stack.template.path.name if stack.template.path else 'the template'}) + {where}", file=out)
         print("progress:", file=out)
@@ -191,7 +230,7 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
         files_written = []
         for record in result.records:
             files_written += stack.download_outputs(record, output_dir)
-        (output_dir / "events.json").write_text(json.dumps(result.events, indent=2))
+        write_file(output_dir, "events.json", data=json.dumps(result.events, indent=2))
     print("", file=out)
     print_table(result.records, out)
     print("", file=out)
