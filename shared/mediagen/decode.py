@@ -262,3 +262,32 @@ def _is_unicode(text: str) -> bool:
 
 def _refuse(message: str, what: str, limit: str) -> NoReturn:
     raise UnreadableBody(message, what=what, limit=limit)
+
+
+def refuse_http_body(event: dict[str, Any], *, max_bytes: int, max_depth: int,
+                     what: str = "body") -> UnreadableBody | None:
+    """Check the body of an API Gateway proxy event (HTTP API v2 or REST v1) with :func:`decode_json`
+    *before* anything else parses it (Powertools' validation calls ``json.loads`` itself, which a deeply
+    nested body turns into a ``RecursionError``).
+
+    Returns:
+        None when there is no body, or it decodes (a body whose only fault is a value no record keeps also
+        passes: the job's own check names that value); else the :class:`UnreadableBody` to answer 400 with.
+    """
+    import base64
+    import binascii
+
+    body = event.get("body")
+    if not body:
+        return None
+    raw: bytes | str = body
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return UnreadableBody(f"{what} is not valid base64", what=what, limit="encoding")
+    try:
+        decode_json(raw, max_bytes=max_bytes, max_depth=max_depth, what=what)
+    except UnreadableBody as exc:
+        return None if exc.limit == "values" else exc
+    return None

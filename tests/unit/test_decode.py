@@ -231,3 +231,23 @@ def test_finding_14_mediagen_validate_never_prints_a_traceback(tmp_path: Path) -
                           text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "nested more than" in done.stderr
+
+
+def test_finding_14_api_bodies_are_checked_before_powertools_parses_them() -> None:
+    """``POST /jobs`` bodies: Powertools' validation runs ``json.loads`` first, so the API handler must call
+    ``refuse_http_body`` before ``app.resolve`` (a 5,000-deep body raised RecursionError there)."""
+    import base64
+
+    from mediagen.decode import refuse_http_body
+
+    event = json.loads((REPO / "events" / "aws" / "apigateway-http-post-job.json").read_text())
+    assert refuse_http_body(event, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH) is None
+    deep = {**event, "body": DEEP_BODIES["arrays"][:20_000], "isBase64Encoded": False}
+    refused = refuse_http_body(deep, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH, what="job")
+    assert refused is not None and refused.problems[0]["field"] == "body"
+    assert "job is nested more than 32 levels deep" in refused.message
+    encoded = {**deep, "body": base64.b64encode(b'{"a": "\xff"}').decode(), "isBase64Encoded": True}
+    refused = refuse_http_body(encoded, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH)
+    assert refused is not None and refused.limit == "encoding"
+    surrogate = {**event, "body": '{"job_id": "j", "request": {"model": "\\ud800"}}', "isBase64Encoded": False}
+    assert refuse_http_body(surrogate, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH) is None
