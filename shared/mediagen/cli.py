@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the sample jobs through the whole pipeline locally (moto + sandbox)")
     p.add_argument("files", nargs="*", help="job files (default: events/jobs/*.json)")
-    p.add_argument("--output-dir", default="demo-output", help="where the outputs are copied (default: %(default)s)")
+    p.add_argument("--output-dir", default="demo-output",
+                   help="where the outputs are copied: a new or empty folder, or one an earlier demo made (it is "
+                        "replaced); any other folder is refused (default: %(default)s)")
     p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
     p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
