@@ -169,7 +169,7 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
             if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
                     or raw_prefix.startswith("/") or "." in raw_prefix.split("/"):
                 problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, "
-                                                          "!_.*'()/=-; no '.' or '..' segments, no leading '/')"))
+                                                          "!_.*'()/=-; no '..', no '.' segment, no leading '/')"))
             else:
                 prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
 

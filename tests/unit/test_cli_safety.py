@@ -49,7 +49,7 @@ def test_finding_9_output_prefixes_with_dot_segments_are_refused(prefix: str) ->
     parsed = parse_job({"job_id": "j-1", "request": REQUEST, "output": {"prefix": prefix}}, fallback_job_id="m")
     assert parsed.job is None
     assert [p["field"] for p in parsed.problems] == ["output.prefix"]
-    assert "no '.' or '..' segments" in parsed.problems[0]["message"]
+    assert "no '..', no '.' segment" in parsed.problems[0]["message"]
 
 
 @settings(max_examples=300, deadline=None)
