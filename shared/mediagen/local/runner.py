@@ -286,6 +286,7 @@ def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path,
                  out: IO[str] | None = None) -> int:
     """``mediagen submit --local``: the same command against the embedded local stack (moto + sandbox), which
     lives for the command, so it always waits for the jobs and downloads their outputs."""
+    from mediagen.ops.paths import safe_join
     from mediagen.ops.submit import submit
 
     out = out or sys.stdout
@@ -293,7 +294,7 @@ def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path,
     jobs = load_job_files(job_files)
     template = ensure_template(template_path, out)
     with LocalStack(template_path=template, processing_seconds=processing_seconds,
-                    log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
+                    log_path=safe_join(output_dir, "logs", "pipeline.jsonl")) as stack:
         print(f"local stack up (moto + sandbox emulator); jobs API at {stack.api_url}", file=out, flush=True)
         return submit(jobs, local_target(stack), via=via, wait_for=True, output_dir=output_dir, timeout=timeout,
                       out=out)
