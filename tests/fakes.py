@@ -103,3 +103,43 @@ class ScriptedProvider:
         if isinstance(item, BaseException):
             raise item
         return item
+
+
+class InMemoryOutputStore:
+    """``mediagen.storage.OutputStore`` in a dict: objects by key, with the ranged reads zip unpacking uses."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.range_reads: list[tuple[str, int, int]] = []
+
+    def put_stream(self, key_stem: str, chunks: Any, *, declared_type: str | None = None,
+                   expected_bytes: int | None = None, tee: Any = None, extension: str | None = None) -> Any:
+        import hashlib
+
+        from mediagen.errors import StorageError
+        from mediagen.storage import EXTENSIONS, StoredObject, sniff_content_type
+
+        data = b"".join(chunks)
+        if expected_bytes is not None and len(data) != expected_bytes:
+            raise StorageError(f"download incomplete: received {len(data)} of {expected_bytes} bytes",
+                               code="download_incomplete")
+        content_type = sniff_content_type(data[:64], declared_type)
+        key = f"{key_stem}.{extension or EXTENSIONS.get(content_type, 'bin')}"
+        self.objects[key] = data
+        return StoredObject(uri=f"s3://fake/{key}", key=key, bytes=len(data), content_type=content_type,
+                            sha256=hashlib.sha256(data).hexdigest())
+
+    def put_json(self, key: str, document: dict[str, Any]) -> Any:
+        import json
+
+        return self.put_stream(key.rsplit(".", 1)[0], [json.dumps(document).encode()], extension="json")
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str:
+        return f"https://fake.example/{key}?X-Amz-Expires={expires_seconds}"
+
+    def size(self, key: str) -> int:
+        return len(self.objects[key])
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        self.range_reads.append((key, start, end))
+        return self.objects[key][start:end]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mediagen import __version__
+from mediagen.ops.display import clean
 from mediagen.redact import RedactingFilter
 
 
@@ -79,21 +80,23 @@ def _status(args: argparse.Namespace) -> int:
     record = job_status(args.job_id, table=table, bucket=bucket, dynamodb=clients.client("dynamodb"),
                         s3=clients.client("s3"))
     if record is None:
-        print(f"mediagen: no job {args.job_id} in {table}", file=sys.stderr)
+        print(f"mediagen: no job {clean(args.job_id)} in {table}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.json:  # JSON escapes every control character itself
         print(json.dumps(record, indent=2, sort_keys=True, default=str))
         return 0
-    print(f"{record['job_id']}  {record.get('model', '')}  {record.get('status')}  polls={record.get('polls', 0)}")
-    for status, at in sorted(record.get("transitions", {}).items(), key=lambda kv: kv[1]):
-        print(f"  {at}  {status}")
+    print(f"{clean(record['job_id'])}  {clean(record.get('model'))}  {clean(record.get('status'))}  "
+          f"polls={clean(record.get('polls', 0))}")
+    for status, at in sorted(record.get("transitions", {}).items(), key=lambda kv: str(kv[1])):
+        print(f"  {clean(at)}  {clean(status)}")
     if record.get("error"):
-        print(f"  error: {record['error'].get('code')}: {record['error'].get('message')}")
+        print(f"  error: {clean(record['error'].get('code'))}: {clean(record['error'].get('message'))}")
         for problem in record["error"].get("problems", []):
-            print(f"    {problem['field']}: {problem['message']}")
+            print(f"    {clean(problem.get('field'))}: {clean(problem.get('message'))}")
     for output in record.get("outputs", []):
-        print(f"  {output['uri']}  {output['content_type']}  {output['bytes']} bytes  sha256 {output['sha256']}")
-        print(f"    {output['url']}")
+        print(f"  {clean(output.get('uri'))}  {clean(output.get('content_type'))}  {clean(output.get('bytes'))} bytes  "
+              f"sha256 {clean(output.get('sha256'))}")
+        print(f"    {clean(output.get('url'))}")
     return 0
 
 
@@ -109,7 +112,8 @@ def _jobs(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2, sort_keys=True, default=str))
         return 0
     for r in records:
-        print(f"{r.get('created_at', ''):<25} {r['job_id']:<40} {r.get('model', ''):<24} {r.get('status')}")
+        print(f"{clean(r.get('created_at')):<25} {clean(r.get('job_id')):<40} {clean(r.get('model')):<24} "
+              f"{clean(r.get('status'))}")
     print(f"{len(records)} job(s)")
     return 0
 
@@ -197,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the sample jobs through the whole pipeline locally (moto + sandbox)")
     p.add_argument("files", nargs="*", help="job files (default: events/jobs/*.json)")
-    p.add_argument("--output-dir", default="demo-output", help="where the outputs are copied (default: %(default)s)")
+    p.add_argument("--output-dir", default="demo-output",
+                   help="where the outputs are copied: a new or empty folder, or one an earlier demo made (it is "
+                        "replaced); any other folder is refused (default: %(default)s)")
     p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
     p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
@@ -313,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mediagen.redact import redact_text
 
         if isinstance(exc, MediagenError):
-            print(f"mediagen: {redact_text(exc.message)}", file=sys.stderr)
+            print(f"mediagen: {clean(redact_text(exc.message))}", file=sys.stderr)
             return 2
         raise
 

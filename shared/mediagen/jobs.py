@@ -24,10 +24,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from mediagen.decode import UnreadableBody, decode_json, value_problems
+
+#: 1-128 characters of ``A-Za-z0-9._:-``, and not ``.`` or ``..`` (the id is a path segment of every output key
+#: and of the folders the CLI downloads into).
+#: (No look-around: the API's pydantic model runs this pattern on the Rust regex engine.)
+JOB_ID_PATTERN = re.compile(
+    r"^(?:[A-Za-z0-9_:-]|[A-Za-z0-9._:-][A-Za-z0-9_:-]|[A-Za-z0-9_:-]\.|[A-Za-z0-9._:-]{3,128})$")
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/=-]{0,512}$")
 #: Upper bound of a job document, in bytes (SQS allows 256 KiB; anything larger is not a documented body).
 MAX_JOB_BYTES = 256 * 1024
+#: Deepest nesting of a job document (DynamoDB stores at most 32 levels of nested attributes).
+MAX_JOB_DEPTH = 32
 _KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields",
                          "retry_unknown_outcome"})
 
@@ -111,24 +119,21 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
     """
     problems: list[dict[str, str]] = []
     doc: Any = body
-    if isinstance(body, bytes | str):
-        raw = body.encode() if isinstance(body, str) else body
-        if len(raw) > MAX_JOB_BYTES:
-            too_big = _problem("body", f"job is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}")
-            return ParsedJob(fallback_job_id, None, [too_big])
-        try:
-            doc = json.loads(raw, parse_constant=_refuse_constant)
-        except RecursionError:
-            return ParsedJob(fallback_job_id, None, [_problem("body", "not a job: JSON nested too deeply")])
-        except (UnicodeDecodeError, ValueError) as exc:
-            not_json = _problem("body", f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})")
-            return ParsedJob(fallback_job_id, None, [not_json])
-    unstorable = _unstorable_values(doc)
-    if unstorable:
+    try:
+        if isinstance(body, bytes | str):
+            doc = decode_json(body, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH, what="job")
+        else:
+            unusable = value_problems(body, max_depth=MAX_JOB_DEPTH)
+            if unusable:
+                raise UnreadableBody("job holds values no record can keep", what="job", limit="values",
+                                     problems=unusable, document=body)
+    except UnreadableBody as exc:
         job_id = fallback_job_id
-        if isinstance(doc, dict) and isinstance(doc.get("job_id"), str) and JOB_ID_PATTERN.fullmatch(doc["job_id"]):
-            job_id = doc["job_id"]
-        return ParsedJob(job_id, None, unstorable)
+        found = exc.document
+        if isinstance(found, dict) and isinstance(found.get("job_id"), str) \
+                and JOB_ID_PATTERN.fullmatch(found["job_id"]):
+            job_id = found["job_id"]
+        return ParsedJob(job_id, None, exc.problems)
     if not isinstance(doc, dict):
         not_object = _problem("body", f"a job must be a JSON object, got {type(doc).__name__}")
         return ParsedJob(fallback_job_id, None, [not_object])
@@ -139,7 +144,8 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
             job_id = raw_id
         else:
-            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
+            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -, and not '.' "
+                                               "or '..'"))
 
     request = doc.get("request")
     if request is None and "model" in doc:
@@ -161,9 +167,9 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         else:
             raw_prefix = output.get("prefix", "")
             if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
-                    or raw_prefix.startswith("/"):
+                    or raw_prefix.startswith("/") or "." in raw_prefix.split("/"):
                 problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, "
-                                                          "!_.*'()/=-; no '..', no leading '/')"))
+                                                          "!_.*'()/=-; no '..', no '.' segment, no leading '/')"))
             else:
                 prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
 
@@ -205,51 +211,6 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         model=model,
         metadata=metadata,
     )
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-#: DynamoDB numbers hold at most 38 significant digits.
-_MAX_DIGITS = 38
-
-
-def _unstorable_values(doc: Any) -> list[dict[str, str]]:
-    """Values JSON allows (or Python reads) that no task record or event can hold: unpaired surrogates,
-    numbers beyond 38 digits, NaN/Infinity. Each becomes a problem naming its path. Iterative (no recursion
-    limit); stops after 20 problems."""
-    import math
-
-    problems: list[dict[str, str]] = []
-    stack: list[tuple[str, Any]] = [("", doc)]
-    while stack and len(problems) < 20:
-        path, value = stack.pop()
-        where = path or "body"
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                problems.append(_problem(where, "contains an unpaired surrogate (not valid Unicode text)"))
-        elif isinstance(value, bool):
-            continue
-        elif isinstance(value, int):
-            if len(str(abs(value))) > _MAX_DIGITS:
-                problems.append(_problem(where, f"number has more than {_MAX_DIGITS} digits"))
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                problems.append(_problem(where, "must be a finite number"))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                try:
-                    str(key).encode("utf-8")
-                except UnicodeEncodeError:
-                    problems.append(_problem(where, "has a key with an unpaired surrogate"))
-                    continue
-                stack.append((f"{path}.{key}" if path else str(key), item))
-        elif isinstance(value, list):
-            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
-    return problems
 
 
 def execution_name(job_id: str) -> str:

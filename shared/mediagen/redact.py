@@ -1,9 +1,21 @@
-"""Secret hygiene: redact API keys from URLs, text and nested structures.
+"""Secret hygiene: redact secrets by their VALUE wherever they appear -- in URLs, text and nested structures.
 
 The Cliprise status endpoint carries the API key in its query string
-(``GET /app/cliprise/status?apiKey=KEY&taskId=ID``; seeds/002 "Status & Download"), and the ``fileURL``
+(``GET /app/cliprise/status?apiKey=KEY&taskId=ID``; [002:164-174]), and the ``fileURL``
 it returns points at that same endpoint. Any URL may therefore carry the key: every URL, message and
 payload that reaches a log, a trace, a task record or an event goes through :func:`redact` first.
+
+What is a secret is decided by the value, never by the name of the field holding it (an output's S3
+``key``, a ``token_count``, a ``password_hint`` stay as they are):
+
+- the secret values registered with :func:`register_secret` (the API key read from Secrets Manager) and
+  those passed as ``secrets``;
+- values of secret query parameters (``apiKey=``, ``token=``, ...) and the credentials of presigned URLs
+  (``X-Amz-Signature``, ``X-Amz-Credential``, ``X-Amz-Security-Token``, ``Signature``, ``AWSAccessKeyId``,
+  the ``X-Goog-`` equivalents, Azure's ``sig``); the URL itself stays, so it can still be told apart;
+- ``Credential=`` / ``Signature=`` of a SigV4 ``Authorization`` header and ``Bearer`` tokens;
+- the secret path segment of a callback URL (``/callbacks/<token>``);
+- the password of ``user:password@`` in a URL.
 """
 
 from __future__ import annotations
@@ -15,17 +27,24 @@ from typing import Any
 
 REDACTED = "***"
 
-# Query parameters (and JSON-ish keys) whose values are secrets, compared case-insensitively.
+#: Query parameters whose values are secrets, compared case-insensitively.
 SECRET_PARAMS: frozenset[str] = frozenset(
     {"apikey", "api_key", "key", "token", "access_token", "x-amz-signature", "x-amz-security-token",
-     "signature", "authorization", "password", "secret"}
+     "x-amz-credential", "awsaccesskeyid", "signature", "x-goog-signature", "x-goog-credential", "sig",
+     "authorization", "password", "secret", "client_secret"}
 )
 
 _QUERY_SECRET = re.compile(
     r"(?P<name>[?&;](?:" + "|".join(re.escape(p) for p in sorted(SECRET_PARAMS)) + r"))=(?P<value>[^&#\s\"']*)",
     re.IGNORECASE,
 )
+# The two secret parts of a SigV4 Authorization header (``AWS4-HMAC-SHA256 Credential=..., Signature=...``).
+_SIGV4_HEADER = re.compile(r"(?P<name>\b(?:Credential|Signature))=(?P<value>[^,\s&\"']+)")
 _BEARER = re.compile(r"(?P<scheme>Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+# A callback URL's last segment is its secret (``<base64 job id>.<token>``; mediagen.completion).
+_CALLBACK = re.compile(r"(?P<path>/callbacks/)[A-Za-z0-9_=-]+\.[A-Za-z0-9_-]{16,}")
+# user:password@ in an authority.
+_USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^/@\s:\"']*):[^/@\s\"']*@", re.IGNORECASE)
 
 _known_secrets: set[str] = set()
 
@@ -41,10 +60,13 @@ def register_secret(value: str | None) -> None:
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` with secret query parameters, Bearer tokens and known secret values replaced
-    by ``***``."""
+    """Return ``text`` with every secret listed in the module docstring replaced by ``***`` (the names
+    around it -- ``apiKey=``, ``Bearer``, ``/callbacks/`` -- stay, so a reader sees what was removed)."""
     out = _QUERY_SECRET.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
+    out = _SIGV4_HEADER.sub(lambda m: f"{m.group('name')}={REDACTED}", out)
     out = _BEARER.sub(lambda m: f"{m.group('scheme')}{REDACTED}", out)
+    out = _CALLBACK.sub(lambda m: f"{m.group('path')}{REDACTED}", out)
+    out = _USERINFO.sub(lambda m: f"{m.group('head')}:{REDACTED}@", out)
     for secret in (*_known_secrets, *secrets):
         if secret and secret in out:
             out = out.replace(secret, REDACTED)
@@ -52,19 +74,17 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """Deep-redact strings inside dicts, lists and tuples; other values are returned unchanged.
+    """Deep-redact every string inside dicts, lists and tuples (dict keys included) with
+    :func:`redact_text`; other values are returned unchanged.
 
-    Dict values under a key named like a secret (``apiKey``, ``Authorization``, ...) are replaced
-    whole.
+    Redaction is by value: a field is never blanked for its name, so ``{"key": "jobs/j-1/output.png"}``
+    keeps its S3 key and a presigned URL keeps its host and path while losing its signature.
     """
     secrets = tuple(secrets)
     if isinstance(value, str):
         return redact_text(value, secrets)
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if isinstance(k, str) and k.lower() in SECRET_PARAMS and v else redact(v, secrets))
-            for k, v in value.items()
-        }
+        return {(redact_text(k, secrets) if isinstance(k, str) else k): redact(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(redact(v, secrets) for v in value)
     return value

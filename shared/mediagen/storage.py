@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import IO, Any, Protocol
@@ -125,6 +125,10 @@ class OutputStore(Protocol):
 
     def presigned_url(self, key: str, expires_seconds: int) -> str: ...
 
+    def size(self, key: str) -> int: ...
+
+    def read_range(self, key: str, start: int, end: int) -> bytes: ...
+
 
 class S3OutputStore:
     """``OutputStore`` on an S3 bucket; multipart upload through boto3's transfer manager.
@@ -194,6 +198,18 @@ class S3OutputStore:
         return str(self._s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
                                                    ExpiresIn=expires_seconds))
 
+    def size(self, key: str) -> int:
+        """The size of the stored object ``key``, in bytes (``HeadObject``)."""
+        return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` (inclusive) to ``end`` (exclusive) of the stored object ``key`` (one ranged
+        ``GetObject``); fewer when the object ends first."""
+        if end <= start:
+            return b""
+        body = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+        return bytes(body.read())
+
     def put_json(self, key: str, document: dict[str, Any]) -> StoredObject:
         """Write a small JSON document (the ``result.json`` manifest)."""
         body = json.dumps(document, indent=2, sort_keys=True).encode()
@@ -205,39 +221,192 @@ class S3OutputStore:
 #: Limits for unpacking a zip result (a hostile or broken archive must not exhaust the function).
 ZIP_MAX_MEMBERS = 1000
 ZIP_MAX_TOTAL_BYTES = 8 * 1024 * 1024 * 1024
+#: Largest accepted expansion of one member (uncompressed size / compressed size): a zip bomb's members
+#: expand thousands of times; media files barely compress at all.
+ZIP_MAX_RATIO = 100.0
+#: Read-ahead of :class:`StoredObjectReader`: one ranged GET fetches at least this many bytes.
+RANGE_BLOCK_BYTES = 1024 * 1024
 
 
-def unpack_zip(store: OutputStore, archive: IO[bytes], key_prefix: str) -> list[StoredObject]:
-    """Store every file of a zip archive as its own object under ``key_prefix`` (content type sniffed,
-    SHA-256 computed), streaming each member. Directory entries are skipped and member names are reduced
-    to safe base names (no ``..``, no absolute paths; duplicates get a numeric suffix).
+class ZipRefused(StorageError):
+    """A zip result mediagen will not unpack: too many members, too large in total, or a member that expands
+    more than :data:`ZIP_MAX_RATIO` times. The message names the member (when one is to blame) and the limit."""
+
+    code = "zip_refused"
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Limits applied by :func:`unpack_zip`.
+
+    Attributes:
+        max_members: most files in one archive.
+        max_total_bytes: most uncompressed bytes of all members together (``MEDIAGEN_ZIP_MAX_TOTAL_BYTES``).
+        max_ratio: most a member may expand (uncompressed / compressed size).
+    """
+
+    max_members: int = ZIP_MAX_MEMBERS
+    max_total_bytes: int = ZIP_MAX_TOTAL_BYTES
+    max_ratio: float = ZIP_MAX_RATIO
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ZipLimits:
+        """The defaults, with ``MEDIAGEN_ZIP_MAX_TOTAL_BYTES`` (a positive integer, bytes) when set.
+
+        Raises:
+            ConfigurationError: the variable is set but not a positive integer.
+        """
+        import os
+
+        from mediagen.errors import ConfigurationError
+
+        raw = (os.environ if environ is None else environ).get("MEDIAGEN_ZIP_MAX_TOTAL_BYTES", "").strip()
+        if not raw:
+            return cls()
+        if not raw.isdigit() or int(raw) <= 0:
+            raise ConfigurationError(f"MEDIAGEN_ZIP_MAX_TOTAL_BYTES must be a positive number of bytes, got {raw!r}")
+        return cls(max_total_bytes=int(raw))
+
+
+class StoredObjectReader(io.RawIOBase):
+    """A read-only, seekable file over a stored object, read with ranged GETs (``OutputStore.read_range``).
+
+    ``zipfile`` needs to seek (its central directory is at the end), so this lets a zip result be unpacked
+    straight from the bucket, without staging the archive on local disk. Each GET fetches at least
+    ``block`` bytes; the last block is kept, so the many small reads of zip headers cost one GET each
+    block, not one each read.
+    """
+
+    def __init__(self, store: OutputStore, key: str, *, block: int = RANGE_BLOCK_BYTES) -> None:
+        self._store = store
+        self._key = key
+        self._size = store.size(key)
+        self._pos = 0
+        self._block = block
+        self._cached_at = 0
+        self._cached = b""
+        #: ranged GETs made so far (observability and tests)
+        self.requests = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, target: Any) -> int:
+        want = min(len(target), max(0, self._size - self._pos))
+        if want == 0:
+            return 0
+        offset = self._pos - self._cached_at
+        if not 0 <= offset < len(self._cached):
+            self._cached_at = self._pos
+            self._cached = self._store.read_range(self._key, self._pos, min(self._size, self._pos + max(want,
+                                                                                                        self._block)))
+            self.requests += 1
+            offset = 0
+        n = min(want, len(self._cached) - offset)
+        if n <= 0:
+            return 0
+        target[:n] = self._cached[offset:offset + n]
+        self._pos += n
+        return n
+
+
+def unpack_zip_from_store(store: OutputStore, zip_key: str, dest_prefix: str,
+                          limits: ZipLimits | None = None) -> list[StoredObject]:
+    """Unpack the zip already stored at ``zip_key`` into ``dest_prefix`` (see :func:`unpack_zip`), reading
+    it back with ranged GETs: no copy of the archive on local disk, memory about one
+    :data:`RANGE_BLOCK_BYTES` block plus the upload parts.
 
     Raises:
-        StorageError: not a zip, or over :data:`ZIP_MAX_MEMBERS` / :data:`ZIP_MAX_TOTAL_BYTES`.
+        ZipRefused: over a limit (see :class:`ZipLimits`).
+        StorageError: not a readable zip.
+    """
+    reader = io.BufferedReader(StoredObjectReader(store, zip_key), buffer_size=64 * 1024)
+    return unpack_zip(store, reader, dest_prefix, limits)
+
+
+def unpack_zip(store: OutputStore, archive: IO[bytes], key_prefix: str,
+               limits: ZipLimits | None = None) -> list[StoredObject]:
+    """Store every file of a zip archive as its own object under ``key_prefix`` (content type sniffed,
+    SHA-256 computed), streaming each member. Directory entries are skipped and member names are reduced
+    to safe base names (no ``..``, no absolute paths).
+
+    Every stored name is unique, compared case-insensitively *after* the extension is settled: a member
+    without one gets the extension of its sniffed type first, so ``photo`` (a PNG) and ``photo.png`` land
+    as ``photo.png`` and ``photo-2.png`` -- numbered in archive order, so the same zip always gives the same
+    names.
+
+    Raises:
+        ZipRefused: more than ``limits.max_members`` members, more than ``limits.max_total_bytes``
+            uncompressed in total, or a member expanding more than ``limits.max_ratio`` times; nothing is
+            stored.
+        StorageError: not a zip.
     """
     import posixpath
     import re
     import zipfile
 
+    limits = limits or ZipLimits()
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
         raise StorageError(f"the result claims to be a zip but is not readable: {exc}", code="bad_zip") from exc
     members = [m for m in zf.infolist() if not m.is_dir()]
-    if len(members) > ZIP_MAX_MEMBERS or sum(m.file_size for m in members) > ZIP_MAX_TOTAL_BYTES:
-        raise StorageError("the zip result is larger than mediagen unpacks", code="zip_too_large")
-    stored, used = [], set()
+    _check_zip_limits(members, limits)
+    stored: list[StoredObject] = []
+    used: set[str] = set()
     for member in members:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(member.filename.replace("\\", "/"))) or "file"
-        stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
-        candidate, n = name, 1
-        while candidate in used:
-            n += 1
-            candidate = f"{stem}-{n}{dot}{ext}"
-        used.add(candidate)
-        stem_c, _, ext_c = candidate.rpartition(".") if "." in candidate.lstrip(".") else (candidate, "", "")
+        stem, ext = _split_name(name)
         with zf.open(member) as fh:
+            head = fh.read(64)
+            ext = ext or EXTENSIONS.get(sniff_content_type(head), "bin")
+            candidate, n = f"{stem}.{ext}", 1
+            while candidate.lower() in used:
+                n += 1
+                candidate = f"{stem}-{n}.{ext}"
+            used.add(candidate.lower())
             chunks: Iterator[bytes] = iter(partial(fh.read, 1024 * 1024), b"")
-            stored.append(store.put_stream(key_prefix + stem_c, chunks, expected_bytes=member.file_size,
-                                           extension=ext_c or None))
+            stored.append(store.put_stream(key_prefix + candidate[: -len(ext) - 1], _prepend(head, chunks),
+                                           expected_bytes=member.file_size, extension=ext))
     return stored
+
+
+def _check_zip_limits(members: list[Any], limits: ZipLimits) -> None:
+    if len(members) > limits.max_members:
+        raise ZipRefused(f"the zip result has {len(members)} files; the limit is {limits.max_members} (max_members)")
+    total = sum(m.file_size for m in members)
+    if total > limits.max_total_bytes:
+        raise ZipRefused(f"the zip result expands to {total} bytes; the limit is {limits.max_total_bytes} bytes "
+                         "(MEDIAGEN_ZIP_MAX_TOTAL_BYTES)")
+    for m in members:
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size > 0 and ratio > limits.max_ratio:
+            raise ZipRefused(f"zip member {m.filename[:200]!r} expands {ratio:.0f}:1 ({m.compress_size} -> "
+                             f"{m.file_size} bytes); the limit is {limits.max_ratio:.0f}:1")
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """``(stem, extension)``: ``photo.png`` -> ``(photo, png)``; ``photo`` and ``.hidden`` have none."""
+    if "." in name.lstrip("."):
+        stem, _, ext = name.rpartition(".")
+        if stem and ext:
+            return stem, ext
+    return name.rstrip(".") or "file", ""
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest

@@ -25,6 +25,7 @@ from typing import Any
 
 from mediagen.catalog import DEFAULT_PROVIDER, PROVIDERS, catalog_for
 from mediagen.catalog.core import Catalog, ModelInfo, Problem, get_catalog
+from mediagen.ops.display import clean
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
@@ -197,23 +198,43 @@ class Unreadable(Exception):
 
 
 def read_documents(path: str) -> Iterator[tuple[str, Any]]:
-    """``(label, document)`` for each JSON document in a file: the whole file, or each JSON Lines line."""
+    """``(label, document)`` for each JSON document in a file: the whole file, or each JSON Lines line.
+
+    Every document goes through :func:`mediagen.decode.decode_json` (size, UTF-8, depth, numbers), so no
+    file can make the command fail with a traceback. A document whose only fault is a value no record can
+    keep (a lone surrogate, a 40-digit number) is still yielded: :func:`split_job` names that value.
+    """
+    from mediagen.decode import MAX_FILE_BYTES, UnreadableBody, decode_json
+    from mediagen.jobs import MAX_JOB_DEPTH
+
+    def decode(data: bytes | str, label: str) -> Any:
+        try:
+            return decode_json(data, max_bytes=MAX_FILE_BYTES, max_depth=MAX_JOB_DEPTH + 1, what=label)
+        except UnreadableBody as exc:
+            if exc.limit == "values":
+                return exc.document
+            raise
+
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data: bytes | str = Path(path).read_bytes() if path != "-" else (
+            sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read())
+    except OSError as exc:
         raise Unreadable(f"{path}: cannot read: {exc}") from exc
     try:
-        yield path, json.loads(text)
+        yield path, decode(data, path)
         return
-    except ValueError as whole_error:
+    except UnreadableBody as whole_error:
+        if whole_error.limit != "syntax":
+            raise Unreadable(whole_error.message) from whole_error
+        text = data.decode("utf-8") if isinstance(data, bytes) else data  # decode_json checked the encoding
         lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         if len(lines) < 2:
-            raise Unreadable(f"{path}: not valid JSON: {whole_error}") from whole_error
+            raise Unreadable(whole_error.message) from whole_error
     for number, line in lines:
         try:
-            yield f"{path}:{number}", json.loads(line)
-        except ValueError as exc:
-            raise Unreadable(f"{path}:{number}: not valid JSON: {exc}") from exc
+            yield f"{path}:{number}", decode(line, f"{path}:{number}")
+        except UnreadableBody as exc:
+            raise Unreadable(exc.message) from exc
 
 
 def document_provider(document: Any) -> tuple[str, list[dict[str, str]]]:
@@ -243,7 +264,9 @@ def split_job(document: Any) -> tuple[Any, bool, list[dict[str, str]]]:
             envelope = [p for p in parsed.problems if not p["field"].startswith("request")] or parsed.problems
             return request, allow, envelope
         return parsed.job.request, parsed.job.allow_unknown_fields, []
-    return document, False, []
+    from mediagen.decode import value_problems
+
+    return document, False, value_problems(document)
 
 
 def _check(document: Any, allow_unknown: bool) -> tuple[str, Any, list[dict[str, str]]]:
@@ -266,13 +289,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 if found:
                     status = max(status, EXIT_INVALID)
                     for problem in found:
-                        print(f"{label}: {problem['field']}: {problem['message']}")
+                        print(clean(f"{label}: {problem['field']}: {problem['message']}"))
                 else:
                     model = request.get("model") if isinstance(request, dict) else "?"
-                    print(f"{label}: valid ({provider}: {model})" if provider != DEFAULT_PROVIDER
-                          else f"{label}: valid ({model})")
+                    print(clean(f"{label}: valid ({provider}: {model})" if provider != DEFAULT_PROVIDER
+                                else f"{label}: valid ({model})"))
         except Unreadable as exc:
-            print(str(exc), file=sys.stderr)
+            print(clean(exc), file=sys.stderr)
             status = EXIT_UNREADABLE
     return status
 

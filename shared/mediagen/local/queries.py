@@ -84,15 +84,14 @@ class StackQueries:
 
     def download_outputs(self, record: dict[str, Any], dest: Path) -> list[Path]:
         """Copy a job's outputs and manifest from the local bucket into ``dest/<job_id>/``."""
+        from mediagen.ops.paths import write_file
+
         s3 = self.session.client("s3")
         prefix = f"{record.get('output_prefix', '')}{record['job_id']}/"
-        target = dest / record["job_id"]
         paths = []
         for obj in s3.list_objects_v2(Bucket=OUTPUTS_BUCKET, Prefix=prefix).get("Contents", []):
-            path = target / obj["Key"][len(prefix):]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self.read_object(obj["Key"]))
-            paths.append(path)
+            paths.append(write_file(dest, record["job_id"], obj["Key"][len(prefix):],
+                                    data=self.read_object(obj["Key"])))
         return paths
 
     def logs(self) -> str:

@@ -13,39 +13,55 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import MediagenError
+from mediagen.jobs import MAX_JOB_DEPTH
 from mediagen.local.faults import ENV_FAULTS_SEED, FaultInjector
 from mediagen.local.stack import EmbeddedStack, default_template_path, repo_root
+from mediagen.ops.display import clean
 from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
 
 
 def load_job_files(paths: list[Path]) -> list[dict[str, Any] | str]:
     """Jobs from files: a ``.json`` file holds one job (or a list of jobs); a ``.jsonl`` file one per line.
 
-    A line or file that is not valid JSON is kept as raw text, so it travels the pipeline and is recorded
-    REJECTED like any malformed message would be.
+    Every document goes through :func:`mediagen.decode.decode_json`. A line or file it refuses (not JSON,
+    nested too deeply, ...) is kept as raw text, so it travels the pipeline and is recorded REJECTED like any
+    malformed message would be (the command reports it without sending it).
 
     Raises:
-        MediagenError: a file cannot be read.
+        MediagenError: a file cannot be read, is not UTF-8, or is larger than
+            :data:`mediagen.decode.MAX_FILE_BYTES`.
     """
+    from mediagen.decode import MAX_FILE_BYTES
+
     jobs: list[dict[str, Any] | str] = []
     for path in paths:
         try:
-            text = path.read_text()
+            data = path.read_bytes()
         except OSError as exc:
             raise MediagenError(f"cannot read {path}: {exc.strerror}", code="unreadable") from exc
+        if len(data) > MAX_FILE_BYTES:
+            raise MediagenError(f"cannot read {path}: {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                                code="unreadable")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise MediagenError(f"cannot read {path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
+                                code="unreadable") from exc
         if path.suffix == ".jsonl":
-            jobs.extend(_decode(line) for line in text.splitlines() if line.strip())
+            jobs.extend(_decode(line, depth=MAX_JOB_DEPTH) for line in text.splitlines() if line.strip())
             continue
-        doc = _decode(text)
+        doc = _decode(text, depth=MAX_JOB_DEPTH + 1)
         jobs.extend(doc if isinstance(doc, list) else [doc])
     return jobs
 
 
-def _decode(text: str) -> Any:
+def _decode(text: str, *, depth: int) -> Any:
+    from mediagen.decode import MAX_FILE_BYTES, UnreadableBody, decode_json
+
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        return decode_json(text, max_bytes=MAX_FILE_BYTES, max_depth=depth)
+    except UnreadableBody as exc:  # a value no record keeps: the job is still a job, and its check names the value
+        return exc.document if exc.limit == "values" else text
 
 
 def sample_job_files() -> list[Path]:
@@ -67,8 +83,9 @@ class ProgressPrinter:
                 self.seen[r["job_id"]] = state
                 detail = f"polls={state[1]}"
                 if r.get("error"):
-                    detail += f"  {r['error'].get('code')}: {str(r['error'].get('message'))[:80]}"
-                print(f"  [{elapsed:6.1f}s] {r['job_id']:<32} {state[0]:<16} {detail}", file=self.out, flush=True)
+                    detail += f"  {clean(r['error'].get('code'))}: {clean(r['error'].get('message'))[:80]}"
+                print(f"  [{elapsed:6.1f}s] {clean(r['job_id']):<32} {clean(state[0]):<16} {detail}", file=self.out,
+                      flush=True)
 
 
 @dataclass
@@ -143,8 +160,8 @@ def print_table(records: list[dict[str, Any]], out: IO[str]) -> None:
     rows = [("JOB", "MODEL", "STATUS", "POLLS", "SECONDS", "S3 KEY", "BYTES")]
     for r in sorted(records, key=lambda r: r["job_id"]):
         outputs = r.get("outputs") or [{}]
-        rows.append((r["job_id"], r.get("model", ""), str(r.get("status")), str(r.get("polls", 0)),
-                     f"{_seconds(r):.1f}", outputs[0].get("key", "-"), str(outputs[0].get("bytes", "-"))))
+        rows.append((clean(r["job_id"]), clean(r.get("model")), clean(r.get("status")), clean(r.get("polls", 0)),
+                     f"{_seconds(r):.1f}", clean(outputs[0].get("key", "-")), clean(outputs[0].get("bytes", "-"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
@@ -170,6 +187,43 @@ def ensure_template(template_path: Path | None, out: IO[str]) -> Path:
     return path
 
 
+#: The file ``mediagen demo`` writes first into its output folder: only a folder holding it is ever replaced.
+DEMO_MARKER = ".mediagen-demo"
+
+
+def prepare_demo_output_dir(output_dir: Path) -> Path:
+    """Make ``output_dir`` ready for a demo run and return it (resolved): created when missing; used as it is
+    when empty; emptied only when an earlier ``mediagen demo`` made it (it holds :data:`DEMO_MARKER`).
+    The marker is written before anything else.
+
+    Raises:
+        MediagenError: ``output_dir`` is the current folder or one of its parents, a symbolic link, not a
+            folder, or a non-empty folder that ``mediagen demo`` did not make. Nothing is deleted then.
+    """
+    given = output_dir
+    if output_dir.is_symlink():
+        raise MediagenError(f"--output-dir {given} is a symbolic link; name a real folder (or a new one)",
+                            code="unsafe_output_dir")
+    output_dir = output_dir.resolve()
+    here = Path.cwd().resolve()
+    if output_dir == here or output_dir in here.parents:
+        raise MediagenError(f"--output-dir {given} is the current folder (or holds it): the demo replaces its "
+                            "output folder on every run, so name a new folder, e.g. --output-dir demo-output",
+                            code="unsafe_output_dir")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise MediagenError(f"--output-dir {given} is a file, not a folder", code="unsafe_output_dir")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not (output_dir / DEMO_MARKER).is_file():
+            raise MediagenError(f"--output-dir {given} is not empty and was not made by mediagen demo (no "
+                                f"{DEMO_MARKER} file in it); name a new folder or empty this one",
+                                code="unsafe_output_dir")
+        shutil.rmtree(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / DEMO_MARKER).write_text("made by `mediagen demo`: the next run with this --output-dir replaces "
+                                          "this folder\n", encoding="utf-8")
+    return output_dir
+
+
 def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = False,
          processing_seconds: float = 2.0, timeout: float = 300.0, template_path: Path | None = None,
          out: IO[str] = sys.stdout, faults: str | None = None) -> int:
@@ -179,17 +233,17 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
 
     Returns: 0 when every job SUCCEEDED, 1 otherwise.
     """
+    from mediagen.ops.paths import safe_join, write_file
+
     files = job_files or sample_job_files()
     jobs = load_job_files(files)
     injector = fault_injector(faults)  # a malformed spec fails before anything starts
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True)
+    output_dir = prepare_demo_output_dir(output_dir)
     where = "the real Cliprise API" if real_api else "the sandbox emulator"
     print(f"mediagen demo: {len(jobs)} job(s) from {', '.join(p.name for p in files)}", file=out)
     template = ensure_template(template_path, out)
     with EmbeddedStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
-                       log_path=output_dir / "logs" / "pipeline.jsonl", faults=injector) as stack:
+                       log_path=safe_join(output_dir, "logs", "pipeline.jsonl"), faults=injector) as stack:
         if stack.faults is not None:
             print(f"AWS-side faults: {', '.join(f'{r.key}={r.kind}@{r.rate:g}' for r in stack.faults.rules)} "
                   f"(seed {stack.faults.seed})", file=out)
@@ -200,7 +254,7 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
         files_written = []
         for record in result.records:
             files_written += stack.download_outputs(record, output_dir)
-        (output_dir / "events.json").write_text(json.dumps(result.events, indent=2))
+        write_file(output_dir, "events.json", data=json.dumps(result.events, indent=2))
     print("", file=out)
     print_table(result.records, out)
     print("", file=out)
@@ -269,6 +323,7 @@ def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path,
                  out: IO[str] | None = None) -> int:
     """``mediagen submit --local``: the same command against the embedded local stack (moto + sandbox), which
     lives for the command, so it always waits for the jobs and downloads their outputs."""
+    from mediagen.ops.paths import safe_join
     from mediagen.ops.submit import submit
 
     out = out or sys.stdout
@@ -276,7 +331,7 @@ def submit_local(*, job_files: list[Path], via: str = "queue", output_dir: Path,
     jobs = load_job_files(job_files)
     template = ensure_template(template_path, out)
     with EmbeddedStack(template_path=template, processing_seconds=processing_seconds,
-                       log_path=output_dir / "logs" / "pipeline.jsonl") as stack:
+                       log_path=safe_join(output_dir, "logs", "pipeline.jsonl")) as stack:
         print(f"local stack up (moto + sandbox emulator); jobs API at {stack.api_url}", file=out, flush=True)
         return submit(jobs, local_target(stack), via=via, wait_for=True, output_dir=output_dir, timeout=timeout,
                       out=out)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import ConfigurationError, MediagenError
+from mediagen.ops.display import clean
 from mediagen.tasks import TERMINAL, TaskStatus
 
 
@@ -109,7 +110,7 @@ def prepare(jobs: list[dict[str, Any] | str], out: IO[str]) -> tuple[list[dict[s
         if problems:
             invalid += 1
             for p in problems:
-                print(f"job {n} ({parsed.job_id}): {p['field']}: {p['message']}", file=out)
+                print(f"job {n} ({clean(parsed.job_id)}): {clean(p['field'])}: {clean(p['message'])}", file=out)
             continue
         assert isinstance(job, dict)
         valid.append(job)
@@ -133,11 +134,11 @@ def send(jobs: list[dict[str, Any]], target: Target, *, via: str, out: IO[str]) 
                 problems = "; ".join(f"{p['field']}: {p['message']}" for p in (answer or {}).get("problems") or [])
                 raise MediagenError(f"POST /jobs answered {status} for {job['job_id']}: "
                                     f"{(answer or {}).get('message', '')} {problems}".strip(), code="api_refused")
-            print(f"  {job['job_id']:<40} accepted ({'new' if answer.get('created') else 'already accepted'})",
+            print(f"  {clean(job['job_id']):<40} accepted ({'new' if answer.get('created') else 'already accepted'})",
                   file=out, flush=True)
         else:
             target.sqs.send_message(QueueUrl=target.queue_url, MessageBody=body)
-            print(f"  {job['job_id']:<40} queued", file=out, flush=True)
+            print(f"  {clean(job['job_id']):<40} queued", file=out, flush=True)
         ids.append(job["job_id"])
     return ids
 
@@ -169,9 +170,9 @@ def wait(job_ids: list[str], target: Target, *, timeout: float, out: IO[str], in
                 seen[job_id] = state
                 detail = f"polls={state[1]}"
                 if record.get("error"):
-                    detail += f"  {record['error'].get('code')}: {str(record['error'].get('message'))[:90]}"
-                print(f"  [{time.monotonic() - start:6.1f}s] {job_id:<40} {state[0]:<16} {detail}", file=out,
-                      flush=True)
+                    detail += f"  {clean(record['error'].get('code'))}: {clean(record['error'].get('message'))[:90]}"
+                print(f"  [{time.monotonic() - start:6.1f}s] {clean(job_id):<40} {clean(state[0]):<16} {detail}",
+                      file=out, flush=True)
         if all(records.get(j, {}).get("status") in TERMINAL for j in job_ids):
             return records
         if time.monotonic() - start > timeout:
@@ -182,7 +183,14 @@ def wait(job_ids: list[str], target: Target, *, timeout: float, out: IO[str], in
 
 
 def download(record: dict[str, Any], target: Target, dest: Path) -> list[Path]:
-    """Copy a job's outputs and ``result.json`` into ``dest/<job_id>/``."""
+    """Copy a job's outputs and ``result.json`` into ``dest/<job_id>/`` (through
+    :func:`mediagen.ops.paths.write_file`: nothing lands outside ``dest``).
+
+    Raises:
+        mediagen.ops.paths.UnsafePath: a job id or key would leave ``dest``.
+    """
+    from mediagen.ops.paths import write_file
+
     paths = []
     keys = [o["key"] for o in record.get("outputs") or [] if o.get("key")]
     if record.get("manifest_uri"):
@@ -190,10 +198,8 @@ def download(record: dict[str, Any], target: Target, dest: Path) -> list[Path]:
     base = f"{record.get('output_prefix', '')}{record['job_id']}/"
     for key in keys:
         relative = key[len(base):] if key.startswith(base) else key.rsplit("/", 1)[-1]
-        path = dest / record["job_id"] / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(target.s3.get_object(Bucket=target.bucket, Key=key)["Body"].read())
-        paths.append(path)
+        data = target.s3.get_object(Bucket=target.bucket, Key=key)["Body"].read()
+        paths.append(write_file(dest, record["job_id"], relative, data=data))
     return paths
 
 
@@ -224,10 +230,11 @@ def submit(jobs: list[dict[str, Any] | str], target: Target | Callable[[], Targe
     print("", file=out)
     for job_id in ids:
         r = records[job_id]
-        print(f"{job_id:<40} {r.get('status'):<16} {(r.get('error') or {}).get('code', '')}", file=out)
+        print(f"{clean(job_id):<40} {clean(r.get('status')):<16} {clean((r.get('error') or {}).get('code'))}",
+              file=out)
     if files:
         print(f"\noutputs downloaded to {output_dir}/ :", file=out)
         for path in sorted(files):
-            print(f"  {path}", file=out)
+            print(f"  {clean(path)}", file=out)
     ok = not invalid and all(records[j].get("status") == TaskStatus.SUCCEEDED for j in ids)
     return 0 if ok else 1
