@@ -57,7 +57,7 @@ from constructs import Construct
 from .bundling import REPO_ROOT, dependencies_layer_code
 from .callback_api import CallbackApi
 from .compliance import acknowledge, acknowledge_wildcard_resource, skip_checkov
-from .intake import S3Intake
+from .intake import ENV_INPUT_ALLOW, S3Intake
 from .jobs_api import JOBS_API_AUTH_MODES, JobsApi
 from .lambdas import (
     API,
@@ -103,6 +103,7 @@ RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_TASK_TABLE, ENV_OUTPUTS_BUCKET, ENV_EVENT_BUS, ENV_STATE_MACHINE_ARN, ENV_API_KEY_SECRET_ID,
     ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT, ENV_JOBS_QUEUE_URL, ENV_INTAKE_BUCKET,
     ENV_INBOX_RULES,
+    ENV_INPUT_ALLOW,  # intake helper (issue 13 finding 8)
 })
 #: ``source`` of the job events (``MEDIAGEN_EVENT_SOURCE``; ``extra_environment`` may change it).
 ENV_EVENT_SOURCE = "MEDIAGEN_EVENT_SOURCE"
@@ -324,6 +325,8 @@ class MediaGenPipelineProps:
             intake function's ``MEDIAGEN_INBOX_RULES``. Prefixes may not be equal or nested (S3 refuses
             overlapping notifications), and their JSON must fit :data:`INBOX_RULES_MAX_BYTES`. ``()``: no inbox
             (``MediaGen-<stage>`` uses :data:`DEFAULT_INBOX_RULES` unless its context says otherwise).
+        input_allow: the ``s3://bucket/prefix/`` locations jobs' ``s3://`` inputs may name (submit's
+            ``MEDIAGEN_INPUT_ALLOW``); ``None``: the intake bucket's ``inbox/`` and ``inputs/``.
         alarm_topic: the SNS topic every alarm notifies (on alarm and on recovery); ``None`` creates an
             encrypted topic (:attr:`MediaGenPipeline.alarm_topic`).
         oldest_message_alarm_age: the ``OldestJobTooOld`` alarm fires when a job message waits this long.
@@ -359,6 +362,7 @@ class MediaGenPipelineProps:
     max_jobs_in_flight: int | None = None
     budget_alarm_fraction: float = 0.8
     inbox_rules: Sequence[InboxRule] = ()
+    input_allow: Sequence[str] | None = None  # intake helper (issue 13 finding 8): see S3Intake's input_allow
     alarm_topic: sns.ITopic | None = None
     oldest_message_alarm_age: Duration = field(default_factory=lambda: Duration.minutes(15))
     dashboard: bool = True
@@ -556,6 +560,8 @@ class MediaGenPipeline(Construct):
             max_receive_count=props.max_receive_count,
             dlq_retention=props.dlq_retention,
             removal_policy=props.removal_policy,
+            outputs_bucket=self.outputs_bucket,  # intake helper (issue 13 finding 5): refuses the same bucket
+            input_allow=props.input_allow,  # intake helper (issue 13 finding 8)
         )
         intake_env = {ENV_INTAKE_BUCKET: self.intake.bucket.bucket_name}
         intake = self._function(
@@ -574,6 +580,7 @@ class MediaGenPipeline(Construct):
                 **in_flight_env,
                 **budget_env,
                 **intake_env,
+                ENV_INPUT_ALLOW: self.intake.input_allow_env,  # intake helper (issue 13 finding 8)
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                 ENV_CALLBACK_BASE_URL: self.callback_api.callback_url_base,
             },
