@@ -26,15 +26,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "shared"))
-sys.path.insert(0, str(REPO / "infra"))
 
 from mediagen import intake  # noqa: E402
 from mediagen.pipeline import Ports  # noqa: E402
 from mediagen.settings import Settings  # noqa: E402
 from mediagen.storage import StoredObject  # noqa: E402
 
-#: The intake function's timeout and memory (``mediagen_infra.lambdas.INTAKE``).
-TIMEOUT_S, MEMORY_MB = 300, 512
+#: The intake function's timeout and memory (``mediagen_infra.lambdas.INTAKE``) and its queue's batch size
+#: (``mediagen_infra.intake.INTAKE_BATCH_SIZE``); not imported, so the benchmark needs no CDK or Node.
+TIMEOUT_S, MEMORY_MB, INTAKE_BATCH_SIZE = 300, 512, 10
 #: Memory at which a Lambda function has one full vCPU.
 FULL_VCPU_MB = 1769
 
@@ -173,8 +173,6 @@ def run(manifests: int, lines: int, latency_ms: float, workers: int, memory_mb: 
 
 
 def main() -> None:
-    from mediagen_infra.intake import INTAKE_BATCH_SIZE
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifests", type=int, default=INTAKE_BATCH_SIZE, help="messages in the batch")
     parser.add_argument("--lines", type=int, default=intake.MAX_MANIFEST_LINES, help="lines per manifest")

@@ -580,7 +580,8 @@ class MediaGenPipeline(Construct):
                 **in_flight_env,
                 **budget_env,
                 **intake_env,
-                ENV_INPUT_ALLOW: self.intake.input_allow_env,  # intake helper (issue 13 finding 8)
+                # intake helper (issue 13 finding 8): unset, submit allows the intake bucket's inbox/ and inputs/
+                **({ENV_INPUT_ALLOW: self.intake.input_allow_env} if props.input_allow is not None else {}),
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                 ENV_CALLBACK_BASE_URL: self.callback_api.callback_url_base,
             },

@@ -188,8 +188,14 @@ class S3Inputs:
         self._client = s3_client
         self._expires = max(1, min(int(expires_seconds), 7 * 24 * 3600))
         self._lock = threading.Lock()  # submit's worker threads share this; boto3 client creation is not thread-safe
-        self.allow: tuple[InputLocation, ...] = tuple(allow) if allow is not None else input_allow_from_env()
+        self._allow = tuple(allow) if allow is not None else None
         self._catalog = catalog
+
+    @cached_property
+    def allow(self) -> tuple[InputLocation, ...]:
+        """The allowed locations (read from the environment on first use when not given: a bad
+        ``MEDIAGEN_INPUT_ALLOW`` fails the jobs with ``s3://`` inputs, not every job)."""
+        return self._allow if self._allow is not None else input_allow_from_env()
 
     @cached_property
     def _s3(self) -> Any:

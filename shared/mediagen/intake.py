@@ -393,8 +393,11 @@ def _take_manifest(lines: list[tuple[int, str]], key: str, where: dict[str, Any]
         if documents:
             if ports.jobs_queue is None:
                 raise ConfigurationError("no jobs queue configured (MEDIAGEN_JOBS_QUEUE_URL)")
-            for batch in size_batches(documents):
-                ports.jobs_queue.send(batch)  # raises: reported, then the S3 event is retried
+            first, *rest = size_batches(documents)
+            # The first batch on this thread (the queue's client is made on first use), the rest at once;
+            # any failure raises: it is reported, then the S3 event is retried.
+            ports.jobs_queue.send(first)
+            list(pool.map(ports.jobs_queue.send, rest))
 
         tracked = [o for o in outcomes if o["status"] != "CONFLICT" and o.get("job_id")]
         job_ids = [o["job_id"] for o in tracked]

@@ -52,11 +52,15 @@ def test_finding_08_inputs_default_to_the_intake_buckets_inbox_and_inputs_prefix
         intake(stack(), bucket=s3.Bucket.from_bucket_name(scope, "Drop3", "acme-drop"), input_allow=["acme/x/"])
 
 
-def test_finding_08_submit_gets_the_allowed_input_locations(dev_template_json: dict[str, Any]) -> None:
+def test_finding_08_submit_allows_the_intake_buckets_inputs_by_default(dev_template_json: dict[str, Any]) -> None:
+    """Without ``input_allow`` the construct sets no ``MEDIAGEN_INPUT_ALLOW``: submit derives the same default
+    (``inbox/``, ``inputs/``) from the intake bucket it is given."""
     functions = [r for r in dev_template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
                  and str(r["Properties"].get("Handler", "")).startswith("functions.submit.")]
     (submit,) = functions
     variables = submit["Properties"]["Environment"]["Variables"]
-    allow = variables["MEDIAGEN_INPUT_ALLOW"]
-    intake_ref = variables["MEDIAGEN_INTAKE_BUCKET"]
-    assert allow == {"Fn::Join": ["", ["s3://", intake_ref, "/inbox/,s3://", intake_ref, "/inputs/"]]}
+    assert "MEDIAGEN_INPUT_ALLOW" not in variables and "Ref" in variables["MEDIAGEN_INTAKE_BUCKET"]
+    from mediagen.inputs import DEFAULT_INPUT_PREFIXES as RUNTIME_DEFAULT
+    from mediagen_infra.intake import DEFAULT_INPUT_PREFIXES
+
+    assert DEFAULT_INPUT_PREFIXES == RUNTIME_DEFAULT
