@@ -333,3 +333,53 @@ def test_sweeper_is_bounded_per_run_and_skips_a_job_taken_up_meanwhile() -> None
     swept = sweep_stale_received(tasks, queue, 900, limit=12, now=NOW)
     assert len(swept) == 11 and "job-0" not in swept
     assert sum(len(b) for b in queue.batches) == 11
+
+
+def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(sqs: tuple[Any, str]) -> None:
+    from mediagen.intake import DynamoReceivedRecords
+    from mediagen.tasks import DynamoTaskRepository
+
+    client, url = sqs  # moto is active
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    repository = DynamoTaskRepository("tasks", dynamodb)
+    for job_id in ("left-behind", "claimed", "finished"):
+        repository.create({"job_id": job_id, "status": "RECEIVED", "request": {"model": "nano-banana", "input": {
+            "prompt": job_id, "scale": 1.5}}, "output_prefix": "results/jobs/x/", "max_credits": 10})
+    repository.transition("claimed", TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
+    repository.transition("claimed", TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING})  # submit's own retry
+    repository.transition("finished", TaskStatus.REJECTED)
+    dynamodb.put_item(TableName="tasks", Item={"job_id": {"S": "#manifest:abc"}, "status": {"S": "RECEIVED"}})
+    records = DynamoReceivedRecords("tasks", dynamodb)
+    queue = SqsJobQueue(url, lambda: client)
+
+    later = 4_000_000_000.0  # 2096: every record is old by then
+    assert sweep_stale_received(records, queue, 900, now=later) == ["left-behind"]
+    (document,) = drain(client, url)
+    assert document == {"job_id": "left-behind", "request": {"model": "nano-banana", "input": {
+        "prompt": "left-behind", "scale": 1.5}}, "output": {"prefix": "results/jobs/x/"}, "max_credits": 10}
+    assert (repository.get("left-behind") or {}).get("swept_at")
+    assert sweep_stale_received(records, queue, 900, now=later + 60) == []  # once per period
+
+
+def test_sweeper_re_enqueued_job_is_taken_up_by_submit_as_the_same_job() -> None:
+    from mediagen.pipeline import accept_job, submit_job
+    from mediagen.provider import GenerateAccepted
+    from tests.fakes import RecordingStarter, ScriptedProvider
+
+    provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
+    tasks, queue = SweepableTasks(), ListQueue()
+    ports = Ports(settings=Settings(), tasks=tasks, events=RecordingEvents(), provider=lambda: provider,
+                  executions=RecordingStarter())
+    accepted = accept_job(line("left behind", job_id="lb-1"), fallback_job_id="x", ports=ports,
+                          source={"channel": "api"}, prefix_base="results/jobs/y/")  # ... and the send failed
+    tasks.items["lb-1"]["created_at"] = OLD
+    assert accepted.created and sweep_stale_received(tasks, queue, 900, now=NOW) == ["lb-1"]
+
+    (document,) = queue.batches[0]
+    record = submit_job(json.dumps(document), delivery_id="m-1", ports=ports)
+    assert record["status"] == "SUBMITTED" and len(provider.generate_bodies) == 1
+    assert submit_job(json.dumps(document), delivery_id="m-2", ports=ports)["status"] == "SUBMITTED"
+    assert len(provider.generate_bodies) == 1  # a second sweep or delivery sends nothing again
