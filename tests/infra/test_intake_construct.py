@@ -64,3 +64,14 @@ def test_finding_08_submit_allows_the_intake_buckets_inputs_by_default(dev_templ
     from mediagen_infra.intake import DEFAULT_INPUT_PREFIXES
 
     assert DEFAULT_INPUT_PREFIXES == RUNTIME_DEFAULT
+
+
+def test_finding_08_input_allow_reaches_submit_as_its_environment() -> None:
+    from aws_cdk.assertions import Template
+
+    scope = stack()
+    MediaGenPipeline(scope, "MediaGen", MediaGenPipelineProps(input_allow=["s3://acme-library/shared/"]))
+    functions = Template.from_stack(scope).find_resources("AWS::Lambda::Function")
+    (submit,) = [f for f in functions.values() if str(f["Properties"].get("Handler", "")).startswith(
+        "functions.submit.")]
+    assert submit["Properties"]["Environment"]["Variables"]["MEDIAGEN_INPUT_ALLOW"] == "s3://acme-library/shared/"
