@@ -62,14 +62,16 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MANIFEST_WORKERS = 16
 
 # SQS limits (SendMessage / SendMessageBatch, API version 2012-11-05): at most 10 entries per batch, the sum of
-# the bodies of a batch at most 1 MiB, one body at most the queue's MaximumMessageSize (default and maximum
-# 1 MiB; the pipeline's queues keep the default). A job line is at most ``mediagen.jobs.MAX_JOB_BYTES``
-# (256 KiB; a longer line is REJECTED by the parser, nothing spent); a shorter one that would still not fit one
-# message once re-encoded as the queue adapter does (``json.dumps``: ASCII escapes, floats written out) is
-# REJECTED by the intake before anything is recorded (:func:`_refuse_oversized`).
+# the bodies of a batch at most 1 MiB, one body at most the queue's MaximumMessageSize (1 KiB - 1 MiB; 1 MiB by
+# default since 2025, but a queue created before keeps 256 KiB, and the construct sets none).
 SQS_BATCH_MAX_ENTRIES = 10
 SQS_BATCH_MAX_BYTES = 1024 * 1024
 SQS_MESSAGE_MAX_BYTES = 1024 * 1024
+#: The largest job message the intake sends: 256 KiB, which every jobs queue takes, old or new (and the
+#: size of job a line may be, ``mediagen.jobs.MAX_JOB_BYTES``). A longer line is REJECTED by the parser; a
+#: shorter one that grows past this once re-encoded as the queue adapter does (``json.dumps``: ASCII escapes,
+#: floats written out) is REJECTED by the intake before anything is recorded (:func:`_refuse_oversized`).
+JOB_MESSAGE_MAX_BYTES = 256 * 1024
 
 
 def _log() -> Any:
@@ -290,16 +292,16 @@ def size_batches(documents: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     :data:`SQS_BATCH_MAX_ENTRIES` entries and :data:`SQS_BATCH_MAX_BYTES` of bodies.
 
     Raises:
-        ValueError: a document is larger than :data:`SQS_MESSAGE_MAX_BYTES` (no batch can carry it).
+        ValueError: a document is larger than :data:`JOB_MESSAGE_MAX_BYTES` (the intake refuses such lines).
     """
     batches: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []
     size = 0
     for document in documents:
         n = message_bytes(document)
-        if n > SQS_MESSAGE_MAX_BYTES:
-            raise ValueError(f"job {document.get('job_id')!r} is {n} bytes; a message may be at most "
-                             f"{SQS_MESSAGE_MAX_BYTES}")
+        if n > JOB_MESSAGE_MAX_BYTES:
+            raise ValueError(f"job {document.get('job_id')!r} is {n} bytes; a job message may be at most "
+                             f"{JOB_MESSAGE_MAX_BYTES}")
         if current and (len(current) == SQS_BATCH_MAX_ENTRIES or size + n > SQS_BATCH_MAX_BYTES):
             batches.append(current)
             current, size = [], 0
@@ -431,7 +433,7 @@ def _refuse_oversized(text: str, number: int, fallback: str, base: str, source: 
     """Record REJECTED (nothing spent) a line whose job would not fit one queue message, and return its report
     line; None when it fits (only long lines are decoded to check)."""
     size = len(text.encode())
-    if size * _GROWTH + len(base) + 256 <= SQS_MESSAGE_MAX_BYTES:
+    if size * _GROWTH + len(base) + 256 <= JOB_MESSAGE_MAX_BYTES:
         return None
     try:
         parsed = json.loads(text)
@@ -440,14 +442,14 @@ def _refuse_oversized(text: str, number: int, fallback: str, base: str, source: 
     if not isinstance(parsed, dict):
         return None
     bound = message_bytes(parsed) + len(base) + 256  # the job document is the line's fields plus its prefix
-    if bound <= SQS_MESSAGE_MAX_BYTES:
+    if bound <= JOB_MESSAGE_MAX_BYTES:
         return None
     from mediagen.pipeline import reject_job
 
     given = parsed.get("job_id")
     job_id = given if isinstance(given, str) and _JOB_ID.fullmatch(given) else fallback
     error = {"code": "message_too_large", "message": f"line {number}: the job is about {bound} bytes as a queue "
-             f"message; a message may be at most {SQS_MESSAGE_MAX_BYTES} bytes: make the job smaller"}
+             f"message; a job message may be at most {JOB_MESSAGE_MAX_BYTES} bytes: make the job smaller"}
     record = reject_job(job_id, error, ports=ports, source=source)
     _log().warning("manifest line refused: too large for one queue message", manifest_key=source["key"],
                    line=number, job_id=job_id, message_bytes=bound)

@@ -14,6 +14,7 @@ from moto import mock_aws
 from mediagen import intake
 from mediagen.errors import MediagenError
 from mediagen.intake import (
+    JOB_MESSAGE_MAX_BYTES,
     SQS_BATCH_MAX_BYTES,
     SQS_BATCH_MAX_ENTRIES,
     SQS_MESSAGE_MAX_BYTES,
@@ -212,18 +213,17 @@ def test_finding_06_a_line_over_the_message_limit_is_rejected_in_the_report_and_
     by_line = {v["line"]: v for v in report["lines"]}
     assert by_line[1]["status"] == by_line[3]["status"] == "RECEIVED"
     assert by_line[2]["status"] == "REJECTED"
-    assert f"the limit is {MAX_JOB_BYTES}" in json.dumps(by_line[2]["error"])
+    assert str(MAX_JOB_BYTES) in json.dumps(by_line[2]["error"])  # the reason names the limit
     record = ports.tasks.get(by_line[2]["job_id"])
     assert record is not None and record["status"] == "REJECTED" and not record.get("credits_charged")
     assert sorted(d["job_id"] for d in drain(client, url)) == sorted([by_line[1]["job_id"], by_line[3]["job_id"]])
     assert ports.outputs.objects[report_key(key)]["counts"] == {"RECEIVED": 2, "REJECTED": 1}  # type: ignore[union-attr]
 
 
-def test_finding_06_a_line_that_grows_past_the_queues_message_size_is_rejected_before_anything_is_recorded(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # A queue made before SQS's 2025 increase keeps MaximumMessageSize 256 KiB; 150 KB of "é" is 450 KB
-    # once escaped for the queue.
-    monkeypatch.setattr(intake, "SQS_MESSAGE_MAX_BYTES", 256 * 1024)
+def test_finding_06_a_line_that_grows_past_the_message_limit_is_rejected_before_anything_is_recorded() -> None:
+    # 150 KB of "é" is within the line limit, and 450 KB once escaped for the queue: more than a queue made
+    # before SQS's 2025 increase takes (MaximumMessageSize 256 KiB).
+    assert JOB_MESSAGE_MAX_BYTES <= SQS_MESSAGE_MAX_BYTES
     queue = ListQueue()
     ports = make_ports(queue)
     key = "jobs/big/accents.jsonl"
@@ -242,19 +242,15 @@ def test_finding_06_a_line_that_grows_past_the_queues_message_size_is_rejected_b
     assert [d["job_id"] for b in queue.batches for d in b] == [by_line[1]["job_id"]]
 
 
-def test_finding_06_every_accepted_line_fits_one_message_and_batches_respect_both_limits() -> None:
-    # The parser's line limit of text, re-encoded with ASCII escapes (x3) plus the envelope, fits one message.
-    worst = {"job_id": "j", "request": {"model": "m", "input": {"prompt": "é" * (MAX_JOB_BYTES // 2)}},
-             "output": {"prefix": "results/jobs/" + "p/" * 200}}
-    assert intake.message_bytes(worst) <= SQS_MESSAGE_MAX_BYTES
-    documents = [{"job_id": str(i), "pad": "x" * (i * 7919 % 300_000)} for i in range(40)]
+def test_finding_06_batches_respect_the_entry_and_byte_limits_and_keep_the_order() -> None:
+    documents = [{"job_id": str(i), "pad": "x" * (i * 7919 % 250_000)} for i in range(40)]
     batches = size_batches(documents)
     assert [d for b in batches for d in b] == documents  # order kept, nothing lost
     for batch in batches:
         assert len(batch) <= SQS_BATCH_MAX_ENTRIES
         assert sum(intake.message_bytes(d) for d in batch) <= SQS_BATCH_MAX_BYTES
     with pytest.raises(ValueError, match="at most"):
-        size_batches([{"pad": "x" * SQS_MESSAGE_MAX_BYTES}])
+        size_batches([{"pad": "x" * JOB_MESSAGE_MAX_BYTES}])
 
 
 def test_finding_06_a_refused_send_is_logged_with_the_manifest_key_and_reported(
