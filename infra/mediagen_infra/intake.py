@@ -31,9 +31,10 @@ functions the same read (submit presigns ``s3://`` inputs that point into the bu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -51,6 +52,13 @@ JOBS_PREFIX = "jobs/"
 MANIFEST_SUFFIXES: tuple[str, ...] = (".json", ".jsonl")
 #: Inbox files are put under ``inbox/<rule prefix>``.
 INBOX_PREFIX = "inbox/"
+#: Prefixes of the intake bucket that jobs' ``s3://`` inputs may name by default (see ``input_allow``).
+DEFAULT_INPUT_PREFIXES: tuple[str, ...] = ("inbox/", "inputs/")
+#: submit's variable listing the allowed ``s3://bucket/prefix/`` input locations (``mediagen.inputs``).
+ENV_INPUT_ALLOW = "MEDIAGEN_INPUT_ALLOW"
+#: The intake queue's batch size (issue 15: ``benchmarks/intake_batch.py`` measures a batch of the largest
+#: manifests, 2,000 lines each, against the intake function's timeout; see docs/channels.md).
+INTAKE_BATCH_SIZE = 10
 #: What a consumer of the bucket's objects may do (read a version-pinned object: the notification names it).
 OBJECT_READ_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:GetObjectVersion")
 #: Intake messages are kept this long in the intake queue.
@@ -80,15 +88,21 @@ class S3Intake(Construct):
         max_receive_count: receives of an intake message before it moves to the dead-letter queue.
         dlq_retention: how long dead-lettered intake messages are kept.
         removal_policy: what happens to a created bucket when the stack is deleted.
+        outputs_bucket: the pipeline's outputs bucket; it may not be the intake bucket (the intake would read
+            back the results and reports mediagen writes there as new jobs).
+        input_allow: the ``s3://bucket/prefix/`` locations jobs' ``s3://`` inputs may name (submit's
+            ``MEDIAGEN_INPUT_ALLOW``); ``None``: the intake bucket's :data:`DEFAULT_INPUT_PREFIXES`.
 
     Attributes:
         bucket: the intake bucket.
         queue: the intake queue.
         dead_letter_queue: its dead-letter queue.
         manifest_events_rule: the EventBridge rule sending manifest jobs' events to the queue.
+        input_allow: the allowed input locations (:attr:`input_allow_env` joins them for the environment).
 
     Raises:
-        ValueError: ``bucket`` and ``access_logs_bucket`` are both ``None``.
+        ValueError: ``bucket`` and ``access_logs_bucket`` are both ``None``; ``bucket`` is ``outputs_bucket``;
+            an ``input_allow`` entry is not ``s3://<bucket>/<prefix>/``.
     """
 
     def __init__(
@@ -105,14 +119,27 @@ class S3Intake(Construct):
         max_receive_count: int = 5,
         dlq_retention: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        outputs_bucket: s3.IBucket | None = None,
+        input_allow: Sequence[str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if bucket is not None and outputs_bucket is not None and _same_bucket(bucket, outputs_bucket):
+            raise ValueError(
+                f"intake_bucket and outputs_bucket are the same bucket ({bucket.bucket_name}): the intake would "
+                "read back the results and reports mediagen writes to the outputs bucket as new jobs; give the "
+                "intake its own bucket (or leave intake_bucket unset to create one)")
+        for entry in input_allow or ():
+            if not Token.is_unresolved(entry) and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"
+                                                                    r"([^,\s]*/)?", entry):
+                raise ValueError(f"input_allow: {entry!r} is not s3://<bucket>/<prefix>/ (the prefix ends with '/')")
         if bucket is None:
             if access_logs_bucket is None:
                 raise ValueError("a created intake bucket needs an access_logs_bucket for its server access logs")
             bucket = private_bucket(self, "Bucket", access_logs_bucket=access_logs_bucket,
                                     access_logs_prefix="intake/", removal_policy=removal_policy)
         self.bucket: s3.IBucket = bucket
+        self.input_allow: list[str] = (list(input_allow) if input_allow is not None else
+                                       [f"s3://{bucket.bucket_name}/{prefix}" for prefix in DEFAULT_INPUT_PREFIXES])
 
         self.queue, self.dead_letter_queue = queue_with_dlq(
             self,
@@ -147,7 +174,12 @@ class S3Intake(Construct):
         )
         self.manifest_events_rule.add_target(events_targets.SqsQueue(self.queue))
 
-    def consume_with(self, function: lambda_.Function, *, batch_size: int = 10) -> None:
+    @property
+    def input_allow_env(self) -> str:
+        """:attr:`input_allow` as submit's ``MEDIAGEN_INPUT_ALLOW`` (comma-separated)."""
+        return ",".join(self.input_allow)
+
+    def consume_with(self, function: lambda_.Function, *, batch_size: int = INTAKE_BATCH_SIZE) -> None:
         """Let ``function`` consume the intake queue (partial batch failures) and read the bucket's objects."""
         function.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=batch_size, report_batch_item_failures=True)
@@ -169,6 +201,14 @@ class S3Intake(Construct):
         if function.role is None:  # build_function gives every function its own role: never None
             raise RuntimeError(f"{function.node.path} has no execution role")
         acknowledge_wildcard_resource(function.role, objects, reason)
+
+
+def _same_bucket(a: s3.IBucket, b: s3.IBucket) -> bool:
+    """Whether two bucket constructs name one bucket (the same construct, or the same literal name)."""
+    if a is b:
+        return True
+    names = (a.bucket_name, b.bucket_name)
+    return not any(Token.is_unresolved(n) for n in names) and names[0] == names[1]
 
 
 def _acknowledge_notifications_handler(stack: Stack) -> None:

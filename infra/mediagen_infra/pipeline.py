@@ -55,7 +55,7 @@ from .bundling import dependencies_layer_code
 from .callback_api import CallbackApi
 from .compliance import acknowledge, skip_checkov
 from .inbox import InboxRule, inbox_rules_json
-from .intake import S3Intake
+from .intake import ENV_INPUT_ALLOW, S3Intake
 from .jobs_api import JobsApi
 from .lambdas import (
     API,
@@ -245,6 +245,8 @@ class MediaGenPipeline(Construct):
             max_receive_count=props.max_receive_count,
             dlq_retention=props.dlq_retention,
             removal_policy=props.removal_policy,
+            outputs_bucket=self.outputs_bucket,  # refuses the same bucket (an intake that could feed itself)
+            input_allow=props.input_allow,
         )
         intake_env = {ENV_INTAKE_BUCKET: self.intake.bucket.bucket_name}
         intake = self._function(
@@ -263,6 +265,8 @@ class MediaGenPipeline(Construct):
                 **in_flight_env,
                 **budget_env,
                 **intake_env,
+                # Unset, submit allows the intake bucket's inbox/ and inputs/ for s3:// inputs.
+                **({ENV_INPUT_ALLOW: self.intake.input_allow_env} if props.input_allow is not None else {}),
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                 ENV_CALLBACK_BASE_URL: self.callback_api.callback_url_base,
             },

@@ -16,6 +16,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 
 from .bundling import REPO_ROOT
+from .intake import ENV_INPUT_ALLOW
 from .inbox import InboxRule, check_inbox_rules
 from .jobs_api import JOBS_API_AUTH_MODES
 from .lambdas import ARCHITECTURE, PERSIST, provider_environment
@@ -47,6 +48,7 @@ RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_TASK_TABLE, ENV_OUTPUTS_BUCKET, ENV_EVENT_BUS, ENV_STATE_MACHINE_ARN, ENV_API_KEY_SECRET_ID,
     ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT, ENV_JOBS_QUEUE_URL, ENV_INTAKE_BUCKET,
     ENV_INBOX_RULES,
+    ENV_INPUT_ALLOW,
 })
 #: ``source`` of the job events (``MEDIAGEN_EVENT_SOURCE``; ``extra_environment`` may change it).
 ENV_EVENT_SOURCE = "MEDIAGEN_EVENT_SOURCE"
@@ -98,6 +100,8 @@ class MediaGenPipelineProps:
             intake function's ``MEDIAGEN_INBOX_RULES``. Prefixes may not be equal or nested (S3 refuses
             overlapping notifications), and their JSON must fit :data:`.INBOX_RULES_MAX_BYTES`. ``()``: no inbox
             (``MediaGen-<stage>`` uses :data:`.DEFAULT_INBOX_RULES` unless its context says otherwise).
+        input_allow: the ``s3://bucket/prefix/`` locations jobs' ``s3://`` inputs may name (submit's
+            ``MEDIAGEN_INPUT_ALLOW``); ``None``: the intake bucket's ``inbox/`` and ``inputs/``.
         alarm_topic: the SNS topic every alarm notifies (on alarm and on recovery); ``None`` creates an
             encrypted topic (:attr:`MediaGenPipeline.alarm_topic`).
         oldest_message_alarm_age: the ``OldestJobTooOld`` alarm fires when a job message waits this long.
@@ -138,6 +142,7 @@ class MediaGenPipelineProps:
     max_jobs_in_flight: int | None = None
     budget_alarm_fraction: float = 0.8
     inbox_rules: Sequence[InboxRule] = ()
+    input_allow: Sequence[str] | None = None
     alarm_topic: sns.ITopic | None = None
     oldest_message_alarm_age: Duration = field(default_factory=lambda: Duration.minutes(15))
     dashboard: bool = True

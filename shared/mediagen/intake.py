@@ -5,12 +5,14 @@ One SQS queue (the intake queue) carries three kinds of messages to the ``intake
 - **S3 event notifications** of the intake bucket (``ObjectCreated``):
 
   * ``jobs/<path>/<name>.json`` (one job) or ``.jsonl`` (one job per line): a **job manifest**. Each line is
-    a job document (DESIGN.md "Job"). A line without ``job_id`` gets ``s3-<manifest id>-<line>``, where the
+    a job document (``docs/channels.md``). A line without ``job_id`` gets ``s3-<manifest id>-<line>``, where the
     manifest id is derived from the bucket, key and version (or ETag), so a re-delivered S3 event, or the
-    intake running twice, makes the same job ids and nothing is generated twice. Results go under the
-    manifest's prefix in the outputs bucket, ``jobs/<path>/<name>/`` (plus the line's own ``output.prefix``),
-    and the **report** ``jobs/<path>/<name>/report.json`` lists each line's job id and outcome: written at
-    once (status at intake), and again when every line's job has ended (``"complete": true``).
+    intake running twice, makes the same job ids and nothing is generated twice. Results go to the outputs
+    bucket under ``results/jobs/<path>/<name>/`` (plus the line's own ``output.prefix``), and the **report**
+    ``reports/jobs/<path>/<name>/report.json`` lists each line's job id and outcome: written at once (status
+    at intake, or the failure that stopped the intake), and again when every line's job has ended
+    (``"complete": true``). The intake never reads ``results/`` or ``reports/``, nor any object of the outputs
+    bucket (:func:`written_by_mediagen`): what mediagen writes cannot become a job again.
   * ``inbox/<rule prefix>…``: a **media drop**. The rule (:class:`InboxRule`, configured in the CDK construct)
     names a model and an input template; the object goes to the provider as a presigned URL (the job holds
     its ``s3://`` URI; submit presigns it, see :mod:`mediagen.inputs`). Job id ``drop-<name>-<hash>``, from
@@ -41,15 +43,35 @@ from mediagen.inputs import s3_uri
 from mediagen.tasks import TERMINAL, utcnow
 
 if TYPE_CHECKING:
-    from mediagen.pipeline import Ports
+    from mediagen.pipeline import JobQueue, Ports
 
 MANIFEST_PREFIX = "jobs/"
 INBOX_PREFIX = "inbox/"
 MANIFEST_SUFFIXES = (".json", ".jsonl")
+#: Where a manifest's results go in the outputs bucket: ``results/jobs/<path>/<name>/<job_id>/…``.
+RESULTS_PREFIX = "results/"
+#: Where a manifest's report goes in the outputs bucket: ``reports/jobs/<path>/<name>/report.json``.
+REPORTS_PREFIX = "reports/"
+#: Key prefixes mediagen writes under; the intake never reads an object there (whichever bucket notifies it).
+WRITTEN_PREFIXES: tuple[str, ...] = (RESULTS_PREFIX, REPORTS_PREFIX)
 #: Lines of one manifest (each becomes a job; the manifest's ledger item lists their ids). Split bigger files.
 MAX_MANIFEST_LINES = 2000
 #: Largest manifest object read, bytes.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+#: Lines of one manifest handled at once (each line waits on DynamoDB: record, membership, read back).
+MANIFEST_WORKERS = 16
+
+# SQS limits (SendMessage / SendMessageBatch, API version 2012-11-05): at most 10 entries per batch, the sum of
+# the bodies of a batch at most 1 MiB, one body at most the queue's MaximumMessageSize (1 KiB - 1 MiB; 1 MiB by
+# default since 2025, but a queue created before keeps 256 KiB, and the construct sets none).
+SQS_BATCH_MAX_ENTRIES = 10
+SQS_BATCH_MAX_BYTES = 1024 * 1024
+SQS_MESSAGE_MAX_BYTES = 1024 * 1024
+#: The largest job message the intake sends: 256 KiB, which every jobs queue takes, old or new (and the
+#: size of job a line may be, ``mediagen.jobs.MAX_JOB_BYTES``). A longer line is REJECTED by the parser; a
+#: shorter one that grows past this once re-encoded as the queue adapter does (``json.dumps``: ASCII escapes,
+#: floats written out) is REJECTED by the intake before anything is recorded (:func:`_refuse_oversized`).
+JOB_MESSAGE_MAX_BYTES = 256 * 1024
 
 
 def _log() -> Any:
@@ -226,14 +248,68 @@ def manifest_id_for(bucket: str, key: str, version: str | None, etag: str | None
     return hashlib.sha256(f"{bucket}\0{key}\0{version or etag or ''}".encode()).hexdigest()[:24]
 
 
-def results_prefix(key: str) -> str:
-    """``jobs/team/batch.jsonl`` -> ``jobs/team/batch/`` (the manifest's results and report go here)."""
-    stem = key
+def _stem(key: str) -> str:
     for suffix in MANIFEST_SUFFIXES:
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return f"{stem}/"
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def results_prefix(key: str) -> str:
+    """``jobs/team/batch.jsonl`` -> ``results/jobs/team/batch/``: the manifest's results go here (outputs
+    bucket), under :data:`RESULTS_PREFIX`, which the intake never reads."""
+    return f"{RESULTS_PREFIX}{_stem(key)}/"
+
+
+def report_key(key: str) -> str:
+    """``jobs/team/batch.jsonl`` -> ``reports/jobs/team/batch/report.json`` (outputs bucket), under
+    :data:`REPORTS_PREFIX`, which the intake never reads."""
+    return f"{REPORTS_PREFIX}{_stem(key)}/report.json"
+
+
+def written_by_mediagen(bucket: str, key: str, outputs_bucket: str) -> str | None:
+    """Why the intake must not read ``s3://bucket/key`` (an object mediagen wrote), or None.
+
+    Defence in depth against an intake that feeds itself (issue 13, finding 5): whatever notification an
+    operator adds, an object of the outputs bucket, or under :data:`WRITTEN_PREFIXES` of any bucket, is never
+    turned into a job. (The construct also refuses an outputs bucket that is the intake bucket.)
+    """
+    if outputs_bucket and bucket == outputs_bucket:
+        return "the object is in the outputs bucket (mediagen's results and reports); the intake never reads it"
+    if key.startswith(WRITTEN_PREFIXES):
+        return (f"the object is under {' or '.join(WRITTEN_PREFIXES)}, where mediagen writes; the intake never "
+                "reads it")
+    return None
+
+
+def message_bytes(document: dict[str, Any]) -> int:
+    """The size of ``document`` as a queue message body (encoded as the queue adapter does), bytes."""
+    return len(json.dumps(document).encode())
+
+
+def size_batches(documents: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``documents`` in order, grouped so that each group fits one ``SendMessageBatch``: at most
+    :data:`SQS_BATCH_MAX_ENTRIES` entries and :data:`SQS_BATCH_MAX_BYTES` of bodies.
+
+    Raises:
+        ValueError: a document is larger than :data:`JOB_MESSAGE_MAX_BYTES` (the intake refuses such lines).
+    """
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for document in documents:
+        n = message_bytes(document)
+        if n > JOB_MESSAGE_MAX_BYTES:
+            raise ValueError(f"job {document.get('job_id')!r} is {n} bytes; a job message may be at most "
+                             f"{JOB_MESSAGE_MAX_BYTES}")
+        if current and (len(current) == SQS_BATCH_MAX_ENTRIES or size + n > SQS_BATCH_MAX_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(document)
+        size += n
+    if current:
+        batches.append(current)
+    return batches
 
 
 def split_manifest(key: str, data: bytes) -> list[tuple[int, str]]:
@@ -250,63 +326,134 @@ def process_manifest(bucket: str, key: str, version: str | None, etag: str | Non
     """Turn a manifest into jobs, queue them, and write its first report. Safe to run again for the same
     object version: the same job ids, nothing generated twice, the report rewritten.
 
-    Returns: the report.
-    """
-    from mediagen.pipeline import JobConflict, accept_job
+    Lines are handled :data:`MANIFEST_WORKERS` at a time; jobs are queued in batches sized by count and bytes
+    (:func:`size_batches`). Every failure is logged with the manifest key and written to the report.
 
+    Returns: the report.
+
+    Raises:
+        MediagenError / botocore errors: a transient failure (the queue refused a batch, DynamoDB failed);
+            the report says so first, and the S3 event is retried (everything here is idempotent).
+    """
     manifest_id = manifest_id_for(bucket, key, version, etag)
-    base = results_prefix(key)
     where = {"bucket": bucket, "key": key, "version": version or etag or "", "manifest_id": manifest_id}
-    report_key = f"{base}report.json"
+    report = report_key(key)
     try:
         lines = split_manifest(key, objects.read(bucket, key, version, MAX_MANIFEST_BYTES))
     except MediagenError as exc:
-        return _write_report(ports, report_key, where, [], error=exc.to_dict())
+        _log().error("manifest not read", manifest_key=key, bucket=bucket, error_code=exc.code)
+        return _write_report(ports, report, where, [], error=exc.to_dict())
     if len(lines) > MAX_MANIFEST_LINES:
-        return _write_report(ports, report_key, where, [], error={
+        _log().error("manifest refused: too many lines", manifest_key=key, lines=len(lines))
+        return _write_report(ports, report, where, [], error={
             "code": "manifest_too_big",
             "message": f"{len(lines)} jobs; a manifest may hold at most {MAX_MANIFEST_LINES}: split it"})
-
-    outcomes: list[dict[str, Any]] = []
-    documents: list[dict[str, Any]] = []
-    for number, text in lines:
-        source = {"channel": "s3-manifest", **where, "line": number}
+    try:
+        return _take_manifest(lines, key, where, report, ports=ports, ledger=ledger)
+    except Exception as exc:
+        error = exc.to_dict() if isinstance(exc, MediagenError) else {
+            "code": "intake_failed", "message": f"{type(exc).__name__}; the manifest is taken again"}
+        _log().exception("manifest intake failed; it is retried", manifest_key=key, bucket=bucket,
+                         manifest_id=manifest_id, error_code=error.get("code"))
         try:
-            accepted = accept_job(text, fallback_job_id=f"s3-{manifest_id}-{number}", ports=ports, source=source,
+            _write_report(ports, report, where, [], complete=False, error=error)
+        except Exception:  # noqa: BLE001 - the original failure is what gets retried and reported
+            _log().exception("manifest failure report not written", manifest_key=key)
+        raise
+
+
+def _take_manifest(lines: list[tuple[int, str]], key: str, where: dict[str, Any], report: str, *, ports: Ports,
+                   ledger: ManifestLedger) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mediagen.pipeline import JobConflict, accept_job
+
+    manifest_id = where["manifest_id"]
+    base = results_prefix(key)
+
+    def take(line: tuple[int, str]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        number, text = line
+        source = {"channel": "s3-manifest", **where, "line": number}
+        fallback = f"s3-{manifest_id}-{number}"
+        refused = _refuse_oversized(text, number, fallback, base, source, ports)
+        if refused is not None:
+            return refused, None
+        try:
+            accepted = accept_job(text, fallback_job_id=fallback, ports=ports, source=source,
                                   record_rejection=True, prefix_base=base)
         except JobConflict as exc:
-            outcomes.append({"line": number, "job_id": exc.record.get("job_id"), "status": "CONFLICT",
-                             "error": {"code": exc.code, "message": exc.message}})
-            continue
+            return {"line": number, "job_id": exc.record.get("job_id"), "status": "CONFLICT",
+                    "error": {"code": exc.code, "message": exc.message}}, None
         record = accepted.record
-        if accepted.enqueue and accepted.document is not None:
-            documents.append(accepted.document)
-        outcomes.append({"line": number, "job_id": record["job_id"], "status": record.get("status")})
-    if documents:
-        if ports.jobs_queue is None:
-            raise ConfigurationError("no jobs queue configured (MEDIAGEN_JOBS_QUEUE_URL)")
-        ports.jobs_queue.send(documents)  # raises: the S3 event is retried, and this runs again
+        document = accepted.document if accepted.enqueue else None
+        return {"line": number, "job_id": record["job_id"], "status": record.get("status")}, document
 
-    tracked = [o for o in outcomes if o["status"] != "CONFLICT" and o.get("job_id")]
-    job_ids = [o["job_id"] for o in tracked]
-    conflicts = [o for o in outcomes if o["status"] == "CONFLICT"]
-    _log().info("manifest accepted", manifest_id=manifest_id, key=key, lines=len(outcomes), queued=len(documents))
-    if not job_ids:
-        return _write_report(ports, report_key, where, conflicts, complete=True)
-    ledger.open(manifest_id, job_ids=job_ids, report={**where, "report_key": report_key, "conflicts": conflicts,
-                                                      "lines": [o["line"] for o in tracked]})
-    for job_id in job_ids:
-        ledger.join(job_id, manifest_id)
-    # Lines whose job has already ended (rejected now, or an earlier job with the same id) are done now; a job
-    # ending from here on marks its own line (its event finds the membership written above).
-    records = {job_id: ports.tasks.get(job_id) for job_id in job_ids}  # read once, after the memberships
+    with ThreadPoolExecutor(max_workers=MANIFEST_WORKERS) as pool:
+        taken = list(pool.map(take, lines))
+        outcomes = [outcome for outcome, _ in taken]
+        documents = [document for _, document in taken if document is not None]
+        if documents:
+            if ports.jobs_queue is None:
+                raise ConfigurationError("no jobs queue configured (MEDIAGEN_JOBS_QUEUE_URL)")
+            first, *rest = size_batches(documents)
+            # The first batch on this thread (the queue's client is made on first use), the rest at once;
+            # any failure raises: it is reported, then the S3 event is retried.
+            ports.jobs_queue.send(first)
+            list(pool.map(ports.jobs_queue.send, rest))
+
+        tracked = [o for o in outcomes if o["status"] != "CONFLICT" and o.get("job_id")]
+        job_ids = [o["job_id"] for o in tracked]
+        conflicts = [o for o in outcomes if o["status"] == "CONFLICT"]
+        _log().info("manifest accepted", manifest_id=manifest_id, manifest_key=key, lines=len(outcomes),
+                    queued=len(documents))
+        if not job_ids:
+            return _write_report(ports, report, where, conflicts, complete=True)
+        ledger.open(manifest_id, job_ids=job_ids, report={**where, "report_key": report, "conflicts": conflicts,
+                                                          "lines": [o["line"] for o in tracked]})
+        list(pool.map(lambda job_id: ledger.join(job_id, manifest_id), job_ids))
+        # Lines whose job has already ended (rejected now, or an earlier job with the same id) are done now; a
+        # job ending from here on marks its own line (its event finds the membership written above).
+        records = dict(zip(job_ids, pool.map(ports.tasks.get, job_ids), strict=True))  # after the memberships
     ended = [j for j, record in records.items() if record and record.get("status") in TERMINAL]
     complete = ledger.mark_done(manifest_id, ended) if ended else None
     if complete is not None:
         return finish_report(manifest_id, complete, ports=ports, records=records)
     views = [_line_view(o["line"], o.get("job_id"), None if o["status"] == "CONFLICT" else records.get(o["job_id"]), o)
              for o in outcomes]
-    return _write_report(ports, report_key, where, views, complete=False)
+    return _write_report(ports, report, where, views, complete=False)
+
+
+_JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: A line re-encoded for the queue grows at most this much (non-ASCII text: x3 as ``\uXXXX``; ``1e15``: x4).
+_GROWTH = 5
+
+
+def _refuse_oversized(text: str, number: int, fallback: str, base: str, source: dict[str, Any],
+                      ports: Ports) -> dict[str, Any] | None:
+    """Record REJECTED (nothing spent) a line whose job would not fit one queue message, and return its report
+    line; None when it fits (only long lines are decoded to check)."""
+    size = len(text.encode())
+    if size * _GROWTH + len(base) + 256 <= JOB_MESSAGE_MAX_BYTES:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None  # not JSON: accept_job records the reason
+    if not isinstance(parsed, dict):
+        return None
+    bound = message_bytes(parsed) + len(base) + 256  # the job document is the line's fields plus its prefix
+    if bound <= JOB_MESSAGE_MAX_BYTES:
+        return None
+    from mediagen.pipeline import reject_job
+
+    given = parsed.get("job_id")
+    job_id = given if isinstance(given, str) and _JOB_ID.fullmatch(given) else fallback
+    error = {"code": "message_too_large", "message": f"line {number}: the job is about {bound} bytes as a queue "
+             f"message; a job message may be at most {JOB_MESSAGE_MAX_BYTES} bytes: make the job smaller"}
+    record = reject_job(job_id, error, ports=ports, source=source)
+    _log().warning("manifest line refused: too large for one queue message", manifest_key=source["key"],
+                   line=number, job_id=job_id, message_bytes=bound)
+    return {"line": number, "job_id": record.get("job_id"), "status": record.get("status")}
 
 
 def _line_view(line: int, job_id: str | None, record: dict[str, Any] | None,
@@ -431,7 +578,7 @@ def handle_message(body: str, *, ports: Ports, objects: ObjectReader, ledger: Ma
     if message.get("detail-type") and isinstance(message.get("detail"), dict):  # EventBridge job event
         finished = job_ended(message["detail"], ports=ports, ledger=ledger)
         return [{"kind": "job-ended", "job_id": message["detail"].get("job_id"), "reports_finished": finished}]
-    done = []
+    done: list[dict[str, Any]] = []
     for record in message.get("Records") or []:  # S3 event notification (s3:TestEvent has no Records)
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
@@ -440,6 +587,11 @@ def handle_message(body: str, *, ports: Ports, objects: ObjectReader, ledger: Ma
         obj = s3.get("object") or {}
         key = unquote_plus(str(obj.get("key", "")))
         version, etag = obj.get("versionId") or None, obj.get("eTag") or None
+        why = written_by_mediagen(bucket, key, ports.settings.outputs_bucket)
+        if why is not None:
+            _log().warning("intake object ignored: mediagen wrote it", bucket=bucket, key=key, reason=why)
+            done.append({"kind": "ignored", "key": key, "reason": why})
+            continue
         if key.startswith(MANIFEST_PREFIX) and key.endswith(MANIFEST_SUFFIXES):
             report = process_manifest(bucket, key, version, etag, ports=ports, objects=objects, ledger=ledger)
             done.append({"kind": "manifest", "key": key, "lines": report["lines_total"],
@@ -452,3 +604,126 @@ def handle_message(body: str, *, ports: Ports, objects: ObjectReader, ledger: Ma
             continue
         _log().info("intake object ignored (no manifest suffix or inbox rule)", key=key)
     return done
+
+
+# ----------------------------------------------------------------------------------------------- sweeper
+
+
+#: Jobs one sweep re-enqueues at most.
+SWEEP_LIMIT = 200
+
+
+class ReceivedRecords(Protocol):
+    """What the sweeper needs of the task repository: the RECEIVED records, and a conditional update."""
+
+    def received(self, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` records in status RECEIVED (any order)."""
+        ...
+
+    def transition(self, job_id: str, to: Any, *, expect: Any = None,
+                   set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """As ``TaskRepository.transition`` (raises ``TaskConflict`` when ``expect`` does not hold)."""
+        ...
+
+
+class DynamoReceivedRecords:
+    """``ReceivedRecords`` on the task table: a paginated ``Scan`` filtered on ``status = RECEIVED`` (the table
+    has no status index), stopping at ``limit`` matches or :attr:`max_pages` pages; updates go through the
+    task repository."""
+
+    max_pages = 20
+
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        from mediagen.dynamo import DynamoTable
+        from mediagen.tasks import DynamoTaskRepository
+
+        self._table = DynamoTable(dynamodb_client, table_name)
+        self._repository = DynamoTaskRepository(table_name, dynamodb_client)
+
+    def received(self, limit: int) -> list[dict[str, Any]]:
+        from mediagen.tasks import TaskStatus, _from_dynamo
+
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"FilterExpression": "#s = :r", "ExpressionAttributeNames": {"#s": "status"},
+                                  "ExpressionAttributeValues": {":r": {"S": str(TaskStatus.RECEIVED)}}}
+        for _ in range(self.max_pages):
+            page = self._table.scan(**kwargs)
+            found += [_from_dynamo(i) for i in page["Items"] if not str(i.get("job_id", "")).startswith("#")]
+            if len(found) >= limit or "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
+    def transition(self, job_id: str, to: Any, *, expect: Any = None,
+                   set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._repository.transition(job_id, to, expect=expect, set_fields=set_fields)
+
+
+def _document_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The job document a RECEIVED record was accepted from (what submit needs to take it up again)."""
+    document: dict[str, Any] = {"job_id": record["job_id"], "request": record.get("request") or {}}
+    if record.get("output_prefix"):
+        document["output"] = {"prefix": record["output_prefix"]}
+    if record.get("metadata"):
+        document["metadata"] = record["metadata"]
+    if record.get("max_credits") is not None:
+        document["max_credits"] = record["max_credits"]
+    if record.get("allow_unknown_fields"):
+        document["allow_unknown_fields"] = True
+    return document
+
+
+def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: float, *,
+                         limit: int = SWEEP_LIMIT, now: float | None = None) -> list[str]:
+    """Put RECEIVED jobs that were never taken up back on the jobs queue (a channel recorded them, then the
+    queue refused the send: the API's 503, an intake batch that failed until its message was dead-lettered).
+
+    A record qualifies when it is RECEIVED, has no SUBMITTING transition (submit never claimed it: one that
+    went back to RECEIVED is submit's own retry), and was created -- or last swept -- more than
+    ``older_than_s`` seconds ago. Each one re-enqueued is marked ``swept_at`` (a conditional update that
+    expects RECEIVED), so a job waiting in the queue (e.g. for an in-flight slot) is sent again at most once
+    per ``older_than_s``. Safe to run any number of times: submit claims a job id once, and duplicates of a job
+    already taken up are ignored.
+
+    Args:
+        repo: the task records (:class:`DynamoReceivedRecords` in production).
+        queue: the jobs queue.
+        older_than_s: minimum age, seconds (e.g. 900: well past a queue send's retries).
+        limit: records looked at per run (bounds the run's time and the queue traffic).
+        now: epoch seconds (tests); default the clock.
+
+    Returns: the job ids re-enqueued.
+
+    Raises:
+        MediagenError: the queue refused a batch (the rest are tried next run; records already marked are
+            taken up again after ``older_than_s``).
+    """
+    import time
+    from datetime import UTC, datetime
+
+    from mediagen.errors import TaskConflict
+    from mediagen.tasks import TaskStatus
+
+    def iso(epoch: float) -> str:  # the records' format (mediagen.tasks.utcnow), so strings compare as times
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    moment = time.time() if now is None else now
+    cutoff = iso(moment - older_than_s)
+    stale = [r for r in repo.received(limit)
+             if r.get("status") == TaskStatus.RECEIVED
+             and str(TaskStatus.SUBMITTING) not in (r.get("transitions") or {})
+             and max(str(r.get("created_at") or ""), str(r.get("swept_at") or "")) < cutoff]
+    stamp = iso(moment)
+    documents = []
+    for record in stale:
+        try:
+            repo.transition(record["job_id"], None, expect={TaskStatus.RECEIVED}, set_fields={"swept_at": stamp})
+        except TaskConflict:  # taken up (or cancelled) since the scan
+            continue
+        documents.append(_document_of(record))
+    for batch in size_batches(documents):
+        queue.send(batch)
+    if documents:
+        _log().warning("stale RECEIVED jobs re-enqueued", count=len(documents),
+                       job_ids=[d["job_id"] for d in documents][:50], older_than_s=older_than_s)
+    return [d["job_id"] for d in documents]

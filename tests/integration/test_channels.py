@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mediagen.local.runner import generate_calls_by_job
-from mediagen.local.stack import INTAKE_BUCKET, EmbeddedStack
+from mediagen.local.stack import INTAKE_BUCKET, OUTPUTS_BUCKET, EmbeddedStack
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_gen
     records = [r for r in stack.tasks() if r["job_id"] == "channels-same-1"]
     assert len(records) == 1 and records[0]["status"] == "SUCCEEDED"
     assert generates(stack, "channels-same-1") == 1
-    report = json.loads(stack.read_object("jobs/channels/same/report.json"))
+    report = json.loads(stack.read_object("reports/jobs/channels/same/report.json"))
     assert report["complete"] is True
     assert report["lines"] == [{"line": 1, "job_id": "channels-same-1", "status": "SUCCEEDED", "model": "nano-banana",
                                 "outputs": records[0]["outputs"] and [o["uri"] for o in records[0]["outputs"]],
@@ -88,7 +88,7 @@ def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_r
     redeliver_last_s3_event(stack, "jobs/team-a/batch-7.jsonl")  # a duplicate S3 event changes nothing
     stack.run_until_done(timeout=120)
 
-    report = json.loads(stack.read_object("jobs/team-a/batch-7/report.json"))
+    report = json.loads(stack.read_object("reports/jobs/team-a/batch-7/report.json"))
     assert report["complete"] is True and report["manifest"]["key"] == "jobs/team-a/batch-7.jsonl"
     by_line = {line["line"]: line for line in report["lines"]}
     assert sorted(by_line) == [1, 3, 4, 5]  # blank line 2 is not a job
@@ -99,9 +99,43 @@ def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_r
     for line in (1, 3):
         job_id = by_line[line]["job_id"]
         assert job_id.endswith(f"-{line}") and generates(stack, job_id) == 1
-        assert all(uri.startswith(f"s3://mediagen-outputs-local/jobs/team-a/batch-7/{job_id}/")
+        assert all(uri.startswith(f"s3://mediagen-outputs-local/results/jobs/team-a/batch-7/{job_id}/")
                    for uri in by_line[line]["outputs"])
     assert len([r for r in stack.tasks() if (r.get("source") or {}).get("key") == "jobs/team-a/batch-7.jsonl"]) == 4
+
+
+def test_finding_05_a_notification_on_the_results_cannot_start_a_loop(stack: EmbeddedStack) -> None:
+    """An operator points every object created in the outputs bucket at the intake queue: results, result.json
+    and report.json reach the intake, which ignores them; the manifest makes its two jobs and no more."""
+    s3 = stack.session.client("s3")
+    s3.put_bucket_notification_configuration(Bucket=OUTPUTS_BUCKET, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": stack.intake_queue_arn, "Events": ["s3:ObjectCreated:*"]}]})
+    try:
+        put_manifest(stack, "jobs/loop/pair.jsonl", [job(prompt="loop one"), job(prompt="loop two")])
+        stack.run_until_done(timeout=120)
+        stack.run_until_done(timeout=120)  # whatever the writes notified has been handled too
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=OUTPUTS_BUCKET, NotificationConfiguration={})
+
+    from_manifest = [r for r in stack.tasks() if (r.get("source") or {}).get("key", "").startswith(
+        ("jobs/loop/", "results/", "reports/"))]
+    assert sorted((r["source"]["key"], r["status"]) for r in from_manifest) == [
+        ("jobs/loop/pair.jsonl", "SUCCEEDED"), ("jobs/loop/pair.jsonl", "SUCCEEDED")]
+    assert not [r for r in stack.tasks() if (r.get("source") or {}).get("bucket") == OUTPUTS_BUCKET]
+    report = json.loads(stack.read_object("reports/jobs/loop/pair/report.json"))
+    assert report["complete"] is True and report["counts"] == {"SUCCEEDED": 2}
+
+
+def test_finding_06_a_manifest_of_large_lines_is_queued_and_reported(stack: EmbeddedStack) -> None:
+    big = [{**job(prompt=f"large {i}"), "allow_unknown_fields": True} for i in range(10)]
+    for i, doc in enumerate(big):
+        doc["request"]["input"]["notes"] = f"{i}" * (110 * 1024)  # ten ~110 KB lines: > 1 MiB together
+    put_manifest(stack, "jobs/large/ten.jsonl", big)
+    stack.run_until_done(timeout=180)
+    report = json.loads(stack.read_object("reports/jobs/large/ten/report.json"))
+    assert report["complete"] is True and report["lines_total"] == 10 and "error" not in report
+    assert set(report["counts"]) <= {"SUCCEEDED", "REJECTED"} and sum(report["counts"].values()) == 10
+    assert all(generates(stack, line["job_id"]) <= 1 for line in report["lines"])
 
 
 def test_a_media_drop_runs_the_rules_model_on_the_object_handed_over_as_a_presigned_url(stack: EmbeddedStack) -> None:

@@ -78,7 +78,7 @@ def test_intake_samples_run_the_sample_manifest_and_a_drop(stack: EmbeddedStack)
     assert stack.invoke("intake", drop)["batchItemFailures"] == []
     stack.run_until_done(timeout=120)
 
-    report = json.loads(stack.read_object("jobs/catalog-batch/report.json"))
+    report = json.loads(stack.read_object("reports/jobs/catalog-batch/report.json"))
     assert report["complete"] is True and report["counts"] == {"SUCCEEDED": 3}
     drops = [r for r in stack.tasks() if (r.get("source") or {}).get("key") == drop_key]
     assert [d["status"] for d in drops] == ["SUCCEEDED"]

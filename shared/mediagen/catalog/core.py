@@ -238,6 +238,17 @@ class Catalog:
         info = self.resolve(model)
         return info.modality if info is not None else None
 
+    def media_fields(self, model: str) -> frozenset[str]:
+        """The request fields of ``model`` that carry media URLs (the catalog's ``format: url`` values), as
+        paths with ``[]`` for any array index: ``{"input.image_urls[]", "imageURLList[]", "inputImage",
+        "input.kling_elements[].element_input_urls[]"}``. Empty for an unknown model. Only these fields may
+        hold an ``s3://`` input (:mod:`mediagen.inputs`); any other string is sent as it is."""
+        info = self.resolve(model)
+        if info is None:
+            return frozenset()
+        return frozenset(path for block in info.blocks for param in block.params
+                         for path in _url_paths(param.spec, param.path))
+
     def models(self) -> list[ModelInfo]:
         """Every catalog entry (aliases are request values of their target), in catalog order."""
         return [self._model(model_id) for model_id in self._raw_models]
@@ -391,6 +402,20 @@ def _build_model(model_id: str, raw: Mapping[str, Any]) -> ModelInfo:
         rules=tuple(raw.get("rules", ())),
         option_defaults=dict(raw.get("option_defaults", {})),
     )
+
+
+def _url_paths(spec: Mapping[str, Any], path: str) -> list[str]:
+    """Paths (``[]`` for array items) under ``spec`` whose values are URLs (``format: url``)."""
+    found = [path] if spec.get("format") == "url" else []
+    items = spec.get("items")
+    if isinstance(items, Mapping):
+        found += _url_paths(items, f"{path}[]")
+    properties = spec.get("properties")
+    if isinstance(properties, Mapping):
+        for name, sub in properties.items():
+            if isinstance(sub, Mapping):
+                found += _url_paths(sub, f"{path}.{name}")
+    return found
 
 
 def _param(raw: Mapping[str, Any]) -> ParamInfo:

@@ -1,0 +1,381 @@
+"""The S3 intake on fakes and moto's SQS: what it never reads (finding 5), manifests with large lines
+(finding 6), and the sweeper of RECEIVED jobs a refused send left behind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mediagen import intake
+from mediagen.errors import MediagenError
+from mediagen.intake import (
+    JOB_MESSAGE_MAX_BYTES,
+    SQS_BATCH_MAX_BYTES,
+    SQS_BATCH_MAX_ENTRIES,
+    SQS_MESSAGE_MAX_BYTES,
+    handle_message,
+    process_manifest,
+    report_key,
+    results_prefix,
+    size_batches,
+    sweep_stale_received,
+)
+from mediagen.jobs import MAX_JOB_BYTES
+from mediagen.pipeline import Ports
+from mediagen.settings import Settings
+from mediagen.storage import StoredObject
+from mediagen.tasks import TaskStatus
+from mediagen.wiring import SqsJobQueue
+from tests.fakes import InMemoryTasks, RecordingEvents
+
+INTAKE = "intake-bucket"
+OUTPUTS = "outputs-bucket"
+
+
+# ----------------------------------------------------------------------------------------------- fakes
+
+
+class MemoryOutputs:
+    """``OutputStore.put_json`` in memory (what the intake writes: reports)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    def put_json(self, key: str, document: dict[str, Any]) -> StoredObject:
+        self.objects[key] = json.loads(json.dumps(document))
+        return StoredObject(uri=f"s3://{OUTPUTS}/{key}", key=key, bytes=0, content_type="application/json",
+                            sha256="")
+
+
+class MemoryObjects:
+    """``ObjectReader`` over a dict of (bucket, key) -> bytes; counts reads."""
+
+    def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
+        self.objects = objects or {}
+        self.reads: list[tuple[str, str]] = []
+
+    def read(self, bucket: str, key: str, version: str | None, max_bytes: int) -> bytes:
+        self.reads.append((bucket, key))
+        return self.objects[(bucket, key)]
+
+    def user_metadata(self, bucket: str, key: str, version: str | None) -> dict[str, str]:
+        return {}
+
+
+class MemoryLedger:
+    """``ManifestLedger`` in memory."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, set[str]] = {}
+
+    def open(self, manifest_id: str, *, job_ids: list[str], report: dict[str, Any]) -> None:
+        self.manifests.setdefault(manifest_id, {"job_ids": job_ids, "report": report, "done": set()})
+
+    def join(self, job_id: str, manifest_id: str) -> None:
+        self.members.setdefault(job_id, set()).add(manifest_id)
+
+    def manifests_of(self, job_id: str) -> list[str]:
+        return sorted(self.members.get(job_id, ()))
+
+    def mark_done(self, manifest_id: str, job_ids: list[str]) -> dict[str, Any] | None:
+        item = self.manifests.get(manifest_id)
+        if item is None:
+            return None
+        item["done"] |= set(job_ids)
+        return item if item["done"] >= set(item["job_ids"]) else None
+
+
+class RefusingQueue:
+    """A jobs queue whose every send fails (SQS down)."""
+
+    def send(self, documents: list[dict[str, Any]]) -> None:
+        raise MediagenError("the jobs queue refused the job(s): EndpointConnectionError", code="queue_unavailable")
+
+
+class ListQueue:
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+
+    def send(self, documents: list[dict[str, Any]]) -> None:
+        self.batches.append(documents)
+
+
+@pytest.fixture
+def sqs() -> Iterator[tuple[Any, str]]:
+    """moto's SQS (it enforces the real limits: 10 entries, 1 MiB per batch) and a queue with default limits."""
+    with mock_aws():
+        client = boto3.client("sqs", region_name="us-east-1")
+        yield client, client.create_queue(QueueName="jobs")["QueueUrl"]
+
+
+def make_ports(queue: Any) -> Ports:
+    return Ports(settings=Settings(MEDIAGEN_OUTPUTS_BUCKET=OUTPUTS, MEDIAGEN_INTAKE_BUCKET=INTAKE),
+                 tasks=InMemoryTasks(), events=RecordingEvents(), provider=lambda: None,  # type: ignore[arg-type,return-value]
+                 outputs=MemoryOutputs(), jobs_queue=queue)
+
+
+def line(prompt: str = "a red bicycle", *, padding: int = 0, job_id: str | None = None) -> str:
+    """A valid job line; ``padding`` bytes of extra, unchecked request data make it large."""
+    request: dict[str, Any] = {"model": "nano-banana", "input": {"prompt": prompt, "output_format": "png",
+                                                                  "image_size": "1:1"}}
+    doc: dict[str, Any] = {"request": request}
+    if padding:
+        request["input"]["notes"] = "x" * padding
+        doc["allow_unknown_fields"] = True
+    if job_id:
+        doc["job_id"] = job_id
+    return json.dumps(doc)
+
+
+def s3_event(bucket: str, key: str) -> str:
+    return json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+        "bucket": {"name": bucket}, "object": {"key": key, "eTag": "e1"}}}]})
+
+
+def drain(client: Any, url: str) -> list[dict[str, Any]]:
+    bodies = []
+    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for m in messages:
+            bodies.append(json.loads(m["Body"]))
+            client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The structured fields of every ERROR record logged."""
+    return [vars(r) for r in caplog.records if r.levelname == "ERROR"]
+
+
+# ------------------------------------------------------------------------------------- finding 5
+
+
+def test_finding_05_same_bucket_for_intake_and_outputs_cannot_loop() -> None:
+    """Everything mediagen writes for a manifest lies where the intake never reads; and an operator who points
+    a notification at the results (or shares the bucket) gets ignored objects, not new jobs."""
+    manifest = "jobs/team-a/batch-7.jsonl"
+    assert results_prefix(manifest) == "results/jobs/team-a/batch-7/"
+    assert report_key(manifest) == "reports/jobs/team-a/batch-7/report.json"
+    queue = ListQueue()
+    ports = make_ports(queue)
+    objects = MemoryObjects({(INTAKE, manifest): (line() + "\n" + line("two") + "\n").encode()})
+    ledger = MemoryLedger()
+    done = handle_message(s3_event(INTAKE, manifest), ports=ports, objects=objects, ledger=ledger, rules=[])
+    assert done[0]["kind"] == "manifest" and len(ports.tasks.items) == 2  # type: ignore[attr-defined]
+    written = list(ports.outputs.objects)  # type: ignore[union-attr]
+    result_keys = [f"{d['output']['prefix']}{d['job_id']}/result.json" for b in queue.batches for d in b]
+
+    # Every key mediagen wrote (report, results), notified as if it were a new manifest or a drop, in the
+    # outputs bucket or (a hand-made shared bucket) in the intake bucket: never read, never a job.
+    for bucket in (OUTPUTS, INTAKE):
+        for key in [*written, *result_keys, "jobs/team-a/batch-7/report.json"]:
+            if bucket == INTAKE and not key.startswith(("results/", "reports/")):
+                continue  # a key under jobs/ in the intake bucket is a manifest someone put there
+            outcome = handle_message(s3_event(bucket, key), ports=ports, objects=objects, ledger=ledger, rules=[])
+            assert [o["kind"] for o in outcome] == ["ignored"], (bucket, key)
+    assert objects.reads == [(INTAKE, manifest)]
+    assert len(ports.tasks.items) == 2  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------- finding 6
+
+
+def test_finding_06_manifest_lines_are_queued_in_batches_sized_by_bytes_not_only_count(
+        sqs: tuple[Any, str]) -> None:
+    client, url = sqs
+    ports = make_ports(SqsJobQueue(url, lambda: client))
+    key = "jobs/big/ten.jsonl"
+    lines = [line(f"picture {i}", padding=110 * 1024) for i in range(10)]  # 10 x ~110 KB > 1 MiB
+    objects = MemoryObjects({(INTAKE, key): "\n".join(lines).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    assert "error" not in report and report["counts"] == {"RECEIVED": 10}
+    queued = drain(client, url)
+    assert sorted(d["job_id"] for d in queued) == sorted(line_["job_id"] for line_ in report["lines"])
+
+
+def test_finding_06_a_line_over_the_message_limit_is_rejected_in_the_report_and_the_rest_are_queued(
+        sqs: tuple[Any, str]) -> None:
+    client, url = sqs
+    ports = make_ports(SqsJobQueue(url, lambda: client))
+    key = "jobs/big/one-too-big.jsonl"
+    lines = [line("fine"), line("huge", padding=MAX_JOB_BYTES + 1), line("fine too")]
+    objects = MemoryObjects({(INTAKE, key): "\n".join(lines).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert by_line[1]["status"] == by_line[3]["status"] == "RECEIVED"
+    assert by_line[2]["status"] == "REJECTED"
+    assert str(MAX_JOB_BYTES) in json.dumps(by_line[2]["error"])  # the reason names the limit
+    record = ports.tasks.get(by_line[2]["job_id"])
+    assert record is not None and record["status"] == "REJECTED" and not record.get("credits_charged")
+    assert sorted(d["job_id"] for d in drain(client, url)) == sorted([by_line[1]["job_id"], by_line[3]["job_id"]])
+    assert ports.outputs.objects[report_key(key)]["counts"] == {"RECEIVED": 2, "REJECTED": 1}  # type: ignore[union-attr]
+
+
+def test_finding_06_a_line_that_grows_past_the_message_limit_is_rejected_before_anything_is_recorded() -> None:
+    # 150 KB of "é" is within the line limit, and 450 KB once escaped for the queue: more than a queue made
+    # before SQS's 2025 increase takes (MaximumMessageSize 256 KiB).
+    assert JOB_MESSAGE_MAX_BYTES <= SQS_MESSAGE_MAX_BYTES
+    queue = ListQueue()
+    ports = make_ports(queue)
+    key = "jobs/big/accents.jsonl"
+    grows = json.loads(line("accents", padding=1))
+    grows["request"]["input"]["notes"] = "é" * 75_000
+    grows["job_id"] = "accents-1"
+    objects = MemoryObjects({(INTAKE, key): (line("fine") + "\n" + json.dumps(grows, ensure_ascii=False)).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert by_line[2]["job_id"] == "accents-1" and by_line[2]["status"] == "REJECTED"
+    assert by_line[2]["error"]["code"] == "message_too_large" and "262144" in by_line[2]["error"]["message"]
+    record = ports.tasks.get("accents-1")
+    assert record is not None and record["status"] == "REJECTED" and "request" not in record
+    assert [d["job_id"] for b in queue.batches for d in b] == [by_line[1]["job_id"]]
+
+
+def test_finding_06_batches_respect_the_entry_and_byte_limits_and_keep_the_order() -> None:
+    documents = [{"job_id": str(i), "pad": "x" * (i * 7919 % 250_000)} for i in range(40)]
+    batches = size_batches(documents)
+    assert [d for b in batches for d in b] == documents  # order kept, nothing lost
+    for batch in batches:
+        assert len(batch) <= SQS_BATCH_MAX_ENTRIES
+        assert sum(intake.message_bytes(d) for d in batch) <= SQS_BATCH_MAX_BYTES
+    with pytest.raises(ValueError, match="at most"):
+        size_batches([{"pad": "x" * JOB_MESSAGE_MAX_BYTES}])
+
+
+def test_finding_06_a_refused_send_is_logged_with_the_manifest_key_and_reported(
+        caplog: pytest.LogCaptureFixture) -> None:
+    ports = make_ports(RefusingQueue())
+    key = "jobs/team-b/down.jsonl"
+    objects = MemoryObjects({(INTAKE, key): (line() + "\n").encode()})
+
+    with pytest.raises(MediagenError):  # the S3 event is retried
+        process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    report = ports.outputs.objects[report_key(key)]  # type: ignore[union-attr]
+    assert report["complete"] is False and report["error"]["code"] == "queue_unavailable"
+    failure = errors_logged(caplog)
+    assert failure and failure[0]["manifest_key"] == key and failure[0]["error_code"] == "queue_unavailable"
+
+
+def test_finding_06_an_unreadable_manifest_is_logged_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    class Unreadable(MemoryObjects):
+        def read(self, bucket: str, key: str, version: str | None, max_bytes: int) -> bytes:
+            raise MediagenError(f"cannot read s3://{bucket}/{key}: AccessDenied", code="unreadable")
+
+    ports = make_ports(ListQueue())
+    key = "jobs/team-b/locked.jsonl"
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=Unreadable(), ledger=MemoryLedger())
+    assert report["error"]["code"] == "unreadable" and report_key(key) in ports.outputs.objects  # type: ignore[union-attr]
+    assert [x["manifest_key"] for x in errors_logged(caplog)] == [key]
+
+
+# ------------------------------------------------------------------------------------- sweeper
+
+
+class SweepableTasks(InMemoryTasks):
+    def received(self, limit: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.items.values() if r["status"] == "RECEIVED"][:limit]
+
+
+def received_record(tasks: SweepableTasks, job_id: str, created_at: str, **extra: Any) -> None:
+    tasks.create({"job_id": job_id, "status": "RECEIVED", "request": {"model": "nano-banana", "input": {
+        "prompt": job_id}}, "output_prefix": "results/jobs/x/", "metadata": {"team": "a"}, **extra})
+    tasks.items[job_id]["created_at"] = created_at
+
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+OLD, RECENT = "2027-01-15T07:00:00.000Z", "2027-01-15T07:59:00.000Z"
+
+
+def test_sweeper_re_enqueues_stale_received_jobs_never_claimed_once_per_period() -> None:
+    tasks, queue = SweepableTasks(), ListQueue()
+    received_record(tasks, "stale", OLD)
+    received_record(tasks, "recent", RECENT)
+    received_record(tasks, "retrying", OLD)  # submit claimed it once and put it back itself
+    tasks.items["retrying"]["transitions"]["SUBMITTING"] = OLD
+    received_record(tasks, "done", OLD)
+    tasks.transition("done", TaskStatus.SUCCEEDED)
+
+    assert sweep_stale_received(tasks, queue, 15 * 60, now=NOW) == ["stale"]
+    (document,) = queue.batches[0]
+    assert document == {"job_id": "stale", "request": {"model": "nano-banana", "input": {"prompt": "stale"}},
+                        "output": {"prefix": "results/jobs/x/"}, "metadata": {"team": "a"}}
+    # Run again at once: already swept this period, nothing sent twice; a period later it goes again.
+    assert sweep_stale_received(tasks, queue, 15 * 60, now=NOW + 60) == []
+    assert sorted(sweep_stale_received(tasks, queue, 15 * 60, now=NOW + 16 * 60)) == ["recent", "stale"]
+
+
+def test_sweeper_is_bounded_per_run_and_skips_a_job_taken_up_meanwhile() -> None:
+    class Racing(SweepableTasks):
+        def received(self, limit: int) -> list[dict[str, Any]]:
+            found = super().received(limit)
+            self.transition("job-0", TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})  # submit wins a race
+            return found
+
+    tasks, queue = Racing(), ListQueue()
+    for i in range(30):
+        received_record(tasks, f"job-{i}", OLD)
+    swept = sweep_stale_received(tasks, queue, 900, limit=12, now=NOW)
+    assert len(swept) == 11 and "job-0" not in swept
+    assert sum(len(b) for b in queue.batches) == 11
+
+
+def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(sqs: tuple[Any, str]) -> None:
+    from mediagen.intake import DynamoReceivedRecords
+    from mediagen.tasks import DynamoTaskRepository
+
+    client, url = sqs  # moto is active
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    repository = DynamoTaskRepository("tasks", dynamodb)
+    for job_id in ("left-behind", "claimed", "finished"):
+        repository.create({"job_id": job_id, "status": "RECEIVED", "request": {"model": "nano-banana", "input": {
+            "prompt": job_id, "scale": 1.5}}, "output_prefix": "results/jobs/x/", "max_credits": 10})
+    repository.transition("claimed", TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
+    repository.transition("claimed", TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING})  # submit's own retry
+    repository.transition("finished", TaskStatus.REJECTED)
+    dynamodb.put_item(TableName="tasks", Item={"job_id": {"S": "#manifest:abc"}, "status": {"S": "RECEIVED"}})
+    records = DynamoReceivedRecords("tasks", dynamodb)
+    queue = SqsJobQueue(url, lambda: client)
+
+    later = 4_000_000_000.0  # 2096: every record is old by then
+    assert sweep_stale_received(records, queue, 900, now=later) == ["left-behind"]
+    (document,) = drain(client, url)
+    assert document == {"job_id": "left-behind", "request": {"model": "nano-banana", "input": {
+        "prompt": "left-behind", "scale": 1.5}}, "output": {"prefix": "results/jobs/x/"}, "max_credits": 10}
+    assert (repository.get("left-behind") or {}).get("swept_at")
+    assert sweep_stale_received(records, queue, 900, now=later + 60) == []  # once per period
+
+
+def test_sweeper_re_enqueued_job_is_taken_up_by_submit_as_the_same_job() -> None:
+    from mediagen.pipeline import accept_job, submit_job
+    from mediagen.provider import GenerateAccepted
+    from tests.fakes import RecordingStarter, ScriptedProvider
+
+    provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
+    tasks, queue = SweepableTasks(), ListQueue()
+    ports = Ports(settings=Settings(), tasks=tasks, events=RecordingEvents(), provider=lambda: provider,
+                  executions=RecordingStarter())
+    accepted = accept_job(line("left behind", job_id="lb-1"), fallback_job_id="x", ports=ports,
+                          source={"channel": "api"}, prefix_base="results/jobs/y/")  # ... and the send failed
+    tasks.items["lb-1"]["created_at"] = OLD
+    assert accepted.created and sweep_stale_received(tasks, queue, 900, now=NOW) == ["lb-1"]
+
+    (document,) = queue.batches[0]
+    record = submit_job(json.dumps(document), delivery_id="m-1", ports=ports)
+    assert record["status"] == "SUBMITTED" and len(provider.generate_bodies) == 1
+    assert submit_job(json.dumps(document), delivery_id="m-2", ports=ports)["status"] == "SUBMITTED"
+    assert len(provider.generate_bodies) == 1  # a second sweep or delivery sends nothing again
