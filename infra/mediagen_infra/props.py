@@ -16,8 +16,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 
 from .bundling import REPO_ROOT
-from .intake import ENV_INPUT_ALLOW
 from .inbox import InboxRule, check_inbox_rules
+from .intake import ENV_INPUT_ALLOW
 from .jobs_api import JOBS_API_AUTH_MODES
 from .lambdas import ARCHITECTURE, PERSIST, provider_environment
 from .monitoring import Telemetry
