@@ -7,12 +7,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediagen.errors import TaskConflict, TaskNotFound
-from mediagen.tasks import TaskStatus, utcnow
+from mediagen.errors import JobNotFound, StatusConflict
+from mediagen.records import JobStatus, utcnow
 
 
-class InMemoryTasks:
-    """``TaskRepository`` with the same conditional semantics as the DynamoDB adapter."""
+class InMemoryJobs:
+    """``JobRepository`` with the same conditional semantics as the DynamoDB adapter."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -31,17 +31,17 @@ class InMemoryTasks:
         item = self.items.get(job_id)
         return copy.deepcopy(item) if item else None
 
-    def transition(self, job_id: str, to: TaskStatus | None, *, expect: Any = None,
+    def transition(self, job_id: str, to: JobStatus | None, *, expect: Any = None,
                    set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
                    remove: tuple[str, ...] = (), unless_set: str | None = None) -> dict[str, Any]:
         with self._lock:
             item = self.items.get(job_id)
             if item is None:
-                raise TaskNotFound(job_id)
+                raise JobNotFound(job_id)
             if expect and item["status"] not in {str(s) for s in expect}:
-                raise TaskConflict(f"{job_id} is {item['status']}")
+                raise StatusConflict(f"{job_id} is {item['status']}")
             if unless_set and unless_set in item:
-                raise TaskConflict(f"{job_id} already has {unless_set}")
+                raise StatusConflict(f"{job_id} already has {unless_set}")
             for key in remove:
                 item.pop(key, None)
             now = utcnow()

@@ -28,7 +28,7 @@ def _intake() -> tuple[S3Objects, ManifestLedger, list[InboxRule]]:
     import boto3
 
     settings = ports().settings
-    return (S3Objects(boto3.client("s3")), ManifestLedger(settings.task_table, boto3.client("dynamodb")),
+    return (S3Objects(boto3.client("s3")), ManifestLedger(settings.job_table, boto3.client("dynamodb")),
             load_rules(settings.inbox_rules))
 
 

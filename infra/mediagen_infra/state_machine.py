@@ -17,7 +17,7 @@ implement its I/O contract, so state names and paths are part of the contract::
 
 Execution input (written by submit)::
 
-    {"job_id", "task_id", "model", "modality", "deadline": <epoch s>, "wait_seconds": <int>, "polls": 0}
+    {"job_id", "provider_task_id", "model", "modality", "deadline": <epoch s>, "wait_seconds": <int>, "polls": 0}
 
 ``WaitForResult`` ends early when the ``callback`` function (or ``arm`` itself, when a callback already
 arrived) sends ``SendTaskSuccess`` with the stored token; otherwise it ends with ``States.Timeout`` after

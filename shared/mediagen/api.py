@@ -51,7 +51,7 @@ class JobDocument(BaseModel):
     request: dict[str, Any] = Field(description="a request body exactly as the Cliprise documentation shows it "
                                                 "(`model` plus `input` or root fields), without `callBackUrl`")
     output: JobOutput | None = None
-    metadata: dict[str, Any] | None = Field(None, description="echoed in the task record and in events")
+    metadata: dict[str, Any] | None = Field(None, description="echoed in the job record and in events")
     max_credits: int | None = Field(None, ge=0, description="refuse the job when its estimate is higher")
     allow_unknown_fields: bool = Field(False, description="send fields the catalog does not know")
     retry_unknown_outcome: bool = Field(False, description="re-send after an ambiguous generate failure "
@@ -91,7 +91,7 @@ class OutputView(BaseModel):
 
 
 class JobView(BaseModel):
-    """A job's task record as callers see it (no internal tokens)."""
+    """A job's job record as callers see it (no internal tokens)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -278,7 +278,7 @@ def get_job(job_id: Annotated[str, Path(description="the job id")]) -> Response[
     """Status, timestamps for each transition, error, and outputs with S3 URIs and presigned download URLs
     (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s)."""
     ports = _ports()
-    record = ports.tasks.get(job_id) if _plausible_job_id(job_id) else None
+    record = ports.jobs.get(job_id) if _plausible_job_id(job_id) else None
     if record is None:
         return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id[:128])
     return Response(status_code=200, content_type=_JSON, body=job_view(record, ports).model_dump(mode="json"))
@@ -289,8 +289,8 @@ def _plausible_job_id(job_id: str) -> bool:
 
 
 def job_view(record: dict[str, Any], ports: Any) -> JobView:
-    """The caller's view of a task record, with download URLs for the outputs."""
-    from mediagen.tasks import INTERNAL_FIELDS, TERMINAL
+    """The caller's view of a job record, with download URLs for the outputs."""
+    from mediagen.records import INTERNAL_FIELDS, TERMINAL
 
     shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
     shown["terminal"] = record.get("status") in TERMINAL
@@ -314,14 +314,14 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     operation**: a job already at the provider keeps running there and its credits are spent; mediagen stops
     polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
     now (ask again in a few seconds)."""
-    from mediagen.errors import TaskNotFound
+    from mediagen.errors import JobNotFound
     from mediagen.pipeline import NotCancellable, cancel_job
 
     if not _plausible_job_id(job_id):
         return _error(404, "not_found", f"no job {job_id[:128]!r}")
     try:
         record = cancel_job(job_id, _ports(), reason="cancelled through the HTTP API")
-    except TaskNotFound:
+    except JobNotFound:
         return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id)
     except NotCancellable as exc:
         return _error(409, "busy_retry" if exc.retry else "already_ended", exc.message, job_id=job_id,

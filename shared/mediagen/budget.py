@@ -1,6 +1,6 @@
 """Spend guards: a deployment-wide daily credit budget and a limit on jobs in flight.
 
-Both are atomic counters (DynamoDB conditional ``ADD``) stored in the task table under reserved keys that
+Both are atomic counters (DynamoDB conditional ``ADD``) stored in the job table under reserved keys that
 no job id can take (job ids never contain ``#``): ``#budget:<YYYY-MM-DD>`` and ``#in-flight``.
 
 - The budget is charged with a job's credit estimate before generate is called and refunded when the
@@ -51,7 +51,7 @@ class SpendGuard(Protocol):
 
 
 class DynamoSpendGuard:
-    """``SpendGuard`` on the task table (reserved keys, see module docstring)."""
+    """``SpendGuard`` on the job table (reserved keys, see module docstring)."""
 
     def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
         if dynamodb_resource is None:

@@ -26,7 +26,8 @@ def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]]) -> Ha
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        logger.append_keys(job_id=event.get("job_id"), provider_task_id=event.get("task_id"))  # absent: EventBridge
+        # Both absent for an EventBridge execution-status event.
+        logger.append_keys(job_id=event.get("job_id"), provider_task_id=event.get("provider_task_id"))
         return logic(event, ports())
 
     return lambda_handler

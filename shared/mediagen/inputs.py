@@ -5,7 +5,7 @@ The provider fetches inputs itself and only from "direct public http:// or https
 bucket of a deployment; media drops always do) as ``s3://bucket/key`` or ``s3://bucket/key?versionId=V``.
 Just before generate, each such value is checked (``HeadObject``) and replaced, in the wire body only, by a
 SigV4 presigned ``GetObject`` URL valid for ``MEDIAGEN_INPUT_URL_SECONDS`` (default 6 h, at most 7 days).
-The job document and the task record keep the ``s3://`` URI, so a redelivery is the same job, and the
+The job document and the job record keep the ``s3://`` URI, so a redelivery is the same job, and the
 signature never reaches a record, a log or an event.
 
 Note: a URL presigned with a Lambda role's temporary credentials stops working when those credentials expire,

@@ -19,10 +19,10 @@ One SQS queue (the intake queue) carries three kinds of messages to the ``intake
 - **Job events** (EventBridge, every terminal job event): when the job is a line of a manifest still open,
   the line is marked done; the last one writes the final report.
 
-Every accepted job goes through :func:`mediagen.pipeline.accept_job` (the same checks and task record as
+Every accepted job goes through :func:`mediagen.pipeline.accept_job` (the same checks and job record as
 any channel) and then the jobs queue, where submit handles it like any SQS job.
 
-Ledger items in the task table (keys start with ``#``, like the spend guard's):
+Ledger items in the job table (keys start with ``#``, like the spend guard's):
 ``#manifest:<id>`` (``total``, ``job_ids`` in line order, ``done`` string set, where the report goes) and
 ``#member:<job_id>`` (``manifests`` string set: the open manifests the job is a line of).
 """
@@ -38,7 +38,7 @@ from urllib.parse import unquote_plus
 
 from mediagen.errors import ConfigurationError, InvalidJob, MediagenError
 from mediagen.inputs import s3_uri
-from mediagen.tasks import TERMINAL, utcnow
+from mediagen.records import TERMINAL, utcnow
 
 if TYPE_CHECKING:
     from mediagen.pipeline import Ports
@@ -173,7 +173,7 @@ class S3Objects:
 
 
 class ManifestLedger:
-    """Which manifests are open, their lines, and which lines are done (items in the task table)."""
+    """Which manifests are open, their lines, and which lines are done (items in the job table)."""
 
     def __init__(self, table_name: str, dynamodb_client: Any) -> None:
         from mediagen.dynamo import DynamoTable
@@ -299,7 +299,7 @@ def process_manifest(bucket: str, key: str, version: str | None, etag: str | Non
         ledger.join(job_id, manifest_id)
     # Lines whose job has already ended (rejected now, or an earlier job with the same id) are done now; a job
     # ending from here on marks its own line (its event finds the membership written above).
-    records = {job_id: ports.tasks.get(job_id) for job_id in job_ids}  # read once, after the memberships
+    records = {job_id: ports.jobs.get(job_id) for job_id in job_ids}  # read once, after the memberships
     ended = [j for j, record in records.items() if record and record.get("status") in TERMINAL]
     complete = ledger.mark_done(manifest_id, ended) if ended else None
     if complete is not None:
@@ -326,14 +326,14 @@ def _line_view(line: int, job_id: str | None, record: dict[str, Any] | None,
 
 def finish_report(manifest_id: str, item: dict[str, Any], *, ports: Ports,
                   records: dict[str, dict[str, Any] | None] | None = None) -> dict[str, Any]:
-    """Write the final report of a manifest whose lines have all ended (``records``: task records already read,
+    """Write the final report of a manifest whose lines have all ended (``records``: job records already read,
     by job id; those already terminal are used as they are, the others read again)."""
     report = item.get("report") or {}
     job_ids = list(item.get("job_ids") or [])
     numbers = [int(n) for n in report.get("lines") or range(1, len(job_ids) + 1)]
     where = {k: report.get(k) for k in ("bucket", "key", "version", "manifest_id")}
     ended = {j: r for j, r in (records or {}).items() if r and r.get("status") in TERMINAL}  # final: no re-read
-    views = [_line_view(line, job_id, ended.get(job_id) or ports.tasks.get(job_id))
+    views = [_line_view(line, job_id, ended.get(job_id) or ports.jobs.get(job_id))
              for line, job_id in zip(numbers, job_ids, strict=False)]
     views += [dict(c) for c in report.get("conflicts") or []]
     views.sort(key=lambda v: int(v.get("line") or 0))
@@ -382,7 +382,7 @@ def drop_job_id(bucket: str, key: str, version: str | None, etag: str | None) ->
 
 def process_drop(bucket: str, key: str, version: str | None, etag: str | None, rule: InboxRule, *,
                  ports: Ports, objects: ObjectReader) -> dict[str, Any]:
-    """Turn a dropped object into a job for its rule's model; queue it. Returns the task record."""
+    """Turn a dropped object into a job for its rule's model; queue it. Returns the job record."""
     from mediagen.pipeline import JobConflict, accept_job, enqueue, reject_job
 
     job_id = drop_job_id(bucket, key, version, etag)

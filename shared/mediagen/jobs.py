@@ -6,14 +6,14 @@ A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest:
       "job_id": "optional client key, 1-128 chars [A-Za-z0-9._:-]",   # the idempotency key
       "request": {"model": "seedance-v1-pro", "input": {...}},          # a documented request body
       "output": {"prefix": "optional/key/prefix/"},
-      "metadata": {...},                                               # echoed in the task record and events
+      "metadata": {...},                                               # echoed in the job record and events
       "max_credits": 200,
       "allow_unknown_fields": false,                                   # pass fields the catalog does not know
       "retry_unknown_outcome": false                                   # re-send after an ambiguous failure
     }
 
 :func:`parse_job` never raises on bad input: it returns the problems, each naming the field, together with
-the job id to record them under, so that even a garbage message ends in a recorded REJECTED task.
+the job id to record them under, so that even a garbage message ends in a recorded REJECTED job.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ _MAX_DIGITS = 38
 
 
 def _unstorable_values(doc: Any) -> list[dict[str, str]]:
-    """Values JSON allows (or Python reads) that no task record or event can hold: unpaired surrogates,
+    """Values JSON allows (or Python reads) that no job record or event can hold: unpaired surrogates,
     numbers beyond 38 digits, NaN/Infinity. Each becomes a problem naming its path. Iterative (no recursion
     limit); stops after 20 problems."""
     import math

@@ -9,7 +9,7 @@ Handlers in ``functions/`` are thin: they parse the AWS event and call one funct
 
 State passed between Step Functions states (execution input, written by submit)::
 
-    {"job_id": str, "task_id": str, "model": str, "modality": str, "deadline": epoch s,
+    {"job_id": str, "provider_task_id": str, "model": str, "modality": str, "deadline": epoch s,
      "wait_seconds": int, "polls": int}
 
 :func:`check_status` adds ``phase``: ``processing`` (wait ``wait_seconds`` and check again), ``ready``
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mediagen.completion import new_callback_token
-from mediagen.errors import InvalidJob, MediagenError, StorageError, TaskConflict
+from mediagen.errors import InvalidJob, MediagenError, StatusConflict, StorageError
 from mediagen.jobs import Job, execution_name, parse_job
 from mediagen.observability import MetricsSink, NullMetrics
+from mediagen.records import TERMINAL, JobStatus, utcnow
 from mediagen.redact import redact, redact_text
 from mediagen.settings import Settings
-from mediagen.tasks import TERMINAL, TaskStatus, utcnow
 
 if TYPE_CHECKING:
     from mediagen.budget import SpendGuard
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from mediagen.executions import ExecutionStarter
     from mediagen.inputs import InputResolver
     from mediagen.provider import ClipriseClient
+    from mediagen.records import JobRepository
     from mediagen.storage import OutputStore
-    from mediagen.tasks import TaskRepository
 
 
 class RetryLater(MediagenError):
@@ -53,7 +53,7 @@ class RetryLater(MediagenError):
         resend: the job is *waiting*, not failing (rate limited, no free slot): the channel should put it back
             as a new delayed message (:attr:`job_document`), so waiting never counts towards the dead-letter
             queue's receive limit. Otherwise (provider unreachable) the same message is retried and, if it
-            keeps failing, ends in the DLQ with ``last_error`` on its task record.
+            keeps failing, ends in the DLQ with ``last_error`` on its job record.
         job_document: the job, with its job id made explicit, for the re-sent message.
     """
 
@@ -75,7 +75,7 @@ class Ports:
     """
 
     settings: Settings
-    tasks: TaskRepository
+    jobs: JobRepository
     events: EventPublisher
     provider: Callable[[], ClipriseClient]
     catalog: Callable[[], Catalog] = field(default=lambda: _default_catalog())
@@ -164,7 +164,7 @@ def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None
     job = checked.job
     assert job is not None
     record = {
-        "job_id": job.job_id, "status": str(TaskStatus.RECEIVED), "model": job.model,
+        "job_id": job.job_id, "status": str(JobStatus.RECEIVED), "model": job.model,
         "modality": ports.catalog().modality(job.model) or "video",
         "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
         "metadata": job.metadata, "credits_estimate": checked.estimate, "max_credits": job.max_credits,
@@ -182,11 +182,11 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
     Args:
         body: the job document (JSON text or decoded).
         delivery_id: a channel-stable id for this message (SQS ``messageId``); ``msg-<delivery_id>`` is the job
-            id when the job has none, so that a redelivery maps to the same task.
+            id when the job has none, so that a redelivery maps to the same job record.
         fallback_job_id: the job id to use when the job has none, instead of ``msg-<delivery_id>``.
 
     Returns:
-        the task record as it stands after this call.
+        the job record as it stands after this call.
 
     Raises:
         RetryLater: nothing was sent and nothing spent; deliver the message again later.
@@ -196,11 +196,11 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
         return _reject(checked, ports=ports)
     job = checked.job
     record = _new_record(checked, ports, None)
-    existing = ports.tasks.create(record)
+    existing = ports.jobs.create(record)
     try:
         if existing is not None:
             return _resume(job, existing, ports)
-        _log().info("task recorded", job_id=job.job_id, model=job.model, credits_estimate=checked.estimate)
+        _log().info("job recorded", job_id=job.job_id, model=job.model, credits_estimate=checked.estimate)
         return _send(job, record, ports)
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the queue's retry / DLQ
         _note_error(job.job_id, exc, ports)
@@ -231,7 +231,7 @@ class JobRefused(MediagenError):
 
 @dataclass
 class Accepted:
-    """Outcome of :func:`accept_job`: the task record, and whether this call created it."""
+    """Outcome of :func:`accept_job`: the job record, and whether this call created it."""
 
     record: dict[str, Any]
     created: bool
@@ -268,15 +268,15 @@ def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, port
             raise JobRefused(checked.error or {"code": "invalid_request", "message": "invalid job"})
         return Accepted(_reject(checked, ports=ports, source=source), created=False, enqueue=False)
     record = _new_record(checked, ports, source)
-    existing = ports.tasks.create(record)
+    existing = ports.jobs.create(record)
     document = checked.job.document()
     if existing is None:
-        _log().info("task recorded", job_id=checked.job_id, model=checked.model, channel=(source or {}).get("channel"))
+        _log().info("job recorded", job_id=checked.job_id, model=checked.model, channel=(source or {}).get("channel"))
         return Accepted(record, created=True, enqueue=True, document=document)
     if existing.get("request_hash") != checked.request_hash:
         raise JobConflict(f"job id {checked.job_id!r} is already used by a different request "
                           f"(status {existing.get('status')}); choose another job_id", existing)
-    return Accepted(existing, created=False, enqueue=existing.get("status") == TaskStatus.RECEIVED,
+    return Accepted(existing, created=False, enqueue=existing.get("status") == JobStatus.RECEIVED,
                     document=document)
 
 
@@ -290,7 +290,7 @@ def enqueue(accepted: Accepted, ports: Ports) -> None:
     """Put an accepted job on the jobs queue (when it needs to go there).
 
     Raises:
-        MediagenError: the queue refused it (the task record stays RECEIVED; sending again is safe).
+        MediagenError: the queue refused it (the job record stays RECEIVED; sending again is safe).
     """
     if not accepted.enqueue or accepted.document is None:
         return
@@ -316,8 +316,8 @@ class NotCancellable(MediagenError):
 
 #: What a cancelled job's record says, by the status it was cancelled in.
 CANCEL_MESSAGES = {
-    TaskStatus.RECEIVED: "cancelled before it was sent to the provider; no credits were spent",
-    TaskStatus.SUBMITTED: "cancelled while the provider was generating. Cliprise has no cancel operation: the "
+    JobStatus.RECEIVED: "cancelled before it was sent to the provider; no credits were spent",
+    JobStatus.SUBMITTED: "cancelled while the provider was generating. Cliprise has no cancel operation: the "
                           "generation continues at the provider and its credits are spent; mediagen stopped "
                           "polling and will not store the result",
 }
@@ -331,49 +331,49 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]
     its execution is woken and ends at its next step without storing anything.
 
     Returns:
-        the CANCELLED task record.
+        the CANCELLED job record.
 
     Raises:
-        TaskNotFound: no such job.
+        JobNotFound: no such job.
         NotCancellable: the job has ended, or is being submitted or stored right now (``retry`` says whether
             asking again shortly may succeed).
     """
-    from mediagen.errors import TaskNotFound
+    from mediagen.errors import JobNotFound
 
     for _ in range(3):  # the status may move between the read and the conditional write
-        record = ports.tasks.get(job_id)
+        record = ports.jobs.get(job_id)
         if record is None:
-            raise TaskNotFound(f"no job {job_id}")
-        status = TaskStatus(record.get("status", TaskStatus.RECEIVED))
+            raise JobNotFound(f"no job {job_id}")
+        status = JobStatus(record.get("status", JobStatus.RECEIVED))
         if status in TERMINAL:
             raise NotCancellable(f"job {job_id} has already ended ({status})", status=status, retry=False)
         if status not in CANCEL_MESSAGES:
-            what = "being sent to the provider" if status == TaskStatus.SUBMITTING else "being stored in S3"
+            what = "being sent to the provider" if status == JobStatus.SUBMITTING else "being stored in S3"
             raise NotCancellable(f"job {job_id} is {what} right now; ask again in a few seconds",
                                  status=status, retry=True)
         message = CANCEL_MESSAGES[status] + (f" ({reason[:200]})" if reason else "")
         try:
-            done = ports.tasks.transition(job_id, TaskStatus.CANCELLED, expect={status},
+            done = ports.jobs.transition(job_id, JobStatus.CANCELLED, expect={status},
                                           set_fields={"error": {"code": "cancelled", "message": message},
                                                       "cancelled_from": str(status)})
-        except TaskConflict:
+        except StatusConflict:
             continue
         _log().warning("job cancelled", job_id=job_id, was=str(status))
         _publish(done, ports)
-        if status == TaskStatus.SUBMITTED and ports.waker is not None:
+        if status == JobStatus.SUBMITTED and ports.waker is not None:
             from mediagen.completion import wake_execution
 
-            wake_execution(job_id, ports.tasks, ports.waker, reason="cancel")
-        return ports.tasks.get(job_id) or done
+            wake_execution(job_id, ports.jobs, ports.waker, reason="cancel")
+        return ports.jobs.get(job_id) or done
     raise NotCancellable(f"job {job_id} keeps changing status; ask again", status="", retry=True)
 
 
 def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
-    """Keep why a delivery failed on the task record (the message may end in the DLQ)."""
+    """Keep why a delivery failed on the job record (the message may end in the DLQ)."""
     error = exc.to_dict() if isinstance(exc, MediagenError) else {"code": type(exc).__name__,
                                                                    "message": redact_text(str(exc))[:500]}
     try:
-        ports.tasks.transition(job_id, None, set_fields={"last_error": error}, add={"failed_deliveries": 1})
+        ports.jobs.transition(job_id, None, set_fields={"last_error": error}, add={"failed_deliveries": 1})
     except Exception:  # noqa: BLE001 - best effort: the original error matters more
         _log().exception("could not record the delivery failure", job_id=job_id)
 
@@ -381,18 +381,18 @@ def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
 def reject_job(job_id: str, error: dict[str, Any], *, ports: Ports, model: str = "",
                metadata: dict[str, Any] | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record a job REJECTED (nothing sent, nothing spent) and announce it; a job id already recorded is left
-    as it is. ``error`` is ``{"code", "message", "problems"?}``. Returns the task record."""
+    as it is. ``error`` is ``{"code", "message", "problems"?}``. Returns the job record."""
     return _reject(CheckedJob(job_id, model, metadata or {}, None, error), ports=ports, source=source)
 
 
 def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None = None) -> dict[str, Any]:
     error = checked.error or {"code": "invalid_request", "message": "invalid job"}
-    record = {"job_id": checked.job_id, "status": str(TaskStatus.REJECTED), "model": checked.model,
+    record = {"job_id": checked.job_id, "status": str(JobStatus.REJECTED), "model": checked.model,
               "metadata": checked.metadata, "error": redact(error), "request_hash": checked.request_hash,
               "credits_estimate": checked.estimate}
     if source:
         record["source"] = source
-    existing = ports.tasks.create(record)
+    existing = ports.jobs.create(record)
     if existing is not None:
         if existing.get("status") in TERMINAL and not existing.get("event_published"):
             _publish(existing, ports)
@@ -401,7 +401,7 @@ def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None 
         return existing
     _log().warning("job rejected", job_id=checked.job_id, model=checked.model, error_code=error.get("code"),
                    problems=error.get("problems"))
-    return _publish(ports.tasks.get(checked.job_id) or record, ports)
+    return _publish(ports.jobs.get(checked.job_id) or record, ports)
 
 
 def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
@@ -412,21 +412,21 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
                     status=existing.get("status"))
         return {**existing, "conflict": True}
     status = existing.get("status")
-    if status == TaskStatus.RECEIVED:
+    if status == JobStatus.RECEIVED:
         return _send(job, existing, ports)
-    if status == TaskStatus.SUBMITTING:
-        claimed = existing.get("transitions", {}).get(str(TaskStatus.SUBMITTING), "")
+    if status == JobStatus.SUBMITTING:
+        claimed = existing.get("transitions", {}).get(str(JobStatus.SUBMITTING), "")
         if claimed and _age_seconds(claimed) < ports.settings.submit_lease_seconds:
             # Another worker holds the claim and may be waiting for generate right now: leave it alone.
             log.info("duplicate delivery while another worker submits; ignored", job_id=job.job_id)
             return existing
         # The claim outlived any worker: the attempt died while generate was in flight. It may have been
         # accepted and charged, so it is not sent again.
-        return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING}, error={
+        return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING}, error={
             "code": "generate_outcome_unknown",
             "message": "a previous attempt stopped while the generate request was in flight; the provider may "
                        "have charged for it, so it was not sent again"})
-    if status == TaskStatus.SUBMITTED and not existing.get("execution_arn"):
+    if status == JobStatus.SUBMITTED and not existing.get("execution_arn"):
         return _start_execution(existing, ports)
     if status in TERMINAL and not existing.get("event_published"):
         return _publish(existing, ports)
@@ -456,7 +456,7 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                                   for f, _ in references])
             request = ports.inputs.resolve(request)
         except InvalidJob as exc:  # checked before any guard or claim: nothing spent
-            return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.RECEIVED},
+            return _terminal(job.job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED},
                              error=exc.to_dict())
     body = ports.catalog().encode(request, callback_url=callback_url, allow_unknown_fields=job.allow_unknown_fields)
     client = ports.provider()  # before the claim: a configuration error must not look like a sent request
@@ -477,7 +477,7 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
             total = ports.guard.charge(estimate, limit=settings.daily_credit_budget, day=day)
         except OverBudget as exc:
             _give_back(ports, slot=slot)
-            return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.RECEIVED},
+            return _terminal(job.job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED},
                              error=exc.to_dict())
         charged = estimate
         ports.metrics.count("DailyCreditsSpent", total)
@@ -486,18 +486,18 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         _give_back(ports, slot=slot, credits=charged, day=day)
 
     try:
-        ports.tasks.transition(job.job_id, TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED},
+        ports.jobs.transition(job.job_id, JobStatus.SUBMITTING, expect={JobStatus.RECEIVED},
                                set_fields={"holds_slot": slot, "credits_charged": charged, "charged_day": day})
-    except TaskConflict:
+    except StatusConflict:
         undo()
         log.info("another worker is submitting this job", job_id=job.job_id)
-        return ports.tasks.get(job.job_id) or record
+        return ports.jobs.get(job.job_id) or record
 
     try:
         accepted = client.generate(body)
     except (RateLimited, ProviderUnavailable) as exc:
         undo()
-        ports.tasks.transition(job.job_id, TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING},
+        ports.jobs.transition(job.job_id, JobStatus.RECEIVED, expect={JobStatus.SUBMITTING},
                                set_fields={"last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0})
         log.warning("generate not accepted now; the job goes back to the queue", job_id=job.job_id,
                     error_code=exc.code)
@@ -507,38 +507,38 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                          resend=limited, job_document=job.document()) from exc
     except ProviderRejected as exc:  # definitive: nothing was spent
         _give_back(ports, credits=charged, day=day)
-        return _terminal(job.job_id, TaskStatus.REJECTED, ports, expect={TaskStatus.SUBMITTING},
+        return _terminal(job.job_id, JobStatus.REJECTED, ports, expect={JobStatus.SUBMITTING},
                          error=exc.to_dict(), set_fields={"credits_charged": 0})
     except (AmbiguousSubmit, ProviderError) as exc:
         if job.retry_unknown_outcome:  # the user accepted paying twice rather than losing the job
             undo()
-            ports.tasks.transition(job.job_id, TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING}, set_fields={
+            ports.jobs.transition(job.job_id, JobStatus.RECEIVED, expect={JobStatus.SUBMITTING}, set_fields={
                 "last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0}, add={"unknown_outcomes": 1})
             log.warning("generate outcome unknown; retrying as the job asks (retry_unknown_outcome)",
                         job_id=job.job_id, error_code=exc.code)
             raise RetryLater(f"generate outcome unknown for {job.job_id}; retrying by request",
                              code="outcome_unknown_retry") from exc
-        return _terminal(job.job_id, TaskStatus.OUTCOME_UNKNOWN, ports, expect={TaskStatus.SUBMITTING},
+        return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING},
                          error={"code": "generate_outcome_unknown",
                                 "message": f"{exc.message}; the provider may have accepted (and charged for) "
                                            "the request, so it was not sent again (set retry_unknown_outcome "
                                            "to retry such jobs)"})
     deadline = int(ports.clock()) + settings.deadline_seconds(record.get("modality", "video"))
     try:
-        updated = ports.tasks.transition(
-            job.job_id, TaskStatus.SUBMITTED, expect={TaskStatus.SUBMITTING},
+        updated = ports.jobs.transition(
+            job.job_id, JobStatus.SUBMITTED, expect={JobStatus.SUBMITTING},
             set_fields={"provider_task_id": accepted.task_id, "deadline": deadline},
         )
-    except TaskConflict:
+    except StatusConflict:
         # Only possible if this worker outlived its claim's lease: keep the money trail on the record.
-        ports.tasks.transition(job.job_id, None, set_fields={"orphan_provider_task_id": accepted.task_id})
+        ports.jobs.transition(job.job_id, None, set_fields={"orphan_provider_task_id": accepted.task_id})
         log.error("generate accepted after the claim expired; provider task recorded as orphan",
                   job_id=job.job_id, provider_task_id=accepted.task_id)
         raise
     ports.metrics.count("JobsSubmitted")
     if estimate:
         ports.metrics.count("CreditsSpent", estimate)
-    log.info("task submitted", job_id=job.job_id, model=job.model, provider_task_id=accepted.task_id)
+    log.info("job submitted", job_id=job.job_id, model=job.model, provider_task_id=accepted.task_id)
     return _start_execution(updated, ports)
 
 
@@ -565,12 +565,12 @@ def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if ports.executions is None:
         raise MediagenError("no state machine configured (MEDIAGEN_STATE_MACHINE_ARN)", code="configuration_error")
     state = {
-        "job_id": record["job_id"], "task_id": record["provider_task_id"], "model": record.get("model", ""),
+        "job_id": record["job_id"], "provider_task_id": record["provider_task_id"], "model": record.get("model", ""),
         "modality": record.get("modality", "video"), "deadline": int(record["deadline"]),
         "wait_seconds": ports.settings.poll_initial_seconds, "polls": 0,
     }
     arn = ports.executions.start(execution_name(record["job_id"]), state)
-    return ports.tasks.transition(record["job_id"], None, set_fields={"execution_arn": arn})
+    return ports.jobs.transition(record["job_id"], None, set_fields={"execution_arn": arn})
 
 
 # --------------------------------------------------------------------------------------------- poll
@@ -596,40 +596,40 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     job_id, polls = state["job_id"], int(state.get("polls", 0)) + 1
     log = _log()
     try:
-        result = ports.provider().status(state["task_id"])
+        result = ports.provider().status(state["provider_task_id"])
     except ProviderRejected as exc:  # invalid_taskId / invalid key: asking again will not help
-        _terminal(job_id, TaskStatus.PIPELINE_FAILED, ports, error=exc.to_dict(), add={"polls": 1},
-                  expect={TaskStatus.SUBMITTED})
+        _terminal(job_id, JobStatus.PIPELINE_FAILED, ports, error=exc.to_dict(), add={"polls": 1},
+                  expect={JobStatus.SUBMITTED})
         return {**state, "phase": "ended", "polls": polls}
     except ProviderError as exc:  # transient: counts as a check that saw nothing new
         log.warning("status check failed; will check again", job_id=job_id, error_code=exc.code)
         result = None
     if isinstance(result, Failed):
-        _terminal(job_id, TaskStatus.FAILED, ports, expect={TaskStatus.SUBMITTED}, add={"polls": 1},
+        _terminal(job_id, JobStatus.FAILED, ports, expect={JobStatus.SUBMITTED}, add={"polls": 1},
                   error={"code": result.code or "provider_failed", "message": result.message},
                   set_fields={"provider_completed_at": utcnow()})
         return {**state, "phase": "ended", "polls": polls}
     if isinstance(result, Succeeded):
         try:
-            ports.tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, add={"polls": 1},
+            ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1},
                                    set_fields={"provider_completed_at": utcnow()})
-        except TaskConflict:
+        except StatusConflict:
             return {**state, "phase": "ended", "polls": polls}
-        log.info("provider finished", job_id=job_id, provider_task_id=state["task_id"], polls=polls)
+        log.info("provider finished", job_id=job_id, provider_task_id=state["provider_task_id"], polls=polls)
         return {**state, "phase": "ready", "polls": polls}
 
     now = ports.clock()
     remaining = int(state["deadline"] - now)
     if remaining <= 0:
-        _terminal(job_id, TaskStatus.TIMED_OUT, ports, expect={TaskStatus.SUBMITTED}, add={"polls": 1}, error={
+        _terminal(job_id, JobStatus.TIMED_OUT, ports, expect={JobStatus.SUBMITTED}, add={"polls": 1}, error={
             "code": "deadline_exceeded",
             "message": f"the provider did not finish before the {state.get('modality', '')} deadline "
                        f"(after {polls} status checks)"})
         return {**state, "phase": "ended", "polls": polls}
     try:
         # A wake-up that arrived before this check is used up by it.
-        ports.tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, add={"polls": 1}, remove=("wake_pending",))
-    except TaskConflict:  # finished elsewhere (e.g. cancelled): stop polling
+        ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1}, remove=("wake_pending",))
+    except StatusConflict:  # finished elsewhere (e.g. cancelled): stop polling
         return {**state, "phase": "ended", "polls": polls}
     wait = backoff_seconds(polls, ports.settings)
     wait -= int(wait * ports.settings.poll_jitter * random.random())
@@ -673,13 +673,13 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
     assert ports.outputs is not None, "persist needs an output store"
     job_id = state["job_id"]
-    record = ports.tasks.transition(job_id, TaskStatus.PERSISTING,
-                                    expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING})
+    record = ports.jobs.transition(job_id, JobStatus.PERSISTING,
+                                    expect={JobStatus.SUBMITTED, JobStatus.PERSISTING})
     started = utcnow()
     base = f"{record.get('output_prefix', '')}{job_id}/"
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
-            outputs, source_url = _fetch_and_store(state["task_id"], base, ports)
+            outputs, source_url = _fetch_and_store(state["provider_task_id"], base, ports)
             break
         except (DownloadUnavailable, ProviderUnavailable) as exc:
             retryable: MediagenError = exc
@@ -701,12 +701,12 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     signal = record.get("callback_received_at") or record.get("provider_completed_at")
     lag_ms = _ms_between(signal, started) if signal else None
     manifest = {
-        "job_id": job_id, "model": record.get("model"), "provider_task_id": state["task_id"],
-        "status": str(TaskStatus.SUCCEEDED), "outputs": outputs, "metadata": record.get("metadata", {}),
+        "job_id": job_id, "model": record.get("model"), "provider_task_id": state["provider_task_id"],
+        "status": str(JobStatus.SUCCEEDED), "outputs": outputs, "metadata": record.get("metadata", {}),
         "created_at": record.get("created_at"), "completed_at": utcnow(), "source_url": source_url,
     }
     manifest_obj = ports.outputs.put_json(base + "result.json", manifest)
-    done = ports.tasks.transition(job_id, TaskStatus.SUCCEEDED, expect={TaskStatus.PERSISTING}, set_fields={
+    done = ports.jobs.transition(job_id, JobStatus.SUCCEEDED, expect={JobStatus.PERSISTING}, set_fields={
         "outputs": outputs, "manifest_uri": manifest_obj.uri, "persist_started_at": started,
         "detection_lag_ms": lag_ms})
     _log().info("job succeeded", job_id=job_id, outputs=len(outputs), bytes=outputs[0]["bytes"],
@@ -718,7 +718,7 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     return {"job_id": job_id, "phase": "succeeded", "outputs": len(outputs)}
 
 
-def _fetch_and_store(task_id: str, base: str, ports: Ports) -> tuple[list[dict[str, Any]], str]:
+def _fetch_and_store(provider_task_id: str, base: str, ports: Ports) -> tuple[list[dict[str, Any]], str]:
     """One attempt: status -> fileURL -> stream into S3 (and unpack a zip). Returns (outputs, redacted URL)."""
     import tempfile
 
@@ -727,10 +727,10 @@ def _fetch_and_store(task_id: str, base: str, ports: Ports) -> tuple[list[dict[s
 
     assert ports.outputs is not None
     client = ports.provider()
-    result = client.status(task_id)
+    result = client.status(provider_task_id)
     if not isinstance(result, Succeeded):
         raise MediagenError(f"status changed after success: {type(result).__name__}", code="result_unavailable")
-    with tempfile.TemporaryFile() as spool, client.open_download(task_id, result.file_url) as download:
+    with tempfile.TemporaryFile() as spool, client.open_download(provider_task_id, result.file_url) as download:
         chunks = download.iter_bytes()
         first = next(chunks, b"")
         is_zip = first.startswith(b"PK\x03\x04")
@@ -764,8 +764,8 @@ def _ms_between(start_iso: str, end_iso: str) -> int | None:
 
 
 #: Step Functions execution statuses that end a job outside the workflow's own paths -> what is recorded.
-EXECUTION_END_STATUS = {"TIMED_OUT": TaskStatus.TIMED_OUT, "FAILED": TaskStatus.PIPELINE_FAILED,
-                        "ABORTED": TaskStatus.PIPELINE_FAILED}
+EXECUTION_END_STATUS = {"TIMED_OUT": JobStatus.TIMED_OUT, "FAILED": JobStatus.PIPELINE_FAILED,
+                        "ABORTED": JobStatus.PIPELINE_FAILED}
 
 
 def record_execution_end(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
@@ -784,8 +784,8 @@ def record_execution_end(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
     to = EXECUTION_END_STATUS[status]
     message = (f"the workflow execution ended {status} before the job finished"
                + (f": {redact_text(str(detail['cause']))[:500]}" if detail.get("cause") else ""))
-    record = _terminal(state["job_id"], to, ports, expect={TaskStatus.RECEIVED, TaskStatus.SUBMITTING,
-                                                           TaskStatus.SUBMITTED, TaskStatus.PERSISTING},
+    record = _terminal(state["job_id"], to, ports, expect={JobStatus.RECEIVED, JobStatus.SUBMITTING,
+                                                           JobStatus.SUBMITTED, JobStatus.PERSISTING},
                        error={"code": f"execution_{status.lower()}", "message": message})
     return {"job_id": state["job_id"], "phase": "ended", "status": record.get("status")}
 
@@ -808,8 +808,8 @@ def record_failure(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     except (TypeError, ValueError):
         pass
     code = _error_codes().get(code, _snake(code))
-    record = _terminal(job_id, TaskStatus.PIPELINE_FAILED, ports,
-                       expect={TaskStatus.SUBMITTED, TaskStatus.PERSISTING},
+    record = _terminal(job_id, JobStatus.PIPELINE_FAILED, ports,
+                       expect={JobStatus.SUBMITTED, JobStatus.PERSISTING},
                        error={"code": _snake(code), "message": redact_text(str(message))[:1000]})
     return {"job_id": job_id, "phase": "ended", "status": record.get("status")}
 
@@ -838,7 +838,7 @@ def _snake(name: str) -> str:
 # --------------------------------------------------------------------------------------------- common
 
 
-def _terminal(job_id: str, status: TaskStatus, ports: Ports, *, expect: set[TaskStatus] | None = None,
+def _terminal(job_id: str, status: JobStatus, ports: Ports, *, expect: set[JobStatus] | None = None,
               error: dict[str, Any] | None = None, add: dict[str, int] | None = None,
               set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """Move a job to a terminal status and publish its event. A job already terminal is left alone."""
@@ -846,13 +846,13 @@ def _terminal(job_id: str, status: TaskStatus, ports: Ports, *, expect: set[Task
     if error is not None:
         fields["error"] = redact(error)
     try:
-        record = ports.tasks.transition(job_id, status, expect=expect, set_fields=fields, add=add)
-    except TaskConflict:
-        current = ports.tasks.get(job_id) or {"job_id": job_id}
+        record = ports.jobs.transition(job_id, status, expect=expect, set_fields=fields, add=add)
+    except StatusConflict:
+        current = ports.jobs.get(job_id) or {"job_id": job_id}
         _log().info("job already moved on; terminal status not recorded again", job_id=job_id,
                     status=current.get("status"), wanted=str(status))
         return current
-    level = "info" if status == TaskStatus.SUCCEEDED else "warning"
+    level = "info" if status == JobStatus.SUCCEEDED else "warning"
     getattr(_log(), level)("job ended", job_id=job_id, status=str(status), error=fields.get("error"))
     return _publish(record, ports)
 
@@ -862,16 +862,16 @@ def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     job cannot both publish), give back its in-flight slot, count it."""
     job_id = record["job_id"]
     try:
-        claimed = ports.tasks.transition(job_id, None, set_fields={"event_published": True},
+        claimed = ports.jobs.transition(job_id, None, set_fields={"event_published": True},
                                          unless_set="event_published")
-    except TaskConflict:
-        return ports.tasks.get(job_id) or record
+    except StatusConflict:
+        return ports.jobs.get(job_id) or record
     try:
         ports.events.publish_job_event(record)
     except Exception:
-        ports.tasks.transition(job_id, None, remove=("event_published",))  # let a redelivery announce it
+        ports.jobs.transition(job_id, None, remove=("event_published",))  # let a redelivery announce it
         raise
-    if record.get("holds_slot") and ports.tasks.take(job_id, "holds_slot") and ports.guard is not None:
+    if record.get("holds_slot") and ports.jobs.take(job_id, "holds_slot") and ports.guard is not None:
         ports.guard.release_slot()
     status = str(record.get("status", ""))
     metric = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILED": "JobsFailed",

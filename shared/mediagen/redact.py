@@ -3,7 +3,7 @@
 The Cliprise status endpoint carries the API key in its query string
 (``GET /app/cliprise/status?apiKey=KEY&taskId=ID``; seeds/002 "Status & Download"), and the ``fileURL``
 it returns points at that same endpoint. Any URL may therefore carry the key: every URL, message and
-payload that reaches a log, a trace, a task record or an event goes through :func:`redact` first.
+payload that reaches a log, a trace, a job record or an event goes through :func:`redact` first.
 """
 
 from __future__ import annotations

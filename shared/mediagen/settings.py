@@ -28,7 +28,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
-    task_table: str = Field("mediagen-tasks", alias="MEDIAGEN_TASK_TABLE")
+    #: The job table. The variable (and the stack output ``TaskTableName``, the table's logical id ``TaskTable``)
+    #: keep their deployed names: renaming the logical id would replace the deployed table and its records.
+    job_table: str = Field("mediagen-tasks", alias="MEDIAGEN_TASK_TABLE")
     outputs_bucket: str = Field("mediagen-outputs", alias="MEDIAGEN_OUTPUTS_BUCKET")
     event_bus: str = Field("mediagen", alias="MEDIAGEN_EVENT_BUS")
     state_machine_arn: str = Field("", alias="MEDIAGEN_STATE_MACHINE_ARN")

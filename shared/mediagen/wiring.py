@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mediagen.completion import TaskWaker
     from mediagen.pipeline import Ports
     from mediagen.provider import ClipriseClient
-    from mediagen.tasks import TaskRepository
+    from mediagen.records import JobRepository
 
 
 #: Bounded, jittered retries for every AWS call (botocore "standard" mode).
@@ -37,8 +37,8 @@ def build_ports(settings: Settings) -> Ports:
     from mediagen.executions import StepFunctionsStarter
     from mediagen.observability import PowertoolsMetrics
     from mediagen.pipeline import Ports
+    from mediagen.records import DynamoJobRepository
     from mediagen.storage import S3OutputStore
-    from mediagen.tasks import DynamoTaskRepository
 
     client_cache: list[ClipriseClient] = []
     lock = threading.Lock()
@@ -67,14 +67,14 @@ def build_ports(settings: Settings) -> Ports:
         jobs_queue=SqsJobQueue(settings.jobs_queue_url, lambda: boto3.client("sqs", config=config))
         if settings.jobs_queue_url else None,
         waker=LazyWaker(waker),
-        tasks=DynamoTaskRepository(settings.task_table, boto3.client("dynamodb", config=config)),
+        jobs=DynamoJobRepository(settings.job_table, boto3.client("dynamodb", config=config)),
         events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events", config=config)),
         provider=provider,
         executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions", config=config))
         if settings.state_machine_arn else None,
         outputs=S3OutputStore(settings.outputs_bucket, s3())
         if settings.outputs_bucket else None,
-        guard=DynamoSpendGuard(settings.task_table, boto3.client("dynamodb", config=config))
+        guard=DynamoSpendGuard(settings.job_table, boto3.client("dynamodb", config=config))
         if settings.daily_credit_budget or settings.max_in_flight else None,
         metrics=PowertoolsMetrics(),
     )
@@ -89,15 +89,15 @@ def ports() -> Ports:
 
 
 @lru_cache(maxsize=1)
-def completion_ports() -> tuple[TaskRepository, TaskWaker]:
-    """What the callback and arm steps need, and nothing more: the task table and Step Functions."""
+def completion_ports() -> tuple[JobRepository, TaskWaker]:
+    """What the callback and arm steps need, and nothing more: the job table and Step Functions."""
     import boto3
 
     from mediagen.completion import StepFunctionsWaker
+    from mediagen.records import DynamoJobRepository
     from mediagen.settings import get_settings
-    from mediagen.tasks import DynamoTaskRepository
 
-    return (DynamoTaskRepository(get_settings().task_table, boto3.client("dynamodb")),
+    return (DynamoJobRepository(get_settings().job_table, boto3.client("dynamodb")),
             StepFunctionsWaker(boto3.client("stepfunctions")))
 
 

@@ -31,8 +31,8 @@ from unittest import mock
 
 from mediagen.errors import ConfigurationError
 from mediagen.local.template import Template
+from mediagen.records import TERMINAL
 from mediagen.redact import redact, redact_text
-from mediagen.tasks import TERMINAL
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -528,7 +528,7 @@ class LocalStack:
     def tasks(self) -> list[dict[str, Any]]:
         """Every task record (a scan: fine for local runs)."""
         from mediagen.dynamo import DynamoTable
-        from mediagen.tasks import _from_dynamo
+        from mediagen.records import _from_dynamo
 
         table = DynamoTable(self.session.client("dynamodb"), "mediagen-tasks")
         items: list[dict[str, Any]] = []
@@ -542,9 +542,9 @@ class LocalStack:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def task(self, job_id: str) -> dict[str, Any] | None:
-        from mediagen.tasks import DynamoTaskRepository
+        from mediagen.records import DynamoJobRepository
 
-        return DynamoTaskRepository("mediagen-tasks", self.session.client("dynamodb")).get(job_id)
+        return DynamoJobRepository("mediagen-tasks", self.session.client("dynamodb")).get(job_id)
 
     def queue_depth(self, *, intake: bool = False) -> int:
         """Messages in the jobs queue (and, with ``intake``, the intake queue): visible, in flight or delayed."""

@@ -1,5 +1,5 @@
 """Operator tools against a deployed stack (the CLI's ``redrive``, ``status``, ``jobs``): find its resources,
-move DLQ messages back, read task records. Never shipped to Lambda (see infra bundling)."""
+move DLQ messages back, read job records. Never shipped to Lambda (see infra bundling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from typing import IO, Any
 
 from mediagen.errors import ConfigurationError
-from mediagen.tasks import INTERNAL_FIELDS
+from mediagen.records import INTERNAL_FIELDS
 
 
 def stack_outputs(stack_name: str, cloudformation: Any | None = None) -> dict[str, str]:
@@ -55,7 +55,7 @@ def redrive(sqs: Any, *, dlq_url: str, queue_url: str, limit: int | None = None,
 
 def table_and_bucket(stack: str, table: str | None, bucket: str | None,
                      cloudformation: Any | None = None) -> tuple[str, str]:
-    """The task table and outputs bucket: as given, else from the stack's outputs."""
+    """The job table and outputs bucket: as given, else from the stack's outputs."""
     if table and bucket:
         return table, bucket
     outputs = stack_outputs(stack, cloudformation)
@@ -64,12 +64,12 @@ def table_and_bucket(stack: str, table: str | None, bucket: str | None,
 
 def job_status(job_id: str, *, table: str, bucket: str, dynamodb: Any, s3: Any,
                url_seconds: int = 900) -> dict[str, Any] | None:
-    """A job's task record as an operator sees it: status, timestamps, error, outputs with S3 URIs and
+    """A job's job record as an operator sees it: status, timestamps, error, outputs with S3 URIs and
     presigned download URLs valid for ``url_seconds``. None when no such job exists. Internal fields (the
     callback token, the wait token) are left out."""
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.records import DynamoJobRepository
 
-    record = DynamoTaskRepository(table, dynamodb).get(job_id)
+    record = DynamoJobRepository(table, dynamodb).get(job_id)
     if record is None:
         return None
     shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
@@ -82,9 +82,9 @@ def job_status(job_id: str, *, table: str, bucket: str, dynamodb: Any, s3: Any,
 
 
 def list_jobs(*, table: str, dynamodb: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Task records, newest first (at most ``limit``), optionally only those in ``status``.
+    """Job records, newest first (at most ``limit``), optionally only those in ``status``.
 
-    A scan of the task table: fine for an operator's look at a deployment, not for a hot path.
+    A scan of the job table: fine for an operator's look at a deployment, not for a hot path.
     """
     from mediagen.dynamo import DynamoTable
 
@@ -100,7 +100,7 @@ def list_jobs(*, table: str, dynamodb: Any, status: str | None = None, limit: in
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    from mediagen.tasks import _from_dynamo
+    from mediagen.records import _from_dynamo
 
     records.sort(key=lambda r: str(r.get("created_at", "")), reverse=True)
     return [{k: v for k, v in _from_dynamo(r).items() if k not in INTERNAL_FIELDS} for r in records[:limit]]

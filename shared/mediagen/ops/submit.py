@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediagen.errors import ConfigurationError, MediagenError
-from mediagen.tasks import TERMINAL, TaskStatus
+from mediagen.records import TERMINAL, JobStatus
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Target:
 
     Attributes:
         sqs, dynamodb, s3: boto3 clients (of the deployment's account, or the local stack's).
-        queue_url, table, bucket: the stack's jobs queue, task table and outputs bucket.
+        queue_url, table, bucket: the stack's jobs queue, job table and outputs bucket.
         api_url: the jobs API endpoint ('' when the stack has none).
         tick: called on every round of waiting (the local stack delivers its queues there).
         http: how to POST to the API: ``(url, body) -> (status, json)``.
@@ -146,21 +146,21 @@ def wait(job_ids: list[str], target: Target, *, timeout: float, out: IO[str], in
          ) -> dict[str, dict[str, Any]]:
     """Follow jobs until each has ended (or ``timeout`` seconds pass), printing each status change.
 
-    Returns: job id -> task record (absent: never recorded).
+    Returns: job id -> job record (absent: never recorded).
 
     Raises:
         TimeoutError: some jobs had not ended (names them with their status).
     """
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.records import DynamoJobRepository
 
-    tasks = DynamoTaskRepository(target.table, target.dynamodb)
+    jobs = DynamoJobRepository(target.table, target.dynamodb)
     seen: dict[str, tuple[str, int]] = {}
     records: dict[str, dict[str, Any]] = {}
     start = time.monotonic()
     while True:
         target.tick()
         for job_id in job_ids:
-            record = tasks.get(job_id)
+            record = jobs.get(job_id)
             if record is None:
                 continue
             records[job_id] = record
@@ -219,7 +219,7 @@ def submit(jobs: list[dict[str, Any] | str], target: Target | Callable[[], Targe
     records = wait(ids, target, timeout=timeout, out=out)
     files: list[Path] = []
     for job_id in ids:
-        if records[job_id].get("status") == TaskStatus.SUCCEEDED:
+        if records[job_id].get("status") == JobStatus.SUCCEEDED:
             files += download(records[job_id], target, output_dir)
     print("", file=out)
     for job_id in ids:
@@ -229,5 +229,5 @@ def submit(jobs: list[dict[str, Any] | str], target: Target | Callable[[], Targe
         print(f"\noutputs downloaded to {output_dir}/ :", file=out)
         for path in sorted(files):
             print(f"  {path}", file=out)
-    ok = not invalid and all(records[j].get("status") == TaskStatus.SUCCEEDED for j in ids)
+    ok = not invalid and all(records[j].get("status") == JobStatus.SUCCEEDED for j in ids)
     return 0 if ok else 1

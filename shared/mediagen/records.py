@@ -1,9 +1,9 @@
-"""The task record: one DynamoDB item per job, and the repository port in front of it.
+"""The job record: one DynamoDB item per job, and the repository port in front of it.
 
-Item shape (DESIGN.md "Contracts" -> Task record)::
+Item shape (DESIGN.md "Contracts" -> Job record)::
 
     job_id            str   partition key
-    status            str   a TaskStatus value
+    status            str   a JobStatus value
     model, modality   str
     provider_task_id  str   Cliprise taskId, once accepted
     created_at, updated_at             ISO-8601 UTC
@@ -19,7 +19,7 @@ Item shape (DESIGN.md "Contracts" -> Task record)::
     source            {channel: sqs|api|s3-manifest|s3-drop, ...}  where the job came from (absent: sqs)
 
 Every job reaches one of the terminal statuses; transitions are conditional writes, so two workers can
-never both move a task out of the same status.
+never both move a job out of the same status.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mediagen.errors import RepositoryError, TaskConflict, TaskNotFound
+from mediagen.errors import JobNotFound, RepositoryError, StatusConflict
 
 
-class TaskStatus(StrEnum):
+class JobStatus(StrEnum):
     """Lifecycle of a job. Terminal statuses say who decided the outcome and whether credits were at risk."""
 
     RECEIVED = "RECEIVED"            #: envelope and request valid, recorded; not yet sent
@@ -53,13 +53,13 @@ class TaskStatus(StrEnum):
         return self in TERMINAL
 
 
-TERMINAL: frozenset[TaskStatus] = frozenset({
-    TaskStatus.SUCCEEDED, TaskStatus.REJECTED, TaskStatus.FAILED, TaskStatus.PIPELINE_FAILED,
-    TaskStatus.TIMED_OUT, TaskStatus.OUTCOME_UNKNOWN, TaskStatus.CANCELLED,
+TERMINAL: frozenset[JobStatus] = frozenset({
+    JobStatus.SUCCEEDED, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.PIPELINE_FAILED,
+    JobStatus.TIMED_OUT, JobStatus.OUTCOME_UNKNOWN, JobStatus.CANCELLED,
 })
 
 
-#: Task record fields that are credentials (the callback and wait tokens) or bookkeeping; never shown to users
+#: Job record fields that are credentials (the callback and wait tokens) or bookkeeping; never shown to users
 #: (the HTTP API, ``mediagen status``/``jobs``/``run-local``).
 INTERNAL_FIELDS: frozenset[str] = frozenset({
     "callback_token", "wake_token", "request_hash", "holds_slot", "event_published", "wake_pending",
@@ -72,8 +72,8 @@ def utcnow() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class TaskRepository(Protocol):
-    """Port for task records. Adapters translate storage errors to ``RepositoryError`` subclasses."""
+class JobRepository(Protocol):
+    """Port for job records. Adapters translate storage errors to ``RepositoryError`` subclasses."""
 
     def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Insert ``record`` unless a record with its ``job_id`` exists.
@@ -88,28 +88,28 @@ class TaskRepository(Protocol):
     def transition(
         self,
         job_id: str,
-        to: TaskStatus | None,
+        to: JobStatus | None,
         *,
-        expect: set[TaskStatus] | frozenset[TaskStatus] | None = None,
+        expect: set[JobStatus] | frozenset[JobStatus] | None = None,
         set_fields: dict[str, Any] | None = None,
         add: dict[str, int] | None = None,
         remove: tuple[str, ...] = (),
         unless_set: str | None = None,
     ) -> dict[str, Any]:
-        """Atomically move the task to ``to`` (or keep the status when ``to`` is None), setting
+        """Atomically move the job to ``to`` (or keep the status when ``to`` is None), setting
         ``set_fields``, adding to counters in ``add`` and removing the attributes in ``remove``.
 
         Args:
-            expect: the statuses the task must be in; otherwise ``TaskConflict`` and nothing changes.
+            expect: the statuses the job must be in; otherwise ``StatusConflict`` and nothing changes.
             unless_set: an attribute that must not exist yet (a "first time only" write); otherwise
-                ``TaskConflict``.
+                ``StatusConflict``.
 
         Returns:
             the record after the update.
 
         Raises:
-            TaskConflict: the task is not in an expected status.
-            TaskNotFound: no such task.
+            StatusConflict: the job is not in an expected status.
+            JobNotFound: no such job.
         """
         ...
 
@@ -136,11 +136,11 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
-class DynamoTaskRepository:
-    """``TaskRepository`` on a DynamoDB table whose partition key is ``job_id`` (S).
+class DynamoJobRepository:
+    """``JobRepository`` on a DynamoDB table whose partition key is ``job_id`` (S).
 
     Args:
-        table_name: the task table.
+        table_name: the job table.
         dynamodb_resource: an injectable ``boto3.client("dynamodb")`` or resource (tests, other regions);
             calls go through the client, so the repository is safe to share between threads.
     """
@@ -167,22 +167,22 @@ class DynamoTaskRepository:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 existing = self.get(record["job_id"])
                 return existing or {}
-            raise RepositoryError(f"could not create task {record['job_id']}: {exc.response['Error']['Code']}") from exc
+            raise RepositoryError(f"could not create job {record['job_id']}: {exc.response['Error']['Code']}") from exc
         return None
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         try:
             item = self._table.get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item")
         except self._client_error as exc:
-            raise RepositoryError(f"could not read task {job_id}: {exc.response['Error']['Code']}") from exc
+            raise RepositoryError(f"could not read job {job_id}: {exc.response['Error']['Code']}") from exc
         return _from_dynamo(item) if item else None
 
     def transition(
         self,
         job_id: str,
-        to: TaskStatus | None,
+        to: JobStatus | None,
         *,
-        expect: set[TaskStatus] | frozenset[TaskStatus] | None = None,
+        expect: set[JobStatus] | frozenset[JobStatus] | None = None,
         set_fields: dict[str, Any] | None = None,
         add: dict[str, int] | None = None,
         remove: tuple[str, ...] = (),
@@ -232,12 +232,12 @@ class DynamoTaskRepository:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 current = self.get(job_id)
                 if current is None:
-                    raise TaskNotFound(f"no task {job_id}") from exc
-                raise TaskConflict(
-                    f"task {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
+                    raise JobNotFound(f"no job {job_id}") from exc
+                raise StatusConflict(
+                    f"job {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
                     + (f" without {unless_set}" if unless_set else "")
                 ) from exc
-            raise RepositoryError(f"could not update task {job_id}: {exc.response['Error']['Code']}") from exc
+            raise RepositoryError(f"could not update job {job_id}: {exc.response['Error']['Code']}") from exc
         return _from_dynamo(result["Attributes"])
 
     def take(self, job_id: str, attribute: str) -> Any:
@@ -249,5 +249,5 @@ class DynamoTaskRepository:
         except self._client_error as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
-            raise RepositoryError(f"could not update task {job_id}: {exc.response['Error']['Code']}") from exc
+            raise RepositoryError(f"could not update job {job_id}: {exc.response['Error']['Code']}") from exc
         return _from_dynamo(result.get("Attributes", {}).get(attribute))
