@@ -4,7 +4,7 @@ throughput (issue 4: "a 1 GiB result must not need 1 GiB of RAM"; target: growth
     .venv/bin/python benchmarks/persist_large.py [--size 1GiB]
 
 The emulator and S3 (moto's server) run in their own processes, so the figure is the persist step's own:
-mediagen.pipeline.persist_result -> ClipriseClient.open_download (streaming) -> S3OutputStore.put_stream
+mediagen.steps.persist.persist_result -> ClipriseClient.open_download (streaming) -> S3OutputStore.put_stream
 (multipart upload, 8 MiB parts, SHA-256 on the fly).
 """
 
@@ -77,9 +77,10 @@ def main() -> int:
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         import boto3
 
-        from mediagen.pipeline import Ports, persist_result
         from mediagen.provider import ClipriseClient, Succeeded
         from mediagen.settings import Settings
+        from mediagen.steps.core import Ports
+        from mediagen.steps.persist import persist_result
         from mediagen.storage import S3OutputStore
         from tests.fakes import InMemoryJobs, RecordingEvents
 

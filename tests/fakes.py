@@ -1,4 +1,4 @@
-"""Hand-written fakes for the ports in ``mediagen.pipeline`` (no mocks of internals)."""
+"""Hand-written fakes for the ports of ``mediagen.steps`` (no mocks of internals)."""
 
 from __future__ import annotations
 

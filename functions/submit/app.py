@@ -22,8 +22,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediagen.observability import get_logger, get_metrics, get_tracer
-from mediagen.pipeline import RetryLater, submit_job
-from mediagen.wiring import ports, requeue, resend
+from mediagen.queue import requeue, resend
+from mediagen.steps.core import RetryLater
+from mediagen.steps.submit import submit_job
+from mediagen.wiring import ports
 
 logger = get_logger()
 tracer = get_tracer()

@@ -189,7 +189,7 @@ def _invalid_request(exc: RequestValidationError) -> Response[Any]:
     queue would record), naming each field."""
     problems: list[dict[str, str]] = []
     if app.current_event.path == "/jobs":
-        from mediagen.pipeline import check_job
+        from mediagen.steps.core import check_job
 
         checked = check_job(_raw_body(), fallback_job_id="api-check", ports=_ports())
         problems = list((checked.error or {}).get("problems") or [])
@@ -245,7 +245,7 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
     import uuid
 
     from mediagen.errors import MediagenError
-    from mediagen.pipeline import JobConflict, JobRefused, accept_job, enqueue
+    from mediagen.steps.accept import JobConflict, JobRefused, accept_job, enqueue
 
     raw = _raw_body()
     if len(raw.encode("utf-8", "replace")) > MAX_JOB_BYTES:
@@ -315,7 +315,7 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
     now (ask again in a few seconds)."""
     from mediagen.errors import JobNotFound
-    from mediagen.pipeline import NotCancellable, cancel_job
+    from mediagen.steps.cancel import NotCancellable, cancel_job
 
     if not _plausible_job_id(job_id):
         return _error(404, "not_found", f"no job {job_id[:128]!r}")

@@ -13,13 +13,13 @@ from mediagen.observability import get_logger, get_metrics, get_tracer
 from mediagen.wiring import ports
 
 if TYPE_CHECKING:
-    from mediagen.pipeline import Ports
+    from mediagen.steps.core import Ports
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]]) -> Handler:
-    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.pipeline)."""
+    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.steps)."""
     logger, tracer, metrics = get_logger(), get_tracer(), get_metrics()
 
     @logger.inject_lambda_context

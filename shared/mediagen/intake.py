@@ -19,7 +19,7 @@ One SQS queue (the intake queue) carries three kinds of messages to the ``intake
 - **Job events** (EventBridge, every terminal job event): when the job is a line of a manifest still open,
   the line is marked done; the last one writes the final report.
 
-Every accepted job goes through :func:`mediagen.pipeline.accept_job` (the same checks and job record as
+Every accepted job goes through :func:`mediagen.steps.accept.accept_job` (the same checks and job record as
 any channel) and then the jobs queue, where submit handles it like any SQS job.
 
 Ledger items in the job table (keys start with ``#``, like the spend guard's):
@@ -41,7 +41,7 @@ from mediagen.inputs import s3_uri
 from mediagen.records import TERMINAL, utcnow
 
 if TYPE_CHECKING:
-    from mediagen.pipeline import Ports
+    from mediagen.steps.core import Ports
 
 MANIFEST_PREFIX = "jobs/"
 INBOX_PREFIX = "inbox/"
@@ -252,7 +252,7 @@ def process_manifest(bucket: str, key: str, version: str | None, etag: str | Non
 
     Returns: the report.
     """
-    from mediagen.pipeline import JobConflict, accept_job
+    from mediagen.steps.accept import JobConflict, accept_job
 
     manifest_id = manifest_id_for(bucket, key, version, etag)
     base = results_prefix(key)
@@ -383,7 +383,8 @@ def drop_job_id(bucket: str, key: str, version: str | None, etag: str | None) ->
 def process_drop(bucket: str, key: str, version: str | None, etag: str | None, rule: InboxRule, *,
                  ports: Ports, objects: ObjectReader) -> dict[str, Any]:
     """Turn a dropped object into a job for its rule's model; queue it. Returns the job record."""
-    from mediagen.pipeline import JobConflict, accept_job, enqueue, reject_job
+    from mediagen.steps.accept import JobConflict, accept_job, enqueue
+    from mediagen.steps.core import reject_job
 
     job_id = drop_job_id(bucket, key, version, etag)
     source = {"channel": "s3-drop", "bucket": bucket, "key": key, "version": version or etag or "",

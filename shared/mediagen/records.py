@@ -1,22 +1,4 @@
-"""The job record: one DynamoDB item per job, and the repository port in front of it.
-
-Item shape (DESIGN.md "Contracts" -> Job record)::
-
-    job_id            str   partition key
-    status            str   a JobStatus value
-    model, modality   str
-    provider_task_id  str   Cliprise taskId, once accepted
-    created_at, updated_at             ISO-8601 UTC
-    transitions       {STATUS: ISO-8601}  when each status was entered
-    polls, callbacks  int
-    credits_estimate  int | null
-    outputs           [{uri, key, bytes, content_type, sha256}]
-    error             {code, message, problems?}
-    metadata          object (the job's, echoed)
-    request           object (the documented request, secrets redacted)
-    request_hash      str   (conflict detection)
-    output_prefix, execution_arn, deadline (epoch s), callback_token, provider_completed_at
-    source            {channel: sqs|api|s3-manifest|s3-drop, ...}  where the job came from (absent: sqs)
+"""The job record: one DynamoDB item per job (:class:`JobRecord`), and the repository port in front of it.
 
 Every job reaches one of the terminal statuses; transitions are conditional writes, so two workers can
 never both move a job out of the same status.
@@ -28,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from mediagen.errors import JobNotFound, RepositoryError, StatusConflict
 
@@ -57,6 +39,64 @@ TERMINAL: frozenset[JobStatus] = frozenset({
     JobStatus.SUCCEEDED, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.PIPELINE_FAILED,
     JobStatus.TIMED_OUT, JobStatus.OUTCOME_UNKNOWN, JobStatus.CANCELLED,
 })
+
+
+class JobRecord(TypedDict, total=False):
+    """Every field a job record may hold (the DynamoDB item; times are ISO-8601 UTC strings).
+
+    A test runs the steps on fakes and checks that every key they write is declared here.
+    """
+
+    # Identity and the job as received
+    job_id: str                       #: partition key: the job's idempotency key
+    status: str                       #: a :class:`JobStatus` value
+    model: str                        #: the request's ``model``
+    modality: str                     #: image | video | audio (from the catalog)
+    request: dict[str, Any]           #: the documented request body, secrets redacted
+    request_hash: str                 #: SHA-256 of what is paid for; a different hash under one id is a conflict
+    output_prefix: str                #: S3 key prefix of the results (``<prefix><job_id>/``)
+    metadata: dict[str, Any]          #: the job's own metadata, echoed in events
+    max_credits: int | None           #: refuse the job when its estimate is higher
+    allow_unknown_fields: bool        #: fields the catalog does not know are sent
+    credits_estimate: int | None      #: the catalog's estimate (None: unpriced)
+    source: dict[str, Any]            #: where the job came from: ``{"channel": "api"|"s3-manifest"|…, …}``
+    # Bookkeeping written by the repository
+    created_at: str                   #: when the record was created
+    updated_at: str                   #: when it last changed
+    transitions: dict[str, str]       #: status -> when it was entered
+    polls: int                        #: status checks made
+    callbacks: int                    #: provider callbacks accepted
+    # Submit
+    callback_token: str               #: the secret in the callback URL (a credential: never shown)
+    holds_slot: bool                  #: the job holds an in-flight slot (given back once, when it ends)
+    credits_charged: int              #: credits charged to the daily budget for this job
+    charged_day: str                  #: the UTC day (YYYY-MM-DD) they were charged to
+    provider_task_id: str             #: the provider's taskId, once generate accepted the job
+    orphan_provider_task_id: str      #: a taskId accepted after this worker's claim expired (money trail)
+    deadline: int                     #: epoch seconds by which the provider must have finished
+    execution_arn: str                #: the job's Step Functions execution
+    last_error: dict[str, Any]        #: why the last delivery failed (``{"code", "message"}``)
+    failed_deliveries: int            #: deliveries that failed (the message may end in the DLQ)
+    unknown_outcomes: int             #: ambiguous generate failures retried (``retry_unknown_outcome``)
+    # Waiting for the provider
+    callback_received_at: str         #: when the first valid callback arrived
+    provider_reported: dict[str, Any]  #: what the callback payload claimed (diagnosis only, never acted upon)
+    wake_token: str                   #: the armed wait's Step Functions task token (a credential)
+    wake_pending: bool                #: a callback arrived while no wait was armed: the next wait ends at once
+    provider_completed_at: str        #: when a status check first saw the provider's terminal status
+    # Persist
+    persist_started_at: str           #: when persist started copying the result
+    outputs: list[dict[str, Any]]     #: ``[{uri, key, bytes, content_type, sha256, unpacked_from?}]``
+    manifest_uri: str                 #: ``s3://…/result.json``
+    detection_lag_ms: int | None      #: provider completion signal -> persist start
+    # End
+    error: dict[str, Any]             #: ``{code, message, problems?}`` of a job that did not succeed
+    cancelled_from: str               #: the status a cancelled job was in
+    event_published: bool             #: its terminal event was published (claimed once)
+
+
+#: Every key a :class:`JobRecord` may hold.
+JOB_RECORD_FIELDS: frozenset[str] = frozenset(JobRecord.__annotations__)
 
 
 #: Job record fields that are credentials (the callback and wait tokens) or bookkeeping; never shown to users

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from mediagen.settings import Settings
 
 if TYPE_CHECKING:
     from mediagen.completion import TaskWaker
-    from mediagen.pipeline import Ports
     from mediagen.provider import ClipriseClient
     from mediagen.records import JobRepository
+    from mediagen.steps.core import Ports
 
 
 #: Bounded, jittered retries for every AWS call (botocore "standard" mode).
@@ -36,8 +36,9 @@ def build_ports(settings: Settings) -> Ports:
     from mediagen.events import EventBridgePublisher
     from mediagen.executions import StepFunctionsStarter
     from mediagen.observability import PowertoolsMetrics
-    from mediagen.pipeline import Ports
+    from mediagen.queue import SqsJobQueue
     from mediagen.records import DynamoJobRepository
+    from mediagen.steps.core import Ports
     from mediagen.storage import S3OutputStore
 
     client_cache: list[ClipriseClient] = []
@@ -99,78 +100,6 @@ def completion_ports() -> tuple[JobRepository, TaskWaker]:
 
     return (DynamoJobRepository(get_settings().job_table, boto3.client("dynamodb")),
             StepFunctionsWaker(boto3.client("stepfunctions")))
-
-
-def requeue(queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
-    """Make an SQS message visible again after ``delay_seconds`` (instead of the queue's visibility timeout).
-
-    Best effort: if it fails, the message still comes back after the visibility timeout.
-    """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    _, _, _, region, account, name = queue_arn.split(":", 5)
-    url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-    try:
-        boto3.client("sqs", region_name=region).change_message_visibility(
-            QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds)
-    except (BotoCoreError, ClientError):
-        from mediagen.observability import get_logger
-
-        get_logger().warning("could not shorten the visibility of a requeued message", queue=name)
-
-
-def resend(queue_arn: str, job_document: dict[str, Any], delay_seconds: int) -> None:
-    """Put a job back on its queue as a new message, delivered after ``delay_seconds`` (at most 900).
-
-    Raises:
-        botocore.exceptions.ClientError: the send failed (the caller's record then fails and is retried).
-    """
-    import json
-
-    import boto3
-
-    _, _, _, region, account, name = queue_arn.split(":", 5)
-    boto3.client("sqs", region_name=region).send_message(
-        QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{name}", MessageBody=json.dumps(job_document),
-        DelaySeconds=min(max(delay_seconds, 0), 900))
-
-
-class SqsJobQueue:
-    """``JobQueue`` on SQS: ``SendMessageBatch`` in groups of 10. ``sqs_client`` returns the boto3 client; it is
-    called on first use (the API's reads never pay for it).
-
-    Raises (from ``send``):
-        MediagenError: SQS refused some entries, or the call failed.
-    """
-
-    def __init__(self, queue_url: str, sqs_client: Callable[[], Any]) -> None:
-        self._url = queue_url
-        self._client = sqs_client
-
-    @cached_property
-    def _sqs(self) -> Any:
-        return self._client()
-
-    def send(self, documents: list[dict[str, Any]]) -> None:
-        import json
-
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from mediagen.errors import MediagenError
-
-        for start in range(0, len(documents), 10):
-            entries = [{"Id": str(i), "MessageBody": json.dumps(doc)}
-                       for i, doc in enumerate(documents[start:start + 10])]
-            try:
-                response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
-            except (BotoCoreError, ClientError) as exc:
-                raise MediagenError(f"the jobs queue refused the job(s): {type(exc).__name__}",
-                                    code="queue_unavailable") from exc
-            if response.get("Failed"):
-                codes = sorted({f.get("Code", "?") for f in response["Failed"]})
-                raise MediagenError(f"the jobs queue refused {len(response['Failed'])} job(s): {', '.join(codes)}",
-                                    code="queue_unavailable")
 
 
 class LazyWaker:

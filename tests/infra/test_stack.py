@@ -436,7 +436,7 @@ def test_definition_has_exactly_the_contract_states(definition: dict[str, Any]) 
     assert states["Persist"]["Next"] == "JobSucceeded"
     assert states["RecordFailure"]["Next"] == "PipelineFailed"
     assert states["PipelineFailed"] == {
-        "Type": "Fail", "Error": "PipelineFailed", "Cause": "see the task record",
+        "Type": "Fail", "Error": "PipelineFailed", "Cause": "see the job record",
     }
 
 
@@ -480,6 +480,18 @@ def test_route_loops_while_processing_persists_when_ready_and_ends_otherwise(
         {"Variable": "$.phase", "StringEquals": "ready", "Next": "Persist"},
     ]
     assert route["Default"] == "JobEnded"
+
+
+def test_route_branches_on_exactly_the_phases_the_steps_return(definition: dict[str, Any]) -> None:
+    """The Choice conditions are the ``Phase`` values the poll step returns (one enum for both sides): a phase
+    renamed in one place only would send every job to ``JobEnded``."""
+    from mediagen.steps.phases import ROUTED, Phase
+
+    compared = [c["StringEquals"] for c in definition["States"]["Route"]["Choices"]]
+    assert compared == [p.value for p in ROUTED]
+    assert set(compared) <= {p.value for p in Phase}
+    # Every other phase a step can return ends the execution.
+    assert {p.value for p in Phase} - set(compared) == {"ended", "succeeded", "ignored"}
 
 
 def test_lambda_tasks_pass_the_whole_state_and_invoke_the_right_function(

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from mediagen.local import LocalStack
-from mediagen.pipeline import backoff_seconds
 from mediagen.settings import Settings
+from mediagen.steps.poll import backoff_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 

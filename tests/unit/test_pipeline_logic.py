@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from mediagen.pipeline import Ports, RetryLater, backoff_seconds, check_status, record_failure, submit_job
 from mediagen.provider import (
     AmbiguousSubmit,
     Failed,
@@ -19,6 +18,10 @@ from mediagen.provider import (
     Succeeded,
 )
 from mediagen.settings import Settings
+from mediagen.steps.core import Ports, RetryLater
+from mediagen.steps.finalize import record_failure
+from mediagen.steps.poll import backoff_seconds, check_status
+from mediagen.steps.submit import submit_job
 from tests.fakes import InMemoryJobs, RecordingEvents, RecordingStarter, ScriptedProvider
 
 JOB = {

@@ -15,10 +15,11 @@ import pytest
 from moto import mock_aws
 
 from mediagen.budget import DynamoSpendGuard, OverBudget
-from mediagen.pipeline import Ports, RetryLater, submit_job
 from mediagen.provider import AmbiguousSubmit, GenerateAccepted, ProviderRejected
 from mediagen.records import DynamoJobRepository
 from mediagen.settings import Settings
+from mediagen.steps.core import Ports, RetryLater
+from mediagen.steps.submit import submit_job
 from tests.fakes import InMemoryJobs, RecordingEvents, RecordingStarter, ScriptedProvider
 
 JOB = {"job_id": "job-1", "request": {"model": "seedance-v1-pro", "input": {
@@ -72,8 +73,8 @@ def test_jobs_over_the_in_flight_limit_wait_in_the_queue_until_a_slot_frees(dyna
         submit_job(job("b"), delivery_id="m-b", ports=ports)
     assert ports.jobs.get("b")["status"] == "RECEIVED" and len(provider.generate_bodies) == 1
     # job a ends (any terminal status gives the slot back) -> b goes through on its next delivery
-    from mediagen.pipeline import _terminal
     from mediagen.records import JobStatus
+    from mediagen.steps.core import _terminal
 
     _terminal("a", JobStatus.FAILED, ports, error={"code": "x", "message": "y"})
     assert submit_job(job("b"), delivery_id="m-b", ports=ports)["status"] == "SUBMITTED"
