@@ -2,7 +2,7 @@
 
 Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``):
 
-- ``POST /jobs`` -- a job document (DESIGN.md "Job"). Checked synchronously against the catalog: **400**
+- ``POST /jobs`` -- a job document (:mod:`mediagen.jobs`). Checked synchronously against the catalog: **400**
   with every problem (``{"code", "message", "problems": [{"field", "message"}]}``) and nothing recorded;
   **202** ``{"job_id", "status", "status_url", "created"}`` when accepted (recorded RECEIVED and queued for
   submit); idempotent on ``job_id`` (the same job again: 202 with ``created: false``); **409** when the job id
@@ -38,7 +38,7 @@ class JobOutput(BaseModel):
 
 
 class JobDocument(BaseModel):
-    """A job (DESIGN.md "Job"): what the SQS queue, this API and S3 manifests accept."""
+    """A job: what the SQS queue, this API and S3 manifests accept."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "job_id": "catalog-42-hero",
@@ -203,11 +203,34 @@ def _invalid_request(exc: RequestValidationError) -> Response[Any]:
 
 @app.exception_handler(ValueError)
 def _unreadable_body(exc: ValueError) -> Response[Any]:
-    """A body Powertools cannot even decode (e.g. ``multipart/form-data`` without a boundary): jobs are JSON."""
+    """A body Powertools cannot even decode (e.g. ``multipart/form-data`` without a boundary): jobs are JSON.
+
+    Only a ``ValueError`` raised while Powertools decodes the body is the caller's fault (400); any other (a
+    pydantic ``ValidationError`` of a stored record, a bug) is ours: 500 with a generic message."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or not frames[-1].filename.endswith(_BODY_DECODER):  # raised elsewhere: not the body's fault
+        return _internal_error(exc)
     content_type = (app.current_event.headers or {}).get("content-type", "")
     return _error(400, "invalid_request", f"the body could not be read as {content_type[:80]!r}; send a JSON job "
                   "with content-type application/json",
                   problems=[{"field": "body", "message": "not a JSON document (content-type application/json)"}])
+
+
+#: The Powertools module that decodes request bodies (its ValueErrors are unreadable bodies).
+_BODY_DECODER = "openapi_validation.py"
+
+
+def _internal_error(exc: Exception) -> Response[Any]:
+    """A fault of ours (e.g. a stored record the response model rejects): logged with its type (never the
+    record or the body), answered 500 generically. Other unexpected exceptions fail the invocation, which API
+    Gateway answers with its own generic 500."""
+    from mediagen.observability import get_logger
+
+    # Not the exception's text: a pydantic error quotes the record's values.
+    get_logger().error("the jobs API failed", error_type=type(exc).__name__)
+    return _error(500, "internal_error", "the request could not be completed; try again later")
 
 
 def _raw_body() -> str:
@@ -289,21 +312,11 @@ def _plausible_job_id(job_id: str) -> bool:
 
 
 def job_view(record: dict[str, Any], ports: Any) -> JobView:
-    """The caller's view of a job record, with download URLs for the outputs."""
-    from mediagen.records import INTERNAL_FIELDS, TERMINAL
+    """The caller's view of a job record (:func:`mediagen.records.public_view`), with download URLs."""
+    from mediagen.records import public_view
 
-    shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
-    shown["terminal"] = record.get("status") in TERMINAL
-    seconds = ports.settings.download_url_seconds
-    outputs = []
-    for output in record.get("outputs") or []:
-        view = dict(output)
-        if ports.outputs is not None and output.get("key"):
-            view["url"] = ports.outputs.presigned_url(output["key"], seconds)
-            view["url_expires_in"] = seconds
-        outputs.append(view)
-    shown["outputs"] = outputs
-    return JobView.model_validate(shown)
+    presign = ports.outputs.presigned_url if ports.outputs is not None else None
+    return JobView.model_validate(public_view(record, presign, ports.settings.download_url_seconds))
 
 
 @app.post("/jobs/<job_id>/cancel", summary="Cancel a job", tags=["jobs"], operation_id="cancelJob",
@@ -386,8 +399,8 @@ def openapi_json() -> str:
         title=TITLE, version=__version__, openapi_version="3.1.0",
         summary="Submit and follow paid generative-media jobs (Cliprise) run by mediagen",
         description="All routes need AWS SigV4 (IAM) authentication in a deployment. Job documents are "
-                    "described in DESIGN.md (\"Job\"); the models and their request schemas are served by "
-                    "`GET /models`.",
+                    "described by the `JobDocument` schema below (and in `docs/channels.md`); the models and "
+                    "their request schemas are served by `GET /models`.",
     ))
     for operations in document.get("paths", {}).values():
         for operation in operations.values():

@@ -6,8 +6,8 @@ no job id can take (job ids never contain ``#``): ``#budget:<YYYY-MM-DD>`` and `
 - The budget is charged with a job's credit estimate before generate is called and refunded when the
   provider definitively refused it (nothing spent). A job whose estimate is unknown is charged 0.
 - A job takes an in-flight slot before generate and gives it back when it ends (any terminal status) or
-  when it goes back to the queue. The provider's own concurrent-job limit answers 429 (seeds/000 "Credits &
-  Pricing": "Plan limits control requests/min, concurrent jobs, and queue depth. Exceeded -> 429"); holding
+  when it goes back to the queue. The provider's own concurrent-job limit answers 429 ([000:132-139]:
+  "Plan limits control requests/min, concurrent jobs, and queue depth. Exceeded -> 429"); holding
   jobs in the queue instead avoids collecting those 429s.
 """
 

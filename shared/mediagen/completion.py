@@ -4,8 +4,8 @@ The state machine waits in ``WaitForResult`` (``lambda:invoke.waitForTaskToken``
 backoff schedule). :func:`arm_wakeup` runs there and stores the execution's task token in the job record;
 :func:`receive_callback` (``POST /callbacks/{token}``) uses that token once to end the wait, so the next
 status check happens at once instead of at the end of the backoff interval. Nothing in a callback payload is
-trusted (seeds/000 "Webhooks": delivery not guaranteed, signing only on request; seeds/002 "Callback &
-Polling": "Always implement status polling as your primary completion mechanism"): a callback only says
+trusted ([000:142-151]: delivery not guaranteed, signing only on request; [002:191]: "Always implement status
+polling as your primary completion mechanism"): a callback only says
 "look now", and the status endpoint decides.
 
 Callback URL token: ``<base64url(job_id)>.<random secret>`` -- the job id lets the receiver find the record

@@ -1,4 +1,4 @@
-"""The job contract: what upstream systems send (DESIGN.md "Contracts" -> Job).
+"""The job contract: what upstream systems send (documented in ``docs/channels.md``).
 
 A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest::
 

@@ -6,7 +6,9 @@ never both move a job out of the same status.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -107,6 +109,24 @@ INTERNAL_FIELDS: frozenset[str] = frozenset({
 })
 
 
+def public_view(record: dict[str, Any], presign: Callable[[str, int], str] | None = None,
+                url_seconds: int = 900) -> dict[str, Any]:
+    """A job record as users see it (the HTTP API, ``mediagen status``/``jobs``): without
+    :data:`INTERNAL_FIELDS`, with ``terminal`` (bool), and -- when ``presign(key, seconds)`` is given -- each
+    output with a download ``url`` valid ``url_seconds`` (``url_expires_in``)."""
+    shown = {k: copy.deepcopy(v) for k, v in record.items() if k not in INTERNAL_FIELDS}
+    shown["terminal"] = record.get("status") in TERMINAL
+    outputs = []
+    for output in record.get("outputs") or []:
+        view = dict(output)
+        if presign is not None and output.get("key"):
+            view["url"] = presign(output["key"], url_seconds)
+            view["url_expires_in"] = url_seconds
+        outputs.append(view)
+    shown["outputs"] = outputs
+    return shown
+
+
 def utcnow() -> str:
     """Current time, ISO-8601 UTC with milliseconds (``2026-11-21T05:10:00.123Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -150,6 +170,14 @@ class JobRepository(Protocol):
         Raises:
             StatusConflict: the job is not in an expected status.
             JobNotFound: no such job.
+        """
+        ...
+
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Job records, newest first (``created_at``), at most ``limit``, optionally only those in ``status``.
+
+        Reads the whole table (the spend guard's and the intake's reserved ``#`` items are left out): for an
+        operator's look at a deployment (API listing, CLI, local stack), never a hot path.
         """
         ...
 
@@ -279,6 +307,24 @@ class DynamoJobRepository:
                 ) from exc
             raise RepositoryError(f"could not update job {job_id}: {exc.response['Error']['Code']}") from exc
         return _from_dynamo(result["Attributes"])
+
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"ConsistentRead": True}
+        if status:
+            kwargs.update(FilterExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+                          ExpressionAttributeValues={":s": {"S": status}})
+        records: list[dict[str, Any]] = []
+        try:
+            while True:
+                page = self._table.scan(**kwargs)
+                records.extend(r for r in page["Items"] if not str(r.get("job_id", "")).startswith("#"))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except self._client_error as exc:
+            raise RepositoryError(f"could not scan the job table: {exc.response['Error']['Code']}") from exc
+        records.sort(key=lambda r: str(r.get("created_at", "")), reverse=True)
+        return [_from_dynamo(r) for r in (records[:limit] if limit is not None else records)]
 
     def take(self, job_id: str, attribute: str) -> Any:
         try:

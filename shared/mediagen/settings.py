@@ -13,10 +13,10 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Production endpoint (seeds/003 "Base URL and host"; seeds/002 "Generate Endpoint").
+#: Production endpoint [003:10-13] [002:133-140].
 CLIPRISE_BASE_URL = "https://business.api.cliprise.app/app/cliprise"
 #: The Host header the provider requires exactly; any other host answers HTTP 400 with an empty body
-#: (seeds/002 "Authentication" -- Host gate).
+#: [002:119].
 CLIPRISE_HOST = "business.api.cliprise.app"
 
 
@@ -56,7 +56,7 @@ class Settings(BaseModel):
     #: Validity of the download URLs the HTTP API and the CLI give for outputs.
     download_url_seconds: int = Field(900, alias="MEDIAGEN_DOWNLOAD_URL_SECONDS", ge=1, le=7 * 24 * 3600)
 
-    # Polling schedule: first wait, growth factor, cap (seeds/002 "Callback & Polling":
+    # Polling schedule: first wait, growth factor, cap [002:193]
     # "wait 2 s, then 4 s, 8 s, 16 s, up to a maximum interval (e.g. 60 s)").
     poll_initial_seconds: int = Field(2, alias="MEDIAGEN_POLL_INITIAL_SECONDS", ge=1)
     poll_factor: float = Field(2.0, alias="MEDIAGEN_POLL_FACTOR", ge=1.0)

@@ -526,20 +526,10 @@ class LocalStack:
         }
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Every task record (a scan: fine for local runs)."""
-        from mediagen.dynamo import DynamoTable
-        from mediagen.records import _from_dynamo
+        """Every job record, newest first (a scan: fine for local runs)."""
+        from mediagen.records import DynamoJobRepository
 
-        table = DynamoTable(self.session.client("dynamodb"), "mediagen-tasks")
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = table.scan(**kwargs)
-            # keys starting with '#' are the spend guards' counters (mediagen.budget), not jobs
-            items.extend(_from_dynamo(i) for i in page.get("Items", []) if not str(i["job_id"]).startswith("#"))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return DynamoJobRepository("mediagen-tasks", self.session.client("dynamodb")).scan()
 
     def task(self, job_id: str) -> dict[str, Any] | None:
         from mediagen.records import DynamoJobRepository

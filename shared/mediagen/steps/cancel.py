@@ -38,7 +38,7 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]
     """Cancel a job: record CANCELLED (and announce it), stop its polling, free its in-flight slot.
 
     A job still in the queue (RECEIVED) is never sent. A job at the provider (SUBMITTED) keeps running there --
-    the provider has no cancel (seeds/002 documents only generate and status) -- so its credits are spent;
+    the provider has no cancel ([002:17] documents only generate and status) -- so its credits are spent;
     its execution is woken and ends at its next step without storing anything.
 
     Returns:

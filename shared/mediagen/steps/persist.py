@@ -28,7 +28,7 @@ class ResultDownloadFailed(MediagenError):
 
 
 class ResultExpired(MediagenError):
-    """The provider's temporary result URL no longer serves the file (seeds/003 "Result URLs": treat
+    """The provider's temporary result URL no longer serves the file ([003:68-70]: treat
     ``fileURL`` as temporary)."""
 
     code = "result_expired"

@@ -23,7 +23,7 @@ from mediagen.steps.phases import Phase
 
 def backoff_seconds(polls: int, settings: Settings) -> int:
     """Wait before status check number ``polls + 1``: ``initial * factor**polls`` capped at the maximum
-    (seeds/002 "Callback & Polling": 2 s, 4 s, 8 s, 16 s, … up to e.g. 60 s)."""
+    ([002:193]: 2 s, 4 s, 8 s, 16 s, … up to e.g. 60 s)."""
     wait = settings.poll_initial_seconds * (settings.poll_factor ** polls)
     return int(min(wait, settings.poll_max_seconds))
 
