@@ -185,6 +185,15 @@ class RecordingQueue:
 
     sent: list[dict[str, Any]] = field(default_factory=list)
     fail: bool = False
+    #: ``(document, delay)`` put back as new messages; ``(receipt handle, delay)`` made visible again.
+    resent: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    requeued: list[tuple[str, int]] = field(default_factory=list)
+
+    def requeue(self, receipt_handle: str, delay_seconds: int) -> None:
+        self.requeued.append((receipt_handle, delay_seconds))
+
+    def resend(self, document: dict[str, Any], delay_seconds: int) -> None:
+        self.resent.append((copy.deepcopy(document), delay_seconds))
 
     def send(self, documents: list[dict[str, Any]]) -> None:
         from mediagen.errors import MediagenError

@@ -6,4 +6,4 @@ from __future__ import annotations
 from mediagen.handlers import step_handler
 from mediagen.steps.finalize import record_failure
 
-lambda_handler = step_handler(record_failure)
+lambda_handler = step_handler(record_failure, "finalize")

@@ -5,4 +5,4 @@ from __future__ import annotations
 from mediagen.handlers import step_handler
 from mediagen.steps.poll import check_status
 
-lambda_handler = step_handler(check_status)
+lambda_handler = step_handler(check_status, "poll")

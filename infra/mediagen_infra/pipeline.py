@@ -574,6 +574,7 @@ class MediaGenPipeline(Construct):
                 **in_flight_env,
                 **budget_env,
                 **intake_env,
+                **queue_env,  # a job that must wait goes back to the queue (mediagen.queue)
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                 ENV_CALLBACK_BASE_URL: self.callback_api.callback_url_base,
             },

@@ -173,7 +173,7 @@ def _error(http_status: int, code: str, message: str, **extra: Any) -> Response[
 def _ports() -> Any:
     from mediagen.wiring import ports
 
-    return ports()
+    return ports("api")
 
 
 def _base_url() -> str:

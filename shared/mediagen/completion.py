@@ -38,9 +38,9 @@ class StepFunctionsWaker:
 
     def __init__(self, sfn_client: Any | None = None) -> None:
         if sfn_client is None:
-            import boto3
+            from mediagen import aws
 
-            sfn_client = boto3.client("stepfunctions")
+            sfn_client = aws.client("stepfunctions")
         self._sfn = sfn_client
 
     def wake(self, task_token: str, output: dict[str, Any]) -> bool:

@@ -77,9 +77,9 @@ class EventBridgePublisher:
 
     def __init__(self, bus_name: str, source: str = "mediagen", events_client: Any | None = None) -> None:
         if events_client is None:
-            import boto3
+            from mediagen import aws
 
-            events_client = boto3.client("events")
+            events_client = aws.client("events")
         self._events = events_client
         self._bus = bus_name
         self._source = source

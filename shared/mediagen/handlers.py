@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]]) -> Handler:
-    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.steps)."""
+def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]], function: str) -> Handler:
+    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.steps);
+    ``function`` names the Lambda function (its required settings are checked on first use)."""
     logger, tracer, metrics = get_logger(), get_tracer(), get_metrics()
 
     @logger.inject_lambda_context
@@ -28,6 +29,6 @@ def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]]) -> Ha
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Both absent for an EventBridge execution-status event.
         logger.append_keys(job_id=event.get("job_id"), provider_task_id=event.get("provider_task_id"))
-        return logic(event, ports())
+        return logic(event, ports(function))
 
     return lambda_handler

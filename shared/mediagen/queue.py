@@ -1,16 +1,21 @@
-"""The jobs queue (SQS) in one place: the port the channels send jobs through, and how a job that must wait
-goes back to the queue.
+"""The jobs queue (SQS) in one place: the port the channels send jobs through, and how a job that could not be
+sent now goes back to it.
 
-- :class:`JobQueue` / :class:`SqsJobQueue` -- enqueue job documents (``SendMessageBatch`` in groups of 10).
-- :func:`requeue` -- make a failed message visible again after a delay (it still counts towards the DLQ).
-- :func:`resend` -- put a *waiting* job back as a new delayed message (never counts towards the DLQ).
+- :class:`JobQueue` / :class:`SqsJobQueue` -- ``send`` (``SendMessageBatch`` in groups of 10), ``requeue`` (the
+  same message again after a delay: counts towards the DLQ) and ``resend`` (a new delayed message: does not).
+- :func:`put_back` -- the one place that decides between the two for a :class:`~mediagen.steps.core.RetryLater`.
+
+The queue URL comes from the environment (``MEDIAGEN_JOBS_QUEUE_URL``); it is never assembled from an ARN.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mediagen.steps.core import RetryLater
 
 
 class JobQueue(Protocol):
@@ -25,40 +30,33 @@ class JobQueue(Protocol):
         """
         ...
 
+    def requeue(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Make a received message visible again after ``delay_seconds`` (best effort)."""
+        ...
 
-def requeue(queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
-    """Make an SQS message visible again after ``delay_seconds`` (instead of the queue's visibility timeout).
+    def resend(self, document: dict[str, Any], delay_seconds: int) -> None:
+        """Put ``document`` on the queue as a new message delivered after ``delay_seconds`` (at most 900).
 
-    Best effort: if it fails, the message still comes back after the visibility timeout.
+        Raises:
+            MediagenError: the send failed (the caller's message then fails and is delivered again).
+        """
+        ...
+
+
+def put_back(exc: RetryLater, queue: JobQueue, *, receipt_handle: str, delay_seconds: int) -> bool:
+    """A job could not be sent now (:class:`~mediagen.steps.core.RetryLater`): decide how it comes back.
+
+    Returns:
+        True: it is *waiting* (rate limited, no free slot) and went back as a new delayed message, so waiting
+        never counts towards the dead-letter queue's receive limit; the delivered message is consumed.
+        False: it is *failing* (provider unreachable): the same message comes back after ``delay_seconds`` and
+        counts towards the DLQ; the caller reports the message as failed.
     """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    _, _, _, region, account, name = queue_arn.split(":", 5)
-    url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-    try:
-        boto3.client("sqs", region_name=region).change_message_visibility(
-            QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds)
-    except (BotoCoreError, ClientError):
-        from mediagen.observability import get_logger
-
-        get_logger().warning("could not shorten the visibility of a requeued message", queue=name)
-
-
-def resend(queue_arn: str, job_document: dict[str, Any], delay_seconds: int) -> None:
-    """Put a job back on its queue as a new message, delivered after ``delay_seconds`` (at most 900).
-
-    Raises:
-        botocore.exceptions.ClientError: the send failed (the caller's record then fails and is retried).
-    """
-    import json
-
-    import boto3
-
-    _, _, _, region, account, name = queue_arn.split(":", 5)
-    boto3.client("sqs", region_name=region).send_message(
-        QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{name}", MessageBody=json.dumps(job_document),
-        DelaySeconds=min(max(delay_seconds, 0), 900))
+    if exc.resend and exc.job_document is not None:
+        queue.resend(exc.job_document, delay_seconds)
+        return True
+    queue.requeue(receipt_handle, delay_seconds)
+    return False
 
 
 class SqsJobQueue:
@@ -98,3 +96,28 @@ class SqsJobQueue:
                                     code="queue_unavailable")
 
 
+
+    def requeue(self, receipt_handle: str, delay_seconds: int) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=receipt_handle,
+                                                VisibilityTimeout=delay_seconds)
+        except (BotoCoreError, ClientError):  # the message still comes back after the visibility timeout
+            from mediagen.observability import get_logger
+
+            get_logger().warning("could not shorten the visibility of a requeued message")
+
+    def resend(self, document: dict[str, Any], delay_seconds: int) -> None:
+        import json
+
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from mediagen.errors import MediagenError
+
+        try:
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps(document),
+                                   DelaySeconds=min(max(delay_seconds, 0), 900))
+        except (BotoCoreError, ClientError) as exc:
+            raise MediagenError(f"the jobs queue refused the waiting job: {type(exc).__name__}",
+                                code="queue_unavailable") from exc

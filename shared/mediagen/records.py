@@ -215,9 +215,9 @@ class DynamoJobRepository:
 
     def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
         if dynamodb_resource is None:
-            import boto3
+            from mediagen import aws
 
-            dynamodb_resource = boto3.client("dynamodb")
+            dynamodb_resource = aws.client("dynamodb")
         from mediagen.dynamo import DynamoTable
 
         self._table = DynamoTable(dynamodb_resource, table_name)

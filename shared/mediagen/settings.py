@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,9 +30,12 @@ class Settings(BaseModel):
 
     #: The job table. The variable (and the stack output ``TaskTableName``, the table's logical id ``TaskTable``)
     #: keep their deployed names: renaming the logical id would replace the deployed table and its records.
-    job_table: str = Field("mediagen-tasks", alias="MEDIAGEN_TASK_TABLE")
-    outputs_bucket: str = Field("mediagen-outputs", alias="MEDIAGEN_OUTPUTS_BUCKET")
-    event_bus: str = Field("mediagen", alias="MEDIAGEN_EVENT_BUS")
+    #: Resource names have no default (an empty value is "not configured"): a function that needs one and does
+    #: not get it fails on its first use naming the variable (:data:`REQUIRED`), instead of writing to a
+    #: plausible-looking table or bucket of someone else's.
+    job_table: str = Field("", alias="MEDIAGEN_TASK_TABLE")
+    outputs_bucket: str = Field("", alias="MEDIAGEN_OUTPUTS_BUCKET")
+    event_bus: str = Field("", alias="MEDIAGEN_EVENT_BUS")
     state_machine_arn: str = Field("", alias="MEDIAGEN_STATE_MACHINE_ARN")
     #: Secrets Manager secret id (name or ARN) holding the Cliprise API key as its SecretString.
     api_key_secret_id: str = Field("", alias="MEDIAGEN_API_KEY_SECRET_ID")
@@ -104,7 +107,40 @@ class Settings(BaseModel):
         return cls.model_validate({k: v for k, v in env.items() if k in names})
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once (per Lambda container)."""
-    return Settings.from_env()
+_TABLE, _BUS, _BUCKET, _QUEUE = "MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET", \
+    "MEDIAGEN_JOBS_QUEUE_URL"
+
+#: The variables each Lambda function cannot run without (its resources), by function name.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "submit": (_TABLE, _BUS, "MEDIAGEN_STATE_MACHINE_ARN", _QUEUE),
+    "poll": (_TABLE, _BUS),
+    "persist": (_TABLE, _BUS, _BUCKET),
+    "finalize": (_TABLE, _BUS),
+    "callback": (_TABLE,),
+    "arm": (_TABLE,),
+    "api": (_TABLE, _BUS, _BUCKET, _QUEUE),
+    "intake": (_TABLE, _BUS, _BUCKET, _QUEUE, "MEDIAGEN_INTAKE_BUCKET"),
+}
+
+
+def settings_for(function: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for the Lambda function ``function`` (a key of :data:`REQUIRED`), checked.
+
+    Raises:
+        ConfigurationError: a variable the function needs is missing or empty (names each one).
+        pydantic.ValidationError: a variable is malformed (names it).
+    """
+    from mediagen.errors import ConfigurationError
+
+    settings = Settings.from_env(environ)
+    by_alias = {f.alias: name for name, f in Settings.model_fields.items() if f.alias}
+    missing = [var for var in REQUIRED[function] if not getattr(settings, by_alias[var])]
+    if missing:
+        raise ConfigurationError(f"the {function} function needs the environment variable(s) {', '.join(missing)}")
+    return settings
+
+
+@cache
+def get_settings(function: str | None = None) -> Settings:
+    """The process-wide settings, read once (per Lambda container); checked for ``function`` when given."""
+    return Settings.from_env() if function is None else settings_for(function)

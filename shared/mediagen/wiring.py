@@ -1,15 +1,16 @@
 """Production wiring: the ports the handlers use, built once per Lambda container from settings.
 
-Everything is lazy: a handler pays only for the clients it touches (the callback path never loads the
-catalog; the finalize step never reads the API key).
+Everything is lazy: a port's adapter (and its boto3 client) is made the first time a step uses it, so a step
+pays only for what it touches (poll never makes an S3 client; the callback path never loads the catalog;
+finalize never reads the API key). Every client comes from :func:`mediagen.aws.client`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mediagen.settings import Settings
 
@@ -19,27 +20,38 @@ if TYPE_CHECKING:
     from mediagen.records import JobRepository
     from mediagen.steps.core import Ports
 
+T = TypeVar("T")
 
-#: Bounded, jittered retries for every AWS call (botocore "standard" mode).
-AWS_RETRIES = {"mode": "standard", "max_attempts": 5}
+
+class Lazy:
+    """Stands in for an adapter and builds it (once, thread-safely) on the first attribute access."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._target: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        target = self._target
+        if target is None:
+            with self._lock:
+                if self._target is None:
+                    self._target = self._factory()
+                target = self._target
+        return getattr(target, name)
+
+
+def lazy(factory: Callable[[], T]) -> T:
+    """``factory()``'s adapter, built on first use."""
+    return cast(T, Lazy(factory))
 
 
 def build_ports(settings: Settings) -> Ports:
-    """Ports on real AWS clients (boto3 default session, standard retries) and the Cliprise API described
-    by ``settings``."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries=AWS_RETRIES)
-
-    from mediagen.budget import DynamoSpendGuard
-    from mediagen.events import EventBridgePublisher
-    from mediagen.executions import StepFunctionsStarter
+    """Ports on real AWS clients (shared retries, see :mod:`mediagen.aws`) and the Cliprise API described by
+    ``settings``. A resource left unconfigured (empty setting) gives no port (None)."""
+    from mediagen import aws
     from mediagen.observability import PowertoolsMetrics
-    from mediagen.queue import SqsJobQueue
-    from mediagen.records import DynamoJobRepository
     from mediagen.steps.core import Ports
-    from mediagen.storage import S3OutputStore
 
     client_cache: list[ClipriseClient] = []
     lock = threading.Lock()
@@ -53,63 +65,78 @@ def build_ports(settings: Settings) -> Ports:
                 client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
             return client_cache[0]
 
-    from mediagen.completion import StepFunctionsWaker
-    from mediagen.inputs import S3Inputs
+    def jobs() -> Any:
+        from mediagen.records import DynamoJobRepository
 
-    def s3() -> Any:
-        return boto3.client("s3", config=Config(retries=AWS_RETRIES, signature_version="s3v4"))
+        return DynamoJobRepository(settings.job_table, aws.client("dynamodb"))
 
-    def waker() -> TaskWaker:
-        return StepFunctionsWaker(boto3.client("stepfunctions", config=config))
+    def events() -> Any:
+        from mediagen.events import EventBridgePublisher
+
+        return EventBridgePublisher(settings.event_bus, settings.event_source, aws.client("events"))
+
+    def executions() -> Any:
+        from mediagen.executions import StepFunctionsStarter
+
+        return StepFunctionsStarter(settings.state_machine_arn, aws.client("stepfunctions"))
+
+    def outputs() -> Any:
+        from mediagen.storage import S3OutputStore
+
+        # One client: its uploads need no particular endpoint and its download URLs must be regional.
+        return S3OutputStore(settings.outputs_bucket, aws.presign_client())
+
+    def guard() -> Any:
+        from mediagen.budget import DynamoSpendGuard
+
+        return DynamoSpendGuard(settings.job_table, aws.client("dynamodb"))
+
+    def jobs_queue() -> Any:
+        from mediagen.queue import SqsJobQueue
+
+        return SqsJobQueue(settings.jobs_queue_url, lambda: aws.client("sqs"))
+
+    def inputs() -> Any:
+        from mediagen.inputs import S3Inputs
+
+        return S3Inputs(aws.presign_client, settings.input_url_seconds)
+
+    def waker() -> Any:
+        from mediagen.completion import StepFunctionsWaker
+
+        return StepFunctionsWaker(aws.client("stepfunctions"))
 
     return Ports(
         settings=settings,
-        inputs=S3Inputs(s3, settings.input_url_seconds),
-        jobs_queue=SqsJobQueue(settings.jobs_queue_url, lambda: boto3.client("sqs", config=config))
-        if settings.jobs_queue_url else None,
-        waker=LazyWaker(waker),
-        jobs=DynamoJobRepository(settings.job_table, boto3.client("dynamodb", config=config)),
-        events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events", config=config)),
+        jobs=lazy(jobs),
+        events=lazy(events),
         provider=provider,
-        executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions", config=config))
-        if settings.state_machine_arn else None,
-        outputs=S3OutputStore(settings.outputs_bucket, s3())
-        if settings.outputs_bucket else None,
-        guard=DynamoSpendGuard(settings.job_table, boto3.client("dynamodb", config=config))
-        if settings.daily_credit_budget or settings.max_in_flight else None,
+        executions=lazy(executions) if settings.state_machine_arn else None,
+        outputs=lazy(outputs) if settings.outputs_bucket else None,
+        guard=lazy(guard) if settings.daily_credit_budget or settings.max_in_flight else None,
+        inputs=lazy(inputs),
+        jobs_queue=lazy(jobs_queue) if settings.jobs_queue_url else None,
+        waker=lazy(waker),
         metrics=PowertoolsMetrics(),
     )
 
 
-@lru_cache(maxsize=1)
-def ports() -> Ports:
-    """The container-wide ports (settings read from the environment once)."""
+@cache
+def ports(function: str | None = None) -> Ports:
+    """The container-wide ports, settings read from the environment once (and, for ``function``, checked:
+    a missing variable raises ``ConfigurationError`` naming it on the first invocation)."""
     from mediagen.settings import get_settings
 
-    return build_ports(get_settings())
+    return build_ports(get_settings(function))
 
 
-@lru_cache(maxsize=1)
-def completion_ports() -> tuple[JobRepository, TaskWaker]:
+@cache
+def completion_ports(function: str | None = None) -> tuple[JobRepository, TaskWaker]:
     """What the callback and arm steps need, and nothing more: the job table and Step Functions."""
-    import boto3
-
+    from mediagen import aws
     from mediagen.completion import StepFunctionsWaker
     from mediagen.records import DynamoJobRepository
     from mediagen.settings import get_settings
 
-    return (DynamoJobRepository(get_settings().job_table, boto3.client("dynamodb")),
-            StepFunctionsWaker(boto3.client("stepfunctions")))
-
-
-class LazyWaker:
-    """A ``TaskWaker`` whose Step Functions client is made on first use (most steps never wake anything)."""
-
-    def __init__(self, factory: Callable[[], TaskWaker]) -> None:
-        self._factory = factory
-        self._waker: TaskWaker | None = None
-
-    def wake(self, task_token: str, output: dict[str, Any]) -> bool:
-        if self._waker is None:
-            self._waker = self._factory()
-        return self._waker.wake(task_token, output)
+    return (DynamoJobRepository(get_settings(function).job_table, aws.client("dynamodb")),
+            StepFunctionsWaker(aws.client("stepfunctions")))

@@ -26,7 +26,8 @@ from mediagen_infra.lambdas import ARM, FUNCTION_SPECS, build_function
 EXPECTED_FUNCTIONS = {
     # name: (timeout s, memory MB, MEDIAGEN_* variables)
     "submit": (60, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN",
-                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET"}),
+                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET",
+                         "MEDIAGEN_JOBS_QUEUE_URL"}),
     "poll": (45, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID"}),
     "persist": (900, 1024, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID",
                             "MEDIAGEN_OUTPUTS_BUCKET"}),
