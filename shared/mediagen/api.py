@@ -26,36 +26,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediagen import __version__
-from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES
+from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES, JobDocument, envelope_problems
 
 TITLE = "mediagen jobs API"
 
 # ----------------------------------------------------------------------------------------------- models
-
-
-class JobOutput(BaseModel):
-    prefix: str = Field("", description="S3 key prefix of the results (`<prefix><job_id>/…`)", max_length=512)
-
-
-class JobDocument(BaseModel):
-    """A job: what the SQS queue, this API and S3 manifests accept."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "job_id": "catalog-42-hero",
-        "request": {"model": "nano-banana", "input": {"prompt": "A perfume bottle on wet stone",
-                                                      "output_format": "png", "image_size": "1:1"}},
-        "output": {"prefix": "catalog/"}, "metadata": {"sku": "42"}, "max_credits": 20}]})
-
-    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN.pattern, min_length=1, max_length=128,
-                               description="the idempotency key; generated when absent")
-    request: dict[str, Any] = Field(description="a request body exactly as the Cliprise documentation shows it "
-                                                "(`model` plus `input` or root fields), without `callBackUrl`")
-    output: JobOutput | None = None
-    metadata: dict[str, Any] | None = Field(None, description="echoed in the job record and in events")
-    max_credits: int | None = Field(None, ge=0, description="refuse the job when its estimate is higher")
-    allow_unknown_fields: bool = Field(False, description="send fields the catalog does not know")
-    retry_unknown_outcome: bool = Field(False, description="re-send after an ambiguous generate failure "
-                                                           "(may pay twice)")
 
 
 class Problem(BaseModel):
@@ -185,18 +160,9 @@ def _base_url() -> str:
 
 @app.exception_handler(RequestValidationError)
 def _invalid_request(exc: RequestValidationError) -> Response[Any]:
-    """The body does not match the documented shape: answer with mediagen's own problems (the same ones the
-    queue would record), naming each field."""
-    problems: list[dict[str, str]] = []
-    if app.current_event.path == "/jobs":
-        from mediagen.steps.core import check_job
-
-        checked = check_job(_raw_body(), fallback_job_id="api-check", ports=_ports())
-        problems = list((checked.error or {}).get("problems") or [])
-    if not problems:
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-            problems.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
+    """The body does not match :class:`~mediagen.jobs.JobDocument`: answer with mediagen's own problems (the
+    same ones the queue would record, from the same model), each naming its field."""
+    problems = envelope_problems(list(exc.errors()))
     return _error(400, "invalid_request", "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10]),
                   problems=problems[:50])
 
@@ -270,14 +236,14 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
     from mediagen.errors import MediagenError
     from mediagen.steps.accept import JobConflict, JobRefused, accept_job, enqueue
 
-    raw = _raw_body()
-    if len(raw.encode("utf-8", "replace")) > MAX_JOB_BYTES:
+    if len(_raw_body().encode("utf-8", "replace")) > MAX_JOB_BYTES:
         return _error(400, "invalid_request", f"the job is larger than {MAX_JOB_BYTES} bytes",
                       problems=[{"field": "body", "message": f"larger than {MAX_JOB_BYTES} bytes"}])
     ports = _ports()
     source = {"channel": "api", "request_id": app.current_event.request_context.request_id}
-    try:
-        accepted = accept_job(raw, fallback_job_id=f"api-{uuid.uuid4().hex}", ports=ports, source=source)
+    try:  # the envelope was checked against JobDocument by the validation layer; accept checks the request
+        accepted = accept_job(job.model_dump(exclude_unset=True),
+                              fallback_job_id=f"api-{uuid.uuid4().hex}", ports=ports, source=source)
     except JobRefused as exc:
         return _error(400, exc.code, exc.message, problems=exc.error.get("problems"))
     except JobConflict as exc:

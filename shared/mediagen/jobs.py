@@ -24,12 +24,101 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/=-]{0,512}$")
 #: Upper bound of a job document, in bytes (SQS allows 256 KiB; anything larger is not a documented body).
 MAX_JOB_BYTES = 256 * 1024
 _KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields",
                          "retry_unknown_outcome"})
+
+
+#: What each envelope problem says, by field (the value's path is in ``field``).
+_MESSAGES = {
+    "job_id": "must be 1-128 characters of A-Z a-z 0-9 . _ : -",
+    "output.prefix": "must be a relative S3 key prefix (letters, digits, !_.*'()/=-; no '..', no leading '/')",
+    "output": "must be an object like {\"prefix\": \"path/\"}",
+    "metadata": "must be a JSON object",
+    "max_credits": "must be a non-negative integer",
+    "allow_unknown_fields": "must be true or false",
+    "retry_unknown_outcome": "must be true or false",
+}
+#: Largest ``metadata``, in bytes of JSON (it is echoed in every event).
+MAX_METADATA_BYTES = 8 * 1024
+
+
+class JobOutput(BaseModel):
+    """Where the results land."""
+
+    prefix: str = Field("", description="S3 key prefix of the results (`<prefix><job_id>/…`)", max_length=512)
+
+    @field_validator("prefix")
+    @classmethod
+    def _relative_prefix(cls, value: str) -> str:
+        if not PREFIX_PATTERN.fullmatch(value) or ".." in value or value.startswith("/"):
+            raise ValueError(_MESSAGES["output.prefix"])
+        return value
+
+
+class JobDocument(BaseModel):
+    """A job: what the SQS queue, the HTTP API, S3 manifests and the CLI accept (its request is checked
+    against the catalog)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "job_id": "catalog-42-hero",
+        "request": {"model": "nano-banana", "input": {"prompt": "A perfume bottle on wet stone",
+                                                      "output_format": "png", "image_size": "1:1"}},
+        "output": {"prefix": "catalog/"}, "metadata": {"sku": "42"}, "max_credits": 20}]})
+
+    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN.pattern, min_length=1, max_length=128,
+                               description="the idempotency key; generated when absent")
+    request: dict[str, Any] = Field(description="a request body exactly as the Cliprise documentation shows it "
+                                                "(`model` plus `input` or root fields), without `callBackUrl`")
+    output: JobOutput | None = None
+    metadata: dict[str, Any] | None = Field(None, description="echoed in the job record and in events")
+    max_credits: StrictInt | None = Field(None, ge=0, description="refuse the job when its estimate is higher")
+    allow_unknown_fields: StrictBool = Field(False, description="send fields the catalog does not know")
+    retry_unknown_outcome: StrictBool = Field(False, description="re-send after an ambiguous generate failure "
+                                                                 "(may pay twice)")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB of JSON")
+        return value
+
+
+def envelope_problems(errors: list[Any], doc: Any = None) -> list[dict[str, str]]:
+    """pydantic's errors for a :class:`JobDocument` -> mediagen's problems (``{"field", "message"}``), one per
+    field, each saying what is allowed. ``loc`` entries ``"body"`` (Powertools) are dropped."""
+    problems: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        kind = str(err.get("type", ""))
+        field_path = ".".join(loc[:2] if loc[:1] == ["output"] and loc[1:2] == ["prefix"] else loc[:1]) or "body"
+        if kind == "json_invalid":  # loc is the position in the text
+            field_path = "body"
+            message = f"not valid JSON ({err.get('msg', '')})"
+        elif kind == "extra_forbidden":
+            message = f"unknown job field; allowed: {', '.join(sorted(_KNOWN_KEYS))}"
+        elif field_path == "request" and kind == "missing":
+            message = "required: a documented request body with a 'model'"
+        elif field_path == "request":
+            got = doc.get("request") if isinstance(doc, dict) else err.get("input")
+            message = f"must be an object, got {type(got).__name__}"
+        elif field_path == "metadata" and kind == "value_error":
+            message = str(err.get("ctx", {}).get("error", err.get("msg", "")))
+        elif field_path == "body" and kind in ("model_type", "model_attributes_type", "dict_type"):
+            message = "a job must be a JSON object"
+        else:
+            message = _MESSAGES.get(field_path, str(err.get("msg", "invalid")))
+        if field_path not in seen:
+            seen.add(field_path)
+            problems.append(_problem(field_path, message))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -135,68 +224,30 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
 
     job_id = fallback_job_id
     raw_id = doc.get("job_id")
-    if raw_id is not None:
-        if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
-            job_id = raw_id
-        else:
-            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
-
-    request = doc.get("request")
-    if request is None and "model" in doc:
+    if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
+        job_id = raw_id
+    if doc.get("request") is None and "model" in doc:
         # A bare documented request body is accepted as a job with a generated id.
-        request = {k: v for k, v in doc.items() if k not in _KNOWN_KEYS or k == "model"}
-    elif request is None:
-        problems.append(_problem("request", "required: a documented request body with a 'model'"))
-    elif not isinstance(request, dict):
-        problems.append(_problem("request", f"must be an object, got {type(request).__name__}"))
-    else:
-        unknown = sorted(set(doc) - _KNOWN_KEYS)
-        problems.extend(_problem(k, f"unknown job field; allowed: {', '.join(sorted(_KNOWN_KEYS))}") for k in unknown)
+        doc = {"request": {k: v for k, v in doc.items() if k not in _KNOWN_KEYS or k == "model"},
+               **{k: v for k, v in doc.items() if k in _KNOWN_KEYS and k != "model"}}
+    request = doc.get("request")
+    metadata = doc.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) and len(json.dumps(metadata)) <= MAX_METADATA_BYTES else {}
+    envelope: JobDocument | None = None
+    try:  # a null request is a missing one
+        envelope = JobDocument.model_validate({k: v for k, v in doc.items() if k != "request" or v is not None})
+    except ValidationError as exc:
+        problems = envelope_problems(exc.errors(), doc)
+    if envelope is None or problems or not isinstance(request, dict):
+        model = request.get("model") if isinstance(request, dict) else None
+        return ParsedJob(job_id, None, problems, model=model if isinstance(model, str) else "", metadata=metadata)
+    raw_prefix = envelope.output.prefix if envelope.output else ""
+    prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
+    max_credits, allow_unknown, retry_unknown = (envelope.max_credits, envelope.allow_unknown_fields,
+                                                 envelope.retry_unknown_outcome)
 
-    prefix = ""
-    output = doc.get("output")
-    if output is not None:
-        if not isinstance(output, dict):
-            problems.append(_problem("output", "must be an object like {\"prefix\": \"path/\"}"))
-        else:
-            raw_prefix = output.get("prefix", "")
-            if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
-                    or raw_prefix.startswith("/"):
-                problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, "
-                                                          "!_.*'()/=-; no '..', no leading '/')"))
-            else:
-                prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
-
-    metadata = doc.get("metadata", {})
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        problems.append(_problem("metadata", "must be a JSON object"))
-        metadata = {}
-    elif len(json.dumps(metadata)) > 8 * 1024:
-        problems.append(_problem("metadata", "must be at most 8 KiB of JSON"))
-        metadata = {}
-
-    max_credits = doc.get("max_credits")
-    if max_credits is not None and (isinstance(max_credits, bool) or not isinstance(max_credits, int)
-                                    or max_credits < 0):
-        problems.append(_problem("max_credits", "must be a non-negative integer"))
-        max_credits = None
-
-    allow_unknown = doc.get("allow_unknown_fields", False)
-    if not isinstance(allow_unknown, bool):
-        problems.append(_problem("allow_unknown_fields", "must be true or false"))
-        allow_unknown = False
-
-    retry_unknown = doc.get("retry_unknown_outcome", False)
-    if not isinstance(retry_unknown, bool):
-        problems.append(_problem("retry_unknown_outcome", "must be true or false"))
-        retry_unknown = False
-
-    model = request.get("model") if isinstance(request, dict) else None
+    model = request.get("model")
     model = model if isinstance(model, str) else ""
-    if problems or not isinstance(request, dict):
-        return ParsedJob(job_id, None, problems, model=model, metadata=metadata)
     return ParsedJob(
         job_id,
         Job(job_id=job_id, request=request, output_prefix=prefix, metadata=metadata,
