@@ -17,6 +17,7 @@ Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -26,6 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediagen import __version__
+from mediagen.errors import MediagenError
 from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES, JobDocument, envelope_problems
 
 TITLE = "mediagen jobs API"
@@ -204,6 +206,48 @@ def _raw_body() -> str:
     return body if isinstance(body, str) else str(body)
 
 
+class QueueRefused(MediagenError):
+    """The jobs queue refused an accepted job (HTTP 503); nothing was sent to the provider.
+    Attributes: ``record`` (the job record, still RECEIVED)."""
+
+    code = "queue_unavailable"
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def _http_errors() -> dict[type[MediagenError], tuple[int, Callable[[Any], dict[str, Any]]]]:
+    """The one exception-to-HTTP table of this API: error class -> (status, extra body fields). The most
+    specific class of an error wins; a MediagenError not listed is ours (500)."""
+    from mediagen.errors import JobNotFound
+    from mediagen.steps.accept import JobConflict, JobRefused
+    from mediagen.steps.cancel import NotCancellable
+
+    def about(record: dict[str, Any]) -> dict[str, Any]:
+        return {"job_id": record.get("job_id"), "status": record.get("status")}
+
+    return {
+        JobRefused: (400, lambda e: {"problems": e.error.get("problems")}),
+        JobNotFound: (404, lambda e: {}),
+        JobConflict: (409, lambda e: about(e.record)),
+        NotCancellable: (409, lambda e: {"code": "busy_retry" if e.retry else "already_ended",
+                                         "job_id": e.job_id or None, "status": e.status or None}),
+        QueueRefused: (503, lambda e: about(e.record)),
+    }
+
+
+@app.exception_handler(MediagenError)
+def _mediagen_error(exc: MediagenError) -> Response[Any]:
+    table = _http_errors()
+    for cls in type(exc).__mro__:
+        if cls in table:
+            http_status, extra = table[cls]
+            fields = {"code": exc.code, "message": exc.message, **extra(exc)}
+            return _error(http_status, fields.pop("code"), fields.pop("message"), **fields)
+    return _internal_error(exc)
+
+
 #: The routes (path pattern -> the one method each serves), for 405 answers to other methods.
 ROUTES: dict[str, str] = {r"/jobs": "POST", r"/jobs/[^/]+": "GET", r"/jobs/[^/]+/cancel": "POST",
                           r"/models": "GET", r"/models/[^/]+": "GET", r"/openapi\.json": "GET"}
@@ -233,27 +277,23 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
     """
     import uuid
 
-    from mediagen.errors import MediagenError
-    from mediagen.steps.accept import JobConflict, JobRefused, accept_job, enqueue
+    from mediagen.steps.accept import accept_job, enqueue
 
     if len(_raw_body().encode("utf-8", "replace")) > MAX_JOB_BYTES:
         return _error(400, "invalid_request", f"the job is larger than {MAX_JOB_BYTES} bytes",
                       problems=[{"field": "body", "message": f"larger than {MAX_JOB_BYTES} bytes"}])
     ports = _ports()
     source = {"channel": "api", "request_id": app.current_event.request_context.request_id}
-    try:  # the envelope was checked against JobDocument by the validation layer; accept checks the request
-        accepted = accept_job(job.model_dump(exclude_unset=True),
-                              fallback_job_id=f"api-{uuid.uuid4().hex}", ports=ports, source=source)
-    except JobRefused as exc:
-        return _error(400, exc.code, exc.message, problems=exc.error.get("problems"))
-    except JobConflict as exc:
-        return _error(409, exc.code, exc.message, job_id=exc.record.get("job_id"), status=exc.record.get("status"))
+    # The envelope was checked against JobDocument by the validation layer; accept checks the request.
+    # Raises JobRefused (400) or JobConflict (409): see _http_errors.
+    accepted = accept_job(job.model_dump(exclude_unset=True), fallback_job_id=f"api-{uuid.uuid4().hex}",
+                          ports=ports, source=source)
     record = accepted.record
     try:
         enqueue(accepted, ports)
     except MediagenError as exc:
-        return _error(503, "queue_unavailable", f"{exc.message}; nothing was sent to the provider: send the same "
-                      f"job again (job_id {record['job_id']})", job_id=record["job_id"], status=record.get("status"))
+        raise QueueRefused(f"{exc.message}; nothing was sent to the provider: send the same job again "
+                           f"(job_id {record['job_id']})", record) from exc
     job_id = record["job_id"]
     body = JobAccepted(job_id=job_id, status=str(record.get("status")), created=accepted.created,
                        status_url=f"{_base_url()}/jobs/{job_id}")
@@ -294,17 +334,14 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
     now (ask again in a few seconds)."""
     from mediagen.errors import JobNotFound
-    from mediagen.steps.cancel import NotCancellable, cancel_job
+    from mediagen.steps.cancel import cancel_job
 
     if not _plausible_job_id(job_id):
         return _error(404, "not_found", f"no job {job_id[:128]!r}")
-    try:
+    try:  # NotCancellable: 409 (see _http_errors)
         record = cancel_job(job_id, _ports(), reason="cancelled through the HTTP API")
     except JobNotFound:
         return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id)
-    except NotCancellable as exc:
-        return _error(409, "busy_retry" if exc.retry else "already_ended", exc.message, job_id=job_id,
-                      status=exc.status or None)
     was = str(record.get("cancelled_from", ""))
     credits = ("none spent: the job was never sent" if was == "RECEIVED" else
                "spent: the provider has no cancel, the generation continues there")

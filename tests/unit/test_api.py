@@ -56,3 +56,21 @@ def test_a_body_that_cannot_be_decoded_is_still_the_callers_fault(monkeypatch: p
     status, body = _call("apigateway-http-post-job.json", _ports(InMemoryJobs()), monkeypatch, headers=headers)
     assert status == 400 and body["problems"] == [
         {"field": "body", "message": "not a JSON document (content-type application/json)"}]
+
+
+def test_errors_map_to_http_through_one_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = InMemoryJobs()
+    ports = _ports(jobs)
+    assert isinstance(ports.jobs_queue, RecordingQueue)
+    ports.jobs_queue.fail = True
+    status, body = _call("apigateway-http-post-job.json", ports, monkeypatch)
+    assert status == 503 and body["code"] == "queue_unavailable" and "send the same job again" in body["message"]
+    job_id = body["job_id"]
+    assert jobs.get(job_id)["status"] == "RECEIVED"
+    cancel = json.loads((EVENTS / "apigateway-http-cancel-job.json").read_text())
+    path = f"/jobs/{job_id}/cancel"
+    changes = {"rawPath": path, "pathParameters": {"job_id": job_id},
+               "requestContext": {**cancel["requestContext"], "http": {**cancel["requestContext"]["http"], "path": path}}}
+    assert _call("apigateway-http-cancel-job.json", ports, monkeypatch, **changes)[0] == 200
+    status, body = _call("apigateway-http-cancel-job.json", ports, monkeypatch, **changes)
+    assert (status, body["code"], body["job_id"], body["status"]) == (409, "already_ended", job_id, "CANCELLED")

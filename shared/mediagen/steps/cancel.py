@@ -19,10 +19,11 @@ class NotCancellable(MediagenError):
 
     code = "not_cancellable"
 
-    def __init__(self, message: str, *, status: str, retry: bool) -> None:
+    def __init__(self, message: str, *, status: str, retry: bool, job_id: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.retry = retry
+        self.job_id = job_id
 
 
 #: What a cancelled job's record says, by the status it was cancelled in.
@@ -57,11 +58,12 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]
             raise JobNotFound(f"no job {job_id}")
         status = JobStatus(record.get("status", JobStatus.RECEIVED))
         if status in TERMINAL:
-            raise NotCancellable(f"job {job_id} has already ended ({status})", status=status, retry=False)
+            raise NotCancellable(f"job {job_id} has already ended ({status})", status=status, retry=False,
+                                 job_id=job_id)
         if status not in CANCEL_MESSAGES:
             what = "being sent to the provider" if status == JobStatus.SUBMITTING else "being stored in S3"
             raise NotCancellable(f"job {job_id} is {what} right now; ask again in a few seconds",
-                                 status=status, retry=True)
+                                 status=status, retry=True, job_id=job_id)
         message = CANCEL_MESSAGES[status] + (f" ({reason[:200]})" if reason else "")
         try:
             done = ports.jobs.transition(job_id, JobStatus.CANCELLED, expect={status},
@@ -76,5 +78,5 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]
 
             wake_execution(job_id, ports.jobs, ports.waker, reason="cancel")
         return ports.jobs.get(job_id) or done
-    raise NotCancellable(f"job {job_id} keeps changing status; ask again", status="", retry=True)
+    raise NotCancellable(f"job {job_id} keeps changing status; ask again", status="", retry=True, job_id=job_id)
 
