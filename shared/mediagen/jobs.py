@@ -22,9 +22,12 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
+if TYPE_CHECKING:
+    from mediagen.catalog import Catalog
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9!_.*'()/=-]{0,512}$")
@@ -256,6 +259,49 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         model=model,
         metadata=metadata,
     )
+
+
+@dataclass
+class CheckedJob:
+    """A job document after every check that needs no AWS call: the envelope, the catalog, ``max_credits``.
+
+    ``job`` is None, or ``error`` is set, when the job must be refused (``error`` is what is recorded).
+    """
+
+    job_id: str
+    model: str
+    metadata: dict[str, Any]
+    job: Job | None
+    error: dict[str, Any] | None = None
+    estimate: int | None = None
+
+    @property
+    def request_hash(self) -> str:
+        return self.job.request_hash if self.job is not None else ""
+
+
+def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catalog: Catalog) -> CheckedJob:
+    """Validate a job document (envelope, request against the catalog, estimate vs ``max_credits``).
+
+    The one check every channel runs (queue, HTTP API, S3 intake, CLI). Never raises for bad input: the
+    problems are in ``error`` (``{"code", "message", "problems"?}``).
+    """
+    from mediagen.errors import InvalidJob
+
+    parsed = parse_job(body, fallback_job_id=fallback_job_id)
+    if parsed.job is None:
+        return CheckedJob(parsed.job_id, parsed.model, parsed.metadata, None, InvalidJob(parsed.problems).to_dict())
+    job = parsed.job
+    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
+    if problems:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, InvalidJob(problems).to_dict())
+    estimate = catalog.estimate(job.request)
+    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, {
+            "code": "over_budget", "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"},
+            estimate=estimate)
+    return CheckedJob(job.job_id, job.model, job.metadata, job, estimate=estimate)
+
 
 
 def _refuse_constant(name: str) -> Any:

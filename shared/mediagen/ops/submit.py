@@ -94,22 +94,19 @@ def prepare(jobs: list[dict[str, Any] | str], out: IO[str]) -> tuple[list[dict[s
     """Check every job; give job ids to those without. Returns (valid jobs, number of invalid ones); each
     problem is printed as ``<file job n>: <field>: <message>``."""
     from mediagen.catalog import get_catalog
-    from mediagen.jobs import parse_job
+    from mediagen.jobs import check_job
 
     catalog = get_catalog()
     valid, invalid = [], 0
     for n, job in enumerate(jobs, start=1):
         if isinstance(job, dict) and not job.get("job_id"):
             job = {**job, "job_id": f"cli-{uuid.uuid4().hex[:20]}"}
-        parsed = parse_job(job, fallback_job_id=f"job-{n}")
-        problems = list(parsed.problems)
-        if parsed.job is not None:
-            problems += [p.to_dict() for p in catalog.validate(
-                parsed.job.request, allow_unknown_fields=parsed.job.allow_unknown_fields)]
-        if problems:
+        checked = check_job(job, fallback_job_id=f"job-{n}", catalog=catalog)  # the check every channel runs
+        if checked.error is not None:
             invalid += 1
+            problems = checked.error.get("problems") or [{"field": "job", "message": checked.error["message"]}]
             for p in problems:
-                print(f"job {n} ({parsed.job_id}): {p['field']}: {p['message']}", file=out)
+                print(f"job {n} ({checked.job_id}): {p['field']}: {p['message']}", file=out)
             continue
         assert isinstance(job, dict)
         valid.append(job)

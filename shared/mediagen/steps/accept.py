@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mediagen.errors import MediagenError
-from mediagen.jobs import Job
+from mediagen.jobs import Job, check_job
 from mediagen.records import JobStatus
 from mediagen.steps.core import (
     Ports,
     _log,
     _new_record,
     _reject,
-    check_job,
 )
 
 
@@ -69,7 +68,7 @@ def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, port
         JobRefused: invalid (only without ``record_rejection``); nothing was recorded or sent.
         JobConflict: the job id exists with a different request; nothing was changed.
     """
-    checked = check_job(body, fallback_job_id=fallback_job_id, ports=ports)
+    checked = check_job(body, fallback_job_id=fallback_job_id, catalog=ports.catalog())
     if checked.job is not None and prefix_base:
         checked.job = _with_prefix(checked.job, prefix_base)
     if checked.error is not None or checked.job is None:

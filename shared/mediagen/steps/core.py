@@ -2,7 +2,7 @@
 
 - :class:`Ports` -- what the steps talk to (production wiring in :mod:`mediagen.wiring`; tests pass fakes).
 - :class:`RetryLater` -- nothing was sent or spent; the channel delivers the job again later.
-- :func:`check_job` -- a job document after every check that needs no AWS call.
+- :func:`reject_job` -- record a job REJECTED (nothing sent, nothing spent) and announce it.
 - :func:`_terminal` -- move a job to a terminal status (conditional write) and publish it.
 - :func:`_publish` -- announce a terminal job once, give back its in-flight slot, count it.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mediagen.completion import new_callback_token
-from mediagen.errors import InvalidJob, MediagenError, StatusConflict
-from mediagen.jobs import Job, parse_job
+from mediagen.errors import MediagenError, StatusConflict
+from mediagen.jobs import CheckedJob
 from mediagen.observability import MetricsSink, NullMetrics
 from mediagen.records import TERMINAL, JobStatus
 from mediagen.redact import redact, redact_text
@@ -96,46 +96,6 @@ def _log() -> Any:
 
 
 # --------------------------------------------------------------------------------------------- submit
-
-
-@dataclass
-class CheckedJob:
-    """A job document after every check that needs no AWS call: the envelope, the catalog, ``max_credits``.
-
-    ``job`` is None, or ``error`` is set, when the job must be refused (``error`` is what is recorded).
-    """
-
-    job_id: str
-    model: str
-    metadata: dict[str, Any]
-    job: Job | None
-    error: dict[str, Any] | None = None
-    estimate: int | None = None
-
-    @property
-    def request_hash(self) -> str:
-        return self.job.request_hash if self.job is not None else ""
-
-
-def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, ports: Ports) -> CheckedJob:
-    """Validate a job document (envelope, request against the catalog, estimate vs ``max_credits``).
-
-    Never raises for bad input: the problems are in ``error`` (``{"code", "message", "problems"?}``).
-    """
-    parsed = parse_job(body, fallback_job_id=fallback_job_id)
-    if parsed.job is None:
-        return CheckedJob(parsed.job_id, parsed.model, parsed.metadata, None, InvalidJob(parsed.problems).to_dict())
-    job = parsed.job
-    catalog = ports.catalog()
-    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
-    if problems:
-        return CheckedJob(job.job_id, job.model, job.metadata, job, InvalidJob(problems).to_dict())
-    estimate = catalog.estimate(job.request)
-    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
-        return CheckedJob(job.job_id, job.model, job.metadata, job, {
-            "code": "over_budget", "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"},
-            estimate=estimate)
-    return CheckedJob(job.job_id, job.model, job.metadata, job, estimate=estimate)
 
 
 def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None) -> dict[str, Any]:

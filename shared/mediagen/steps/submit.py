@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mediagen.errors import InvalidJob, MediagenError, StatusConflict
-from mediagen.jobs import Job, execution_name
+from mediagen.jobs import Job, check_job, execution_name
 from mediagen.records import TERMINAL, JobStatus
 from mediagen.steps.core import (
     Ports,
@@ -25,7 +25,6 @@ from mediagen.steps.core import (
     _publish,
     _reject,
     _terminal,
-    check_job,
 )
 
 
@@ -45,7 +44,7 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
     Raises:
         RetryLater: nothing was sent and nothing spent; deliver the message again later.
     """
-    checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", ports=ports)
+    checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", catalog=ports.catalog())
     if checked.error is not None or checked.job is None:
         return _reject(checked, ports=ports)
     job = checked.job
