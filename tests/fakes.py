@@ -251,3 +251,43 @@ class MapInputs:
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
         text = json.dumps(request)
         return dict(json.loads(text.replace("s3://", "https://inputs.example/")))
+
+
+class MemoryLedger:
+    """``ManifestLedger`` in memory: open manifests, their lines, and which lines are done."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, set[str]] = {}
+
+    def open(self, manifest_id: str, *, job_ids: list[str], report: dict[str, Any]) -> None:
+        self.manifests.setdefault(manifest_id, {"job_id": f"#manifest:{manifest_id}", "total": len(job_ids),
+                                                "job_ids": list(job_ids), "report": copy.deepcopy(report),
+                                                "done": set()})
+
+    def join(self, job_id: str, manifest_id: str) -> None:
+        self.members.setdefault(job_id, set()).add(manifest_id)
+
+    def manifests_of(self, job_id: str) -> list[str]:
+        return sorted(self.members.get(job_id, set()))
+
+    def mark_done(self, manifest_id: str, job_ids: list[str]) -> dict[str, Any] | None:
+        item = self.manifests.get(manifest_id)
+        if item is None:
+            return None
+        item["done"] |= set(job_ids)
+        return copy.deepcopy(item) if item["done"] >= set(item["job_ids"]) else None
+
+
+@dataclass
+class MemoryObjects:
+    """``ObjectReader`` on a dict ``(bucket, key) -> bytes``."""
+
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    metadata: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def read(self, bucket: str, key: str, version: str | None, max_bytes: int) -> bytes:
+        return self.objects[(bucket, key)][:max_bytes]
+
+    def user_metadata(self, bucket: str, key: str, version: str | None) -> dict[str, str]:
+        return dict(self.metadata.get((bucket, key), {}))

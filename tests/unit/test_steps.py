@@ -268,3 +268,33 @@ def test_a_download_truncated_every_time_fails_the_job_with_the_reason() -> None
         with pytest.raises(ResultDownloadFailed, match=f"{DOWNLOAD_ATTEMPTS} times"):
             persist_result(state, ports)
     assert isinstance(ports.outputs, MemoryOutputStore) and ports.outputs.objects == {}
+
+
+# ------------------------------------------------------------------------------------------------ manifests
+
+
+def test_a_manifest_report_lists_every_line_and_is_completed_when_the_last_job_ends() -> None:
+    from mediagen.events import job_event_detail
+    from mediagen.intake import job_ended, process_manifest
+    from tests.fakes import MemoryLedger, MemoryObjects
+
+    ports = make_ports()
+    lines = [json.dumps(job("m-1")), json.dumps({"job_id": "m-bad", "request": {"model": "no-such-model"}}),
+             json.dumps(job("m-2"))]
+    objects = MemoryObjects({("intake", "jobs/team/batch.jsonl"): "\n".join(lines).encode()})
+    ledger = MemoryLedger()
+    report = process_manifest("intake", "jobs/team/batch.jsonl", "v1", None, ports=ports, objects=objects,
+                              ledger=ledger)  # type: ignore[arg-type]
+    assert not report["complete"] and report["counts"] == {"RECEIVED": 2, "REJECTED": 1}
+    assert [(line["line"], line["job_id"]) for line in report["lines"]] == [(1, "m-1"), (2, "m-bad"), (3, "m-2")]
+    assert isinstance(ports.jobs_queue, RecordingQueue)
+    assert [d["job_id"] for d in ports.jobs_queue.sent] == ["m-1", "m-2"]
+    assert ports.jobs.get("m-1")["output_prefix"] == "jobs/team/batch/"  # results land beside the manifest
+
+    for job_id in ("m-1", "m-2"):
+        record = cancel_job(job_id, ports)
+        finished = job_ended(job_event_detail(record), ports=ports, ledger=ledger)  # type: ignore[arg-type]
+    assert finished  # the last line's end finished the report
+    assert isinstance(ports.outputs, MemoryOutputStore)
+    final = json.loads(ports.outputs.objects["jobs/team/batch/report.json"][0])
+    assert final["complete"] and final["counts"] == {"CANCELLED": 2, "REJECTED": 1}
