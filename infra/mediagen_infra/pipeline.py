@@ -454,6 +454,8 @@ class MediaGenPipeline(Construct):
         self.inbox_rules: tuple[InboxRule, ...] = tuple(props.inbox_rules)
 
         self._create_queues()
+        # The job table. Its logical id (and the output TaskTableName, the variable MEDIAGEN_TASK_TABLE) keep the
+        # old "task" name: renaming the logical id would replace the deployed table and lose its records.
         self.task_table = dynamodb.Table(
             self,
             "TaskTable",
