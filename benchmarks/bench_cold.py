@@ -443,7 +443,7 @@ def first_party(module: str) -> bool:
 
 
 def chain(node: ImportNode) -> str:
-    """``functions.poll.app > mediagen.pipeline > mediagen.settings > pydantic``: the first-party
+    """``functions.poll.app > mediagen.steps.poll > mediagen.settings > pydantic``: the first-party
     ancestors, the module of another package that pulled ``node`` in, and ``node``'s package root."""
     ancestors: list[ImportNode] = []
     parent = node.parent

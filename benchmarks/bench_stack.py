@@ -227,7 +227,7 @@ class StackResult:
 
 
 def execution_input(stack: Any, job_id: str) -> dict[str, Any]:
-    record = stack.task(job_id)
+    record = stack.record(job_id)
     if not record or record.get("status") != "SUBMITTED" or not record.get("execution_arn"):
         raise RuntimeError(f"job {job_id} was not submitted: {record and record.get('status')} "
                            f"{record and record.get('error')}")
@@ -297,13 +297,13 @@ def measure_stack(*, latency: float = 0.5, submit_rounds: int = 5, zero_latency_
             submit(stack, [make_job(poll_job)])
             state = execution_input(stack, poll_job)
             deadline = time.monotonic() + 10
-            while not isinstance(client.status(state["task_id"]), Succeeded):
+            while not isinstance(client.status(state["provider_task_id"]), Succeeded):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the sandbox task did not finish")
                 time.sleep(0.05)
             stack.invoke("poll", state)  # warm-up (first use of the status path)
             poll_s, status_s = paired(lambda: stack.invoke("poll", state),
-                                      lambda: client.status(state["task_id"]), poll_rounds)
+                                      lambda: client.status(state["provider_task_id"]), poll_rounds)
 
             # ---- persist: one fresh job per invocation, alternating with a bare download of the same size
             log(f"  persist: {persist_rounds} invocations of a {persist_size} result, alternating with a "
@@ -315,17 +315,17 @@ def measure_stack(*, latency: float = 0.5, submit_rounds: int = 5, zero_latency_
             states = [execution_input(stack, j["job_id"]) for j in jobs]
             file_url: str | None = None
             for s in states:
-                result = client.status(s["task_id"])
+                result = client.status(s["provider_task_id"])
                 if not isinstance(result, Succeeded):
                     raise RuntimeError(f"sandbox task not finished: {result}")
                 file_url = result.file_url
             stack.invoke("persist", states[0])  # warm-up (S3 client, multipart path)
-            warm = stack.task(states[0]["job_id"]) or {}
+            warm = stack.record(states[0]["job_id"]) or {}
             size = int(warm["outputs"][0]["bytes"])
 
             def download() -> None:
                 digest = hashlib.sha256()
-                with client.open_download(states[-1]["task_id"], file_url) as d:
+                with client.open_download(states[-1]["provider_task_id"], file_url) as d:
                     for chunk in d.iter_bytes():
                         digest.update(chunk)
 

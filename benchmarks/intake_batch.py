@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "shared"))
 
 from mediagen import intake  # noqa: E402
-from mediagen.pipeline import Ports  # noqa: E402
 from mediagen.settings import Settings  # noqa: E402
+from mediagen.steps.core import Ports  # noqa: E402
 from mediagen.storage import StoredObject  # noqa: E402
 
 #: The intake function's timeout and memory (``mediagen_infra.lambdas.INTAKE``) and its queue's batch size
@@ -153,7 +153,7 @@ def run(manifests: int, lines: int, latency_ms: float, workers: int, memory_mb: 
     intake.MANIFEST_WORKERS = workers
     call = Calls(latency_ms / 1000)
     queue = SlowQueue(call)
-    ports = Ports(settings=Settings(MEDIAGEN_OUTPUTS_BUCKET="outputs"), tasks=SlowTasks(call),  # type: ignore[arg-type]
+    ports = Ports(settings=Settings(MEDIAGEN_OUTPUTS_BUCKET="outputs"), jobs=SlowTasks(call),  # type: ignore[arg-type]
                   events=SlowEvents(call), provider=lambda: None, outputs=SlowOutputs(call),  # type: ignore[arg-type,return-value]
                   jobs_queue=queue)
     objects, ledger = SlowObjects(call, manifest(lines)), SlowLedger(call)

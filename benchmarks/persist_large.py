@@ -4,7 +4,7 @@ throughput (issue 4: "a 1 GiB result must not need 1 GiB of RAM"; target: growth
     .venv/bin/python benchmarks/persist_large.py [--size 1GiB]
 
 The emulator and S3 (moto's server) run in their own processes, so the figure is the persist step's own:
-mediagen.pipeline.persist_result -> ClipriseClient.open_download (streaming) -> S3OutputStore.put_stream
+mediagen.steps.persist.persist_result -> ClipriseClient.open_download (streaming) -> S3OutputStore.put_stream
 (multipart upload, 8 MiB parts, SHA-256 on the fly).
 """
 
@@ -77,11 +77,12 @@ def main() -> int:
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         import boto3
 
-        from mediagen.pipeline import Ports, persist_result
         from mediagen.provider import ClipriseClient, Succeeded
         from mediagen.settings import Settings
+        from mediagen.steps.core import Ports
+        from mediagen.steps.persist import persist_result
         from mediagen.storage import S3OutputStore
-        from tests.fakes import InMemoryTasks, RecordingEvents
+        from tests.fakes import InMemoryJobs, RecordingEvents
 
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1")
         s3.create_bucket(Bucket="bench")
@@ -90,18 +91,18 @@ def main() -> int:
             "prompt": f"large result [sandbox:size={size}]", "duration": "5", "resolution": "480p"}})
         while not isinstance(client.status(accepted.task_id), Succeeded):
             time.sleep(0.1)
-        tasks = InMemoryTasks()
-        tasks.create({"job_id": "big", "status": "SUBMITTED", "model": "seedance-v1-lite"})
-        ports = Ports(settings=Settings(), tasks=tasks, events=RecordingEvents(), provider=lambda: client,
+        jobs = InMemoryJobs()
+        jobs.create({"job_id": "big", "status": "SUBMITTED", "model": "seedance-v1-lite"})
+        ports = Ports(settings=Settings(), jobs=jobs, events=RecordingEvents(), provider=lambda: client,
                       outputs=S3OutputStore("bench", s3))
         # warm up the code path (imports, connection pools) before taking the baseline
         baseline = rss_kib()
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.monotonic()
-        persist_result({"job_id": "big", "task_id": accepted.task_id}, ports)
+        persist_result({"job_id": "big", "provider_task_id": accepted.task_id}, ports)
         seconds = time.monotonic() - start
         peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, peak_before)
-        output = tasks.get("big")["outputs"][0]
+        output = jobs.get("big")["outputs"][0]
         head = s3.head_object(Bucket="bench", Key=output["key"])
         growth_mib = (peak - baseline) / 1024
         print(f"persisted {output['bytes']:,} bytes ({output['content_type']}) to s3://bench/{output['key']}")

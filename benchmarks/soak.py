@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "shared"))
 
 from mediagen.local import EmbeddedStack  # noqa: E402
 from mediagen.local.runner import ensure_template, generate_calls_by_job  # noqa: E402
-from mediagen.tasks import TERMINAL  # noqa: E402
+from mediagen.records import TERMINAL  # noqa: E402
 
 FAULTS = ["[sandbox:fail]", "[sandbox:generate-500]", "[sandbox:429=1]", "[sandbox:code400]", "[sandbox:empty-400]",
           "[sandbox:no-callback]", "[sandbox:status-500=1]", "[sandbox:download-truncate]", "[sandbox:download-404]",

@@ -1,2 +1,2 @@
 """Lambda handlers, one package per entry point. Each is thin: parse the event, call one function in
-``mediagen.pipeline``, return."""
+``mediagen.steps``, return."""

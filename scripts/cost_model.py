@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from mediagen.pipeline import backoff_seconds
 from mediagen.settings import Settings
+from mediagen.steps.poll import backoff_seconds
 
 # List prices, us-east-1, as published by AWS (per unit).
 PRICE_SFN_TRANSITION = 0.025 / 1000          # Standard workflows, per state transition

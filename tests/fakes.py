@@ -1,25 +1,32 @@
-"""Hand-written fakes for the ports in ``mediagen.pipeline`` (no mocks of internals)."""
+"""Hand-written fakes for the ports of ``mediagen.steps`` (no mocks of internals)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import json
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from mediagen.errors import TaskConflict, TaskNotFound
-from mediagen.tasks import TaskStatus, utcnow
+from mediagen.errors import JobNotFound, StatusConflict
+from mediagen.records import JobStatus, utcnow
 
 
-class InMemoryTasks:
-    """``TaskRepository`` with the same conditional semantics as the DynamoDB adapter."""
+class InMemoryJobs:
+    """``JobRepository`` with the same conditional semantics as the DynamoDB adapter."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
+        #: Every attribute name ever written (created, set, added to): checked against ``JobRecord``.
+        self.written_keys: set[str] = set()
         self._lock = threading.Lock()
 
     def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
+            self.written_keys.update(record)
             if record["job_id"] in self.items:
                 return copy.deepcopy(self.items[record["job_id"]])
             now = utcnow()
@@ -31,17 +38,18 @@ class InMemoryTasks:
         item = self.items.get(job_id)
         return copy.deepcopy(item) if item else None
 
-    def transition(self, job_id: str, to: TaskStatus | None, *, expect: Any = None,
+    def transition(self, job_id: str, to: JobStatus | None, *, expect: Any = None,
                    set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
                    remove: tuple[str, ...] = (), unless_set: str | None = None) -> dict[str, Any]:
         with self._lock:
             item = self.items.get(job_id)
             if item is None:
-                raise TaskNotFound(job_id)
+                raise JobNotFound(job_id)
             if expect and item["status"] not in {str(s) for s in expect}:
-                raise TaskConflict(f"{job_id} is {item['status']}")
+                raise StatusConflict(f"{job_id} is {item['status']}")
             if unless_set and unless_set in item:
-                raise TaskConflict(f"{job_id} already has {unless_set}")
+                raise StatusConflict(f"{job_id} already has {unless_set}")
+            self.written_keys.update(set_fields or {}, add or {})
             for key in remove:
                 item.pop(key, None)
             now = utcnow()
@@ -54,6 +62,10 @@ class InMemoryTasks:
             item["updated_at"] = now
             return copy.deepcopy(item)
 
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        records = sorted((r for r in self.items.values() if status is None or r.get("status") == status),
+                         key=lambda r: str(r.get("created_at", "")), reverse=True)
+        return copy.deepcopy(records[:limit] if limit is not None else records)
 
     def take(self, job_id: str, attribute: str) -> Any:
         with self._lock:
@@ -83,9 +95,16 @@ class RecordingStarter:
 class ScriptedProvider:
     """Answers generate/status from scripts: each entry is a return value or an exception to raise."""
 
-    def __init__(self, generate: list[Any] | None = None, status: list[Any] | None = None) -> None:
+    def __init__(self, generate: list[Any] | None = None, status: list[Any] | None = None,
+                 downloads: list[Any] | None = None, download_type: str | None = None,
+                 download_length: int | None = None) -> None:
         self.generate_script = list(generate or [])
         self.status_script = list(status or [])
+        #: What ``open_download`` streams, one entry per call (the last repeats): a list of chunks, or an
+        #: exception raised on ``__enter__``. ``download_length``: the ``Content-Length`` announced.
+        self.download_script = list(downloads or [[b""]])
+        self.download_type = download_type
+        self.download_length = download_length
         self.generate_bodies: list[dict[str, Any]] = []
         self.status_calls = 0
 
@@ -93,9 +112,14 @@ class ScriptedProvider:
         self.generate_bodies.append(body)
         return self._next(self.generate_script)
 
-    def status(self, task_id: str) -> Any:
+    def status(self, provider_task_id: str) -> Any:
         self.status_calls += 1
         return self._next(self.status_script)
+
+    @contextlib.contextmanager
+    def open_download(self, provider_task_id: str, file_url: str | None = None) -> Iterator[FakeDownload]:
+        item = self._next(self.download_script)
+        yield FakeDownload(list(item), self.download_type, self.download_length)
 
     @staticmethod
     def _next(script: list[Any]) -> Any:
@@ -105,37 +129,56 @@ class ScriptedProvider:
         return item
 
 
-class InMemoryOutputStore:
-    """``mediagen.storage.OutputStore`` in a dict: objects by key, with the ranged reads zip unpacking uses."""
+@dataclass
+class FakeDownload:
+    """What ``ClipriseClient.open_download`` yields: chunks, content type and length."""
 
-    def __init__(self) -> None:
+    chunks: list[bytes]
+    content_type: str | None = None
+    content_length: int | None = None
+
+    def iter_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        yield from self.chunks
+
+
+class MemoryOutputStore:
+    """``OutputStore`` in memory, with the S3 adapter's contract: content type sniffed, a short stream is refused
+    (``download_incomplete``) and nothing truncated is left behind; ranged reads (zip unpacking) are recorded."""
+
+    def __init__(self, bucket: str = "outputs") -> None:
+        self.bucket = bucket
         self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
         self.range_reads: list[tuple[str, int, int]] = []
 
-    def put_stream(self, key_stem: str, chunks: Any, *, declared_type: str | None = None,
-                   expected_bytes: int | None = None, tee: Any = None, extension: str | None = None) -> Any:
-        import hashlib
-
+    def put_stream(self, key_stem: str, chunks: Iterable[bytes], *, declared_type: str | None = None,
+                   expected_bytes: int | None = None, tee: IO[bytes] | None = None,
+                   extension: str | None = None) -> Any:
         from mediagen.errors import StorageError
         from mediagen.storage import EXTENSIONS, StoredObject, sniff_content_type
 
-        data = b"".join(chunks)
-        if expected_bytes is not None and len(data) != expected_bytes:
-            raise StorageError(f"download incomplete: received {len(data)} of {expected_bytes} bytes",
-                               code="download_incomplete")
-        content_type = sniff_content_type(data[:64], declared_type)
+        body = b"".join(chunks)
+        if tee is not None:
+            tee.write(body)
+        content_type = sniff_content_type(body[:64], declared_type)
         key = f"{key_stem}.{extension or EXTENSIONS.get(content_type, 'bin')}"
-        self.objects[key] = data
-        return StoredObject(uri=f"s3://fake/{key}", key=key, bytes=len(data), content_type=content_type,
-                            sha256=hashlib.sha256(data).hexdigest())
+        if expected_bytes is not None and len(body) != expected_bytes:
+            raise StorageError(f"download incomplete: received {len(body)} of {expected_bytes} bytes",
+                               code="download_incomplete")
+        self.objects[key], self.content_types[key] = body, content_type
+        return StoredObject(uri=f"s3://{self.bucket}/{key}", key=key, bytes=len(body), content_type=content_type,
+                            sha256=hashlib.sha256(body).hexdigest())
 
     def put_json(self, key: str, document: dict[str, Any]) -> Any:
-        import json
+        from mediagen.storage import StoredObject
 
-        return self.put_stream(key.rsplit(".", 1)[0], [json.dumps(document).encode()], extension="json")
+        body = json.dumps(document, indent=2, sort_keys=True).encode()
+        self.objects[key], self.content_types[key] = body, "application/json"
+        return StoredObject(uri=f"s3://{self.bucket}/{key}", key=key, bytes=len(body),
+                            content_type="application/json", sha256=hashlib.sha256(body).hexdigest())
 
     def presigned_url(self, key: str, expires_seconds: int) -> str:
-        return f"https://fake.example/{key}?X-Amz-Expires={expires_seconds}"
+        return f"https://{self.bucket}.s3.eu-west-1.amazonaws.com/{key}?X-Amz-Expires={expires_seconds}"
 
     def size(self, key: str) -> int:
         return len(self.objects[key])
@@ -143,3 +186,117 @@ class InMemoryOutputStore:
     def read_range(self, key: str, start: int, end: int) -> bytes:
         self.range_reads.append((key, start, end))
         return self.objects[key][start:end]
+
+
+@dataclass
+class RecordingQueue:
+    """``JobQueue`` that keeps what was sent; ``fail`` makes every send raise (the queue refused)."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+    #: ``(document, delay)`` put back as new messages; ``(receipt handle, delay)`` made visible again.
+    resent: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    requeued: list[tuple[str, int]] = field(default_factory=list)
+
+    def requeue(self, receipt_handle: str, delay_seconds: int) -> None:
+        self.requeued.append((receipt_handle, delay_seconds))
+
+    def resend(self, document: dict[str, Any], delay_seconds: int) -> None:
+        self.resent.append((copy.deepcopy(document), delay_seconds))
+
+    def send(self, documents: list[dict[str, Any]]) -> None:
+        from mediagen.errors import MediagenError
+
+        if self.fail:
+            raise MediagenError("the jobs queue refused the job(s): ServiceUnavailable", code="queue_unavailable")
+        self.sent.extend(copy.deepcopy(documents))
+
+
+@dataclass
+class RecordingWaker:
+    """``TaskWaker``: every Step Functions task token it was asked to wake; ``valid=False``: the wait is gone."""
+
+    woken: list[str] = field(default_factory=list)
+    valid: bool = True
+
+    def wake(self, task_token: str, output: dict[str, Any]) -> bool:
+        if self.valid:
+            self.woken.append(task_token)
+        return self.valid
+
+
+class MemorySpendGuard:
+    """``SpendGuard`` in memory with the DynamoDB adapter's limits."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, int] = {}
+        self.slots = 0
+
+    def charge(self, credits: int, *, limit: int, day: str) -> int:
+        from mediagen.budget import OverBudget
+
+        if self.spent.get(day, 0) + credits > limit:
+            raise OverBudget(f"estimated {credits} credits do not fit in today's budget of {limit}")
+        self.spent[day] = self.spent.get(day, 0) + credits
+        return self.spent[day]
+
+    def refund(self, credits: int, *, day: str) -> None:
+        self.spent[day] = self.spent.get(day, 0) - credits
+
+    def acquire_slot(self, *, limit: int) -> bool:
+        if self.slots >= limit:
+            return False
+        self.slots += 1
+        return True
+
+    def release_slot(self) -> None:
+        self.slots = max(0, self.slots - 1)
+
+
+@dataclass
+class MapInputs:
+    """``InputResolver`` that turns each ``s3://`` URI into ``https://inputs.example/<key>``."""
+
+    def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
+        text = json.dumps(request)
+        return dict(json.loads(text.replace("s3://", "https://inputs.example/")))
+
+
+class MemoryLedger:
+    """``ManifestLedger`` in memory: open manifests, their lines, and which lines are done."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, set[str]] = {}
+
+    def open(self, manifest_id: str, *, job_ids: list[str], report: dict[str, Any]) -> None:
+        self.manifests.setdefault(manifest_id, {"job_id": f"#manifest:{manifest_id}", "total": len(job_ids),
+                                                "job_ids": list(job_ids), "report": copy.deepcopy(report),
+                                                "done": set()})
+
+    def join(self, job_id: str, manifest_id: str) -> None:
+        self.members.setdefault(job_id, set()).add(manifest_id)
+
+    def manifests_of(self, job_id: str) -> list[str]:
+        return sorted(self.members.get(job_id, set()))
+
+    def mark_done(self, manifest_id: str, job_ids: list[str]) -> dict[str, Any] | None:
+        item = self.manifests.get(manifest_id)
+        if item is None:
+            return None
+        item["done"] |= set(job_ids)
+        return copy.deepcopy(item) if item["done"] >= set(item["job_ids"]) else None
+
+
+@dataclass
+class MemoryObjects:
+    """``ObjectReader`` on a dict ``(bucket, key) -> bytes``."""
+
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    metadata: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def read(self, bucket: str, key: str, version: str | None, max_bytes: int) -> bytes:
+        return self.objects[(bucket, key)][:max_bytes]
+
+    def user_metadata(self, bucket: str, key: str, version: str | None) -> dict[str, str]:
+        return dict(self.metadata.get((bucket, key), {}))

@@ -15,5 +15,5 @@ logger = get_logger()
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(job_id=event.get("job_id"))
-    tasks, waker = completion_ports()
-    return arm_wakeup(event, tasks=tasks, waker=waker)
+    jobs, waker = completion_ports("arm")
+    return arm_wakeup(event, jobs=jobs, waker=waker)

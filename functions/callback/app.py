@@ -24,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     body = event.get("body")
     if body and event.get("isBase64Encoded"):
         body = base64.b64decode(body).decode("utf-8", "replace")
-    tasks, waker = completion_ports()
-    outcome = receive_callback(token, body, tasks=tasks, waker=waker)
+    jobs, waker = completion_ports("callback")
+    outcome = receive_callback(token, body, jobs=jobs, waker=waker)
     logger.info("callback received", outcome=outcome)  # never the token: it is the URL's credential
     return ACCEPTED

@@ -4,6 +4,6 @@ target -- a terminal status for an execution that ended FAILED / TIMED_OUT / ABO
 from __future__ import annotations
 
 from mediagen.handlers import step_handler
-from mediagen.pipeline import record_failure
+from mediagen.steps.finalize import record_failure
 
-lambda_handler = step_handler(record_failure)
+lambda_handler = step_handler(record_failure, "finalize")

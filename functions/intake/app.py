@@ -25,16 +25,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @lru_cache(maxsize=1)
 def _intake() -> tuple[S3Objects, ManifestLedger, list[InboxRule]]:
-    import boto3
+    from mediagen import aws
 
-    settings = ports().settings
-    return (S3Objects(boto3.client("s3")), ManifestLedger(settings.task_table, boto3.client("dynamodb")),
+    settings = ports("intake").settings
+    return (S3Objects(aws.client("s3")), ManifestLedger(settings.job_table, aws.client("dynamodb")),
             load_rules(settings.inbox_rules))
 
 
 def record_handler(record: SQSRecord) -> None:
     objects, ledger, rules = _intake()
-    for outcome in handle_message(record.body, ports=ports(), objects=objects, ledger=ledger, rules=rules):
+    for outcome in handle_message(record.body, ports=ports("intake"), objects=objects, ledger=ledger, rules=rules):
         logger.info("intake", **outcome)
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from mediagen.handlers import step_handler
-from mediagen.pipeline import persist_result
+from mediagen.steps.persist import persist_result
 
-lambda_handler = step_handler(persist_result)
+lambda_handler = step_handler(persist_result, "persist")

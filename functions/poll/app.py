@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from mediagen.handlers import step_handler
-from mediagen.pipeline import check_status
+from mediagen.steps.poll import check_status
 
-lambda_handler = step_handler(check_status)
+lambda_handler = step_handler(check_status, "poll")

@@ -22,8 +22,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediagen.observability import get_logger, get_metrics, get_tracer
-from mediagen.pipeline import RetryLater, submit_job
-from mediagen.wiring import ports, requeue, resend
+from mediagen.queue import put_back
+from mediagen.steps.core import RetryLater
+from mediagen.steps.submit import submit_job
+from mediagen.wiring import ports
 
 logger = get_logger()
 tracer = get_tracer()
@@ -35,15 +37,14 @@ executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="submit")
 
 
 def submit_record(record: SQSRecord) -> None:
-    delay = ports().settings.requeue_delay_seconds
+    shared = ports("submit")
     try:
-        submit_job(record.body, delivery_id=record.message_id, ports=ports())
+        submit_job(record.body, delivery_id=record.message_id, ports=shared)
     except RetryLater as exc:
-        if exc.resend and exc.job_document is not None:  # waiting, not failing: a fresh delayed message
-            resend(record.event_source_arn, exc.job_document, delay)
-            return
-        requeue(record.event_source_arn, record.receipt_handle, delay)
-        raise
+        assert shared.jobs_queue is not None  # required for submit (MEDIAGEN_JOBS_QUEUE_URL)
+        if not put_back(exc, shared.jobs_queue, receipt_handle=record.receipt_handle,
+                        delay_seconds=shared.settings.requeue_delay_seconds):
+            raise
 
 
 async def record_handler(record: SQSRecord) -> None:
@@ -54,6 +55,6 @@ async def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ports()  # build the shared clients once, before the worker threads need them
+    ports("submit")  # check the settings and build the shared ports once, before the worker threads need them
     return async_process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                           context=context)

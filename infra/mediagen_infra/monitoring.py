@@ -207,7 +207,7 @@ class PipelineMonitoring(Construct):
                   1, "intake messages (S3 notifications of manifests or inbox files, manifest job events) reached "
                      "the intake dead-letter queue: those files were not turned into jobs or reported")
         alarm("ExecutionsFailed", state_machine.metric_failed(period=PERIOD, statistic="Sum"), 1,
-              "job executions failed (PIPELINE_FAILED: see the task record's error)")
+              "job executions failed (PIPELINE_FAILED: see the job record's error)")
         alarm("ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD, statistic="Sum"), 1,
               "job executions hit the state machine's backstop timeout")
         alarm("JobsPastDeadline", self._metric("JobsTimedOut"), 0,

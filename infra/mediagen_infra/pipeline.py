@@ -141,6 +141,8 @@ class MediaGenPipeline(Construct):
         self.inbox_rules: tuple[InboxRule, ...] = tuple(props.inbox_rules)
 
         self._create_queues()
+        # The job table. Its logical id (and the output TaskTableName, the variable MEDIAGEN_TASK_TABLE) keep the
+        # old "task" name: renaming the logical id would replace the deployed table and lose its records.
         self.task_table = dynamodb.Table(
             self,
             "TaskTable",
@@ -265,6 +267,7 @@ class MediaGenPipeline(Construct):
                 **in_flight_env,
                 **budget_env,
                 **intake_env,
+                **queue_env,  # a job that must wait goes back to the queue (mediagen.queue)
                 # Unset, submit allows the intake bucket's inbox/ and inputs/ for s3:// inputs.
                 **({ENV_INPUT_ALLOW: self.intake.input_allow_env} if props.input_allow is not None else {}),
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,

@@ -9,7 +9,7 @@ implement its I/O contract, so state names and paths are part of the contract::
         Catch States.Timeout -> CheckStatus (ResultPath null: the state is unchanged)
         Catch States.ALL     -> RecordFailure (ResultPath $.error)
       -> CheckStatus (poll; Catch States.ALL -> RecordFailure, ResultPath $.error)
-      -> Route (Choice on $.phase)
+      -> Route (Choice on $.phase, a mediagen.steps.phases.Phase)
            "processing" -> WaitForResult
            "ready"      -> Persist (persist; Catch States.ALL -> RecordFailure) -> JobSucceeded
            otherwise    -> JobEnded            (poll already recorded FAILED / TIMED_OUT itself)
@@ -17,7 +17,7 @@ implement its I/O contract, so state names and paths are part of the contract::
 
 Execution input (written by submit)::
 
-    {"job_id", "task_id", "model", "modality", "deadline": <epoch s>, "wait_seconds": <int>, "polls": 0}
+    {"job_id", "provider_task_id", "model", "modality", "deadline": <epoch s>, "wait_seconds": <int>, "polls": 0}
 
 ``WaitForResult`` ends early when the ``callback`` function (or ``arm`` itself, when a callback already
 arrived) sends ``SendTaskSuccess`` with the stored token; otherwise it ends with ``States.Timeout`` after
@@ -38,6 +38,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mediagen.steps.phases import Phase
+
 from .compliance import skip_log_group_checks
 
 # State names (the contract with the handlers and the local stack).
@@ -50,9 +52,8 @@ JOB_ENDED = "JobEnded"
 JOB_SUCCEEDED = "JobSucceeded"
 PIPELINE_FAILED = "PipelineFailed"
 
-#: ``$.phase`` values the poll step returns.
-PHASE_PROCESSING = "processing"
-PHASE_READY = "ready"
+#: The state field the poll step writes its :class:`~mediagen.steps.phases.Phase` into (``Route`` reads it).
+PHASE_PATH = "$.phase"
 
 #: Where a caught error is put in the state before ``RecordFailure`` runs.
 ERROR_RESULT_PATH = "$.error"
@@ -112,7 +113,7 @@ class JobWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        pipeline_failed = sfn.Fail(self, PIPELINE_FAILED, error="PipelineFailed", cause="see the task record")
+        pipeline_failed = sfn.Fail(self, PIPELINE_FAILED, error="PipelineFailed", cause="see the job record")
         record_failure = _invoke(self, RECORD_FAILURE, finalize)
         record_failure.add_retry(
             errors=[sfn.Errors.ALL], max_attempts=3, interval=Duration.seconds(2), backoff_rate=2
@@ -145,9 +146,9 @@ class JobWorkflow(Construct):
 
         route = (
             sfn.Choice(self, ROUTE)
-            .when(sfn.Condition.string_equals("$.phase", PHASE_PROCESSING), wait)
+            .when(sfn.Condition.string_equals(PHASE_PATH, Phase.PROCESSING.value), wait)
             .when(
-                sfn.Condition.string_equals("$.phase", PHASE_READY),
+                sfn.Condition.string_equals(PHASE_PATH, Phase.READY.value),
                 persist_results.next(sfn.Succeed(self, JOB_SUCCEEDED)),
             )
             .otherwise(sfn.Succeed(self, JOB_ENDED))

@@ -2,7 +2,7 @@
 
 Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``):
 
-- ``POST /jobs`` -- a job document (DESIGN.md "Job"). Checked synchronously against the catalog: **400**
+- ``POST /jobs`` -- a job document (:mod:`mediagen.jobs`). Checked synchronously against the catalog: **400**
   with every problem (``{"code", "message", "problems": [{"field", "message"}]}``) and nothing recorded;
   **202** ``{"job_id", "status", "status_url", "created"}`` when accepted (recorded RECEIVED and queued for
   submit); idempotent on ``job_id`` (the same job again: 202 with ``created: false``); **409** when the job id
@@ -17,6 +17,7 @@ Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -26,36 +27,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediagen import __version__
-from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES
+from mediagen.errors import MediagenError
+from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES, JobDocument, envelope_problems
 
 TITLE = "mediagen jobs API"
 
 # ----------------------------------------------------------------------------------------------- models
-
-
-class JobOutput(BaseModel):
-    prefix: str = Field("", description="S3 key prefix of the results (`<prefix><job_id>/…`)", max_length=512)
-
-
-class JobDocument(BaseModel):
-    """A job (DESIGN.md "Job"): what the SQS queue, this API and S3 manifests accept."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "job_id": "catalog-42-hero",
-        "request": {"model": "nano-banana", "input": {"prompt": "A perfume bottle on wet stone",
-                                                      "output_format": "png", "image_size": "1:1"}},
-        "output": {"prefix": "catalog/"}, "metadata": {"sku": "42"}, "max_credits": 20}]})
-
-    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN.pattern, min_length=1, max_length=128,
-                               description="the idempotency key; generated when absent")
-    request: dict[str, Any] = Field(description="a request body exactly as the Cliprise documentation shows it "
-                                                "(`model` plus `input` or root fields), without `callBackUrl`")
-    output: JobOutput | None = None
-    metadata: dict[str, Any] | None = Field(None, description="echoed in the task record and in events")
-    max_credits: int | None = Field(None, ge=0, description="refuse the job when its estimate is higher")
-    allow_unknown_fields: bool = Field(False, description="send fields the catalog does not know")
-    retry_unknown_outcome: bool = Field(False, description="re-send after an ambiguous generate failure "
-                                                           "(may pay twice)")
 
 
 class Problem(BaseModel):
@@ -91,7 +68,7 @@ class OutputView(BaseModel):
 
 
 class JobView(BaseModel):
-    """A job's task record as callers see it (no internal tokens)."""
+    """A job's job record as callers see it (no internal tokens)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -173,7 +150,7 @@ def _error(http_status: int, code: str, message: str, **extra: Any) -> Response[
 def _ports() -> Any:
     from mediagen.wiring import ports
 
-    return ports()
+    return ports("api")
 
 
 def _base_url() -> str:
@@ -185,34 +162,90 @@ def _base_url() -> str:
 
 @app.exception_handler(RequestValidationError)
 def _invalid_request(exc: RequestValidationError) -> Response[Any]:
-    """The body does not match the documented shape: answer with mediagen's own problems (the same ones the
-    queue would record), naming each field."""
-    problems: list[dict[str, str]] = []
-    if app.current_event.path == "/jobs":
-        from mediagen.pipeline import check_job
-
-        checked = check_job(_raw_body(), fallback_job_id="api-check", ports=_ports())
-        problems = list((checked.error or {}).get("problems") or [])
-    if not problems:
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-            problems.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
+    """The body does not match :class:`~mediagen.jobs.JobDocument`: answer with mediagen's own problems (the
+    same ones the queue would record, from the same model), each naming its field."""
+    problems = envelope_problems(list(exc.errors()))
     return _error(400, "invalid_request", "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10]),
                   problems=problems[:50])
 
 
 @app.exception_handler(ValueError)
 def _unreadable_body(exc: ValueError) -> Response[Any]:
-    """A body Powertools cannot even decode (e.g. ``multipart/form-data`` without a boundary): jobs are JSON."""
+    """A body Powertools cannot even decode (e.g. ``multipart/form-data`` without a boundary): jobs are JSON.
+
+    Only a ``ValueError`` raised while Powertools decodes the body is the caller's fault (400); any other (a
+    pydantic ``ValidationError`` of a stored record, a bug) is ours: 500 with a generic message."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or not frames[-1].filename.endswith(_BODY_DECODER):  # raised elsewhere: not the body's fault
+        return _internal_error(exc)
     content_type = (app.current_event.headers or {}).get("content-type", "")
     return _error(400, "invalid_request", f"the body could not be read as {content_type[:80]!r}; send a JSON job "
                   "with content-type application/json",
                   problems=[{"field": "body", "message": "not a JSON document (content-type application/json)"}])
 
 
+#: The Powertools module that decodes request bodies (its ValueErrors are unreadable bodies).
+_BODY_DECODER = "openapi_validation.py"
+
+
+def _internal_error(exc: Exception) -> Response[Any]:
+    """A fault of ours (e.g. a stored record the response model rejects): logged with its type (never the
+    record or the body), answered 500 generically. Other unexpected exceptions fail the invocation, which API
+    Gateway answers with its own generic 500."""
+    from mediagen.observability import get_logger
+
+    # Not the exception's text: a pydantic error quotes the record's values.
+    get_logger().error("the jobs API failed", error_type=type(exc).__name__)
+    return _error(500, "internal_error", "the request could not be completed; try again later")
+
+
 def _raw_body() -> str:
     body = app.current_event.decoded_body or ""
     return body if isinstance(body, str) else str(body)
+
+
+class QueueRefused(MediagenError):
+    """The jobs queue refused an accepted job (HTTP 503); nothing was sent to the provider.
+    Attributes: ``record`` (the job record, still RECEIVED)."""
+
+    code = "queue_unavailable"
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def _http_errors() -> dict[type[MediagenError], tuple[int, Callable[[Any], dict[str, Any]]]]:
+    """The one exception-to-HTTP table of this API: error class -> (status, extra body fields). The most
+    specific class of an error wins; a MediagenError not listed is ours (500)."""
+    from mediagen.errors import JobNotFound
+    from mediagen.steps.accept import JobConflict, JobRefused
+    from mediagen.steps.cancel import NotCancellable
+
+    def about(record: dict[str, Any]) -> dict[str, Any]:
+        return {"job_id": record.get("job_id"), "status": record.get("status")}
+
+    return {
+        JobRefused: (400, lambda e: {"problems": e.error.get("problems")}),
+        JobNotFound: (404, lambda e: {}),
+        JobConflict: (409, lambda e: about(e.record)),
+        NotCancellable: (409, lambda e: {"code": "busy_retry" if e.retry else "already_ended",
+                                         "job_id": e.job_id or None, "status": e.status or None}),
+        QueueRefused: (503, lambda e: about(e.record)),
+    }
+
+
+@app.exception_handler(MediagenError)
+def _mediagen_error(exc: MediagenError) -> Response[Any]:
+    table = _http_errors()
+    for cls in type(exc).__mro__:
+        if cls in table:
+            http_status, extra = table[cls]
+            fields = {"code": exc.code, "message": exc.message, **extra(exc)}
+            return _error(http_status, fields.pop("code"), fields.pop("message"), **fields)
+    return _internal_error(exc)
 
 
 #: The routes (path pattern -> the one method each serves), for 405 answers to other methods.
@@ -244,27 +277,23 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
     """
     import uuid
 
-    from mediagen.errors import MediagenError
-    from mediagen.pipeline import JobConflict, JobRefused, accept_job, enqueue
+    from mediagen.steps.accept import accept_job, enqueue
 
-    raw = _raw_body()
-    if len(raw.encode("utf-8", "replace")) > MAX_JOB_BYTES:
+    if len(_raw_body().encode("utf-8", "replace")) > MAX_JOB_BYTES:
         return _error(400, "invalid_request", f"the job is larger than {MAX_JOB_BYTES} bytes",
                       problems=[{"field": "body", "message": f"larger than {MAX_JOB_BYTES} bytes"}])
     ports = _ports()
     source = {"channel": "api", "request_id": app.current_event.request_context.request_id}
-    try:
-        accepted = accept_job(raw, fallback_job_id=f"api-{uuid.uuid4().hex}", ports=ports, source=source)
-    except JobRefused as exc:
-        return _error(400, exc.code, exc.message, problems=exc.error.get("problems"))
-    except JobConflict as exc:
-        return _error(409, exc.code, exc.message, job_id=exc.record.get("job_id"), status=exc.record.get("status"))
+    # The envelope was checked against JobDocument by the validation layer; accept checks the request.
+    # Raises JobRefused (400) or JobConflict (409): see _http_errors.
+    accepted = accept_job(job.model_dump(exclude_unset=True), fallback_job_id=f"api-{uuid.uuid4().hex}",
+                          ports=ports, source=source)
     record = accepted.record
     try:
         enqueue(accepted, ports)
     except MediagenError as exc:
-        return _error(503, "queue_unavailable", f"{exc.message}; nothing was sent to the provider: send the same "
-                      f"job again (job_id {record['job_id']})", job_id=record["job_id"], status=record.get("status"))
+        raise QueueRefused(f"{exc.message}; nothing was sent to the provider: send the same job again "
+                           f"(job_id {record['job_id']})", record) from exc
     job_id = record["job_id"]
     body = JobAccepted(job_id=job_id, status=str(record.get("status")), created=accepted.created,
                        status_url=f"{_base_url()}/jobs/{job_id}")
@@ -278,7 +307,7 @@ def get_job(job_id: Annotated[str, Path(description="the job id")]) -> Response[
     """Status, timestamps for each transition, error, and outputs with S3 URIs and presigned download URLs
     (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s)."""
     ports = _ports()
-    record = ports.tasks.get(job_id) if _plausible_job_id(job_id) else None
+    record = ports.jobs.get(job_id) if _plausible_job_id(job_id) else None
     if record is None:
         return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id[:128])
     return Response(status_code=200, content_type=_JSON, body=job_view(record, ports).model_dump(mode="json"))
@@ -289,21 +318,11 @@ def _plausible_job_id(job_id: str) -> bool:
 
 
 def job_view(record: dict[str, Any], ports: Any) -> JobView:
-    """The caller's view of a task record, with download URLs for the outputs."""
-    from mediagen.tasks import INTERNAL_FIELDS, TERMINAL
+    """The caller's view of a job record (:func:`mediagen.records.public_view`), with download URLs."""
+    from mediagen.records import public_view
 
-    shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
-    shown["terminal"] = record.get("status") in TERMINAL
-    seconds = ports.settings.download_url_seconds
-    outputs = []
-    for output in record.get("outputs") or []:
-        view = dict(output)
-        if ports.outputs is not None and output.get("key"):
-            view["url"] = ports.outputs.presigned_url(output["key"], seconds)
-            view["url_expires_in"] = seconds
-        outputs.append(view)
-    shown["outputs"] = outputs
-    return JobView.model_validate(shown)
+    presign = ports.outputs.presigned_url if ports.outputs is not None else None
+    return JobView.model_validate(public_view(record, presign, ports.settings.download_url_seconds))
 
 
 @app.post("/jobs/<job_id>/cancel", summary="Cancel a job", tags=["jobs"], operation_id="cancelJob",
@@ -314,18 +333,15 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     operation**: a job already at the provider keeps running there and its credits are spent; mediagen stops
     polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
     now (ask again in a few seconds)."""
-    from mediagen.errors import TaskNotFound
-    from mediagen.pipeline import NotCancellable, cancel_job
+    from mediagen.errors import JobNotFound
+    from mediagen.steps.cancel import cancel_job
 
     if not _plausible_job_id(job_id):
         return _error(404, "not_found", f"no job {job_id[:128]!r}")
-    try:
+    try:  # NotCancellable: 409 (see _http_errors)
         record = cancel_job(job_id, _ports(), reason="cancelled through the HTTP API")
-    except TaskNotFound:
+    except JobNotFound:
         return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id)
-    except NotCancellable as exc:
-        return _error(409, "busy_retry" if exc.retry else "already_ended", exc.message, job_id=job_id,
-                      status=exc.status or None)
     was = str(record.get("cancelled_from", ""))
     credits = ("none spent: the job was never sent" if was == "RECEIVED" else
                "spent: the provider has no cancel, the generation continues there")
@@ -386,8 +402,8 @@ def openapi_json() -> str:
         title=TITLE, version=__version__, openapi_version="3.1.0",
         summary="Submit and follow paid generative-media jobs (Cliprise) run by mediagen",
         description="All routes need AWS SigV4 (IAM) authentication in a deployment. Job documents are "
-                    "described in DESIGN.md (\"Job\"); the models and their request schemas are served by "
-                    "`GET /models`.",
+                    "described by the `JobDocument` schema below (and in `docs/channels.md`); the models and "
+                    "their request schemas are served by `GET /models`.",
     ))
     for operations in document.get("paths", {}).values():
         for operation in operations.values():

@@ -1,13 +1,13 @@
 """Spend guards: a deployment-wide daily credit budget and a limit on jobs in flight.
 
-Both are atomic counters (DynamoDB conditional ``ADD``) stored in the task table under reserved keys that
+Both are atomic counters (DynamoDB conditional ``ADD``) stored in the job table under reserved keys that
 no job id can take (job ids never contain ``#``): ``#budget:<YYYY-MM-DD>`` and ``#in-flight``.
 
 - The budget is charged with a job's credit estimate before generate is called and refunded when the
   provider definitively refused it (nothing spent). A job whose estimate is unknown is charged 0.
 - A job takes an in-flight slot before generate and gives it back when it ends (any terminal status) or
-  when it goes back to the queue. The provider's own concurrent-job limit answers 429 (seeds/000 "Credits &
-  Pricing": "Plan limits control requests/min, concurrent jobs, and queue depth. Exceeded -> 429"); holding
+  when it goes back to the queue. The provider's own concurrent-job limit answers 429 ([000:132-139]:
+  "Plan limits control requests/min, concurrent jobs, and queue depth. Exceeded -> 429"); holding
   jobs in the queue instead avoids collecting those 429s.
 """
 
@@ -51,13 +51,13 @@ class SpendGuard(Protocol):
 
 
 class DynamoSpendGuard:
-    """``SpendGuard`` on the task table (reserved keys, see module docstring)."""
+    """``SpendGuard`` on the job table (reserved keys, see module docstring)."""
 
     def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
         if dynamodb_resource is None:
-            import boto3
+            from mediagen import aws
 
-            dynamodb_resource = boto3.client("dynamodb")
+            dynamodb_resource = aws.client("dynamodb")
         from mediagen.dynamo import DynamoTable
 
         self._table = DynamoTable(dynamodb_resource, table_name)

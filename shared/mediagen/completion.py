@@ -1,11 +1,11 @@
 """Completion that converges: provider callbacks wake the waiting execution early; polling stays the truth.
 
 The state machine waits in ``WaitForResult`` (``lambda:invoke.waitForTaskToken`` with a timeout from the
-backoff schedule). :func:`arm_wakeup` runs there and stores the execution's task token in the task record;
+backoff schedule). :func:`arm_wakeup` runs there and stores the execution's task token in the job record;
 :func:`receive_callback` (``POST /callbacks/{token}``) uses that token once to end the wait, so the next
 status check happens at once instead of at the end of the backoff interval. Nothing in a callback payload is
-trusted (seeds/000 "Webhooks": delivery not guaranteed, signing only on request; seeds/002 "Callback &
-Polling": "Always implement status polling as your primary completion mechanism"): a callback only says
+trusted ([000:142-151]: delivery not guaranteed, signing only on request; [002:191]: "Always implement status
+polling as your primary completion mechanism"): a callback only says
 "look now", and the status endpoint decides.
 
 Callback URL token: ``<base64url(job_id)>.<random secret>`` -- the job id lets the receiver find the record
@@ -22,8 +22,8 @@ import json
 import secrets
 from typing import Any, Protocol
 
-from mediagen.errors import TaskConflict
-from mediagen.tasks import TaskRepository, TaskStatus, utcnow
+from mediagen.errors import StatusConflict
+from mediagen.records import JobRepository, JobStatus, utcnow
 
 
 class TaskWaker(Protocol):
@@ -38,9 +38,9 @@ class StepFunctionsWaker:
 
     def __init__(self, sfn_client: Any | None = None) -> None:
         if sfn_client is None:
-            import boto3
+            from mediagen import aws
 
-            sfn_client = boto3.client("stepfunctions")
+            sfn_client = aws.client("stepfunctions")
         self._sfn = sfn_client
 
     def wake(self, task_token: str, output: dict[str, Any]) -> bool:
@@ -69,7 +69,7 @@ def job_id_from_token(token: str) -> str | None:
         return None
 
 
-def receive_callback(token: str, payload: str | None, *, tasks: TaskRepository, waker: TaskWaker) -> str:
+def receive_callback(token: str, payload: str | None, *, jobs: JobRepository, waker: TaskWaker) -> str:
     """Handle one provider callback. Never raises for bad input and never says whether a job exists.
 
     Args:
@@ -81,24 +81,24 @@ def receive_callback(token: str, payload: str | None, *, tasks: TaskRepository, 
         ends at once), ``duplicate``, ``late``, ``forged``.
     """
     job_id = job_id_from_token(token)
-    record = tasks.get(job_id) if job_id else None
+    record = jobs.get(job_id) if job_id else None
     if record is None or not hmac.compare_digest(str(record.get("callback_token", "")), token):
         return "forged"
-    if record.get("status") != TaskStatus.SUBMITTED:
+    if record.get("status") != JobStatus.SUBMITTED:
         return "late"
     fields: dict[str, Any] = {"callback_received_at": utcnow()}
     reported = _reported_completion(payload)
     if reported:
         fields["provider_reported"] = reported
     try:
-        tasks.transition(record["job_id"], None, expect={TaskStatus.SUBMITTED}, set_fields=fields,
+        jobs.transition(record["job_id"], None, expect={JobStatus.SUBMITTED}, set_fields=fields,
                          add={"callbacks": 1}, unless_set="callback_received_at")
-    except TaskConflict:
+    except StatusConflict:
         return "duplicate"
-    return wake_execution(record["job_id"], tasks, waker, reason="callback")
+    return wake_execution(record["job_id"], jobs, waker, reason="callback")
 
 
-def arm_wakeup(event: dict[str, Any], *, tasks: TaskRepository, waker: TaskWaker) -> dict[str, Any]:
+def arm_wakeup(event: dict[str, Any], *, jobs: JobRepository, waker: TaskWaker) -> dict[str, Any]:
     """``WaitForResult``: remember the execution's task token so a callback can end the wait.
 
     Args:
@@ -109,24 +109,24 @@ def arm_wakeup(event: dict[str, Any], *, tasks: TaskRepository, waker: TaskWaker
     """
     job_id, token = event["job_id"], event["task_token"]
     try:
-        record = tasks.transition(job_id, None, expect={TaskStatus.SUBMITTED}, set_fields={"wake_token": token})
-    except TaskConflict:  # finished or cancelled meanwhile: no reason to wait
+        record = jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, set_fields={"wake_token": token})
+    except StatusConflict:  # finished or cancelled meanwhile: no reason to wait
         waker.wake(token, {"woken_by": "not-waiting"})
         return {"armed": False}
     if record.get("wake_pending"):
-        wake_execution(job_id, tasks, waker, reason="pending-callback")
+        wake_execution(job_id, jobs, waker, reason="pending-callback")
     return {"armed": True}
 
 
-def wake_execution(job_id: str, tasks: TaskRepository, waker: TaskWaker, *, reason: str) -> str:
+def wake_execution(job_id: str, jobs: JobRepository, waker: TaskWaker, *, reason: str) -> str:
     """End the job's armed wait now (``"woken"``), or make its next wait end at once (``"pending"``)."""
-    token = tasks.take(job_id, "wake_token")
+    token = jobs.take(job_id, "wake_token")
     if token and waker.wake(str(token), {"woken_by": reason}):
-        tasks.transition(job_id, None, remove=("wake_pending",))
+        jobs.transition(job_id, None, remove=("wake_pending",))
         return "woken"
     # No wait is armed right now (the execution is between checks, or the stored token went stale):
     # the next WaitForResult ends immediately.
-    tasks.transition(job_id, None, set_fields={"wake_pending": True})
+    jobs.transition(job_id, None, set_fields={"wake_pending": True})
     return "pending"
 
 

@@ -1,7 +1,7 @@
 """The error hierarchy of mediagen: one base class, a small family per boundary.
 
 Errors are translated once, at the adapter edge (HTTP response -> ``ProviderError``; botocore
-``ClientError`` -> ``RepositoryError``), and mapped once to a task status (see ``mediagen.tasks``).
+``ClientError`` -> ``RepositoryError``), and mapped once to a job status (see ``mediagen.records``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ class MediagenError(Exception):
     """Base class of every error mediagen raises on purpose.
 
     Attributes:
-        code: a short machine-readable code (``snake_case``), stored in task records and events.
+        code: a short machine-readable code (``snake_case``), stored in job records and events.
         message: a human-readable message, safe to log (never carries a secret).
     """
 
@@ -26,7 +26,7 @@ class MediagenError(Exception):
             self.code = code
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"code": str, "message": str}`` -- the shape stored in task records and events."""
+        """``{"code": str, "message": str}`` -- the shape stored in job records and events."""
         return {"code": self.code, "message": self.message}
 
 
@@ -45,7 +45,7 @@ class InvalidJob(MediagenError):
 
     code = "invalid_request"
 
-    #: At most this many problems are kept (a task record must stay under DynamoDB's 400 KB item limit and an
+    #: At most this many problems are kept (a job record must stay under DynamoDB's 400 KB item limit and an
     #: event under EventBridge's 256 KB); a last entry says how many more there were.
     MAX_PROBLEMS = 50
     #: Longest message kept per problem, in characters (problem messages echo the offending value).
@@ -69,24 +69,24 @@ def _clip(text: str, limit: int) -> str:
 
 
 class RepositoryError(MediagenError):
-    """The task repository failed (DynamoDB)."""
+    """The job repository failed (DynamoDB)."""
 
     code = "repository_error"
 
 
-class TaskConflict(RepositoryError):
-    """A conditional write lost: the task is not in the state the caller expected.
+class StatusConflict(RepositoryError):
+    """A conditional write lost: the job is not in the status the caller expected.
 
     Raised when a job id is reused with a different request, or a transition races another worker.
     """
 
-    code = "task_conflict"
+    code = "status_conflict"
 
 
-class TaskNotFound(RepositoryError):
-    """No task record exists for the job id."""
+class JobNotFound(RepositoryError):
+    """No job record exists for the job id."""
 
-    code = "task_not_found"
+    code = "job_not_found"
 
 
 class StorageError(MediagenError):

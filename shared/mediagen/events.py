@@ -26,22 +26,22 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from mediagen.records import JobStatus
 from mediagen.redact import redact
-from mediagen.tasks import TaskStatus
 
 DETAIL_TYPES: dict[str, str] = {
-    TaskStatus.SUCCEEDED: "Job Succeeded",
-    TaskStatus.REJECTED: "Job Rejected",
-    TaskStatus.FAILED: "Job Failed",
-    TaskStatus.PIPELINE_FAILED: "Job Pipeline Failed",
-    TaskStatus.TIMED_OUT: "Job Timed Out",
-    TaskStatus.OUTCOME_UNKNOWN: "Job Outcome Unknown",
-    TaskStatus.CANCELLED: "Job Cancelled",
+    JobStatus.SUCCEEDED: "Job Succeeded",
+    JobStatus.REJECTED: "Job Rejected",
+    JobStatus.FAILED: "Job Failed",
+    JobStatus.PIPELINE_FAILED: "Job Pipeline Failed",
+    JobStatus.TIMED_OUT: "Job Timed Out",
+    JobStatus.OUTCOME_UNKNOWN: "Job Outcome Unknown",
+    JobStatus.CANCELLED: "Job Cancelled",
 }
 
 
 def job_event_detail(record: dict[str, Any]) -> dict[str, Any]:
-    """The event ``detail`` for a terminal task record (secrets redacted)."""
+    """The event ``detail`` for a terminal job record (secrets redacted)."""
     status = record.get("status", "")
     return redact({
         "version": "1",
@@ -77,9 +77,9 @@ class EventBridgePublisher:
 
     def __init__(self, bus_name: str, source: str = "mediagen", events_client: Any | None = None) -> None:
         if events_client is None:
-            import boto3
+            from mediagen import aws
 
-            events_client = boto3.client("events")
+            events_client = aws.client("events")
         self._events = events_client
         self._bus = bus_name
         self._source = source

@@ -19,9 +19,9 @@ class StepFunctionsStarter:
 
     def __init__(self, state_machine_arn: str, sfn_client: Any | None = None) -> None:
         if sfn_client is None:
-            import boto3
+            from mediagen import aws
 
-            sfn_client = boto3.client("stepfunctions")
+            sfn_client = aws.client("stepfunctions")
         self._sfn = sfn_client
         self._arn = state_machine_arn
 

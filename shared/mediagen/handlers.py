@@ -13,20 +13,22 @@ from mediagen.observability import get_logger, get_metrics, get_tracer
 from mediagen.wiring import ports
 
 if TYPE_CHECKING:
-    from mediagen.pipeline import Ports
+    from mediagen.steps.core import Ports
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]]) -> Handler:
-    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.pipeline)."""
+def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]], function: str) -> Handler:
+    """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.steps);
+    ``function`` names the Lambda function (its required settings are checked on first use)."""
     logger, tracer, metrics = get_logger(), get_tracer(), get_metrics()
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        logger.append_keys(job_id=event.get("job_id"), provider_task_id=event.get("task_id"))  # absent: EventBridge
-        return logic(event, ports())
+        # Both absent for an EventBridge execution-status event.
+        logger.append_keys(job_id=event.get("job_id"), provider_task_id=event.get("provider_task_id"))
+        return logic(event, ports(function))
 
     return lambda_handler

@@ -16,7 +16,7 @@ names:
 Just before generate, each allowed value is checked (``HeadObject``) and replaced, in the wire body only, by a
 SigV4 presigned ``GetObject`` URL valid for ``MEDIAGEN_INPUT_URL_SECONDS`` (default 6 h, at most 7 days). A
 missing object and a forbidden one get the same refusal (:data:`REFUSAL`), so a job cannot learn which keys
-exist. The job document and the task record keep the ``s3://`` URI, so a redelivery is the same job, and the
+exist. The job document and the job record keep the ``s3://`` URI, so a redelivery is the same job, and the
 signature never reaches a record, a log or an event.
 
 Note: a URL presigned with a Lambda role's temporary credentials stops working when those credentials expire,

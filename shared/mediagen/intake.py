@@ -21,10 +21,10 @@ One SQS queue (the intake queue) carries three kinds of messages to the ``intake
 - **Job events** (EventBridge, every terminal job event): when the job is a line of a manifest still open,
   the line is marked done; the last one writes the final report.
 
-Every accepted job goes through :func:`mediagen.pipeline.accept_job` (the same checks and task record as
+Every accepted job goes through :func:`mediagen.steps.accept.accept_job` (the same checks and job record as
 any channel) and then the jobs queue, where submit handles it like any SQS job.
 
-Ledger items in the task table (keys start with ``#``, like the spend guard's):
+Ledger items in the job table (keys start with ``#``, like the spend guard's):
 ``#manifest:<id>`` (``total``, ``job_ids`` in line order, ``done`` string set, where the report goes) and
 ``#member:<job_id>`` (``manifests`` string set: the open manifests the job is a line of).
 """
@@ -40,10 +40,11 @@ from urllib.parse import unquote_plus
 
 from mediagen.errors import ConfigurationError, InvalidJob, MediagenError
 from mediagen.inputs import s3_uri
-from mediagen.tasks import TERMINAL, utcnow
+from mediagen.records import TERMINAL, utcnow
 
 if TYPE_CHECKING:
-    from mediagen.pipeline import JobQueue, Ports
+    from mediagen.queue import JobQueue
+    from mediagen.steps.core import Ports
 
 MANIFEST_PREFIX = "jobs/"
 INBOX_PREFIX = "inbox/"
@@ -195,7 +196,7 @@ class S3Objects:
 
 
 class ManifestLedger:
-    """Which manifests are open, their lines, and which lines are done (items in the task table)."""
+    """Which manifests are open, their lines, and which lines are done (items in the job table)."""
 
     def __init__(self, table_name: str, dynamodb_client: Any) -> None:
         from mediagen.dynamo import DynamoTable
@@ -366,7 +367,7 @@ def _take_manifest(lines: list[tuple[int, str]], key: str, where: dict[str, Any]
                    ledger: ManifestLedger) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from mediagen.pipeline import JobConflict, accept_job
+    from mediagen.steps.accept import JobConflict, accept_job
 
     manifest_id = where["manifest_id"]
     base = results_prefix(key)
@@ -413,7 +414,7 @@ def _take_manifest(lines: list[tuple[int, str]], key: str, where: dict[str, Any]
         list(pool.map(lambda job_id: ledger.join(job_id, manifest_id), job_ids))
         # Lines whose job has already ended (rejected now, or an earlier job with the same id) are done now; a
         # job ending from here on marks its own line (its event finds the membership written above).
-        records = dict(zip(job_ids, pool.map(ports.tasks.get, job_ids), strict=True))  # after the memberships
+        records = dict(zip(job_ids, pool.map(ports.jobs.get, job_ids), strict=True))  # after the memberships
     ended = [j for j, record in records.items() if record and record.get("status") in TERMINAL]
     complete = ledger.mark_done(manifest_id, ended) if ended else None
     if complete is not None:
@@ -444,7 +445,7 @@ def _refuse_oversized(text: str, number: int, fallback: str, base: str, source: 
     bound = message_bytes(parsed) + len(base) + 256  # the job document is the line's fields plus its prefix
     if bound <= JOB_MESSAGE_MAX_BYTES:
         return None
-    from mediagen.pipeline import reject_job
+    from mediagen.steps.core import reject_job
 
     given = parsed.get("job_id")
     job_id = given if isinstance(given, str) and _JOB_ID.fullmatch(given) else fallback
@@ -473,14 +474,14 @@ def _line_view(line: int, job_id: str | None, record: dict[str, Any] | None,
 
 def finish_report(manifest_id: str, item: dict[str, Any], *, ports: Ports,
                   records: dict[str, dict[str, Any] | None] | None = None) -> dict[str, Any]:
-    """Write the final report of a manifest whose lines have all ended (``records``: task records already read,
+    """Write the final report of a manifest whose lines have all ended (``records``: job records already read,
     by job id; those already terminal are used as they are, the others read again)."""
     report = item.get("report") or {}
     job_ids = list(item.get("job_ids") or [])
     numbers = [int(n) for n in report.get("lines") or range(1, len(job_ids) + 1)]
     where = {k: report.get(k) for k in ("bucket", "key", "version", "manifest_id")}
     ended = {j: r for j, r in (records or {}).items() if r and r.get("status") in TERMINAL}  # final: no re-read
-    views = [_line_view(line, job_id, ended.get(job_id) or ports.tasks.get(job_id))
+    views = [_line_view(line, job_id, ended.get(job_id) or ports.jobs.get(job_id))
              for line, job_id in zip(numbers, job_ids, strict=False)]
     views += [dict(c) for c in report.get("conflicts") or []]
     views.sort(key=lambda v: int(v.get("line") or 0))
@@ -529,8 +530,9 @@ def drop_job_id(bucket: str, key: str, version: str | None, etag: str | None) ->
 
 def process_drop(bucket: str, key: str, version: str | None, etag: str | None, rule: InboxRule, *,
                  ports: Ports, objects: ObjectReader) -> dict[str, Any]:
-    """Turn a dropped object into a job for its rule's model; queue it. Returns the task record."""
-    from mediagen.pipeline import JobConflict, accept_job, enqueue, reject_job
+    """Turn a dropped object into a job for its rule's model; queue it. Returns the job record."""
+    from mediagen.steps.accept import JobConflict, accept_job, enqueue
+    from mediagen.steps.core import reject_job
 
     job_id = drop_job_id(bucket, key, version, etag)
     source = {"channel": "s3-drop", "bucket": bucket, "key": key, "version": version or etag or "",
@@ -622,7 +624,7 @@ class ReceivedRecords(Protocol):
 
     def transition(self, job_id: str, to: Any, *, expect: Any = None,
                    set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        """As ``TaskRepository.transition`` (raises ``TaskConflict`` when ``expect`` does not hold)."""
+        """As ``JobRepository.transition`` (raises ``StatusConflict`` when ``expect`` does not hold)."""
         ...
 
 
@@ -635,17 +637,17 @@ class DynamoReceivedRecords:
 
     def __init__(self, table_name: str, dynamodb_client: Any) -> None:
         from mediagen.dynamo import DynamoTable
-        from mediagen.tasks import DynamoTaskRepository
+        from mediagen.records import DynamoJobRepository
 
         self._table = DynamoTable(dynamodb_client, table_name)
-        self._repository = DynamoTaskRepository(table_name, dynamodb_client)
+        self._repository = DynamoJobRepository(table_name, dynamodb_client)
 
     def received(self, limit: int) -> list[dict[str, Any]]:
-        from mediagen.tasks import TaskStatus, _from_dynamo
+        from mediagen.records import JobStatus, _from_dynamo
 
         found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"FilterExpression": "#s = :r", "ExpressionAttributeNames": {"#s": "status"},
-                                  "ExpressionAttributeValues": {":r": {"S": str(TaskStatus.RECEIVED)}}}
+                                  "ExpressionAttributeValues": {":r": {"S": str(JobStatus.RECEIVED)}}}
         for _ in range(self.max_pages):
             page = self._table.scan(**kwargs)
             found += [_from_dynamo(i) for i in page["Items"] if not str(i.get("job_id", "")).startswith("#")]
@@ -701,24 +703,24 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     import time
     from datetime import UTC, datetime
 
-    from mediagen.errors import TaskConflict
-    from mediagen.tasks import TaskStatus
+    from mediagen.errors import StatusConflict
+    from mediagen.records import JobStatus
 
-    def iso(epoch: float) -> str:  # the records' format (mediagen.tasks.utcnow), so strings compare as times
+    def iso(epoch: float) -> str:  # the records' format (mediagen.records.utcnow), so strings compare as times
         return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
     moment = time.time() if now is None else now
     cutoff = iso(moment - older_than_s)
     stale = [r for r in repo.received(limit)
-             if r.get("status") == TaskStatus.RECEIVED
-             and str(TaskStatus.SUBMITTING) not in (r.get("transitions") or {})
+             if r.get("status") == JobStatus.RECEIVED
+             and str(JobStatus.SUBMITTING) not in (r.get("transitions") or {})
              and max(str(r.get("created_at") or ""), str(r.get("swept_at") or "")) < cutoff]
     stamp = iso(moment)
     documents = []
     for record in stale:
         try:
-            repo.transition(record["job_id"], None, expect={TaskStatus.RECEIVED}, set_fields={"swept_at": stamp})
-        except TaskConflict:  # taken up (or cancelled) since the scan
+            repo.transition(record["job_id"], None, expect={JobStatus.RECEIVED}, set_fields={"swept_at": stamp})
+        except StatusConflict:  # taken up (or cancelled) since the scan
             continue
         documents.append(_document_of(record))
     for batch in size_batches(documents):

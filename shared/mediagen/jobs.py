@@ -1,4 +1,4 @@
-"""The job contract: what upstream systems send (DESIGN.md "Contracts" -> Job).
+"""The job contract: what upstream systems send (documented in ``docs/channels.md``).
 
 A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest::
 
@@ -6,14 +6,14 @@ A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest:
       "job_id": "optional client key, 1-128 chars [A-Za-z0-9._:-]",   # the idempotency key
       "request": {"model": "seedance-v1-pro", "input": {...}},          # a documented request body
       "output": {"prefix": "optional/key/prefix/"},
-      "metadata": {...},                                               # echoed in the task record and events
+      "metadata": {...},                                               # echoed in the job record and events
       "max_credits": 200,
       "allow_unknown_fields": false,                                   # pass fields the catalog does not know
       "retry_unknown_outcome": false                                   # re-send after an ambiguous failure
     }
 
 :func:`parse_job` never raises on bad input: it returns the problems, each naming the field, together with
-the job id to record them under, so that even a garbage message ends in a recorded REJECTED task.
+the job id to record them under, so that even a garbage message ends in a recorded REJECTED job.
 """
 
 from __future__ import annotations
@@ -22,9 +22,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
 from mediagen.decode import UnreadableBody, decode_json, value_problems
+
+if TYPE_CHECKING:
+    from mediagen.catalog import Catalog
 
 #: 1-128 characters of ``A-Za-z0-9._:-``, and not ``.`` or ``..`` (the id is a path segment of every output key
 #: and of the folders the CLI downloads into).
@@ -38,6 +43,94 @@ MAX_JOB_BYTES = 256 * 1024
 MAX_JOB_DEPTH = 32
 _KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields",
                          "retry_unknown_outcome"})
+
+
+#: What each envelope problem says, by field (the value's path is in ``field``).
+_MESSAGES = {
+    "job_id": "must be 1-128 characters of A-Z a-z 0-9 . _ : -, and not '.' or '..'",
+    "output.prefix": "must be a relative S3 key prefix (letters, digits, !_.*'()/=-; no '..', no '.' segment, "
+                     "no leading '/')",
+    "output": "must be an object like {\"prefix\": \"path/\"}",
+    "metadata": "must be a JSON object",
+    "max_credits": "must be a non-negative integer",
+    "allow_unknown_fields": "must be true or false",
+    "retry_unknown_outcome": "must be true or false",
+}
+#: Largest ``metadata``, in bytes of JSON (it is echoed in every event).
+MAX_METADATA_BYTES = 8 * 1024
+
+
+class JobOutput(BaseModel):
+    """Where the results land."""
+
+    prefix: str = Field("", description="S3 key prefix of the results (`<prefix><job_id>/…`)", max_length=512)
+
+    @field_validator("prefix")
+    @classmethod
+    def _relative_prefix(cls, value: str) -> str:
+        if not PREFIX_PATTERN.fullmatch(value) or ".." in value or value.startswith("/") or "." in value.split("/"):
+            raise ValueError(_MESSAGES["output.prefix"])
+        return value
+
+
+class JobDocument(BaseModel):
+    """A job: what the SQS queue, the HTTP API, S3 manifests and the CLI accept (its request is checked
+    against the catalog)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "job_id": "catalog-42-hero",
+        "request": {"model": "nano-banana", "input": {"prompt": "A perfume bottle on wet stone",
+                                                      "output_format": "png", "image_size": "1:1"}},
+        "output": {"prefix": "catalog/"}, "metadata": {"sku": "42"}, "max_credits": 20}]})
+
+    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN.pattern, min_length=1, max_length=128,
+                               description="the idempotency key; generated when absent")
+    request: dict[str, Any] = Field(description="a request body exactly as the Cliprise documentation shows it "
+                                                "(`model` plus `input` or root fields), without `callBackUrl`")
+    output: JobOutput | None = None
+    metadata: dict[str, Any] | None = Field(None, description="echoed in the job record and in events")
+    max_credits: StrictInt | None = Field(None, ge=0, description="refuse the job when its estimate is higher")
+    allow_unknown_fields: StrictBool = Field(False, description="send fields the catalog does not know")
+    retry_unknown_outcome: StrictBool = Field(False, description="re-send after an ambiguous generate failure "
+                                                                 "(may pay twice)")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB of JSON")
+        return value
+
+
+def envelope_problems(errors: list[Any], doc: Any = None) -> list[dict[str, str]]:
+    """pydantic's errors for a :class:`JobDocument` -> mediagen's problems (``{"field", "message"}``), one per
+    field, each saying what is allowed. ``loc`` entries ``"body"`` (Powertools) are dropped."""
+    problems: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        kind = str(err.get("type", ""))
+        field_path = ".".join(loc[:2] if loc[:1] == ["output"] and loc[1:2] == ["prefix"] else loc[:1]) or "body"
+        if kind == "json_invalid":  # loc is the position in the text
+            field_path = "body"
+            message = f"not valid JSON ({err.get('msg', '')})"
+        elif kind == "extra_forbidden":
+            message = f"unknown job field; allowed: {', '.join(sorted(_KNOWN_KEYS))}"
+        elif field_path == "request" and kind == "missing":
+            message = "required: a documented request body with a 'model'"
+        elif field_path == "request":
+            got = doc.get("request") if isinstance(doc, dict) else err.get("input")
+            message = f"must be an object, got {type(got).__name__}"
+        elif field_path == "metadata" and kind == "value_error":
+            message = str(err.get("ctx", {}).get("error", err.get("msg", "")))
+        elif field_path == "body" and kind in ("model_type", "model_attributes_type", "dict_type"):
+            message = "a job must be a JSON object"
+        else:
+            message = _MESSAGES.get(field_path, str(err.get("msg", "invalid")))
+        if field_path not in seen:
+            seen.add(field_path)
+            problems.append(_problem(field_path, message))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -140,69 +233,30 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
 
     job_id = fallback_job_id
     raw_id = doc.get("job_id")
-    if raw_id is not None:
-        if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
-            job_id = raw_id
-        else:
-            problems.append(_problem("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -, and not '.' "
-                                               "or '..'"))
-
-    request = doc.get("request")
-    if request is None and "model" in doc:
+    if isinstance(raw_id, str) and JOB_ID_PATTERN.fullmatch(raw_id):
+        job_id = raw_id
+    if doc.get("request") is None and "model" in doc:
         # A bare documented request body is accepted as a job with a generated id.
-        request = {k: v for k, v in doc.items() if k not in _KNOWN_KEYS or k == "model"}
-    elif request is None:
-        problems.append(_problem("request", "required: a documented request body with a 'model'"))
-    elif not isinstance(request, dict):
-        problems.append(_problem("request", f"must be an object, got {type(request).__name__}"))
-    else:
-        unknown = sorted(set(doc) - _KNOWN_KEYS)
-        problems.extend(_problem(k, f"unknown job field; allowed: {', '.join(sorted(_KNOWN_KEYS))}") for k in unknown)
+        doc = {"request": {k: v for k, v in doc.items() if k not in _KNOWN_KEYS or k == "model"},
+               **{k: v for k, v in doc.items() if k in _KNOWN_KEYS and k != "model"}}
+    request = doc.get("request")
+    metadata = doc.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) and len(json.dumps(metadata)) <= MAX_METADATA_BYTES else {}
+    envelope: JobDocument | None = None
+    try:  # a null request is a missing one
+        envelope = JobDocument.model_validate({k: v for k, v in doc.items() if k != "request" or v is not None})
+    except ValidationError as exc:
+        problems = envelope_problems(exc.errors(), doc)
+    if envelope is None or problems or not isinstance(request, dict):
+        model = request.get("model") if isinstance(request, dict) else None
+        return ParsedJob(job_id, None, problems, model=model if isinstance(model, str) else "", metadata=metadata)
+    raw_prefix = envelope.output.prefix if envelope.output else ""
+    prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
+    max_credits, allow_unknown, retry_unknown = (envelope.max_credits, envelope.allow_unknown_fields,
+                                                 envelope.retry_unknown_outcome)
 
-    prefix = ""
-    output = doc.get("output")
-    if output is not None:
-        if not isinstance(output, dict):
-            problems.append(_problem("output", "must be an object like {\"prefix\": \"path/\"}"))
-        else:
-            raw_prefix = output.get("prefix", "")
-            if not isinstance(raw_prefix, str) or not PREFIX_PATTERN.fullmatch(raw_prefix) or ".." in raw_prefix \
-                    or raw_prefix.startswith("/") or "." in raw_prefix.split("/"):
-                problems.append(_problem("output.prefix", "must be a relative S3 key prefix (letters, digits, "
-                                                          "!_.*'()/=-; no '..', no '.' segment, no leading '/')"))
-            else:
-                prefix = raw_prefix if not raw_prefix or raw_prefix.endswith("/") else raw_prefix + "/"
-
-    metadata = doc.get("metadata", {})
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        problems.append(_problem("metadata", "must be a JSON object"))
-        metadata = {}
-    elif len(json.dumps(metadata)) > 8 * 1024:
-        problems.append(_problem("metadata", "must be at most 8 KiB of JSON"))
-        metadata = {}
-
-    max_credits = doc.get("max_credits")
-    if max_credits is not None and (isinstance(max_credits, bool) or not isinstance(max_credits, int)
-                                    or max_credits < 0):
-        problems.append(_problem("max_credits", "must be a non-negative integer"))
-        max_credits = None
-
-    allow_unknown = doc.get("allow_unknown_fields", False)
-    if not isinstance(allow_unknown, bool):
-        problems.append(_problem("allow_unknown_fields", "must be true or false"))
-        allow_unknown = False
-
-    retry_unknown = doc.get("retry_unknown_outcome", False)
-    if not isinstance(retry_unknown, bool):
-        problems.append(_problem("retry_unknown_outcome", "must be true or false"))
-        retry_unknown = False
-
-    model = request.get("model") if isinstance(request, dict) else None
+    model = request.get("model")
     model = model if isinstance(model, str) else ""
-    if problems or not isinstance(request, dict):
-        return ParsedJob(job_id, None, problems, model=model, metadata=metadata)
     return ParsedJob(
         job_id,
         Job(job_id=job_id, request=request, output_prefix=prefix, metadata=metadata,
@@ -211,6 +265,49 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
         model=model,
         metadata=metadata,
     )
+
+
+@dataclass
+class CheckedJob:
+    """A job document after every check that needs no AWS call: the envelope, the catalog, ``max_credits``.
+
+    ``job`` is None, or ``error`` is set, when the job must be refused (``error`` is what is recorded).
+    """
+
+    job_id: str
+    model: str
+    metadata: dict[str, Any]
+    job: Job | None
+    error: dict[str, Any] | None = None
+    estimate: int | None = None
+
+    @property
+    def request_hash(self) -> str:
+        return self.job.request_hash if self.job is not None else ""
+
+
+def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catalog: Catalog) -> CheckedJob:
+    """Validate a job document (envelope, request against the catalog, estimate vs ``max_credits``).
+
+    The one check every channel runs (queue, HTTP API, S3 intake, CLI). Never raises for bad input: the
+    problems are in ``error`` (``{"code", "message", "problems"?}``).
+    """
+    from mediagen.errors import InvalidJob
+
+    parsed = parse_job(body, fallback_job_id=fallback_job_id)
+    if parsed.job is None:
+        return CheckedJob(parsed.job_id, parsed.model, parsed.metadata, None, InvalidJob(parsed.problems).to_dict())
+    job = parsed.job
+    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
+    if problems:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, InvalidJob(problems).to_dict())
+    estimate = catalog.estimate(job.request)
+    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, {
+            "code": "over_budget", "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"},
+            estimate=estimate)
+    return CheckedJob(job.job_id, job.model, job.metadata, job, estimate=estimate)
+
 
 
 def execution_name(job_id: str) -> str:

@@ -3,7 +3,7 @@
 The Cliprise status endpoint carries the API key in its query string
 (``GET /app/cliprise/status?apiKey=KEY&taskId=ID``; [002:164-174]), and the ``fileURL``
 it returns points at that same endpoint. Any URL may therefore carry the key: every URL, message and
-payload that reaches a log, a trace, a task record or an event goes through :func:`redact` first.
+payload that reaches a log, a trace, a job record or an event goes through :func:`redact` first.
 
 What is a secret is decided by the value, never by the name of the field holding it (an output's S3
 ``key``, a ``token_count``, a ``password_hint`` stay as they are):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Production endpoint (seeds/003 "Base URL and host"; seeds/002 "Generate Endpoint").
+#: Production endpoint [003:10-13] [002:133-140].
 CLIPRISE_BASE_URL = "https://business.api.cliprise.app/app/cliprise"
 #: The Host header the provider requires exactly; any other host answers HTTP 400 with an empty body
-#: (seeds/002 "Authentication" -- Host gate).
+#: [002:119].
 CLIPRISE_HOST = "business.api.cliprise.app"
 
 
@@ -28,9 +28,14 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
-    task_table: str = Field("mediagen-tasks", alias="MEDIAGEN_TASK_TABLE")
-    outputs_bucket: str = Field("mediagen-outputs", alias="MEDIAGEN_OUTPUTS_BUCKET")
-    event_bus: str = Field("mediagen", alias="MEDIAGEN_EVENT_BUS")
+    #: The job table. The variable (and the stack output ``TaskTableName``, the table's logical id ``TaskTable``)
+    #: keep their deployed names: renaming the logical id would replace the deployed table and its records.
+    #: Resource names have no default (an empty value is "not configured"): a function that needs one and does
+    #: not get it fails on its first use naming the variable (:data:`REQUIRED`), instead of writing to a
+    #: plausible-looking table or bucket of someone else's.
+    job_table: str = Field("", alias="MEDIAGEN_TASK_TABLE")
+    outputs_bucket: str = Field("", alias="MEDIAGEN_OUTPUTS_BUCKET")
+    event_bus: str = Field("", alias="MEDIAGEN_EVENT_BUS")
     state_machine_arn: str = Field("", alias="MEDIAGEN_STATE_MACHINE_ARN")
     #: Secrets Manager secret id (name or ARN) holding the Cliprise API key as its SecretString.
     api_key_secret_id: str = Field("", alias="MEDIAGEN_API_KEY_SECRET_ID")
@@ -54,7 +59,7 @@ class Settings(BaseModel):
     #: Validity of the download URLs the HTTP API and the CLI give for outputs.
     download_url_seconds: int = Field(900, alias="MEDIAGEN_DOWNLOAD_URL_SECONDS", ge=1, le=7 * 24 * 3600)
 
-    # Polling schedule: first wait, growth factor, cap (seeds/002 "Callback & Polling":
+    # Polling schedule: first wait, growth factor, cap [002:193]
     # "wait 2 s, then 4 s, 8 s, 16 s, up to a maximum interval (e.g. 60 s)").
     poll_initial_seconds: int = Field(2, alias="MEDIAGEN_POLL_INITIAL_SECONDS", ge=1)
     poll_factor: float = Field(2.0, alias="MEDIAGEN_POLL_FACTOR", ge=1.0)
@@ -102,7 +107,40 @@ class Settings(BaseModel):
         return cls.model_validate({k: v for k, v in env.items() if k in names})
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once (per Lambda container)."""
-    return Settings.from_env()
+_TABLE, _BUS, _BUCKET, _QUEUE = "MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET", \
+    "MEDIAGEN_JOBS_QUEUE_URL"
+
+#: The variables each Lambda function cannot run without (its resources), by function name.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "submit": (_TABLE, _BUS, "MEDIAGEN_STATE_MACHINE_ARN", _QUEUE),
+    "poll": (_TABLE, _BUS),
+    "persist": (_TABLE, _BUS, _BUCKET),
+    "finalize": (_TABLE, _BUS),
+    "callback": (_TABLE,),
+    "arm": (_TABLE,),
+    "api": (_TABLE, _BUS, _BUCKET, _QUEUE),
+    "intake": (_TABLE, _BUS, _BUCKET, _QUEUE, "MEDIAGEN_INTAKE_BUCKET"),
+}
+
+
+def settings_for(function: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for the Lambda function ``function`` (a key of :data:`REQUIRED`), checked.
+
+    Raises:
+        ConfigurationError: a variable the function needs is missing or empty (names each one).
+        pydantic.ValidationError: a variable is malformed (names it).
+    """
+    from mediagen.errors import ConfigurationError
+
+    settings = Settings.from_env(environ)
+    by_alias = {f.alias: name for name, f in Settings.model_fields.items() if f.alias}
+    missing = [var for var in REQUIRED[function] if not getattr(settings, by_alias[var])]
+    if missing:
+        raise ConfigurationError(f"the {function} function needs the environment variable(s) {', '.join(missing)}")
+    return settings
+
+
+@cache
+def get_settings(function: str | None = None) -> Settings:
+    """The process-wide settings, read once (per Lambda container); checked for ``function`` when given."""
+    return Settings.from_env() if function is None else settings_for(function)

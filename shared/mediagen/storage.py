@@ -143,9 +143,9 @@ class S3OutputStore:
     def __init__(self, bucket: str, s3_client: Any | None = None, *, part_size: int = 8 * 1024 * 1024,
                  max_concurrency: int = 3) -> None:
         if s3_client is None:
-            import boto3
+            from mediagen import aws
 
-            s3_client = boto3.client("s3")
+            s3_client = aws.client("s3")
         self.bucket = bucket
         self._s3 = s3_client
         self._part_size = part_size

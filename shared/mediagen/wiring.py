@@ -1,44 +1,57 @@
 """Production wiring: the ports the handlers use, built once per Lambda container from settings.
 
-Everything is lazy: a handler pays only for the clients it touches (the callback path never loads the
-catalog; the finalize step never reads the API key).
+Everything is lazy: a port's adapter (and its boto3 client) is made the first time a step uses it, so a step
+pays only for what it touches (poll never makes an S3 client; the callback path never loads the catalog;
+finalize never reads the API key). Every client comes from :func:`mediagen.aws.client`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mediagen.settings import Settings
 
 if TYPE_CHECKING:
     from mediagen.completion import TaskWaker
-    from mediagen.pipeline import Ports
     from mediagen.provider import ClipriseClient
-    from mediagen.tasks import TaskRepository
+    from mediagen.records import JobRepository
+    from mediagen.steps.core import Ports
+
+T = TypeVar("T")
 
 
-#: Bounded, jittered retries for every AWS call (botocore "standard" mode).
-AWS_RETRIES = {"mode": "standard", "max_attempts": 5}
+class Lazy:
+    """Stands in for an adapter and builds it (once, thread-safely) on the first attribute access."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._target: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        target = self._target
+        if target is None:
+            with self._lock:
+                if self._target is None:
+                    self._target = self._factory()
+                target = self._target
+        return getattr(target, name)
+
+
+def lazy(factory: Callable[[], T]) -> T:
+    """``factory()``'s adapter, built on first use."""
+    return cast(T, Lazy(factory))
 
 
 def build_ports(settings: Settings) -> Ports:
-    """Ports on real AWS clients (boto3 default session, standard retries) and the Cliprise API described
-    by ``settings``."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries=AWS_RETRIES)
-
-    from mediagen.budget import DynamoSpendGuard
-    from mediagen.events import EventBridgePublisher
-    from mediagen.executions import StepFunctionsStarter
+    """Ports on real AWS clients (shared retries, see :mod:`mediagen.aws`) and the Cliprise API described by
+    ``settings``. A resource left unconfigured (empty setting) gives no port (None)."""
+    from mediagen import aws
     from mediagen.observability import PowertoolsMetrics
-    from mediagen.pipeline import Ports
-    from mediagen.storage import S3OutputStore
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.steps.core import Ports
 
     client_cache: list[ClipriseClient] = []
     lock = threading.Lock()
@@ -52,135 +65,78 @@ def build_ports(settings: Settings) -> Ports:
                 client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
             return client_cache[0]
 
-    from mediagen.completion import StepFunctionsWaker
-    from mediagen.inputs import S3Inputs
+    def jobs() -> Any:
+        from mediagen.records import DynamoJobRepository
 
-    def s3() -> Any:
-        return boto3.client("s3", config=Config(retries=AWS_RETRIES, signature_version="s3v4"))
+        return DynamoJobRepository(settings.job_table, aws.client("dynamodb"))
 
-    def waker() -> TaskWaker:
-        return StepFunctionsWaker(boto3.client("stepfunctions", config=config))
+    def events() -> Any:
+        from mediagen.events import EventBridgePublisher
+
+        return EventBridgePublisher(settings.event_bus, settings.event_source, aws.client("events"))
+
+    def executions() -> Any:
+        from mediagen.executions import StepFunctionsStarter
+
+        return StepFunctionsStarter(settings.state_machine_arn, aws.client("stepfunctions"))
+
+    def outputs() -> Any:
+        from mediagen.storage import S3OutputStore
+
+        # One client: its uploads need no particular endpoint and its download URLs must be regional.
+        return S3OutputStore(settings.outputs_bucket, aws.presign_client())
+
+    def guard() -> Any:
+        from mediagen.budget import DynamoSpendGuard
+
+        return DynamoSpendGuard(settings.job_table, aws.client("dynamodb"))
+
+    def jobs_queue() -> Any:
+        from mediagen.queue import SqsJobQueue
+
+        return SqsJobQueue(settings.jobs_queue_url, lambda: aws.client("sqs"))
+
+    def inputs() -> Any:
+        from mediagen.inputs import S3Inputs
+
+        return S3Inputs(aws.presign_client, settings.input_url_seconds)
+
+    def waker() -> Any:
+        from mediagen.completion import StepFunctionsWaker
+
+        return StepFunctionsWaker(aws.client("stepfunctions"))
 
     return Ports(
         settings=settings,
-        inputs=S3Inputs(s3, settings.input_url_seconds),
-        jobs_queue=SqsJobQueue(settings.jobs_queue_url, lambda: boto3.client("sqs", config=config))
-        if settings.jobs_queue_url else None,
-        waker=LazyWaker(waker),
-        tasks=DynamoTaskRepository(settings.task_table, boto3.client("dynamodb", config=config)),
-        events=EventBridgePublisher(settings.event_bus, settings.event_source, boto3.client("events", config=config)),
+        jobs=lazy(jobs),
+        events=lazy(events),
         provider=provider,
-        executions=StepFunctionsStarter(settings.state_machine_arn, boto3.client("stepfunctions", config=config))
-        if settings.state_machine_arn else None,
-        outputs=S3OutputStore(settings.outputs_bucket, s3())
-        if settings.outputs_bucket else None,
-        guard=DynamoSpendGuard(settings.task_table, boto3.client("dynamodb", config=config))
-        if settings.daily_credit_budget or settings.max_in_flight else None,
+        executions=lazy(executions) if settings.state_machine_arn else None,
+        outputs=lazy(outputs) if settings.outputs_bucket else None,
+        guard=lazy(guard) if settings.daily_credit_budget or settings.max_in_flight else None,
+        inputs=lazy(inputs),
+        jobs_queue=lazy(jobs_queue) if settings.jobs_queue_url else None,
+        waker=lazy(waker),
         metrics=PowertoolsMetrics(),
     )
 
 
-@lru_cache(maxsize=1)
-def ports() -> Ports:
-    """The container-wide ports (settings read from the environment once)."""
+@cache
+def ports(function: str | None = None) -> Ports:
+    """The container-wide ports, settings read from the environment once (and, for ``function``, checked:
+    a missing variable raises ``ConfigurationError`` naming it on the first invocation)."""
     from mediagen.settings import get_settings
 
-    return build_ports(get_settings())
+    return build_ports(get_settings(function))
 
 
-@lru_cache(maxsize=1)
-def completion_ports() -> tuple[TaskRepository, TaskWaker]:
-    """What the callback and arm steps need, and nothing more: the task table and Step Functions."""
-    import boto3
-
+@cache
+def completion_ports(function: str | None = None) -> tuple[JobRepository, TaskWaker]:
+    """What the callback and arm steps need, and nothing more: the job table and Step Functions."""
+    from mediagen import aws
     from mediagen.completion import StepFunctionsWaker
+    from mediagen.records import DynamoJobRepository
     from mediagen.settings import get_settings
-    from mediagen.tasks import DynamoTaskRepository
 
-    return (DynamoTaskRepository(get_settings().task_table, boto3.client("dynamodb")),
-            StepFunctionsWaker(boto3.client("stepfunctions")))
-
-
-def requeue(queue_arn: str, receipt_handle: str, delay_seconds: int) -> None:
-    """Make an SQS message visible again after ``delay_seconds`` (instead of the queue's visibility timeout).
-
-    Best effort: if it fails, the message still comes back after the visibility timeout.
-    """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    _, _, _, region, account, name = queue_arn.split(":", 5)
-    url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-    try:
-        boto3.client("sqs", region_name=region).change_message_visibility(
-            QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_seconds)
-    except (BotoCoreError, ClientError):
-        from mediagen.observability import get_logger
-
-        get_logger().warning("could not shorten the visibility of a requeued message", queue=name)
-
-
-def resend(queue_arn: str, job_document: dict[str, Any], delay_seconds: int) -> None:
-    """Put a job back on its queue as a new message, delivered after ``delay_seconds`` (at most 900).
-
-    Raises:
-        botocore.exceptions.ClientError: the send failed (the caller's record then fails and is retried).
-    """
-    import json
-
-    import boto3
-
-    _, _, _, region, account, name = queue_arn.split(":", 5)
-    boto3.client("sqs", region_name=region).send_message(
-        QueueUrl=f"https://sqs.{region}.amazonaws.com/{account}/{name}", MessageBody=json.dumps(job_document),
-        DelaySeconds=min(max(delay_seconds, 0), 900))
-
-
-class SqsJobQueue:
-    """``JobQueue`` on SQS: ``SendMessageBatch`` in groups of 10. ``sqs_client`` returns the boto3 client; it is
-    called on first use (the API's reads never pay for it).
-
-    Raises (from ``send``):
-        MediagenError: SQS refused some entries, or the call failed.
-    """
-
-    def __init__(self, queue_url: str, sqs_client: Callable[[], Any]) -> None:
-        self._url = queue_url
-        self._client = sqs_client
-
-    @cached_property
-    def _sqs(self) -> Any:
-        return self._client()
-
-    def send(self, documents: list[dict[str, Any]]) -> None:
-        import json
-
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from mediagen.errors import MediagenError
-
-        for start in range(0, len(documents), 10):
-            entries = [{"Id": str(i), "MessageBody": json.dumps(doc)}
-                       for i, doc in enumerate(documents[start:start + 10])]
-            try:
-                response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
-            except (BotoCoreError, ClientError) as exc:
-                raise MediagenError(f"the jobs queue refused the job(s): {type(exc).__name__}",
-                                    code="queue_unavailable") from exc
-            if response.get("Failed"):
-                codes = sorted({f.get("Code", "?") for f in response["Failed"]})
-                raise MediagenError(f"the jobs queue refused {len(response['Failed'])} job(s): {', '.join(codes)}",
-                                    code="queue_unavailable")
-
-
-class LazyWaker:
-    """A ``TaskWaker`` whose Step Functions client is made on first use (most steps never wake anything)."""
-
-    def __init__(self, factory: Callable[[], TaskWaker]) -> None:
-        self._factory = factory
-        self._waker: TaskWaker | None = None
-
-    def wake(self, task_token: str, output: dict[str, Any]) -> bool:
-        if self._waker is None:
-            self._waker = self._factory()
-        return self._waker.wake(task_token, output)
+    return (DynamoJobRepository(get_settings(function).job_table, aws.client("dynamodb")),
+            StepFunctionsWaker(aws.client("stepfunctions")))

@@ -143,7 +143,7 @@ def test_alarms_watch_metrics_the_handlers_really_emit() -> None:
     """An alarm on a metric nobody emits never fires: check names, namespace and service against the code."""
     from mediagen.observability import SERVICE, get_metrics
 
-    sources = "\n".join(p.read_text() for p in (REPO / "shared" / "mediagen").glob("*.py"))
+    sources = "\n".join(p.read_text() for p in (REPO / "shared" / "mediagen").rglob("*.py"))
     for name in ("JobsTimedOut", "DailyCreditsSpent", *OUTCOME_METRICS, "JobsRejected", "CreditsSpent",
                  "DetectionLagMs", "PollsPerJob", "BytesPersisted"):
         assert re.search(rf"[\"']{name}[\"']", sources), f"no handler emits {name}"

@@ -26,7 +26,8 @@ from mediagen_infra.lambdas import ARM, FUNCTION_SPECS, build_function
 EXPECTED_FUNCTIONS = {
     # name: (timeout s, memory MB, MEDIAGEN_* variables)
     "submit": (60, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN",
-                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET"}),
+                         "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET",
+                         "MEDIAGEN_JOBS_QUEUE_URL"}),
     "poll": (45, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID"}),
     "persist": (900, 1024, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID",
                             "MEDIAGEN_OUTPUTS_BUCKET"}),
@@ -436,7 +437,7 @@ def test_definition_has_exactly_the_contract_states(definition: dict[str, Any]) 
     assert states["Persist"]["Next"] == "JobSucceeded"
     assert states["RecordFailure"]["Next"] == "PipelineFailed"
     assert states["PipelineFailed"] == {
-        "Type": "Fail", "Error": "PipelineFailed", "Cause": "see the task record",
+        "Type": "Fail", "Error": "PipelineFailed", "Cause": "see the job record",
     }
 
 
@@ -480,6 +481,18 @@ def test_route_loops_while_processing_persists_when_ready_and_ends_otherwise(
         {"Variable": "$.phase", "StringEquals": "ready", "Next": "Persist"},
     ]
     assert route["Default"] == "JobEnded"
+
+
+def test_route_branches_on_exactly_the_phases_the_steps_return(definition: dict[str, Any]) -> None:
+    """The Choice conditions are the ``Phase`` values the poll step returns (one enum for both sides): a phase
+    renamed in one place only would send every job to ``JobEnded``."""
+    from mediagen.steps.phases import ROUTED, Phase
+
+    compared = [c["StringEquals"] for c in definition["States"]["Route"]["Choices"]]
+    assert compared == [p.value for p in ROUTED]
+    assert set(compared) <= {p.value for p in Phase}
+    # Every other phase a step can return ends the execution.
+    assert {p.value for p in Phase} - set(compared) == {"ended", "succeeded", "ignored"}
 
 
 def test_lambda_tasks_pass_the_whole_state_and_invoke_the_right_function(
@@ -565,6 +578,12 @@ def test_the_deployed_code_calls_only_the_granted_dynamodb_operations() -> None:
         r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|batch_write_item|"
         r"transact_get_items|transact_write_items|execute_statement)\(", sources))
     assert {"get_item", "put_item", "update_item"} <= operations  # the scan found the repository's calls
+    # JobRepository.scan serves operators (the CLI, the local stack), never a function: no role is granted
+    # Scan, so no shipped code but its definition may call it.
+    callers = [path for path in [*shipped, *(REPO_ROOT / "functions").rglob("*.py")]
+               if path.name != "records.py" and re.search(r"\.scan\(", path.read_text())]
+    assert callers == [], "a Lambda would scan the job table without a grant"
+    operations.discard("scan")
     granted = {"dynamodb:" + "".join(part.title() for part in op.split("_")) for op in operations}
     assert granted <= set().union(*TABLE_ACTIONS.values()), sorted(granted)
 

@@ -127,7 +127,7 @@ def run_chunks(stack: EmbeddedStack, entries: list[Entry], chunk: int = 50) -> R
     sqs = stack.session.client("sqs")
     dlq = sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     return Run(list(zip(message_ids, entries, strict=True)), delivered, depth,
-               {r["job_id"]: r for r in stack.tasks()}, stack.emulator.generate_calls(), stack.executions(),
+               {r["job_id"]: r for r in stack.records()}, stack.emulator.generate_calls(), stack.executions(),
                dlq, events + stack.events())
 
 

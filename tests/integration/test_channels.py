@@ -70,7 +70,7 @@ def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_gen
 
     assert first.status_code == again.status_code == 202
     assert first.json()["job_id"] == again.json()["job_id"] == "channels-same-1"
-    records = [r for r in stack.tasks() if r["job_id"] == "channels-same-1"]
+    records = [r for r in stack.records() if r["job_id"] == "channels-same-1"]
     assert len(records) == 1 and records[0]["status"] == "SUCCEEDED"
     assert generates(stack, "channels-same-1") == 1
     report = json.loads(stack.read_object("reports/jobs/channels/same/report.json"))
@@ -101,7 +101,7 @@ def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_r
         assert job_id.endswith(f"-{line}") and generates(stack, job_id) == 1
         assert all(uri.startswith(f"s3://mediagen-outputs-local/results/jobs/team-a/batch-7/{job_id}/")
                    for uri in by_line[line]["outputs"])
-    assert len([r for r in stack.tasks() if (r.get("source") or {}).get("key") == "jobs/team-a/batch-7.jsonl"]) == 4
+    assert len([r for r in stack.records() if (r.get("source") or {}).get("key") == "jobs/team-a/batch-7.jsonl"]) == 4
 
 
 def test_finding_05_a_notification_on_the_results_cannot_start_a_loop(stack: EmbeddedStack) -> None:
@@ -117,11 +117,11 @@ def test_finding_05_a_notification_on_the_results_cannot_start_a_loop(stack: Emb
     finally:
         s3.put_bucket_notification_configuration(Bucket=OUTPUTS_BUCKET, NotificationConfiguration={})
 
-    from_manifest = [r for r in stack.tasks() if (r.get("source") or {}).get("key", "").startswith(
+    from_manifest = [r for r in stack.records() if (r.get("source") or {}).get("key", "").startswith(
         ("jobs/loop/", "results/", "reports/"))]
     assert sorted((r["source"]["key"], r["status"]) for r in from_manifest) == [
         ("jobs/loop/pair.jsonl", "SUCCEEDED"), ("jobs/loop/pair.jsonl", "SUCCEEDED")]
-    assert not [r for r in stack.tasks() if (r.get("source") or {}).get("bucket") == OUTPUTS_BUCKET]
+    assert not [r for r in stack.records() if (r.get("source") or {}).get("bucket") == OUTPUTS_BUCKET]
     report = json.loads(stack.read_object("reports/jobs/loop/pair/report.json"))
     assert report["complete"] is True and report["counts"] == {"SUCCEEDED": 2}
 
@@ -180,7 +180,7 @@ def test_the_api_refuses_invalid_jobs_with_every_problem_and_records_nothing(sta
     not_json = httpx.post(f"{stack.api_url}/jobs", content=b"{nope", headers={"content-type": "application/json"})
     assert not_json.status_code == 400 and not_json.json()["problems"][0]["field"] == "body"
     assert httpx.get(f"{stack.api_url}/jobs/api-bad-1").status_code == 404
-    assert stack.task("api-bad-1") is None
+    assert stack.record("api-bad-1") is None
 
 
 def test_the_api_answers_409_for_a_job_id_reused_with_a_different_request(stack: EmbeddedStack) -> None:
@@ -188,7 +188,7 @@ def test_the_api_answers_409_for_a_job_id_reused_with_a_different_request(stack:
     response = httpx.post(f"{stack.api_url}/jobs", json=job("api-conflict-1", "second"))
     assert response.status_code == 409 and response.json()["code"] == "job_id_conflict"
     stack.run_until_done(timeout=120)
-    assert stack.task("api-conflict-1")["request"]["input"]["prompt"] == "first"
+    assert stack.record("api-conflict-1")["request"]["input"]["prompt"] == "first"
 
 
 def test_get_job_gives_status_timestamps_and_downloadable_outputs(stack: EmbeddedStack) -> None:
@@ -211,7 +211,7 @@ def test_cancel_before_submit_means_never_sent(stack: EmbeddedStack) -> None:
     response = httpx.post(f"{stack.api_url}/jobs/api-cancel-queued/cancel")
     assert response.status_code == 200 and response.json()["cancelled_from"] == "RECEIVED"
     stack.run_until_done(timeout=60)
-    assert stack.task("api-cancel-queued")["status"] == "CANCELLED"
+    assert stack.record("api-cancel-queued")["status"] == "CANCELLED"
     assert generates(stack, "api-cancel-queued") == 0
     again = httpx.post(f"{stack.api_url}/jobs/api-cancel-queued/cancel")
     assert again.status_code == 409 and again.json()["status"] == "CANCELLED"
@@ -220,13 +220,13 @@ def test_cancel_before_submit_means_never_sent(stack: EmbeddedStack) -> None:
 def test_cancel_while_generating_stops_polling_and_says_the_credits_are_spent(stack: EmbeddedStack) -> None:
     httpx.post(f"{stack.api_url}/jobs", json=job("api-cancel-running", "a slow one [sandbox:slow=30] [sandbox:no-callback]"))
     stack.pump_queue()
-    assert stack.task("api-cancel-running")["status"] == "SUBMITTED"
+    assert stack.record("api-cancel-running")["status"] == "SUBMITTED"
     response = httpx.post(f"{stack.api_url}/jobs/api-cancel-running/cancel")
     assert response.status_code == 200
     body = response.json()
     assert body["cancelled_from"] == "SUBMITTED" and "no cancel" in body["credits"]
     stack.run_until_done(timeout=30)  # the execution ends now, not after the 30 s generation
-    record = stack.task("api-cancel-running")
+    record = stack.record("api-cancel-running")
     assert record["status"] == "CANCELLED" and not record.get("outputs")
     events = [e for e in stack.events() if e["detail"]["job_id"] == "api-cancel-running"]
     assert [e["detail-type"] for e in events] == ["Job Cancelled"]

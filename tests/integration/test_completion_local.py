@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from mediagen.local import EmbeddedStack
-from mediagen.pipeline import backoff_seconds
 from mediagen.settings import Settings
+from mediagen.steps.poll import backoff_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,30 +71,30 @@ def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: EmbeddedSta
     stack = slow_polling
     stack.send_jobs([image_job("cb-dup", "a harbour [sandbox:callback-duplicate=3] [sandbox:callback-forged]")])
     stack.run_until_done(timeout=30)
-    record = stack.task("cb-dup")
+    record = stack.record("cb-dup")
     assert record["status"] == "SUCCEEDED" and record["callbacks"] == 1
     accepted = [c["task_id"] for c in stack.emulator.generate_calls() if c["task_id"]]
     assert len(accepted) == len(set(accepted))
     # A forged callback to a real-looking URL is answered exactly like a genuine one and changes nothing.
-    before = copy.deepcopy(stack.tasks())
+    before = copy.deepcopy(stack.records())
     forged_token = record["callback_token"].split(".")[0] + ".forged-secret-0123456789abcdef"
     genuine = httpx.post(f"{stack.callbacks.base_url}/{record['callback_token']}", json={"status": "success"})
     forged = httpx.post(f"{stack.callbacks.base_url}/{forged_token}", json={"status": "success"})
     unknown = httpx.post(f"{stack.callbacks.base_url}/bm9ib2R5.aaaaaaaaaaaaaaaaaaaaaaaa", json={})
     assert genuine.status_code == forged.status_code == unknown.status_code == 202
     assert genuine.text == forged.text == unknown.text
-    assert stack.tasks() == before
+    assert stack.records() == before
 
 
 def test_a_late_callback_after_the_job_ended_changes_nothing(slow_polling: EmbeddedStack) -> None:
     stack = slow_polling
     stack.send_jobs([image_job("cb-late", "a canal [sandbox:callback-late=1]")])
     stack.run_until_done(timeout=30)
-    before = copy.deepcopy(stack.task("cb-late"))
+    before = copy.deepcopy(stack.record("cb-late"))
     task_id = before["provider_task_id"]
     wait_for(lambda: len([c for c in stack.emulator.callbacks_sent() if c["task_id"] == task_id
                           and c.get("status_code")]) >= 2)
-    assert stack.task("cb-late") == before
+    assert stack.record("cb-late") == before
 
 
 def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedule(fast_polling: EmbeddedStack) -> None:
@@ -119,7 +119,7 @@ def test_a_zip_result_lands_as_its_members_plus_the_original(fast_polling: Embed
     stack = fast_polling
     stack.send_jobs([image_job("zipped", "a set of icons [sandbox:zip]")])
     stack.run_until_done(timeout=30)
-    record = stack.task("zipped")
+    record = stack.record("zipped")
     assert record["status"] == "SUCCEEDED"
     original, *members = record["outputs"]
     assert original["content_type"] == "application/zip" and original["key"] == "zipped/output.zip"
@@ -137,6 +137,6 @@ def test_a_result_that_expired_before_it_was_fetched_ends_in_a_failure_that_says
     stack = fast_polling
     stack.send_jobs([image_job("expired", "a bridge [sandbox:download-404]")])
     stack.run_until_done(timeout=30)
-    record = stack.task("expired")
+    record = stack.record("expired")
     assert record["status"] == "PIPELINE_FAILED"
     assert record["error"]["code"] == "result_expired" and "expired" in record["error"]["message"]

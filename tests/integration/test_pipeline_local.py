@@ -35,7 +35,7 @@ def test_sqs_job_runs_to_succeeded_with_the_object_in_s3_and_a_complete_task_rec
     job = sample("04-video-seedance-v1-pro.json")
     run(stack, job)
 
-    record = stack.task(job["job_id"])
+    record = stack.record(job["job_id"])
     assert record["status"] == "SUCCEEDED"
     assert set(record["transitions"]) >= {"RECEIVED", "SUBMITTING", "SUBMITTED", "PERSISTING", "SUCCEEDED"}
     assert record["provider_task_id"] and record["polls"] >= 1
@@ -58,7 +58,7 @@ def test_sqs_job_runs_to_succeeded_with_the_object_in_s3_and_a_complete_task_rec
 def test_root_only_model_is_sent_without_an_input_object(stack: EmbeddedStack) -> None:
     job = sample("03-root-only-flux-kontext-pro.json")
     run(stack, job)
-    record = stack.task(job["job_id"])
+    record = stack.record(job["job_id"])
     assert record["status"] == "SUCCEEDED"
     assert record["outputs"][0]["content_type"] == "image/png"
     (call,) = [c for c in stack.emulator.generate_calls() if c["task_id"] == record["provider_task_id"]]
@@ -70,7 +70,7 @@ def test_provider_failure_ends_failed_with_the_providers_message(stack: Embedded
     job["job_id"] = "fails-at-provider"
     job["request"]["input"]["prompt"] = "a cat [sandbox:fail]"
     run(stack, job)
-    record = stack.task("fails-at-provider")
+    record = stack.record("fails-at-provider")
     assert record["status"] == "FAILED"
     assert "generation failed as requested" in record["error"]["message"]
     assert not record.get("outputs")
@@ -83,10 +83,10 @@ def test_invalid_job_is_rejected_with_field_errors_and_no_generate_call(stack: E
     bad = {"job_id": "bad-model", "request": {"model": "nano-bananna", "input": {"prompt": "x"}}}
     not_json = "{this is not json"
     run(stack, bad, not_json)
-    record = stack.task("bad-model")
+    record = stack.record("bad-model")
     assert record["status"] == "REJECTED"
     assert any(p["field"] == "model" for p in record["error"]["problems"])
-    garbage = [r for r in stack.tasks() if r["job_id"].startswith("msg-")]
+    garbage = [r for r in stack.records() if r["job_id"].startswith("msg-")]
     assert garbage and garbage[0]["status"] == "REJECTED"
     assert garbage[0]["error"]["problems"][0]["field"] == "body"
     assert len(stack.emulator.generate_calls()) == before
@@ -115,8 +115,8 @@ def test_the_state_machine_run_is_the_one_cdk_synth_wrote(stack: EmbeddedStack, 
 
 def test_the_api_key_never_reaches_logs_records_events_or_objects(stack: EmbeddedStack) -> None:
     run(stack, sample("05-text-to-speech-elevenlabs.json"))
-    assert stack.task("demo-elevenlabs-tts")["status"] == "SUCCEEDED"
-    haystacks = [stack.logs(), json.dumps(stack.tasks()), json.dumps(stack.events()),
+    assert stack.record("demo-elevenlabs-tts")["status"] == "SUCCEEDED"
+    haystacks = [stack.logs(), json.dumps(stack.records()), json.dumps(stack.events()),
                  json.dumps(stack.executions(), default=str)]
     s3 = stack.session.client("s3")
     for obj in s3.list_objects_v2(Bucket="mediagen-outputs-local").get("Contents", []):

@@ -56,7 +56,7 @@ def test_sqs_submit_sample_runs_a_job(stack: EmbeddedStack) -> None:
     assert response["batchItemFailures"] == []
     job_id = json.loads(event["Records"][0]["body"]).get("job_id") or f"msg-{event['Records'][0]['messageId']}"
     stack.run_until_done(timeout=120)
-    assert job_id == "demo-seedance-v1-pro" and stack.task(job_id)["status"] == "SUCCEEDED"
+    assert job_id == "demo-seedance-v1-pro" and stack.record(job_id)["status"] == "SUCCEEDED"
 
 
 def test_intake_samples_run_the_sample_manifest_and_a_drop(stack: EmbeddedStack) -> None:
@@ -80,7 +80,7 @@ def test_intake_samples_run_the_sample_manifest_and_a_drop(stack: EmbeddedStack)
 
     report = json.loads(stack.read_object("reports/jobs/catalog-batch/report.json"))
     assert report["complete"] is True and report["counts"] == {"SUCCEEDED": 3}
-    drops = [r for r in stack.tasks() if (r.get("source") or {}).get("key") == drop_key]
+    drops = [r for r in stack.records() if (r.get("source") or {}).get("key") == drop_key]
     assert [d["status"] for d in drops] == ["SUCCEEDED"]
 
 

@@ -41,12 +41,12 @@ def test_a_batch_with_some_failing_records_reports_exactly_those(stack: Embedded
     response = stack.invoke("submit", sqs_event(bodies, stack.queue_arn))
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["msg-07"]
     for i in range(7):
-        assert stack.task(f"batch-ok-{i}")["provider_task_id"]  # accepted (it may be further along by now)
-    assert stack.task("batch-retry")["status"] == "RECEIVED" and stack.task("batch-retry")["unknown_outcomes"] == 1
-    assert stack.task("batch-429")["status"] == "RECEIVED"
-    assert stack.task("batch-429")["last_error"]["code"] == "rate_limited"
+        assert stack.record(f"batch-ok-{i}")["provider_task_id"]  # accepted (it may be further along by now)
+    assert stack.record("batch-retry")["status"] == "RECEIVED" and stack.record("batch-retry")["unknown_outcomes"] == 1
+    assert stack.record("batch-429")["status"] == "RECEIVED"
+    assert stack.record("batch-429")["last_error"]["code"] == "rate_limited"
     assert stack.queue_depth() == depth_before + 1  # the rate-limited job, re-sent with its job id
-    assert stack.task("msg-msg-09")["status"] == "REJECTED"
+    assert stack.record("msg-msg-09")["status"] == "REJECTED"
 
 
 def test_records_of_a_batch_are_submitted_concurrently(stack: EmbeddedStack) -> None:
@@ -56,9 +56,9 @@ def test_records_of_a_batch_are_submitted_concurrently(stack: EmbeddedStack) -> 
     start = time.monotonic()
     response = stack.invoke("submit", sqs_event(bodies, stack.queue_arn))
     elapsed = time.monotonic() - start
-    failed = [stack.task(f"concurrent-{int(f['itemIdentifier'][4:])}") for f in response["batchItemFailures"]]
+    failed = [stack.record(f"concurrent-{int(f['itemIdentifier'][4:])}") for f in response["batchItemFailures"]]
     assert failed == [], [r and r.get("last_error") for r in failed]
-    assert all(stack.task(f"concurrent-{i}")["provider_task_id"] for i in range(10))
+    assert all(stack.record(f"concurrent-{i}")["provider_task_id"] for i in range(10))
     assert elapsed < 5.0, f"10 records took {elapsed:.2f}s: not concurrent"
 
 

@@ -180,14 +180,14 @@ def test_finding_13_no_text_reaches_the_terminal_with_a_control_character(text: 
 
 
 def _hostile_deployment() -> None:
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.records import DynamoJobRepository
 
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
                           BillingMode="PAY_PER_REQUEST")
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="outputs")
-    DynamoTaskRepository("tasks", dynamodb).create({
+    DynamoJobRepository("tasks", dynamodb).create({
         "job_id": f"j{HOSTILE}", "status": "FAILED", "model": HOSTILE, "created_at": HOSTILE,
         "transitions": {"FAILED": HOSTILE},
         "error": {"code": HOSTILE, "message": HOSTILE, "problems": [{"field": HOSTILE, "message": HOSTILE}]},

@@ -21,10 +21,10 @@ from mediagen.inputs import (
     parse_input_allow,
     s3_references,
 )
-from mediagen.pipeline import Ports, submit_job
 from mediagen.provider import GenerateAccepted
 from mediagen.settings import Settings
-from tests.fakes import InMemoryTasks, RecordingEvents, RecordingStarter, ScriptedProvider
+from mediagen.steps.core import Ports, submit_job
+from tests.fakes import InMemoryJobs, RecordingEvents, RecordingStarter, ScriptedProvider
 
 INTAKE = "intake-bucket"
 PRIVATE = "private-bucket"
@@ -72,7 +72,7 @@ def test_finding_08_a_prompt_holding_an_s3_uri_stays_text_and_reaches_the_provid
     assert S3Inputs(lambda: s3, allow=ALLOW).resolve(request) is request  # nothing looked up, nothing signed
 
     provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
-    ports = Ports(settings=Settings(), tasks=InMemoryTasks(), events=RecordingEvents(), provider=lambda: provider,
+    ports = Ports(settings=Settings(), jobs=InMemoryJobs(), events=RecordingEvents(), provider=lambda: provider,
                   executions=RecordingStarter(), inputs=None)  # a deployment without s3:// inputs at all
     record = submit_job(json.dumps({"job_id": "p-1", "request": request}), delivery_id="m", ports=ports)
     assert record["status"] == "SUBMITTED"
@@ -119,7 +119,7 @@ def test_finding_08_a_forbidden_object_is_never_looked_up(s3: Any) -> None:
 
 def test_finding_08_a_refused_input_ends_the_job_rejected_with_nothing_spent(s3: Any) -> None:
     provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
-    ports = Ports(settings=Settings(), tasks=InMemoryTasks(), events=RecordingEvents(), provider=lambda: provider,
+    ports = Ports(settings=Settings(), jobs=InMemoryJobs(), events=RecordingEvents(), provider=lambda: provider,
                   executions=RecordingStarter(), inputs=S3Inputs(lambda: s3, allow=ALLOW))
     record = submit_job(json.dumps({"job_id": "f-1", "request": upscale("s3://private-bucket/payroll.png")}),
                         delivery_id="m", ports=ports)

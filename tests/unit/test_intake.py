@@ -26,12 +26,12 @@ from mediagen.intake import (
     sweep_stale_received,
 )
 from mediagen.jobs import MAX_JOB_BYTES
-from mediagen.pipeline import Ports
+from mediagen.records import JobStatus
 from mediagen.settings import Settings
+from mediagen.steps.core import Ports
 from mediagen.storage import StoredObject
-from mediagen.tasks import TaskStatus
 from mediagen.wiring import SqsJobQueue
-from tests.fakes import InMemoryTasks, RecordingEvents
+from tests.fakes import InMemoryJobs, RecordingEvents
 
 INTAKE = "intake-bucket"
 OUTPUTS = "outputs-bucket"
@@ -116,7 +116,7 @@ def sqs() -> Iterator[tuple[Any, str]]:
 
 def make_ports(queue: Any) -> Ports:
     return Ports(settings=Settings(MEDIAGEN_OUTPUTS_BUCKET=OUTPUTS, MEDIAGEN_INTAKE_BUCKET=INTAKE),
-                 tasks=InMemoryTasks(), events=RecordingEvents(), provider=lambda: None,  # type: ignore[arg-type,return-value]
+                 jobs=InMemoryJobs(), events=RecordingEvents(), provider=lambda: None,  # type: ignore[arg-type,return-value]
                  outputs=MemoryOutputs(), jobs_queue=queue)
 
 
@@ -166,7 +166,7 @@ def test_finding_05_same_bucket_for_intake_and_outputs_cannot_loop() -> None:
     objects = MemoryObjects({(INTAKE, manifest): (line() + "\n" + line("two") + "\n").encode()})
     ledger = MemoryLedger()
     done = handle_message(s3_event(INTAKE, manifest), ports=ports, objects=objects, ledger=ledger, rules=[])
-    assert done[0]["kind"] == "manifest" and len(ports.tasks.items) == 2  # type: ignore[attr-defined]
+    assert done[0]["kind"] == "manifest" and len(ports.jobs.items) == 2  # type: ignore[attr-defined]
     written = list(ports.outputs.objects)  # type: ignore[union-attr]
     result_keys = [f"{d['output']['prefix']}{d['job_id']}/result.json" for b in queue.batches for d in b]
 
@@ -179,7 +179,7 @@ def test_finding_05_same_bucket_for_intake_and_outputs_cannot_loop() -> None:
             outcome = handle_message(s3_event(bucket, key), ports=ports, objects=objects, ledger=ledger, rules=[])
             assert [o["kind"] for o in outcome] == ["ignored"], (bucket, key)
     assert objects.reads == [(INTAKE, manifest)]
-    assert len(ports.tasks.items) == 2  # type: ignore[attr-defined]
+    assert len(ports.jobs.items) == 2  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------------- finding 6
@@ -214,7 +214,7 @@ def test_finding_06_a_line_over_the_message_limit_is_rejected_in_the_report_and_
     assert by_line[1]["status"] == by_line[3]["status"] == "RECEIVED"
     assert by_line[2]["status"] == "REJECTED"
     assert str(MAX_JOB_BYTES) in json.dumps(by_line[2]["error"])  # the reason names the limit
-    record = ports.tasks.get(by_line[2]["job_id"])
+    record = ports.jobs.get(by_line[2]["job_id"])
     assert record is not None and record["status"] == "REJECTED" and not record.get("credits_charged")
     assert sorted(d["job_id"] for d in drain(client, url)) == sorted([by_line[1]["job_id"], by_line[3]["job_id"]])
     assert ports.outputs.objects[report_key(key)]["counts"] == {"RECEIVED": 2, "REJECTED": 1}  # type: ignore[union-attr]
@@ -237,7 +237,7 @@ def test_finding_06_a_line_that_grows_past_the_message_limit_is_rejected_before_
     by_line = {v["line"]: v for v in report["lines"]}
     assert by_line[2]["job_id"] == "accents-1" and by_line[2]["status"] == "REJECTED"
     assert by_line[2]["error"]["code"] == "message_too_large" and "262144" in by_line[2]["error"]["message"]
-    record = ports.tasks.get("accents-1")
+    record = ports.jobs.get("accents-1")
     assert record is not None and record["status"] == "REJECTED" and "request" not in record
     assert [d["job_id"] for b in queue.batches for d in b] == [by_line[1]["job_id"]]
 
@@ -283,7 +283,7 @@ def test_finding_06_an_unreadable_manifest_is_logged_and_reported(caplog: pytest
 # ------------------------------------------------------------------------------------- sweeper
 
 
-class SweepableTasks(InMemoryTasks):
+class SweepableTasks(InMemoryJobs):
     def received(self, limit: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.items.values() if r["status"] == "RECEIVED"][:limit]
 
@@ -305,7 +305,7 @@ def test_sweeper_re_enqueues_stale_received_jobs_never_claimed_once_per_period()
     received_record(tasks, "retrying", OLD)  # submit claimed it once and put it back itself
     tasks.items["retrying"]["transitions"]["SUBMITTING"] = OLD
     received_record(tasks, "done", OLD)
-    tasks.transition("done", TaskStatus.SUCCEEDED)
+    tasks.transition("done", JobStatus.SUCCEEDED)
 
     assert sweep_stale_received(tasks, queue, 15 * 60, now=NOW) == ["stale"]
     (document,) = queue.batches[0]
@@ -320,7 +320,7 @@ def test_sweeper_is_bounded_per_run_and_skips_a_job_taken_up_meanwhile() -> None
     class Racing(SweepableTasks):
         def received(self, limit: int) -> list[dict[str, Any]]:
             found = super().received(limit)
-            self.transition("job-0", TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})  # submit wins a race
+            self.transition("job-0", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED})  # submit wins a race
             return found
 
     tasks, queue = Racing(), ListQueue()
@@ -333,20 +333,20 @@ def test_sweeper_is_bounded_per_run_and_skips_a_job_taken_up_meanwhile() -> None
 
 def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(sqs: tuple[Any, str]) -> None:
     from mediagen.intake import DynamoReceivedRecords
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.records import DynamoJobRepository
 
     client, url = sqs  # moto is active
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
                           BillingMode="PAY_PER_REQUEST")
-    repository = DynamoTaskRepository("tasks", dynamodb)
+    repository = DynamoJobRepository("tasks", dynamodb)
     for job_id in ("left-behind", "claimed", "finished"):
         repository.create({"job_id": job_id, "status": "RECEIVED", "request": {"model": "nano-banana", "input": {
             "prompt": job_id, "scale": 1.5}}, "output_prefix": "results/jobs/x/", "max_credits": 10})
-    repository.transition("claimed", TaskStatus.SUBMITTING, expect={TaskStatus.RECEIVED})
-    repository.transition("claimed", TaskStatus.RECEIVED, expect={TaskStatus.SUBMITTING})  # submit's own retry
-    repository.transition("finished", TaskStatus.REJECTED)
+    repository.transition("claimed", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED})
+    repository.transition("claimed", JobStatus.RECEIVED, expect={JobStatus.SUBMITTING})  # submit's own retry
+    repository.transition("finished", JobStatus.REJECTED)
     dynamodb.put_item(TableName="tasks", Item={"job_id": {"S": "#manifest:abc"}, "status": {"S": "RECEIVED"}})
     records = DynamoReceivedRecords("tasks", dynamodb)
     queue = SqsJobQueue(url, lambda: client)
@@ -361,13 +361,14 @@ def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(s
 
 
 def test_sweeper_re_enqueued_job_is_taken_up_by_submit_as_the_same_job() -> None:
-    from mediagen.pipeline import accept_job, submit_job
     from mediagen.provider import GenerateAccepted
+    from mediagen.steps.accept import accept_job
+    from mediagen.steps.submit import submit_job
     from tests.fakes import RecordingStarter, ScriptedProvider
 
     provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
     tasks, queue = SweepableTasks(), ListQueue()
-    ports = Ports(settings=Settings(), tasks=tasks, events=RecordingEvents(), provider=lambda: provider,
+    ports = Ports(settings=Settings(), jobs=tasks, events=RecordingEvents(), provider=lambda: provider,
                   executions=RecordingStarter())
     accepted = accept_job(line("left behind", job_id="lb-1"), fallback_job_id="x", ports=ports,
                           source={"channel": "api"}, prefix_base="results/jobs/y/")  # ... and the send failed

@@ -49,7 +49,7 @@ def test_redrive_cli_reads_the_queues_from_the_stack_outputs(capsys) -> None:
 def _deployment():
     import json as _json
 
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.records import DynamoJobRepository
 
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
@@ -58,7 +58,7 @@ def _deployment():
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="outputs")
     s3.put_object(Bucket="outputs", Key="j-ok/output.png", Body=b"\x89PNG....")
-    repo = DynamoTaskRepository("tasks", dynamodb)
+    repo = DynamoJobRepository("tasks", dynamodb)
     repo.create({"job_id": "j-ok", "status": "SUCCEEDED", "model": "nano-banana", "callback_token": "SECRET-TOKEN",
                  "outputs": [{"uri": "s3://outputs/j-ok/output.png", "key": "j-ok/output.png", "bytes": 8,
                               "content_type": "image/png", "sha256": "0" * 64}]})

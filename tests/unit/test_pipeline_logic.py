@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from mediagen.pipeline import Ports, RetryLater, backoff_seconds, check_status, record_failure, submit_job
 from mediagen.provider import (
     AmbiguousSubmit,
     Failed,
@@ -19,7 +18,11 @@ from mediagen.provider import (
     Succeeded,
 )
 from mediagen.settings import Settings
-from tests.fakes import InMemoryTasks, RecordingEvents, RecordingStarter, ScriptedProvider
+from mediagen.steps.core import Ports, RetryLater
+from mediagen.steps.finalize import record_failure
+from mediagen.steps.poll import backoff_seconds, check_status
+from mediagen.steps.submit import submit_job
+from tests.fakes import InMemoryJobs, RecordingEvents, RecordingStarter, ScriptedProvider
 
 JOB = {
     "job_id": "job-1",
@@ -38,7 +41,7 @@ class Clock:
 
 
 def make_ports(provider: ScriptedProvider, clock: Clock | None = None, **settings: object) -> Ports:
-    return Ports(settings=Settings(**settings), tasks=InMemoryTasks(), events=RecordingEvents(),
+    return Ports(settings=Settings(**settings), jobs=InMemoryJobs(), events=RecordingEvents(),
                  provider=lambda: provider, executions=RecordingStarter(), clock=clock or Clock())
 
 
@@ -49,7 +52,7 @@ def test_accepted_job_is_recorded_submitted_and_one_execution_starts() -> None:
     assert record["status"] == "SUBMITTED" and record["provider_task_id"] == "t-1"
     assert record["execution_arn"].endswith(next(iter(ports.executions.started)))
     (state,) = ports.executions.started.values()
-    assert state == {"job_id": "job-1", "task_id": "t-1", "model": "seedance-v1-pro", "modality": "video",
+    assert state == {"job_id": "job-1", "provider_task_id": "t-1", "model": "seedance-v1-pro", "modality": "video",
                      "deadline": 1_000_000 + 3600, "wait_seconds": 2, "polls": 0}
     (body,) = provider.generate_bodies
     assert body["callBackUrl"] == f"https://hooks.example.com/callbacks/{record['callback_token']}"
@@ -74,7 +77,7 @@ def test_same_job_id_with_a_different_request_is_a_conflict_and_changes_nothing(
     result = submit_job(json.dumps(other), delivery_id="m-2", ports=ports)
     assert result["conflict"] is True
     assert len(provider.generate_bodies) == 1
-    assert ports.tasks.get("job-1")["request"]["input"]["prompt"] == "a fox"
+    assert ports.jobs.get("job-1")["request"]["input"]["prompt"] == "a fox"
 
 
 @pytest.mark.parametrize("error", [RateLimited("slow down", http_status=429), ProviderUnavailable("connect refused")])
@@ -83,7 +86,7 @@ def test_not_sent_or_rate_limited_goes_back_to_the_queue_and_can_be_sent_later(e
     ports = make_ports(provider)
     with pytest.raises(RetryLater):
         submit_job(json.dumps(JOB), delivery_id="m-1", ports=ports)
-    assert ports.tasks.get("job-1")["status"] == "RECEIVED"
+    assert ports.jobs.get("job-1")["status"] == "RECEIVED"
     record = submit_job(json.dumps(JOB), delivery_id="m-1", ports=ports)
     assert record["status"] == "SUBMITTED" and len(provider.generate_bodies) == 2
 
@@ -146,7 +149,7 @@ def test_poll_backs_off_exponentially_up_to_the_cap() -> None:
         waits.append(state["wait_seconds"])
         clock.now += state["wait_seconds"]
     assert waits == [4, 8, 16, 32] and state["phase"] == "processing"
-    assert ports.tasks.get("job-1")["polls"] == 4
+    assert ports.jobs.get("job-1")["polls"] == 4
 
 
 def test_poll_reports_ready_then_provider_failure_is_recorded_failed() -> None:
@@ -158,7 +161,7 @@ def test_poll_reports_ready_then_provider_failure_is_recorded_failed() -> None:
     provider2 = ScriptedProvider(generate=[GenerateAccepted("t-2")], status=[Failed("content policy")])
     ports2, state2 = _submitted(provider2, clock)
     assert check_status(state2, ports2)["phase"] == "ended"
-    record = ports2.tasks.get("job-1")
+    record = ports2.jobs.get("job-1")
     assert record["status"] == "FAILED" and record["error"]["message"] == "content policy"
     assert ports2.events.published[-1]["status"] == "FAILED"
 
@@ -172,7 +175,7 @@ def test_a_job_still_processing_at_its_deadline_times_out() -> None:
     clock.now += 11
     state = check_status(state, ports)
     assert state["phase"] == "ended"
-    record = ports.tasks.get("job-1")
+    record = ports.jobs.get("job-1")
     assert record["status"] == "TIMED_OUT" and record["error"]["code"] == "deadline_exceeded"
 
 
@@ -190,7 +193,7 @@ def test_record_failure_marks_pipeline_failed_once_and_redacts_the_cause() -> No
     cause = json.dumps({"errorType": "DownloadFailed",
                         "errorMessage": "GET https://p/status?apiKey=SECRET123456&taskId=t-1 -> 404"})
     out = record_failure({**state, "error": {"Error": "DownloadFailed", "Cause": cause}}, ports)
-    record = ports.tasks.get("job-1")
+    record = ports.jobs.get("job-1")
     assert out["status"] == record["status"] == "PIPELINE_FAILED"
     assert record["error"]["code"] == "download_failed"
     assert "SECRET123456" not in json.dumps(record) and "apiKey=***" in record["error"]["message"]
@@ -215,7 +218,7 @@ def test_an_execution_that_ended_outside_the_workflow_still_gets_a_terminal_reco
     event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
              "detail": {"status": "TIMED_OUT", "name": "job-1-x", "input": json.dumps(state)}}
     assert record_failure(event, ports)["status"] == "TIMED_OUT"
-    record = ports.tasks.get("job-1")
+    record = ports.jobs.get("job-1")
     assert record["status"] == "TIMED_OUT" and record["error"]["code"] == "execution_timed_out"
     # the same event again, or the workflow's own failure path first: nothing changes twice
     failed = {**event, "detail": {**event["detail"], "status": "FAILED"}}

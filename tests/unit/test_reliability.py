@@ -15,11 +15,12 @@ import pytest
 from moto import mock_aws
 
 from mediagen.budget import DynamoSpendGuard, OverBudget
-from mediagen.pipeline import Ports, RetryLater, submit_job
 from mediagen.provider import AmbiguousSubmit, GenerateAccepted, ProviderRejected
+from mediagen.records import DynamoJobRepository
 from mediagen.settings import Settings
-from mediagen.tasks import DynamoTaskRepository
-from tests.fakes import InMemoryTasks, RecordingEvents, RecordingStarter, ScriptedProvider
+from mediagen.steps.core import Ports, RetryLater
+from mediagen.steps.submit import submit_job
+from tests.fakes import InMemoryJobs, RecordingEvents, RecordingStarter, ScriptedProvider
 
 JOB = {"job_id": "job-1", "request": {"model": "seedance-v1-pro", "input": {
     "prompt": "a fox", "duration": "5", "resolution": "720p", "aspect_ratio": "16:9"}}}
@@ -29,16 +30,16 @@ JOB = {"job_id": "job-1", "request": {"model": "seedance-v1-pro", "input": {
 def dynamodb():
     with mock_aws():
         resource = boto3.resource("dynamodb", region_name="us-east-1")
-        resource.create_table(TableName="tasks", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        resource.create_table(TableName="jobs", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
                               AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
                               BillingMode="PAY_PER_REQUEST")
         yield resource
 
 
 def ports_for(dynamodb, provider: ScriptedProvider, **settings: object) -> Ports:
-    return Ports(settings=Settings(**settings), tasks=DynamoTaskRepository("tasks", dynamodb),
+    return Ports(settings=Settings(**settings), jobs=DynamoJobRepository("jobs", dynamodb),
                  events=RecordingEvents(), provider=lambda: provider, executions=RecordingStarter(),
-                 guard=DynamoSpendGuard("tasks", dynamodb))
+                 guard=DynamoSpendGuard("jobs", dynamodb))
 
 
 def job(job_id: str) -> str:
@@ -47,7 +48,7 @@ def job(job_id: str) -> str:
 
 def test_concurrent_deliveries_of_one_job_call_generate_once() -> None:
     provider = ScriptedProvider(generate=[GenerateAccepted("t-1")])
-    ports = Ports(settings=Settings(), tasks=InMemoryTasks(), events=RecordingEvents(), provider=lambda: provider,
+    ports = Ports(settings=Settings(), jobs=InMemoryJobs(), events=RecordingEvents(), provider=lambda: provider,
                   executions=RecordingStarter())
     barrier = threading.Barrier(8)
 
@@ -61,7 +62,7 @@ def test_concurrent_deliveries_of_one_job_call_generate_once() -> None:
     for t in threads:
         t.join()
     assert len(provider.generate_bodies) == 1
-    assert ports.tasks.get("job-1")["status"] == "SUBMITTED"
+    assert ports.jobs.get("job-1")["status"] == "SUBMITTED"
 
 
 def test_jobs_over_the_in_flight_limit_wait_in_the_queue_until_a_slot_frees(dynamodb) -> None:
@@ -70,12 +71,12 @@ def test_jobs_over_the_in_flight_limit_wait_in_the_queue_until_a_slot_frees(dyna
     submit_job(job("a"), delivery_id="m-a", ports=ports)
     with pytest.raises(RetryLater, match="in flight"):
         submit_job(job("b"), delivery_id="m-b", ports=ports)
-    assert ports.tasks.get("b")["status"] == "RECEIVED" and len(provider.generate_bodies) == 1
+    assert ports.jobs.get("b")["status"] == "RECEIVED" and len(provider.generate_bodies) == 1
     # job a ends (any terminal status gives the slot back) -> b goes through on its next delivery
-    from mediagen.pipeline import _terminal
-    from mediagen.tasks import TaskStatus
+    from mediagen.records import JobStatus
+    from mediagen.steps.core import _terminal
 
-    _terminal("a", TaskStatus.FAILED, ports, error={"code": "x", "message": "y"})
+    _terminal("a", JobStatus.FAILED, ports, error={"code": "x", "message": "y"})
     assert submit_job(job("b"), delivery_id="m-b", ports=ports)["status"] == "SUBMITTED"
 
 
@@ -105,7 +106,7 @@ def test_an_unknown_outcome_keeps_the_charge_unless_the_job_opted_into_retry(dyn
 
 
 def test_budget_counter_refuses_what_does_not_fit_and_counts_refunds(dynamodb) -> None:
-    guard = DynamoSpendGuard("tasks", dynamodb)
+    guard = DynamoSpendGuard("jobs", dynamodb)
     totals = [guard.charge(10, limit=55, day="2026-11-21") for _ in range(5)]
     assert totals == [10, 20, 30, 40, 50]
     with pytest.raises(OverBudget, match="50 of 55 already committed"):

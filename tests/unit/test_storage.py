@@ -26,7 +26,7 @@ from mediagen.storage import (
     unpack_zip,
     unpack_zip_from_store,
 )
-from tests.fakes import InMemoryOutputStore
+from tests.fakes import MemoryOutputStore
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_finding_10_zip_members_photo_and_photo_png_both_land(s3) -> None:
         body = s3.get_object(Bucket="out", Key=obj.key)["Body"].read()
         assert body == data and obj.sha256 == hashlib.sha256(body).hexdigest() and obj.bytes == len(body)
     # Deterministic: the same archive gives the same names.
-    again = unpack_zip(InMemoryOutputStore(), io.BytesIO(_zip(members)), "jobs/z1/files/")
+    again = unpack_zip(MemoryOutputStore(), io.BytesIO(_zip(members)), "jobs/z1/files/")
     assert [o.key for o in again] == [o.key for o in stored]
 
 
@@ -111,7 +111,7 @@ def test_finding_10_zip_members_photo_and_photo_png_both_land(s3) -> None:
                           st.sampled_from([b"png", b"bin"])), max_size=12, unique_by=lambda m: m[0]))
 def test_finding_10_every_member_lands_once_under_a_unique_name(names: list[tuple[str, bytes]]) -> None:
     members = [(name, (_png(name) if kind == b"png" else b"data " + name.encode())) for name, kind in names]
-    store = InMemoryOutputStore()
+    store = MemoryOutputStore()
     stored = unpack_zip(store, io.BytesIO(_zip(members)), "p/")
     keys = [o.key for o in stored]
     assert len({k.lower() for k in keys}) == len(members) == len(store.objects)
@@ -121,7 +121,7 @@ def test_finding_10_every_member_lands_once_under_a_unique_name(names: list[tupl
 
 def test_finding_12_a_member_expanding_over_100_to_1_is_refused_and_nothing_lands() -> None:
     bomb = _zip([("ok.png", _png("ok")), ("zeros.bin", b"\0" * 5_000_000)], compression=zipfile.ZIP_DEFLATED)
-    store = InMemoryOutputStore()
+    store = MemoryOutputStore()
     with pytest.raises(ZipRefused, match=r"zip member 'zeros.bin' expands \d+:1 .*; the limit is 100:1") as caught:
         unpack_zip(store, io.BytesIO(bomb), "p/")
     assert caught.value.code == "zip_refused" and isinstance(caught.value, StorageError)
@@ -136,7 +136,7 @@ def test_finding_12_total_size_over_the_configured_cap_is_refused(monkeypatch: p
     archive = _zip([("a.png", _png("a") + os.urandom(400)), ("b.png", _png("b") + os.urandom(400))])
     with pytest.raises(ZipRefused, match=r"expands to \d+ bytes; the limit is 1000 bytes "
                                          r"\(MEDIAGEN_ZIP_MAX_TOTAL_BYTES\)"):
-        unpack_zip(InMemoryOutputStore(), io.BytesIO(archive), "p/", limits)
+        unpack_zip(MemoryOutputStore(), io.BytesIO(archive), "p/", limits)
     monkeypatch.setenv("MEDIAGEN_ZIP_MAX_TOTAL_BYTES", "lots")
     with pytest.raises(ConfigurationError, match="MEDIAGEN_ZIP_MAX_TOTAL_BYTES must be a positive number"):
         ZipLimits.from_env()
@@ -167,7 +167,7 @@ def test_finding_12_unpack_from_the_store_streams_with_ranged_gets_on_s3(s3) -> 
 def test_finding_12_unpack_from_the_store_reads_bounded_ranges_once(monkeypatch: pytest.MonkeyPatch) -> None:
     members = [(f"f{i}.png", _png(str(i)) + os.urandom(700_000)) for i in range(4)]
     archive = _zip(members)
-    store = InMemoryOutputStore()
+    store = MemoryOutputStore()
     store.objects["z.zip"] = archive
     _no_local_staging(monkeypatch)
     stored = unpack_zip_from_store(store, "z.zip", "files/")
@@ -178,7 +178,7 @@ def test_finding_12_unpack_from_the_store_reads_bounded_ranges_once(monkeypatch:
 
 
 def test_finding_12_a_stored_file_that_is_not_a_zip_is_a_storage_error() -> None:
-    store = InMemoryOutputStore()
+    store = MemoryOutputStore()
     store.objects["z.zip"] = b"PK\x03\x04 but not really a zip"
     with pytest.raises(StorageError, match="not readable"):
         unpack_zip_from_store(store, "z.zip", "files/")

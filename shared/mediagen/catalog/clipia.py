@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from mediagen.catalog.clipia_schema import to_json_schema
-from mediagen.catalog.core import Problem, _suggest_field, _url_problem
+from mediagen.catalog.core import Problem, _suggest_field
+from mediagen.catalog.urls import url_problem
 from mediagen.errors import InvalidJob
 
 DATA_FILE = "clipia_models.json"
@@ -255,7 +256,7 @@ class ClipiaCatalog:
             else:
                 continue
             for path, url in found:
-                message = _url_problem(url)
+                message = url_problem(url)
                 if message and (path, message) not in seen:
                     problems.append(Problem(path, message))
         return problems

@@ -25,26 +25,17 @@ class StackQueries:
     log_path: Path | None
     log_buffer: io.StringIO
 
-    def tasks(self) -> list[dict[str, Any]]:
-        """Every task record (a scan: fine for local runs)."""
-        from mediagen.dynamo import DynamoTable
-        from mediagen.tasks import _from_dynamo
+    def records(self) -> list[dict[str, Any]]:
+        """Every job record, newest first (a scan: fine for local runs)."""
+        from mediagen.records import DynamoJobRepository
 
-        table = DynamoTable(self.session.client("dynamodb"), TASK_TABLE)
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = table.scan(**kwargs)
-            # keys starting with '#' are the spend guards' counters (mediagen.budget), not jobs
-            items.extend(_from_dynamo(i) for i in page.get("Items", []) if not str(i["job_id"]).startswith("#"))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return DynamoJobRepository(TASK_TABLE, self.session.client("dynamodb")).scan()
 
-    def task(self, job_id: str) -> dict[str, Any] | None:
-        from mediagen.tasks import DynamoTaskRepository
+    def record(self, job_id: str) -> dict[str, Any] | None:
+        """One job record (None when there is none)."""
+        from mediagen.records import DynamoJobRepository
 
-        return DynamoTaskRepository(TASK_TABLE, self.session.client("dynamodb")).get(job_id)
+        return DynamoJobRepository(TASK_TABLE, self.session.client("dynamodb")).get(job_id)
 
     def queue_depth(self, *, intake: bool = False) -> int:
         """Messages in the jobs queue (and, with ``intake``, the intake queue): visible, in flight or delayed."""

@@ -17,7 +17,7 @@ from mediagen.jobs import MAX_JOB_DEPTH
 from mediagen.local.faults import ENV_FAULTS_SEED, FaultInjector
 from mediagen.local.stack import EmbeddedStack, default_template_path, repo_root
 from mediagen.ops.display import clean
-from mediagen.tasks import INTERNAL_FIELDS, TaskStatus
+from mediagen.records import INTERNAL_FIELDS, JobStatus
 
 
 def load_job_files(paths: list[Path]) -> list[dict[str, Any] | str]:
@@ -264,7 +264,7 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     print(f"outputs copied to {output_dir}/ :", file=out)
     for path in sorted(files_written):
         print(f"  {path}", file=out)
-    ok = all(r.get("status") == TaskStatus.SUCCEEDED for r in result.records)
+    ok = all(r.get("status") == JobStatus.SUCCEEDED for r in result.records)
     print(f"\n{'all jobs SUCCEEDED' if ok else 'some jobs did not succeed'} in {result.wall_seconds:.1f}s", file=out)
     return 0 if ok else 1
 

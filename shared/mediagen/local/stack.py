@@ -44,7 +44,7 @@ from mediagen.local.provisioning import (
 )
 from mediagen.local.queries import StackQueries
 from mediagen.local.template import Template
-from mediagen.tasks import TERMINAL
+from mediagen.records import TERMINAL
 
 __all__ = ["ACCOUNT", "INTAKE_BUCKET", "OUTPUTS_BUCKET", "REGION", "STACK_NAME", "TASK_TABLE", "EmbeddedStack",
            "default_template_path", "repo_root"]
@@ -303,7 +303,7 @@ class EmbeddedStack(StackQueries):
             # intake queue before the execution is seen as stopped, so nothing can slip between the checks.
             idle = not self._running_executions()
             drained = self.queue_depth(intake=True) == 0
-            records = self.tasks()
+            records = self.records()
             elapsed = time.monotonic() - start
             if on_progress:
                 on_progress(records, elapsed)

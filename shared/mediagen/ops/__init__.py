@@ -1,5 +1,5 @@
 """Operator tools against a deployed stack (the CLI's ``redrive``, ``status``, ``jobs``): find its resources,
-move DLQ messages back, read task records. Never shipped to Lambda (see infra bundling)."""
+move DLQ messages back, read job records. Never shipped to Lambda (see infra bundling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sys
 from typing import IO, Any
 
 from mediagen.errors import ConfigurationError
-from mediagen.tasks import INTERNAL_FIELDS
 
 
 def stack_outputs(stack_name: str, cloudformation: Any | None = None) -> dict[str, str]:
@@ -55,7 +54,7 @@ def redrive(sqs: Any, *, dlq_url: str, queue_url: str, limit: int | None = None,
 
 def table_and_bucket(stack: str, table: str | None, bucket: str | None,
                      cloudformation: Any | None = None) -> tuple[str, str]:
-    """The task table and outputs bucket: as given, else from the stack's outputs."""
+    """The job table and outputs bucket: as given, else from the stack's outputs."""
     if table and bucket:
         return table, bucket
     outputs = stack_outputs(stack, cloudformation)
@@ -64,43 +63,24 @@ def table_and_bucket(stack: str, table: str | None, bucket: str | None,
 
 def job_status(job_id: str, *, table: str, bucket: str, dynamodb: Any, s3: Any,
                url_seconds: int = 900) -> dict[str, Any] | None:
-    """A job's task record as an operator sees it: status, timestamps, error, outputs with S3 URIs and
-    presigned download URLs valid for ``url_seconds``. None when no such job exists. Internal fields (the
-    callback token, the wait token) are left out."""
-    from mediagen.tasks import DynamoTaskRepository
+    """A job's record as users see it (:func:`mediagen.records.public_view`: status, timestamps, error, outputs
+    with S3 URIs and presigned download URLs valid for ``url_seconds``). None when no such job exists."""
+    from mediagen.records import DynamoJobRepository, public_view
 
-    record = DynamoTaskRepository(table, dynamodb).get(job_id)
+    record = DynamoJobRepository(table, dynamodb).get(job_id)
     if record is None:
         return None
-    shown = {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
-    for output in shown.get("outputs", []):
-        output["url"] = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": output["key"]},
-                                                  ExpiresIn=url_seconds)
-    return shown
 
+    def presign(key: str, seconds: int) -> str:
+        return str(s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds))
 
+    return public_view(record, presign, url_seconds)
 
 
 def list_jobs(*, table: str, dynamodb: Any, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Task records, newest first (at most ``limit``), optionally only those in ``status``.
+    """Job records as users see them (:func:`mediagen.records.public_view`), newest first (at most ``limit``),
+    optionally only those in ``status``. A scan of the job table: fine for an operator's look at a deployment,
+    not for a hot path."""
+    from mediagen.records import DynamoJobRepository, public_view
 
-    A scan of the task table: fine for an operator's look at a deployment, not for a hot path.
-    """
-    from mediagen.dynamo import DynamoTable
-
-    dynamo_table = DynamoTable(dynamodb, table)
-    kwargs: dict[str, Any] = {"ConsistentRead": True}
-    if status:
-        kwargs.update(FilterExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
-                      ExpressionAttributeValues={":s": {"S": status}})
-    records: list[dict[str, Any]] = []
-    while True:
-        page = dynamo_table.scan(**kwargs)
-        records.extend(r for r in page["Items"] if not str(r.get("job_id", "")).startswith("#"))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    from mediagen.tasks import _from_dynamo
-
-    records.sort(key=lambda r: str(r.get("created_at", "")), reverse=True)
-    return [{k: v for k, v in _from_dynamo(r).items() if k not in INTERNAL_FIELDS} for r in records[:limit]]
+    return [public_view(r) for r in DynamoJobRepository(table, dynamodb).scan(status=status, limit=limit)]

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from mediagen.errors import ConfigurationError, MediagenError
 from mediagen.ops.display import clean
-from mediagen.tasks import TERMINAL, TaskStatus
+from mediagen.records import TERMINAL, JobStatus
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Target:
 
     Attributes:
         sqs, dynamodb, s3: boto3 clients (of the deployment's account, or the local stack's).
-        queue_url, table, bucket: the stack's jobs queue, task table and outputs bucket.
+        queue_url, table, bucket: the stack's jobs queue, job table and outputs bucket.
         api_url: the jobs API endpoint ('' when the stack has none).
         tick: called on every round of waiting (the local stack delivers its queues there).
         http: how to POST to the API: ``(url, body) -> (status, json)``.
@@ -95,22 +95,19 @@ def prepare(jobs: list[dict[str, Any] | str], out: IO[str]) -> tuple[list[dict[s
     """Check every job; give job ids to those without. Returns (valid jobs, number of invalid ones); each
     problem is printed as ``<file job n>: <field>: <message>``."""
     from mediagen.catalog import get_catalog
-    from mediagen.jobs import parse_job
+    from mediagen.jobs import check_job
 
     catalog = get_catalog()
     valid, invalid = [], 0
     for n, job in enumerate(jobs, start=1):
         if isinstance(job, dict) and not job.get("job_id"):
             job = {**job, "job_id": f"cli-{uuid.uuid4().hex[:20]}"}
-        parsed = parse_job(job, fallback_job_id=f"job-{n}")
-        problems = list(parsed.problems)
-        if parsed.job is not None:
-            problems += [p.to_dict() for p in catalog.validate(
-                parsed.job.request, allow_unknown_fields=parsed.job.allow_unknown_fields)]
-        if problems:
+        checked = check_job(job, fallback_job_id=f"job-{n}", catalog=catalog)  # the check every channel runs
+        if checked.error is not None:
             invalid += 1
+            problems = checked.error.get("problems") or [{"field": "job", "message": checked.error["message"]}]
             for p in problems:
-                print(f"job {n} ({clean(parsed.job_id)}): {clean(p['field'])}: {clean(p['message'])}", file=out)
+                print(f"job {n} ({clean(checked.job_id)}): {clean(p['field'])}: {clean(p['message'])}", file=out)
             continue
         assert isinstance(job, dict)
         valid.append(job)
@@ -147,21 +144,21 @@ def wait(job_ids: list[str], target: Target, *, timeout: float, out: IO[str], in
          ) -> dict[str, dict[str, Any]]:
     """Follow jobs until each has ended (or ``timeout`` seconds pass), printing each status change.
 
-    Returns: job id -> task record (absent: never recorded).
+    Returns: job id -> job record (absent: never recorded).
 
     Raises:
         TimeoutError: some jobs had not ended (names them with their status).
     """
-    from mediagen.tasks import DynamoTaskRepository
+    from mediagen.records import DynamoJobRepository
 
-    tasks = DynamoTaskRepository(target.table, target.dynamodb)
+    jobs = DynamoJobRepository(target.table, target.dynamodb)
     seen: dict[str, tuple[str, int]] = {}
     records: dict[str, dict[str, Any]] = {}
     start = time.monotonic()
     while True:
         target.tick()
         for job_id in job_ids:
-            record = tasks.get(job_id)
+            record = jobs.get(job_id)
             if record is None:
                 continue
             records[job_id] = record
@@ -225,7 +222,7 @@ def submit(jobs: list[dict[str, Any] | str], target: Target | Callable[[], Targe
     records = wait(ids, target, timeout=timeout, out=out)
     files: list[Path] = []
     for job_id in ids:
-        if records[job_id].get("status") == TaskStatus.SUCCEEDED:
+        if records[job_id].get("status") == JobStatus.SUCCEEDED:
             files += download(records[job_id], target, output_dir)
     print("", file=out)
     for job_id in ids:
@@ -236,5 +233,5 @@ def submit(jobs: list[dict[str, Any] | str], target: Target | Callable[[], Targe
         print(f"\noutputs downloaded to {output_dir}/ :", file=out)
         for path in sorted(files):
             print(f"  {clean(path)}", file=out)
-    ok = not invalid and all(records[j].get("status") == TaskStatus.SUCCEEDED for j in ids)
+    ok = not invalid and all(records[j].get("status") == JobStatus.SUCCEEDED for j in ids)
     return 0 if ok else 1

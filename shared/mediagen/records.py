@@ -1,0 +1,339 @@
+"""The job record: one DynamoDB item per job (:class:`JobRecord`), and the repository port in front of it.
+
+Every job reaches one of the terminal statuses; transitions are conditional writes, so two workers can
+never both move a job out of the same status.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol, TypedDict
+
+from mediagen.errors import JobNotFound, RepositoryError, StatusConflict
+
+
+class JobStatus(StrEnum):
+    """Lifecycle of a job. Terminal statuses say who decided the outcome and whether credits were at risk."""
+
+    RECEIVED = "RECEIVED"            #: envelope and request valid, recorded; not yet sent
+    SUBMITTING = "SUBMITTING"        #: a worker is calling generate right now
+    SUBMITTED = "SUBMITTED"          #: the provider accepted it (taskId); polling
+    PERSISTING = "PERSISTING"        #: the provider finished; copying the result into S3
+    SUCCEEDED = "SUCCEEDED"          #: outputs are in S3
+    REJECTED = "REJECTED"            #: refused before any credit was spent (bad input, budget, provider 4xx)
+    FAILED = "FAILED"                #: the provider reported the generation failed
+    PIPELINE_FAILED = "PIPELINE_FAILED"  #: the provider succeeded but mediagen could not deliver (e.g. download)
+    TIMED_OUT = "TIMED_OUT"          #: no terminal provider status before the deadline
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  #: generate may have reached the provider (may have charged); not retried
+    CANCELLED = "CANCELLED"          #: cancelled by a user (POST /jobs/{job_id}/cancel); polling stopped
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL: frozenset[JobStatus] = frozenset({
+    JobStatus.SUCCEEDED, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.PIPELINE_FAILED,
+    JobStatus.TIMED_OUT, JobStatus.OUTCOME_UNKNOWN, JobStatus.CANCELLED,
+})
+
+
+class JobRecord(TypedDict, total=False):
+    """Every field a job record may hold (the DynamoDB item; times are ISO-8601 UTC strings).
+
+    A test runs the steps on fakes and checks that every key they write is declared here.
+    """
+
+    # Identity and the job as received
+    job_id: str                       #: partition key: the job's idempotency key
+    status: str                       #: a :class:`JobStatus` value
+    model: str                        #: the request's ``model``
+    modality: str                     #: image | video | audio (from the catalog)
+    request: dict[str, Any]           #: the documented request body, secrets redacted
+    request_hash: str                 #: SHA-256 of what is paid for; a different hash under one id is a conflict
+    output_prefix: str                #: S3 key prefix of the results (``<prefix><job_id>/``)
+    metadata: dict[str, Any]          #: the job's own metadata, echoed in events
+    max_credits: int | None           #: refuse the job when its estimate is higher
+    allow_unknown_fields: bool        #: fields the catalog does not know are sent
+    credits_estimate: int | None      #: the catalog's estimate (None: unpriced)
+    source: dict[str, Any]            #: where the job came from: ``{"channel": "api"|"s3-manifest"|…, …}``
+    # Bookkeeping written by the repository
+    created_at: str                   #: when the record was created
+    updated_at: str                   #: when it last changed
+    transitions: dict[str, str]       #: status -> when it was entered
+    polls: int                        #: status checks made
+    callbacks: int                    #: provider callbacks accepted
+    # Submit
+    callback_token: str               #: the secret in the callback URL (a credential: never shown)
+    holds_slot: bool                  #: the job holds an in-flight slot (given back once, when it ends)
+    credits_charged: int              #: credits charged to the daily budget for this job
+    charged_day: str                  #: the UTC day (YYYY-MM-DD) they were charged to
+    provider_task_id: str             #: the provider's taskId, once generate accepted the job
+    orphan_provider_task_id: str      #: a taskId accepted after this worker's claim expired (money trail)
+    deadline: int                     #: epoch seconds by which the provider must have finished
+    execution_arn: str                #: the job's Step Functions execution
+    last_error: dict[str, Any]        #: why the last delivery failed (``{"code", "message"}``)
+    failed_deliveries: int            #: deliveries that failed (the message may end in the DLQ)
+    unknown_outcomes: int             #: ambiguous generate failures retried (``retry_unknown_outcome``)
+    # Waiting for the provider
+    callback_received_at: str         #: when the first valid callback arrived
+    provider_reported: dict[str, Any]  #: what the callback payload claimed (diagnosis only, never acted upon)
+    wake_token: str                   #: the armed wait's Step Functions task token (a credential)
+    wake_pending: bool                #: a callback arrived while no wait was armed: the next wait ends at once
+    provider_completed_at: str        #: when a status check first saw the provider's terminal status
+    # Persist
+    persist_started_at: str           #: when persist started copying the result
+    outputs: list[dict[str, Any]]     #: ``[{uri, key, bytes, content_type, sha256, unpacked_from?}]``
+    manifest_uri: str                 #: ``s3://…/result.json``
+    detection_lag_ms: int | None      #: provider completion signal -> persist start
+    # End
+    error: dict[str, Any]             #: ``{code, message, problems?}`` of a job that did not succeed
+    cancelled_from: str               #: the status a cancelled job was in
+    event_published: bool             #: its terminal event was published (claimed once)
+
+
+#: Every key a :class:`JobRecord` may hold.
+JOB_RECORD_FIELDS: frozenset[str] = frozenset(JobRecord.__annotations__)
+
+
+#: Job record fields that are credentials (the callback and wait tokens) or bookkeeping; never shown to users
+#: (the HTTP API, ``mediagen status``/``jobs``/``run-local``).
+INTERNAL_FIELDS: frozenset[str] = frozenset({
+    "callback_token", "wake_token", "request_hash", "holds_slot", "event_published", "wake_pending",
+    "charged_day", "credits_charged",
+})
+
+
+def public_view(record: dict[str, Any], presign: Callable[[str, int], str] | None = None,
+                url_seconds: int = 900) -> dict[str, Any]:
+    """A job record as users see it (the HTTP API, ``mediagen status``/``jobs``): without
+    :data:`INTERNAL_FIELDS`, with ``terminal`` (bool), and -- when ``presign(key, seconds)`` is given -- each
+    output with a download ``url`` valid ``url_seconds`` (``url_expires_in``)."""
+    shown = {k: copy.deepcopy(v) for k, v in record.items() if k not in INTERNAL_FIELDS}
+    shown["terminal"] = record.get("status") in TERMINAL
+    outputs = []
+    for output in record.get("outputs") or []:
+        view = dict(output)
+        if presign is not None and output.get("key"):
+            view["url"] = presign(output["key"], url_seconds)
+            view["url_expires_in"] = url_seconds
+        outputs.append(view)
+    shown["outputs"] = outputs
+    return shown
+
+
+def utcnow() -> str:
+    """Current time, ISO-8601 UTC with milliseconds (``2026-11-21T05:10:00.123Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class JobRepository(Protocol):
+    """Port for job records. Adapters translate storage errors to ``RepositoryError`` subclasses."""
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Insert ``record`` unless a record with its ``job_id`` exists.
+
+        Returns:
+            None when created; the existing record otherwise (nothing is changed).
+        """
+        ...
+
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus | None,
+        *,
+        expect: set[JobStatus] | frozenset[JobStatus] | None = None,
+        set_fields: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+        remove: tuple[str, ...] = (),
+        unless_set: str | None = None,
+    ) -> dict[str, Any]:
+        """Atomically move the job to ``to`` (or keep the status when ``to`` is None), setting
+        ``set_fields``, adding to counters in ``add`` and removing the attributes in ``remove``.
+
+        Args:
+            expect: the statuses the job must be in; otherwise ``StatusConflict`` and nothing changes.
+            unless_set: an attribute that must not exist yet (a "first time only" write); otherwise
+                ``StatusConflict``.
+
+        Returns:
+            the record after the update.
+
+        Raises:
+            StatusConflict: the job is not in an expected status.
+            JobNotFound: no such job.
+        """
+        ...
+
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Job records, newest first (``created_at``), at most ``limit``, optionally only those in ``status``.
+
+        Reads the whole table (the spend guard's and the intake's reserved ``#`` items are left out): for an
+        operator's look at a deployment (API listing, CLI, local stack), never a hot path.
+        """
+        ...
+
+    def take(self, job_id: str, attribute: str) -> Any:
+        """Atomically remove ``attribute`` and return the value it had (None when it was not set).
+
+        Two concurrent callers never both get the value: this is how a wake-up token is used once.
+        """
+        ...
+
+
+def _to_dynamo(value: Any) -> Any:
+    """JSON-compatible value -> DynamoDB-compatible (floats become Decimal)."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+class DynamoJobRepository:
+    """``JobRepository`` on a DynamoDB table whose partition key is ``job_id`` (S).
+
+    Args:
+        table_name: the job table.
+        dynamodb_resource: an injectable ``boto3.client("dynamodb")`` or resource (tests, other regions);
+            calls go through the client, so the repository is safe to share between threads.
+    """
+
+    def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
+        if dynamodb_resource is None:
+            from mediagen import aws
+
+            dynamodb_resource = aws.client("dynamodb")
+        from mediagen.dynamo import DynamoTable
+
+        self._table = DynamoTable(dynamodb_resource, table_name)
+        from botocore.exceptions import ClientError
+
+        self._client_error = ClientError
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        now = utcnow()
+        item = {"created_at": now, "updated_at": now, "polls": 0, "callbacks": 0,
+                "transitions": {record["status"]: now}, **record}
+        try:
+            self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(job_id)")
+        except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                existing = self.get(record["job_id"])
+                return existing or {}
+            raise RepositoryError(f"could not create job {record['job_id']}: {exc.response['Error']['Code']}") from exc
+        return None
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            item = self._table.get_item(Key={"job_id": job_id}, ConsistentRead=True).get("Item")
+        except self._client_error as exc:
+            raise RepositoryError(f"could not read job {job_id}: {exc.response['Error']['Code']}") from exc
+        return _from_dynamo(item) if item else None
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus | None,
+        *,
+        expect: set[JobStatus] | frozenset[JobStatus] | None = None,
+        set_fields: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+        remove: tuple[str, ...] = (),
+        unless_set: str | None = None,
+    ) -> dict[str, Any]:
+        now = utcnow()
+        names: dict[str, str] = {"#updated_at": "updated_at"}
+        values: dict[str, Any] = {":now": now}
+        sets = ["#updated_at = :now"]
+        if to is not None:
+            names |= {"#status": "status", "#transitions": "transitions", "#to": str(to)}
+            values[":to"] = str(to)
+            sets += ["#status = :to", "#transitions.#to = :now"]
+        for i, (key, val) in enumerate((set_fields or {}).items()):
+            names[f"#s{i}"] = key
+            values[f":s{i}"] = _to_dynamo(val)
+            sets.append(f"#s{i} = :s{i}")
+        expression = "SET " + ", ".join(sets)
+        adds = []
+        for i, (key, amount) in enumerate((add or {}).items()):
+            names[f"#a{i}"] = key
+            values[f":a{i}"] = amount
+            adds.append(f"#a{i} :a{i}")
+        if adds:
+            expression += " ADD " + ", ".join(adds)
+        if remove:
+            for i, key in enumerate(remove):
+                names[f"#r{i}"] = key
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        condition = "attribute_exists(job_id)"
+        if unless_set:
+            names["#unless"] = unless_set
+            condition += " AND attribute_not_exists(#unless)"
+        if expect:
+            names["#status"] = "status"
+            placeholders = []
+            for i, status in enumerate(sorted(expect)):
+                values[f":e{i}"] = str(status)
+                placeholders.append(f":e{i}")
+            condition += f" AND #status IN ({', '.join(placeholders)})"
+        try:
+            result = self._table.update_item(
+                Key={"job_id": job_id}, UpdateExpression=expression, ConditionExpression=condition,
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+            )
+        except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                current = self.get(job_id)
+                if current is None:
+                    raise JobNotFound(f"no job {job_id}") from exc
+                raise StatusConflict(
+                    f"job {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
+                    + (f" without {unless_set}" if unless_set else "")
+                ) from exc
+            raise RepositoryError(f"could not update job {job_id}: {exc.response['Error']['Code']}") from exc
+        return _from_dynamo(result["Attributes"])
+
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"ConsistentRead": True}
+        if status:
+            kwargs.update(FilterExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+                          ExpressionAttributeValues={":s": {"S": status}})
+        records: list[dict[str, Any]] = []
+        try:
+            while True:
+                page = self._table.scan(**kwargs)
+                records.extend(r for r in page["Items"] if not str(r.get("job_id", "")).startswith("#"))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except self._client_error as exc:
+            raise RepositoryError(f"could not scan the job table: {exc.response['Error']['Code']}") from exc
+        records.sort(key=lambda r: str(r.get("created_at", "")), reverse=True)
+        return [_from_dynamo(r) for r in (records[:limit] if limit is not None else records)]
+
+    def take(self, job_id: str, attribute: str) -> Any:
+        try:
+            result = self._table.update_item(
+                Key={"job_id": job_id}, UpdateExpression="REMOVE #a", ConditionExpression="attribute_exists(#a)",
+                ExpressionAttributeNames={"#a": attribute}, ReturnValues="UPDATED_OLD",
+            )
+        except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise RepositoryError(f"could not update job {job_id}: {exc.response['Error']['Code']}") from exc
+        return _from_dynamo(result.get("Attributes", {}).get(attribute))

@@ -1,0 +1,82 @@
+"""Step ``cancel`` (the HTTP API's ``POST /jobs/{job_id}/cancel``): record CANCELLED, stop polling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mediagen.errors import MediagenError, StatusConflict
+from mediagen.records import TERMINAL, JobStatus
+from mediagen.steps.core import (
+    Ports,
+    _log,
+    _publish,
+)
+
+
+class NotCancellable(MediagenError):
+    """The job cannot be cancelled now (HTTP 409): it has ended, or it is between two steps that must not
+    be interrupted (being sent to the provider, or being stored). Attributes: ``status``, ``retry``."""
+
+    code = "not_cancellable"
+
+    def __init__(self, message: str, *, status: str, retry: bool, job_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry = retry
+        self.job_id = job_id
+
+
+#: What a cancelled job's record says, by the status it was cancelled in.
+CANCEL_MESSAGES = {
+    JobStatus.RECEIVED: "cancelled before it was sent to the provider; no credits were spent",
+    JobStatus.SUBMITTED: "cancelled while the provider was generating. Cliprise has no cancel operation: the "
+                          "generation continues at the provider and its credits are spent; mediagen stopped "
+                          "polling and will not store the result",
+}
+
+
+def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]:
+    """Cancel a job: record CANCELLED (and announce it), stop its polling, free its in-flight slot.
+
+    A job still in the queue (RECEIVED) is never sent. A job at the provider (SUBMITTED) keeps running there --
+    the provider has no cancel ([002:17] documents only generate and status) -- so its credits are spent;
+    its execution is woken and ends at its next step without storing anything.
+
+    Returns:
+        the CANCELLED job record.
+
+    Raises:
+        JobNotFound: no such job.
+        NotCancellable: the job has ended, or is being submitted or stored right now (``retry`` says whether
+            asking again shortly may succeed).
+    """
+    from mediagen.errors import JobNotFound
+
+    for _ in range(3):  # the status may move between the read and the conditional write
+        record = ports.jobs.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job {job_id}")
+        status = JobStatus(record.get("status", JobStatus.RECEIVED))
+        if status in TERMINAL:
+            raise NotCancellable(f"job {job_id} has already ended ({status})", status=status, retry=False,
+                                 job_id=job_id)
+        if status not in CANCEL_MESSAGES:
+            what = "being sent to the provider" if status == JobStatus.SUBMITTING else "being stored in S3"
+            raise NotCancellable(f"job {job_id} is {what} right now; ask again in a few seconds",
+                                 status=status, retry=True, job_id=job_id)
+        message = CANCEL_MESSAGES[status] + (f" ({reason[:200]})" if reason else "")
+        try:
+            done = ports.jobs.transition(job_id, JobStatus.CANCELLED, expect={status},
+                                          set_fields={"error": {"code": "cancelled", "message": message},
+                                                      "cancelled_from": str(status)})
+        except StatusConflict:
+            continue
+        _log().warning("job cancelled", job_id=job_id, was=str(status))
+        _publish(done, ports)
+        if status == JobStatus.SUBMITTED and ports.waker is not None:
+            from mediagen.completion import wake_execution
+
+            wake_execution(job_id, ports.jobs, ports.waker, reason="cancel")
+        return ports.jobs.get(job_id) or done
+    raise NotCancellable(f"job {job_id} keeps changing status; ask again", status="", retry=True, job_id=job_id)
+

@@ -1,0 +1,199 @@
+"""What every step shares: the ports, the job checks, terminal transitions and publishing.
+
+- :class:`Ports` -- what the steps talk to (production wiring in :mod:`mediagen.wiring`; tests pass fakes).
+- :class:`RetryLater` -- nothing was sent or spent; the channel delivers the job again later.
+- :func:`reject_job` -- record a job REJECTED (nothing sent, nothing spent) and announce it.
+- :func:`_terminal` -- move a job to a terminal status (conditional write) and publish it.
+- :func:`_publish` -- announce a terminal job once, give back its in-flight slot, count it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mediagen.completion import new_callback_token
+from mediagen.errors import MediagenError, StatusConflict
+from mediagen.jobs import CheckedJob
+from mediagen.observability import MetricsSink, NullMetrics
+from mediagen.records import TERMINAL, JobStatus
+from mediagen.redact import redact, redact_text
+from mediagen.settings import Settings
+
+if TYPE_CHECKING:
+    from mediagen.budget import SpendGuard
+    from mediagen.catalog import Catalog
+    from mediagen.completion import TaskWaker
+    from mediagen.events import EventPublisher
+    from mediagen.executions import ExecutionStarter
+    from mediagen.inputs import InputResolver
+    from mediagen.provider import ClipriseClient
+    from mediagen.queue import JobQueue
+    from mediagen.records import JobRepository
+    from mediagen.storage import OutputStore
+
+
+class RetryLater(MediagenError):
+    """The job could not be sent now but nothing was spent (rate limited, provider unreachable, no free
+    in-flight slot): the message goes back to the queue and is delivered again after a delay.
+
+    Attributes:
+        resend: the job is *waiting*, not failing (rate limited, no free slot): the channel should put it back
+            as a new delayed message (:attr:`job_document`), so waiting never counts towards the dead-letter
+            queue's receive limit. Otherwise (provider unreachable) the same message is retried and, if it
+            keeps failing, ends in the DLQ with ``last_error`` on its job record.
+        job_document: the job, with its job id made explicit, for the re-sent message.
+    """
+
+    code = "retry_later"
+
+    def __init__(self, message: str, *, code: str | None = None, resend: bool = False,
+                 job_document: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.resend = resend
+        self.job_document = job_document
+
+
+@dataclass
+class Ports:
+    """What the logic talks to. Production wiring is in :mod:`mediagen.wiring`; tests pass fakes.
+
+    ``provider`` and ``catalog`` are factories so that a step that does not need them never pays for
+    them (no secret read, no catalog load).
+    """
+
+    settings: Settings
+    jobs: JobRepository
+    events: EventPublisher
+    provider: Callable[[], ClipriseClient]
+    catalog: Callable[[], Catalog] = field(default=lambda: _default_catalog())
+    executions: ExecutionStarter | None = None
+    outputs: OutputStore | None = None
+    guard: SpendGuard | None = None
+    metrics: MetricsSink = field(default_factory=lambda: NullMetrics())
+    clock: Callable[[], float] = time.time
+    #: Turns ``s3://`` inputs into URLs the provider can fetch (submit); None: such inputs are refused.
+    inputs: InputResolver | None = None
+    #: Where the HTTP API and the S3 intake put accepted jobs (the jobs queue).
+    jobs_queue: JobQueue | None = None
+    #: Ends an execution's wait early (cancel).
+    waker: TaskWaker | None = None
+
+
+
+def _default_catalog() -> Catalog:
+    from mediagen.catalog import get_catalog
+
+    return get_catalog()
+
+
+def _log() -> Any:
+    from mediagen.observability import get_logger
+
+    return get_logger()
+
+
+# --------------------------------------------------------------------------------------------- submit
+
+
+def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None) -> dict[str, Any]:
+    job = checked.job
+    assert job is not None
+    record = {
+        "job_id": job.job_id, "status": str(JobStatus.RECEIVED), "model": job.model,
+        "modality": ports.catalog().modality(job.model) or "video",
+        "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
+        "metadata": job.metadata, "credits_estimate": checked.estimate, "max_credits": job.max_credits,
+        "allow_unknown_fields": job.allow_unknown_fields, "callback_token": new_callback_token(job.job_id),
+    }
+    if source:
+        record["source"] = source
+    return record
+
+
+def _note_error(job_id: str, exc: Exception, ports: Ports) -> None:
+    """Keep why a delivery failed on the job record (the message may end in the DLQ)."""
+    error = exc.to_dict() if isinstance(exc, MediagenError) else {"code": type(exc).__name__,
+                                                                   "message": redact_text(str(exc))[:500]}
+    try:
+        ports.jobs.transition(job_id, None, set_fields={"last_error": error}, add={"failed_deliveries": 1})
+    except Exception:  # noqa: BLE001 - best effort: the original error matters more
+        _log().exception("could not record the delivery failure", job_id=job_id)
+
+
+def reject_job(job_id: str, error: dict[str, Any], *, ports: Ports, model: str = "",
+               metadata: dict[str, Any] | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record a job REJECTED (nothing sent, nothing spent) and announce it; a job id already recorded is left
+    as it is. ``error`` is ``{"code", "message", "problems"?}``. Returns the job record."""
+    return _reject(CheckedJob(job_id, model, metadata or {}, None, error), ports=ports, source=source)
+
+
+def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    error = checked.error or {"code": "invalid_request", "message": "invalid job"}
+    record = {"job_id": checked.job_id, "status": str(JobStatus.REJECTED), "model": checked.model,
+              "metadata": checked.metadata, "error": redact(error), "request_hash": checked.request_hash,
+              "credits_estimate": checked.estimate}
+    if source:
+        record["source"] = source
+    existing = ports.jobs.create(record)
+    if existing is not None:
+        if existing.get("status") in TERMINAL and not existing.get("event_published"):
+            _publish(existing, ports)
+        _log().info("duplicate delivery of a finished job ignored", job_id=checked.job_id,
+                    status=existing.get("status"))
+        return existing
+    _log().warning("job rejected", job_id=checked.job_id, model=checked.model, error_code=error.get("code"),
+                   problems=error.get("problems"))
+    return _publish(ports.jobs.get(checked.job_id) or record, ports)
+
+
+# --------------------------------------------------------------------------------------------- common
+
+
+def _terminal(job_id: str, status: JobStatus, ports: Ports, *, expect: set[JobStatus] | None = None,
+              error: dict[str, Any] | None = None, add: dict[str, int] | None = None,
+              set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Move a job to a terminal status and publish its event. A job already terminal is left alone."""
+    fields = dict(set_fields or {})
+    if error is not None:
+        fields["error"] = redact(error)
+    try:
+        record = ports.jobs.transition(job_id, status, expect=expect, set_fields=fields, add=add)
+    except StatusConflict:
+        current = ports.jobs.get(job_id) or {"job_id": job_id}
+        _log().info("job already moved on; terminal status not recorded again", job_id=job_id,
+                    status=current.get("status"), wanted=str(status))
+        return current
+    level = "info" if status == JobStatus.SUCCEEDED else "warning"
+    getattr(_log(), level)("job ended", job_id=job_id, status=str(status), error=fields.get("error"))
+    return _publish(record, ports)
+
+
+def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """A job has ended: announce it once (claimed with a conditional write, so concurrent deliveries of one
+    job cannot both publish), give back its in-flight slot, count it."""
+    job_id = record["job_id"]
+    try:
+        claimed = ports.jobs.transition(job_id, None, set_fields={"event_published": True},
+                                         unless_set="event_published")
+    except StatusConflict:
+        return ports.jobs.get(job_id) or record
+    try:
+        ports.events.publish_job_event(record)
+    except Exception:
+        ports.jobs.transition(job_id, None, remove=("event_published",))  # let a redelivery announce it
+        raise
+    if record.get("holds_slot") and ports.jobs.take(job_id, "holds_slot") and ports.guard is not None:
+        ports.guard.release_slot()
+    status = str(record.get("status", ""))
+    metric = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILED": "JobsFailed",
+              "PIPELINE_FAILED": "JobsPipelineFailed", "TIMED_OUT": "JobsTimedOut",
+              "OUTCOME_UNKNOWN": "JobsOutcomeUnknown", "CANCELLED": "JobsCancelled"}.get(status)
+    if metric:
+        reason = (record.get("error") or {}).get("code")
+        ports.metrics.count(metric, dimensions={"reason": reason} if metric == "JobsRejected" and reason else None)
+    if record.get("provider_task_id"):
+        ports.metrics.count("PollsPerJob", record.get("polls", 0))
+    return claimed

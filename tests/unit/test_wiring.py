@@ -1,0 +1,93 @@
+"""Settings and wiring: a missing resource name fails early naming the variable; a step builds only the AWS
+clients it uses; a job that must wait goes back to the queue the right way."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from mediagen.errors import ConfigurationError
+from mediagen.settings import REQUIRED, Settings, settings_for
+from mediagen.steps.core import RetryLater
+from tests.fakes import RecordingQueue
+
+FULL_ENV = {"MEDIAGEN_TASK_TABLE": "jobs", "MEDIAGEN_EVENT_BUS": "bus", "MEDIAGEN_OUTPUTS_BUCKET": "outputs",
+            "MEDIAGEN_STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:sm",
+            "MEDIAGEN_JOBS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs",
+            "MEDIAGEN_INTAKE_BUCKET": "intake"}
+
+
+@pytest.mark.parametrize("function", sorted(REQUIRED))
+def test_each_function_names_every_missing_variable(function: str) -> None:
+    assert settings_for(function, FULL_ENV).job_table == "jobs"
+    for variable in REQUIRED[function]:
+        env = {k: v for k, v in FULL_ENV.items() if k != variable}
+        with pytest.raises(ConfigurationError, match=variable):
+            settings_for(function, env)
+
+
+def test_no_resource_name_has_a_plausible_default() -> None:
+    settings = Settings.from_env({})
+    assert (settings.job_table, settings.outputs_bucket, settings.event_bus, settings.jobs_queue_url) == ("", "", "", "")
+
+
+@pytest.fixture
+def constructed(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts the boto3 clients made (by service)."""
+    import boto3
+
+    made: Counter[str] = Counter()
+    real = boto3.client
+
+    def counting(service: str, *args: Any, **kwargs: Any) -> Any:
+        made[service] += 1
+        return real(service, *args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", counting)
+    return made
+
+
+def test_building_the_ports_makes_no_client_and_each_step_only_the_ones_it_uses(constructed: Counter[str]) -> None:
+    from mediagen.wiring import build_ports
+
+    ports = build_ports(settings_for("persist", FULL_ENV))
+    assert constructed == Counter()
+    assert ports.outputs is not None
+    ports.outputs.presigned_url("k", 60)
+    assert constructed == Counter({"s3": 1})
+    ports.outputs.presigned_url("k2", 60)  # built once
+    ports.events._bus  # noqa: B018 - touching the port builds its adapter
+    assert constructed == Counter({"s3": 1, "events": 1})
+
+
+def test_a_waiting_job_is_resent_and_a_failing_one_requeued() -> None:
+    from mediagen.queue import put_back
+
+    queue = RecordingQueue()
+    waiting = RetryLater("no slot", code="in_flight_limit", resend=True, job_document={"job_id": "j"})
+    assert put_back(waiting, queue, receipt_handle="r-1", delay_seconds=30) is True
+    failing = RetryLater("provider unreachable", code="provider_unavailable")
+    assert put_back(failing, queue, receipt_handle="r-2", delay_seconds=30) is False
+    assert queue.resent == [({"job_id": "j"}, 30)] and queue.requeued == [("r-2", 30)]
+
+
+def test_the_sqs_queue_uses_the_configured_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mediagen.queue import SqsJobQueue
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    class Sqs:
+        def send_message(self, **kwargs: Any) -> None:
+            calls.append(("send", kwargs))
+
+        def change_message_visibility(self, **kwargs: Any) -> None:
+            calls.append(("visibility", kwargs))
+
+    queue = SqsJobQueue(FULL_ENV["MEDIAGEN_JOBS_QUEUE_URL"], Sqs)
+    queue.resend({"job_id": "j"}, 5000)
+    queue.requeue("r", 30)
+    url = FULL_ENV["MEDIAGEN_JOBS_QUEUE_URL"]
+    assert [(name, kw["QueueUrl"]) for name, kw in calls] == [("send", url), ("visibility", url)]
+    assert calls[0][1]["DelaySeconds"] == 900  # SQS's maximum
