@@ -23,7 +23,8 @@ from mediagen.inputs import (
 )
 from mediagen.provider import GenerateAccepted
 from mediagen.settings import Settings
-from mediagen.steps.core import Ports, submit_job
+from mediagen.steps.core import Ports
+from mediagen.steps.submit import submit_job
 from tests.fakes import InMemoryJobs, RecordingEvents, RecordingStarter, ScriptedProvider
 
 INTAKE = "intake-bucket"

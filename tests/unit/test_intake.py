@@ -30,7 +30,7 @@ from mediagen.records import JobStatus
 from mediagen.settings import Settings
 from mediagen.steps.core import Ports
 from mediagen.storage import StoredObject
-from mediagen.wiring import SqsJobQueue
+from mediagen.queue import SqsJobQueue
 from tests.fakes import InMemoryJobs, RecordingEvents
 
 INTAKE = "intake-bucket"

@@ -289,12 +289,12 @@ def test_a_manifest_report_lists_every_line_and_is_completed_when_the_last_job_e
     assert [(line["line"], line["job_id"]) for line in report["lines"]] == [(1, "m-1"), (2, "m-bad"), (3, "m-2")]
     assert isinstance(ports.jobs_queue, RecordingQueue)
     assert [d["job_id"] for d in ports.jobs_queue.sent] == ["m-1", "m-2"]
-    assert ports.jobs.get("m-1")["output_prefix"] == "jobs/team/batch/"  # results land beside the manifest
+    assert ports.jobs.get("m-1")["output_prefix"] == "results/jobs/team/batch/"  # where the intake never reads
 
     for job_id in ("m-1", "m-2"):
         record = cancel_job(job_id, ports)
         finished = job_ended(job_event_detail(record), ports=ports, ledger=ledger)  # type: ignore[arg-type]
     assert finished  # the last line's end finished the report
     assert isinstance(ports.outputs, MemoryOutputStore)
-    final = json.loads(ports.outputs.objects["jobs/team/batch/report.json"])
+    final = json.loads(ports.outputs.objects["reports/jobs/team/batch/report.json"])
     assert final["complete"] and final["counts"] == {"CANCELLED": 2, "REJECTED": 1}
