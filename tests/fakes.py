@@ -129,6 +129,60 @@ class ScriptedProvider:
         return item
 
 
+class PortProvider:
+    """The provider port (:class:`mediagen.provider.port.Provider`) from scripts. Each script entry is a return
+    value or an exception to raise; the last entry repeats. Counts every call, as an emulator would.
+
+    Args:
+        name: ``"cliprise"`` or ``"clipia"``.
+        native_idempotency: as the real adapter (Clipia True, Cliprise False).
+        submit: what each ``submit`` returns (``Submitted``) or raises (a ``ProviderError``).
+        status: what each ``status`` returns (``Queued``/``Running``/``Succeeded``/``Failed``/``Cancelled``).
+        result: what each ``result`` returns (a list of ``ResultOutput``).
+        downloads: what each ``open_download`` streams: a list of chunks (or an exception).
+    """
+
+    def __init__(self, name: str = "cliprise", *, native_idempotency: bool = False,
+                 submit: list[Any] | None = None, status: list[Any] | None = None,
+                 result: list[Any] | None = None, downloads: list[Any] | None = None,
+                 download_type: str | None = None) -> None:
+        from mediagen.provider.port import ResultOutput, Submitted, Succeeded
+
+        self.name = name
+        self.native_idempotency = native_idempotency
+        self.submit_script = list(submit or [Submitted("ptask-1")])
+        self.status_script = list(status or [Succeeded()])
+        self.result_script = list(result or [[ResultOutput("https://cdn.example/out.png", "image/png")]])
+        self.download_script = list(downloads or [[b"\x89PNG\r\n\x1a\n" + b"0" * 64]])
+        self.download_type = download_type
+        #: ``(body, idempotency_key, webhook_url)`` of every submit call, accepted or not.
+        self.submits: list[tuple[dict[str, Any], str, str | None]] = []
+        self.status_calls = 0
+        self.result_calls = 0
+        self.downloads: list[str | None] = []
+
+    def submit(self, body: Any, *, idempotency_key: str, webhook_url: str | None = None) -> Any:
+        self.submits.append((copy.deepcopy(dict(body)), idempotency_key, webhook_url))
+        return ScriptedProvider._next(self.submit_script)
+
+    def status(self, provider_task_id: str) -> Any:
+        self.status_calls += 1
+        return ScriptedProvider._next(self.status_script)
+
+    def result(self, provider_task_id: str) -> Any:
+        self.result_calls += 1
+        return ScriptedProvider._next(self.result_script)
+
+    @contextlib.contextmanager
+    def open_download(self, provider_task_id: str, output: Any = None) -> Iterator[FakeDownload]:
+        self.downloads.append(getattr(output, "url", None))
+        item = ScriptedProvider._next(self.download_script)
+        yield FakeDownload(list(item), self.download_type, None)
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class FakeDownload:
     """What ``ClipriseClient.open_download`` yields: chunks, content type and length."""

@@ -1,6 +1,6 @@
 """Output storage: stream a result into S3 with bounded memory, count and checksum every byte.
 
-Layout (DESIGN.md "Contracts" -> Outputs): ``s3://<bucket>/<prefix><job_id>/<file>`` for each result file
+Layout (docs/architecture.md, "The contracts": outputs): ``s3://<bucket>/<prefix><job_id>/<file>`` for each result file
 with its real content type, plus ``result.json``, a small manifest.
 """
 

@@ -17,6 +17,7 @@ from mediagen.settings import Settings
 if TYPE_CHECKING:
     from mediagen.completion import TaskWaker
     from mediagen.provider import ClipriseClient
+    from mediagen.provider.port import Provider
     from mediagen.records import JobRepository
     from mediagen.steps.core import Ports
 
@@ -54,7 +55,7 @@ def build_ports(settings: Settings) -> Ports:
     from mediagen.steps.core import Ports
 
     client_cache: list[ClipriseClient] = []
-    lock = threading.Lock()
+    lock = threading.RLock()
 
     def provider() -> ClipriseClient:
         with lock:  # submit's worker threads share one client (httpx clients are thread-safe)
@@ -64,6 +65,34 @@ def build_ports(settings: Settings) -> Ports:
 
                 client_cache.append(ClipriseClient.from_settings(settings, get_api_key(settings)))
             return client_cache[0]
+
+    adapters: dict[str, Provider] = {}
+
+    def providers(name: str) -> Provider:
+        """The provider port of ``name``, made once per container (its key read on first use)."""
+        with lock:
+            if name not in adapters:
+                if name == "cliprise":
+                    from mediagen.provider.cliprise import ClipriseProvider
+
+                    adapters[name] = ClipriseProvider(provider())  # provider() takes the lock: see below
+                elif name == "clipia":
+                    from mediagen.errors import ConfigurationError
+                    from mediagen.provider.clipia import ClipiaProvider, ClipiaSettings, get_clipia_api_key
+                    from mediagen.provider.clipia import get_webhook_secrets as clipia_webhook_secrets
+
+                    clipia = ClipiaSettings.from_env()
+                    try:  # only the callback route needs them; submit and poll work without
+                        secrets = clipia_webhook_secrets(clipia)
+                    except ConfigurationError:
+                        secrets = ()
+                    adapters[name] = ClipiaProvider.from_settings(clipia, get_clipia_api_key(clipia),
+                                                                  webhook_secrets=secrets)
+                else:
+                    from mediagen.errors import ConfigurationError as UnknownProvider
+
+                    raise UnknownProvider(f"unknown provider {name!r}; allowed: cliprise, clipia")
+            return adapters[name]
 
     def jobs() -> Any:
         from mediagen.records import DynamoJobRepository
@@ -111,6 +140,7 @@ def build_ports(settings: Settings) -> Ports:
         jobs=lazy(jobs),
         events=lazy(events),
         provider=provider,
+        providers=providers,
         executions=lazy(executions) if settings.state_machine_arn else None,
         outputs=lazy(outputs) if settings.outputs_bucket else None,
         guard=lazy(guard) if settings.daily_credit_budget or settings.max_in_flight else None,

@@ -26,11 +26,11 @@ from mediagen.intake import (
     sweep_stale_received,
 )
 from mediagen.jobs import MAX_JOB_BYTES
+from mediagen.queue import SqsJobQueue
 from mediagen.records import JobStatus
 from mediagen.settings import Settings
 from mediagen.steps.core import Ports
 from mediagen.storage import StoredObject
-from mediagen.queue import SqsJobQueue
 from tests.fakes import InMemoryJobs, RecordingEvents
 
 INTAKE = "intake-bucket"

@@ -492,14 +492,14 @@ class ClipriseProvider:
 
     Wraps a :class:`ClipriseClient`; adds no retries (generate has no idempotency key, so an unclear
     submit stays :class:`~mediagen.provider.errors.AmbiguousSubmit`). One output per task (``fileURL``,
-    seeds/002 "Status & Download"). No cancel, estimate or signed webhooks.
+    "Status & Download" [002:164-187]). No cancel, estimate or signed webhooks.
 
     Args:
         client: the transport; closed by :meth:`close`.
     """
 
     name: Literal["cliprise"] = "cliprise"
-    #: seeds/002 "Generate Endpoint" lists no idempotency header: a repeated POST can charge twice.
+    #: "Generate Endpoint" [002] lists no idempotency header: a repeated POST can charge twice.
     native_idempotency: bool = False
 
     def __init__(self, client: ClipriseClient) -> None:
@@ -523,7 +523,7 @@ class ClipriseProvider:
     def status(self, provider_task_id: str) -> JobState:
         """``GET /status`` mapped to the port: processing -> :class:`Running` (Cliprise reports neither
         progress nor queue position), success -> :class:`~mediagen.provider.port.Succeeded`, fail ->
-        :class:`~mediagen.provider.port.Failed` with ``refunded=None`` (seeds/002 "FAQ": credits may have
+        :class:`~mediagen.provider.port.Failed` with ``refunded=None`` ("FAQ" [002]: credits may have
         been spent). Raises what :meth:`ClipriseClient.status` raises."""
         state = self.client.status(provider_task_id)
         if isinstance(state, Succeeded):

@@ -33,7 +33,7 @@ class Download:
 
     Attributes:
         content_type: the ``Content-Type`` header as sent (e.g. ``"video/mp4"``, ``"application/zip"``
-            for grok-imagine, seeds/002 "Status & Download"), or ``None``.
+            for grok-imagine, "Status & Download" [002:164-187]), or ``None``.
         content_length: body size in bytes from ``Content-Length``; ``None`` when absent or when the body
             is content-encoded (the bytes yielded are decoded, so the header would not match).
         filename: the file name from ``Content-Disposition`` (``filename*`` preferred), reduced to its

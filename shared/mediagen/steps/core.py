@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mediagen.executions import ExecutionStarter
     from mediagen.inputs import InputResolver
     from mediagen.provider import ClipriseClient
+    from mediagen.provider.port import Provider
     from mediagen.queue import JobQueue
     from mediagen.records import JobRepository
     from mediagen.storage import OutputStore
@@ -60,8 +61,12 @@ class RetryLater(MediagenError):
 class Ports:
     """What the logic talks to. Production wiring is in :mod:`mediagen.wiring`; tests pass fakes.
 
-    ``provider`` and ``catalog`` are factories so that a step that does not need them never pays for
-    them (no secret read, no catalog load).
+    ``provider``, ``providers`` and ``catalog`` are factories so that a step that does not need them never
+    pays for them (no secret read, no catalog load).
+
+    ``providers(name)`` is the provider port (:class:`mediagen.provider.port.Provider`) of ``"cliprise"`` or
+    ``"clipia"`` (a job's top-level ``provider``); the steps move to it from ``provider`` (the Cliprise client),
+    which goes once every step uses the port.
     """
 
     settings: Settings
@@ -80,6 +85,9 @@ class Ports:
     jobs_queue: JobQueue | None = None
     #: Ends an execution's wait early (cancel).
     waker: TaskWaker | None = None
+    #: The provider port by name (``"cliprise"`` | ``"clipia"``); raises ``ConfigurationError`` for a provider
+    #: this deployment has no key for.
+    providers: Callable[[str], Provider] | None = None
 
 
 
