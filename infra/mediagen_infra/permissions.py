@@ -39,10 +39,11 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "intake": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"),
 }
 #: What persist may do to objects of the outputs bucket: write results (single or multipart: PutObject
-#: covers Create/UploadPart/Complete), tag them with their SHA-256, abort a failed multipart upload and
-#: delete a truncated result (a delete marker on the versioned bucket; never s3:DeleteObjectVersion).
+#: covers Create/UploadPart/Complete), tag them with their SHA-256, abort a failed multipart upload,
+#: delete a truncated result (a delete marker on the versioned bucket; never s3:DeleteObjectVersion) and
+#: read a stored zip result back with ranged GETs to unpack it (no staging on local disk).
 PERSIST_OBJECT_ACTIONS: tuple[str, ...] = (
-    "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject",
+    "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject",
 )
 
 
@@ -67,8 +68,8 @@ def grant_least_privilege(pipeline: MediaGenPipeline) -> None:
     acknowledge_wildcard_resource(
         _role(persist), objects,
         "Results are written under <prefix><job_id>/ where the prefix comes from each job, so the object "
-        "ARN ends in /*; only object writes, tagging, abort and delete are allowed (no read, list, or "
-        "version delete).",
+        "ARN ends in /*; only object writes, tagging, abort, delete and the ranged reads of a stored zip result "
+        "it unpacks (s3:GetObject) are allowed (no list, no version delete).",
     )
 
     _grant_api_and_intake(pipeline)

@@ -550,7 +550,7 @@ def test_functions_get_least_privilege_grants(
         for name in functions
     }
     assert s3_by_bucket["persist"] == {(a, outputs_id) for a in (
-        "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject")}
+        "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject")}
     # api presigns result downloads; intake reads what is dropped and writes manifest reports; submit presigns
     # the intake objects a job names as its inputs.
     assert s3_by_bucket["api"] == {("s3:GetObject", outputs_id)}
