@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 JOB_ENDERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api")
 #: Functions that publish job events on the bus (``intake`` publishes the rejection of a bad manifest line).
 EVENT_PUBLISHERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api", "intake")
-#: Functions that read the API key.
+#: Functions that read the providers' API keys (Cliprise's, and Clipia's when it is offered).
 SECRET_READERS: tuple[str, ...] = ("submit", "poll", "persist")
 #: DynamoDB actions per function (the task repository and the spend guard call only these): submit, api and
 #: intake create records; everyone else reads and updates them; intake reads a manifest's records in batches.
@@ -58,6 +58,10 @@ def grant_least_privilege(pipeline: MediaGenPipeline) -> None:
         pipeline.event_bus.grant_put_events_to(pipeline.functions[name])
     for name in SECRET_READERS:
         grant_secret_value(pipeline.api_key_secret, pipeline.functions[name])
+        if pipeline.clipia_api_key_secret is not None:
+            grant_secret_value(pipeline.clipia_api_key_secret, pipeline.functions[name])
+    if pipeline.clipia_webhook_secret is not None:  # only callback verifies Clipia's signed webhooks
+        grant_secret_value(pipeline.clipia_webhook_secret, pipeline.functions["callback"])
 
     persist = pipeline.functions["persist"]
     objects = pipeline.outputs_bucket.arn_for_objects("*")

@@ -27,7 +27,7 @@ EXPECTED_FUNCTIONS = {
     # name: (timeout s, memory MB, MEDIAGEN_* variables)
     "submit": (60, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN",
                          "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET",
-                         "MEDIAGEN_JOBS_QUEUE_URL"}),
+                         "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_PROVIDERS"}),
     "poll": (45, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID"}),
     "persist": (900, 1024, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID",
                             "MEDIAGEN_OUTPUTS_BUCKET"}),
@@ -36,9 +36,10 @@ EXPECTED_FUNCTIONS = {
     "arm": (10, 256, {"MEDIAGEN_TASK_TABLE"}),
     # API Gateway gives up on an integration after 30 s: the api function must answer before that.
     "api": (29, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET", "MEDIAGEN_JOBS_QUEUE_URL",
-                      "MEDIAGEN_STATE_MACHINE_ARN"}),
+                      "MEDIAGEN_STATE_MACHINE_ARN", "MEDIAGEN_PROVIDERS"}),
     "intake": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET",
-                          "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_INTAKE_BUCKET", "MEDIAGEN_INBOX_RULES"}),
+                          "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_INTAKE_BUCKET", "MEDIAGEN_INBOX_RULES",
+                          "MEDIAGEN_PROVIDERS"}),
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
