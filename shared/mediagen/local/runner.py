@@ -144,7 +144,7 @@ def provider_calls_by_job(stack: EmbeddedStack, job_ids: list[str]) -> tuple[dic
             add(job_id, got, cliprise_accepted.get(job_id, 0))
     clipia_calls = stack.clipia.submit_calls() if stack.clipia is not None else []
     for job_id in job_ids:
-        if stack.emulator is None:  # real APIs: what was sent
+        if stack.real_api:  # real APIs: what was sent
             generates = stack.provider_requests("cliprise", job_id, path_part="/generate")
             add(job_id, len(generates), sum(1 for r in generates if 200 <= (r["status"] or 0) < 300))
             submits = [r for r in stack.provider_requests("clipia", job_id, path_part="/v1/models/")
