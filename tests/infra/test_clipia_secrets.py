@@ -36,8 +36,15 @@ def _synth(outdir: Path, props: MediaGenPipelineProps) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def created(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _synth(tmp_path_factory.mktemp("clipia-created"), MediaGenPipelineProps(enable_clipia=True))
+def created_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("clipia-created")
+    _synth(outdir, MediaGenPipelineProps(enable_clipia=True))
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def created(created_dir: Path) -> dict[str, Any]:
+    return dict(json.loads((created_dir / "ClipiaMedia.template.json").read_text())["Resources"])
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +94,23 @@ def test_given_clipia_secrets_are_used_and_not_created(given: dict[str, Any]) ->
     assert "acme/clipia-key" in _secret_reads(given, functions["submit"])
     assert "acme/clipia-key" not in _secret_reads(given, functions["callback"])
     assert "acme/clipia-hook" not in _secret_reads(given, functions["poll"])
+
+
+def test_checkov_passes_the_clipia_secrets_and_their_one_skip_is_explained(created_dir: Path) -> None:
+    import subprocess
+
+    checkov = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
+    if not checkov.exists():
+        pytest.fail(f"{checkov} is missing: run `make .venv-checkov/.installed` (`make test` does this for you)")
+    result = subprocess.run([str(checkov), "--file", str(created_dir / "ClipiaMedia.template.json"), "--framework",
+                             "cloudformation", "--skip-download", "--output", "json"],
+                            capture_output=True, text=True, timeout=600, cwd=created_dir)
+    assert result.returncode in (0, 1), result.stderr
+    results = json.loads(result.stdout)["results"]
+    clipia_failed = [c["check_id"] for c in results["failed_checks"] if "Clipia" in c["resource"]]
+    assert clipia_failed == []
+    skipped = sorted((c["check_id"], c["resource"].split(".")[0]) for c in results["skipped_checks"]
+                     if "Clipia" in c["resource"])
+    assert skipped == [("CKV_AWS_149", "AWS::SecretsManager::Secret")] * 2  # the key and the webhook secret
+    assert all(len(c["check_result"].get("suppress_comment", "")) >= 60 for c in results["skipped_checks"])
+    assert any("Clipia" in c["resource"] for c in results["passed_checks"])
