@@ -72,3 +72,25 @@ def test_persist_stores_every_output_of_a_clipia_request(stack: EmbeddedStack) -
     # exactly one request at the emulator for the job, and the pipeline's requests were counted
     assert stack.clipia.accepted_requests() == [rid] and stack.clipia.charges(key) == 1
     assert stack.provider_requests("clipia", job_id, path_part="/v1/models/")
+
+
+def test_the_local_callback_route_hands_clipia_s_signature_headers_and_raw_body_to_the_callback_function(
+        stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    seen: list[dict[str, Any]] = []
+    logical_id = stack.names["callback"]
+    real = stack._handlers[logical_id]
+
+    def recording(event: dict[str, Any], context: Any) -> Any:
+        seen.append(event)
+        return real(event, context)
+
+    monkeypatch.setitem(stack._handlers, logical_id, recording)
+    raw = '{"request_id": "r-1", "status": "COMPLETED", "output": {"images": []}}'
+    httpx.post(f"{stack.callbacks.base_url}/{'0' * 40}", content=raw,
+               headers={"Content-Type": "application/json", "X-Clipia-Signature": "t=1,v1=abc",
+                        "X-Clipia-Webhook-Id": "wh-1"}, timeout=10)
+    (event,) = seen
+    assert event["headers"]["x-clipia-signature"] == "t=1,v1=abc" and event["headers"]["x-clipia-webhook-id"] == "wh-1"
+    assert event["body"] == raw
