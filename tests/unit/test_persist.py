@@ -141,3 +141,15 @@ def test_a_dropped_download_is_retried_for_that_output_only(monkeypatch: pytest.
     assert provider.downloads == ["https://media.clipia.ai/a.png"] + ["https://media.clipia.ai/b.png"] * 2
     record = jobs.get("job-1")
     assert record is not None and len(record["outputs"]) == 2
+
+
+def test_a_damaged_zip_is_kept_and_the_job_succeeds_with_the_reason() -> None:
+    archive = _zip({"a.png": PNG, "b.png": PNG})
+    second = archive.index(b"PK\x03\x04", 4)
+    damaged = archive[:second] + b"PK\x00\x00" + archive[second + 4:]  # the second member's header is unreadable
+    provider = PortProvider("clipia", downloads=[[damaged]])
+    ports, jobs, store = _ports(provider)
+    persist_result(dict(STATE), ports)
+    record = jobs.get("job-1")
+    assert record is not None and record["status"] == "SUCCEEDED"
+    assert record["unpack_error"]["code"] == "bad_zip" and store.objects["out/job-1/output.zip"] == damaged
