@@ -74,6 +74,20 @@ def configured_providers(settings: Settings) -> frozenset[str]:
     return frozenset(name for name, key in keys.items() if key)
 
 
+def clipia_webhook_secrets(settings: Settings) -> tuple[str, ...]:
+    """The Clipia webhook signing secrets the callback route accepts (two during a rotation), for
+    :func:`mediagen.provider.clipia_webhooks.verify_delivery`: ``CLIPIA_WEBHOOK_SECRETS`` when set, else the secret
+    ``MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID`` (Powertools cache, 5 minutes: call it per delivery and a rotated secret
+    is picked up). Needs no Clipia API key -- the callback function has none.
+
+    Raises:
+        ConfigurationError: none configured.
+    """
+    from mediagen.provider.clipia import ClipiaSettings, get_webhook_secrets
+
+    return get_webhook_secrets(ClipiaSettings.from_settings(settings))
+
+
 def build_ports(settings: Settings) -> Ports:
     """Ports on real AWS clients (shared retries, see :mod:`mediagen.aws`) and the Cliprise API described by
     ``settings``. A resource left unconfigured (empty setting) gives no port (None)."""

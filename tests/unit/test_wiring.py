@@ -130,3 +130,12 @@ def test_the_clipia_adapter_is_configured_from_the_settings(monkeypatch: pytest.
     assert isinstance(clipia, ClipiaProvider)
     assert (clipia.base_url, clipia.auth_scheme) == ("http://127.0.0.1:9", "Bearer")
     assert ports.providers("clipia") is clipia
+
+
+def test_the_callback_gets_the_webhook_secrets_without_any_api_key() -> None:
+    from mediagen.wiring import clipia_webhook_secrets
+
+    settings = Settings.from_env({"CLIPIA_WEBHOOK_SECRETS": "whsec_new_1, whsec_old_2"})
+    assert clipia_webhook_secrets(settings) == ("whsec_new_1", "whsec_old_2")
+    with pytest.raises(ConfigurationError, match="CLIPIA_WEBHOOK_SECRETS"):
+        clipia_webhook_secrets(Settings.from_env({}))
