@@ -139,3 +139,5 @@ def test_the_callback_gets_the_webhook_secrets_without_any_api_key() -> None:
     assert clipia_webhook_secrets(settings) == ("whsec_new_1", "whsec_old_2")
     with pytest.raises(ConfigurationError, match="CLIPIA_WEBHOOK_SECRETS"):
         clipia_webhook_secrets(Settings.from_env({}))
+    with pytest.raises(ConfigurationError):  # a readable placeholder never verifies a delivery
+        clipia_webhook_secrets(Settings.from_env({"CLIPIA_WEBHOOK_SECRETS": "REPLACE_ME_WITH_THE_SECRET"}))

@@ -187,7 +187,7 @@ def get_webhook_secrets(settings: ClipiaSettings, *,
     ``MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID`` (one secret, or a JSON array of secrets).
 
     Raises:
-        ConfigurationError: none configured.
+        ConfigurationError: none configured (a ``REPLACE_ME...`` placeholder does not count).
     """
     raw = settings.webhook_secrets
     secrets: list[str] = [s.strip() for s in raw.split(",") if s.strip()]
@@ -199,6 +199,10 @@ def get_webhook_secrets(settings: ClipiaSettings, *,
             parsed = value
         items = parsed if isinstance(parsed, list) else [parsed]
         secrets = [str(s).strip() for s in items if str(s).strip()]
+    from mediagen.apikey import PLACEHOLDER_PREFIX
+
+    # A placeholder anyone can read (in a template, in the docs) must never verify a delivery.
+    secrets = [s for s in secrets if not s.startswith(PLACEHOLDER_PREFIX)]
     if not secrets:
         raise ConfigurationError(
             "no Clipia webhook signing secret: set CLIPIA_WEBHOOK_SECRETS or MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID")
