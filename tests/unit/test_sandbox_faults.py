@@ -703,8 +703,7 @@ def test_no_credits_refuses_without_a_task_and_the_client_sees_insufficient_cred
     from mediagen.provider import ClipriseClient, InsufficientCredits
 
     job = image_job("[sandbox:no-credits]")
-    with ClipriseClient(KEY, base_url=emulator.base_url) as cliprise:
-        with pytest.raises(InsufficientCredits):
-            cliprise.generate(job)
+    with ClipriseClient(KEY, base_url=emulator.base_url) as cliprise, pytest.raises(InsufficientCredits):
+        cliprise.generate(job)
     [call] = emulator.generate_calls()
     assert (call["answered"], call["faults"], call["task_id"]) == (200, ["no-credits"], None)
