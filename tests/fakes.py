@@ -145,7 +145,7 @@ class PortProvider:
     def __init__(self, name: str = "cliprise", *, native_idempotency: bool = False,
                  submit: list[Any] | None = None, status: list[Any] | None = None,
                  result: list[Any] | None = None, downloads: list[Any] | None = None,
-                 download_type: str | None = None) -> None:
+                 download_type: str | None = None, download_length: int | None = None) -> None:
         from mediagen.provider.port import ResultOutput, Submitted, Succeeded
 
         self.name = name
@@ -155,6 +155,7 @@ class PortProvider:
         self.result_script = list(result or [[ResultOutput("https://cdn.example/out.png", "image/png")]])
         self.download_script = list(downloads or [[b"\x89PNG\r\n\x1a\n" + b"0" * 64]])
         self.download_type = download_type
+        self.download_length = download_length
         #: ``(body, idempotency_key, webhook_url)`` of every submit call, accepted or not.
         self.submits: list[tuple[dict[str, Any], str, str | None]] = []
         self.status_calls = 0
@@ -177,7 +178,7 @@ class PortProvider:
     def open_download(self, provider_task_id: str, output: Any = None) -> Iterator[FakeDownload]:
         self.downloads.append(getattr(output, "url", None))
         item = ScriptedProvider._next(self.download_script)
-        yield FakeDownload(list(item), self.download_type, None)
+        yield FakeDownload(list(item), self.download_type, self.download_length)
 
     def close(self) -> None:
         pass

@@ -16,6 +16,8 @@ context key                 effect (default)
 ``outputs_bucket_name``    write results to this existing bucket (a created bucket)
 ``intake_bucket_name``     take manifests and inbox files from this existing bucket (a created bucket)
 ``api_key_secret_name``    read the API key from this existing secret (a created secret)
+``clipia_api_key_secret_name``      offer Clipia, its key in this existing secret (Clipia off)
+``clipia_webhook_secret_name``     Clipia's webhook signing secret in this existing secret (a created secret)
 ``jobs_api_auth``          ``iam`` (SigV4) or ``none``: the jobs HTTP API's auth (``iam``)
 ``cliprise_base_url``      Cliprise API base URL, ``https://...`` (the provider's default)
 ``clipia_base_url``        Clipia API base URL, ``https://...`` (the provider's default)
@@ -208,4 +210,9 @@ def props_from_context(scope: Construct) -> MediaGenPipelineProps:
         options["api_key_secret"] = secretsmanager.Secret.from_secret_name_v2(
             scope, "ExistingApiKeySecret", secret_name
         )
+    for key, prop, construct_id in (("clipia_api_key_secret_name", "clipia_api_key_secret", "ExistingClipiaKey"),
+                                    ("clipia_webhook_secret_name", "clipia_webhook_secret", "ExistingClipiaWebhook")):
+        name = _matching(scope, key, _SECRET_NAME, "a Secrets Manager secret name")
+        if name is not None:
+            options[prop] = secretsmanager.Secret.from_secret_name_v2(scope, construct_id, name)
     return MediaGenPipelineProps(**options)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 JOB_ENDERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api")
 #: Functions that publish job events on the bus (``intake`` publishes the rejection of a bad manifest line).
 EVENT_PUBLISHERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api", "intake")
-#: Functions that read the API key.
+#: Functions that read the providers' API keys (Cliprise's, and Clipia's when it is offered).
 SECRET_READERS: tuple[str, ...] = ("submit", "poll", "persist")
 #: DynamoDB actions per function (the task repository and the spend guard call only these): submit, api and
 #: intake create records; everyone else reads and updates them; intake reads a manifest's records in batches.
@@ -39,10 +39,11 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "intake": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"),
 }
 #: What persist may do to objects of the outputs bucket: write results (single or multipart: PutObject
-#: covers Create/UploadPart/Complete), tag them with their SHA-256, abort a failed multipart upload and
-#: delete a truncated result (a delete marker on the versioned bucket; never s3:DeleteObjectVersion).
+#: covers Create/UploadPart/Complete), tag them with their SHA-256, abort a failed multipart upload,
+#: delete a truncated result (a delete marker on the versioned bucket; never s3:DeleteObjectVersion) and
+#: read a stored zip result back with ranged GETs to unpack it (no staging on local disk).
 PERSIST_OBJECT_ACTIONS: tuple[str, ...] = (
-    "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject",
+    "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject",
 )
 
 
@@ -57,6 +58,10 @@ def grant_least_privilege(pipeline: MediaGenPipeline) -> None:
         pipeline.event_bus.grant_put_events_to(pipeline.functions[name])
     for name in SECRET_READERS:
         grant_secret_value(pipeline.api_key_secret, pipeline.functions[name])
+        if pipeline.clipia_api_key_secret is not None:
+            grant_secret_value(pipeline.clipia_api_key_secret, pipeline.functions[name])
+    if pipeline.clipia_webhook_secret is not None:  # only callback verifies Clipia's signed webhooks
+        grant_secret_value(pipeline.clipia_webhook_secret, pipeline.functions["callback"])
 
     persist = pipeline.functions["persist"]
     objects = pipeline.outputs_bucket.arn_for_objects("*")
@@ -67,8 +72,8 @@ def grant_least_privilege(pipeline: MediaGenPipeline) -> None:
     acknowledge_wildcard_resource(
         _role(persist), objects,
         "Results are written under <prefix><job_id>/ where the prefix comes from each job, so the object "
-        "ARN ends in /*; only object writes, tagging, abort and delete are allowed (no read, list, or "
-        "version delete).",
+        "ARN ends in /*; only object writes, tagging, abort, delete and the ranged reads of a stored zip result "
+        "it unpacks (s3:GetObject) are allowed (no list, no version delete).",
     )
 
     _grant_api_and_intake(pipeline)

@@ -76,9 +76,12 @@ from .permissions import grant_least_privilege
 from .props import (
     ACCESS_LOG_EXPIRATION,
     API_KEY_PLACEHOLDER,
+    CLIPIA_API_KEY_PLACEHOLDER,
     DEFAULT_EVENT_SOURCE,
     ENV_API_KEY_SECRET_ID,
     ENV_CALLBACK_BASE_URL,
+    ENV_CLIPIA_API_KEY_SECRET_ID,
+    ENV_CLIPIA_WEBHOOK_SECRET_ID,
     ENV_DAILY_CREDIT_BUDGET,
     ENV_EVENT_BUS,
     ENV_EVENT_SOURCE,
@@ -87,6 +90,7 @@ from .props import (
     ENV_JOBS_QUEUE_URL,
     ENV_MAX_IN_FLIGHT,
     ENV_OUTPUTS_BUCKET,
+    ENV_PROVIDERS,
     ENV_STATE_MACHINE_ARN,
     ENV_TASK_TABLE,
     MediaGenPipelineProps,
@@ -163,6 +167,13 @@ class MediaGenPipeline(Construct):
         # No event_bus_name: CDK derives a unique name from the construct path (includes the stack name).
         self.event_bus = events.EventBus(self, "EventBus", description="mediagen job events")
         self.api_key_secret = props.api_key_secret or self._create_secret()
+        # Clipia (optional): its key (submit, poll, persist) and webhook signing secret (callback).
+        self.clipia_api_key_secret: secretsmanager.ISecret | None = None
+        self.clipia_webhook_secret: secretsmanager.ISecret | None = None
+        if props.clipia_enabled:
+            self.clipia_api_key_secret = props.clipia_api_key_secret or self._create_clipia_key_secret()
+            self.clipia_webhook_secret = props.clipia_webhook_secret or self._create_clipia_webhook_secret()
+        providers_env = {ENV_PROVIDERS: "cliprise,clipia" if props.clipia_enabled else "cliprise"}
 
         layer_code, requirements = dependencies_layer_code(props.source_root, architecture=props.architecture)
         self.dependencies_layer = lambda_.LayerVersion(
@@ -180,6 +191,8 @@ class MediaGenPipeline(Construct):
             **props.extra_environment,
         }
         secret_env = {ENV_API_KEY_SECRET_ID: self.api_key_secret.secret_arn,
+                      **({ENV_CLIPIA_API_KEY_SECRET_ID: self.clipia_api_key_secret.secret_arn}
+                         if self.clipia_api_key_secret is not None else {}),
                       # The functions that read the key call the providers: their base URLs, when given.
                       **provider_environment(props.provider_base_urls)}
         in_flight_env = {ENV_MAX_IN_FLIGHT: str(props.max_jobs_in_flight)} if props.max_jobs_in_flight else {}
@@ -191,7 +204,9 @@ class MediaGenPipeline(Construct):
         persist = self._function(PERSIST, {**common_env, **secret_env, **in_flight_env, **outputs_env})
         finalize = self._function(FINALIZE, {**common_env, **in_flight_env})
         # callback and arm must answer fast and never see the API key or the outputs.
-        callback = self._function(CALLBACK, common_env)
+        callback = self._function(CALLBACK, {
+            **common_env, **({ENV_CLIPIA_WEBHOOK_SECRET_ID: self.clipia_webhook_secret.secret_arn}
+                             if self.clipia_webhook_secret is not None else {})})
         arm = self._function(ARM, {ENV_TASK_TABLE: self.task_table.table_name, **props.extra_environment})
 
         self.workflow = JobWorkflow(
@@ -221,7 +236,7 @@ class MediaGenPipeline(Construct):
         # and cancels (which wakes a waiting execution).
         api = self._function(
             API,
-            {**common_env, **outputs_env, **queue_env, **in_flight_env,
+            {**common_env, **outputs_env, **queue_env, **in_flight_env, **providers_env,
              ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
         )
         self.jobs_api = JobsApi(
@@ -253,7 +268,7 @@ class MediaGenPipeline(Construct):
         intake_env = {ENV_INTAKE_BUCKET: self.intake.bucket.bucket_name}
         intake = self._function(
             INTAKE,
-            {**common_env, **outputs_env, **queue_env, **intake_env,
+            {**common_env, **outputs_env, **queue_env, **intake_env, **providers_env,
              ENV_INBOX_RULES: inbox_rules_json(self.inbox_rules)},
         )
         # Consume (Receive/Delete/ChangeMessageVisibility) comes with the event source; read of the intake objects.
@@ -268,6 +283,7 @@ class MediaGenPipeline(Construct):
                 **budget_env,
                 **intake_env,
                 **queue_env,  # a job that must wait goes back to the queue (mediagen.queue)
+                **providers_env,
                 # Unset, submit allows the intake bucket's inbox/ and inputs/ for s3:// inputs.
                 **({ENV_INPUT_ALLOW: self.intake.input_allow_env} if props.input_allow is not None else {}),
                 ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
@@ -394,6 +410,42 @@ class MediaGenPipeline(Construct):
                      "Encrypted with the AWS managed aws/secretsmanager key; only the submit, poll and persist "
                      "roles may read the secret (IAM), so a customer-managed key adds cost only.")
         return secret
+
+    def _create_clipia_key_secret(self) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            "ClipiaApiKeySecret",
+            description="Clipia API key for mediagen (clipia_live_...): replace the placeholder with the real key",
+            secret_string_value=SecretValue.unsafe_plain_text(CLIPIA_API_KEY_PLACEHOLDER),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self._explain_provider_secret(secret, "the Clipia dashboard", "submit, poll and persist")
+        return secret
+
+    def _create_clipia_webhook_secret(self) -> secretsmanager.Secret:
+        # A random value until the owner puts Clipia's signing secret in: a placeholder anyone can read in the
+        # template would let forged webhooks verify.
+        secret = secretsmanager.Secret(
+            self,
+            "ClipiaWebhookSecret",
+            description="Clipia webhook signing secret for mediagen: replace with the secret Clipia shows "
+                        "(or a JSON array of two during a rotation)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64,
+                                                                        exclude_punctuation=True),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self._explain_provider_secret(secret, "the Clipia dashboard", "callback")
+        return secret
+
+    @staticmethod
+    def _explain_provider_secret(secret: secretsmanager.Secret, issuer: str, readers: str) -> None:
+        acknowledge(secret, "AwsSolutions-SMG4",
+                    f"A third-party credential issued in {issuer}: Secrets Manager cannot rotate it (no rotation "
+                    "API). Rotate by issuing a new one and put-secret-value; the functions pick it up within the "
+                    "5-minute secret cache.")
+        skip_checkov(secret, "CKV_AWS_149",
+                     f"Encrypted with the AWS managed aws/secretsmanager key; only the {readers} role(s) may read "
+                     "the secret (IAM), so a customer-managed key adds cost only.")
 
     def _function(self, spec: FunctionSpec, environment: Mapping[str, str]) -> lambda_.Function:
         return build_function(

@@ -43,12 +43,20 @@ ENV_JOBS_QUEUE_URL = "MEDIAGEN_JOBS_QUEUE_URL"
 ENV_INTAKE_BUCKET = "MEDIAGEN_INTAKE_BUCKET"
 #: JSON array of :meth:`InboxRule.to_json` objects, read by the intake function.
 ENV_INBOX_RULES = "MEDIAGEN_INBOX_RULES"
+# Clipia (the second provider): its key and webhook signing secret, and the providers a deployment offers.
+ENV_CLIPIA_API_KEY_SECRET_ID = "MEDIAGEN_CLIPIA_API_KEY_SECRET_ID"  # noqa: S105 -- a variable name
+ENV_CLIPIA_WEBHOOK_SECRET_ID = "MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID"  # noqa: S105 -- a variable name
+#: Comma-separated providers the deployment offers (set on the functions that accept jobs).
+ENV_PROVIDERS = "MEDIAGEN_PROVIDERS"
+#: SecretString of a created Clipia key secret until the owner puts the key in (the functions refuse it).
+CLIPIA_API_KEY_PLACEHOLDER = "REPLACE_ME_WITH_THE_CLIPIA_API_KEY"
 #: Variables the construct sets itself; ``extra_environment`` may not override them.
 RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_TASK_TABLE, ENV_OUTPUTS_BUCKET, ENV_EVENT_BUS, ENV_STATE_MACHINE_ARN, ENV_API_KEY_SECRET_ID,
     ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT, ENV_JOBS_QUEUE_URL, ENV_INTAKE_BUCKET,
     ENV_INBOX_RULES,
     ENV_INPUT_ALLOW,
+    ENV_CLIPIA_API_KEY_SECRET_ID, ENV_CLIPIA_WEBHOOK_SECRET_ID, ENV_PROVIDERS,
 })
 #: ``source`` of the job events (``MEDIAGEN_EVENT_SOURCE``; ``extra_environment`` may change it).
 ENV_EVENT_SOURCE = "MEDIAGEN_EVENT_SOURCE"
@@ -123,6 +131,15 @@ class MediaGenPipelineProps:
         jobs_api_throttle_rate: steady rate limit of the jobs API's stage (requests per second).
         telemetry: metrics namespace and service name of the functions, alarms and dashboard (default
             ``MediaGen`` / ``mediagen``; ``MediaGen-<stage>`` uses ``Telemetry.for_stage(stage)``).
+        clipia_api_key_secret: an existing secret whose SecretString is the Clipia API key. Given (or with
+            ``enable_clipia``), Clipia is offered: submit, poll and persist may read the key
+            (``MEDIAGEN_CLIPIA_API_KEY_SECRET_ID``); otherwise a job naming Clipia is refused at accept
+            (``provider_not_configured``).
+        clipia_webhook_secret: an existing secret holding Clipia's webhook signing secret (or a JSON array of
+            them, during a rotation); only callback may read it (``MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID``).
+        enable_clipia: offer Clipia and create the secrets not given: a key secret holding
+            :data:`CLIPIA_API_KEY_PLACEHOLDER` and a webhook secret holding a random value (never a guessable
+            placeholder: a forged webhook must not verify), with stack outputs; put the real values in.
         cliprise_base_url, clipia_base_url: the providers' API base URLs (``https://...``), passed to the
             provider-calling functions as ``MEDIAGEN_CLIPRISE_BASE_URL`` / ``MEDIAGEN_CLIPIA_BASE_URL``;
             ``""``: the provider's default.
@@ -160,6 +177,9 @@ class MediaGenPipelineProps:
     telemetry: Telemetry = field(default_factory=Telemetry)
     cliprise_base_url: str = ""
     clipia_base_url: str = ""
+    clipia_api_key_secret: secretsmanager.ISecret | None = None
+    clipia_webhook_secret: secretsmanager.ISecret | None = None
+    enable_clipia: bool = False
 
     def __post_init__(self) -> None:
         """Reject values AWS would reject at deploy time, or that would make the pipeline misbehave.
@@ -204,6 +224,11 @@ class MediaGenPipelineProps:
             raise ValueError(f"extra_environment may not set {', '.join(overridden)}: the construct sets them")
         check_inbox_rules(self.inbox_rules)
         provider_environment(self.provider_base_urls, self.extra_environment)  # raises on a bad URL
+
+    @property
+    def clipia_enabled(self) -> bool:
+        """Clipia is offered: its key secret is given or ``enable_clipia`` creates one."""
+        return self.enable_clipia or self.clipia_api_key_secret is not None
 
     @property
     def provider_base_urls(self) -> dict[str, str]:

@@ -70,6 +70,14 @@ class MediaGenStack(Stack):
                 pipeline.api_key_secret.secret_arn,
                 "Put the Cliprise API key here (aws secretsmanager put-secret-value)",
             ),
+            **({"ClipiaApiKeySecretArn": (
+                pipeline.clipia_api_key_secret.secret_arn,
+                "Put the Clipia API key here (aws secretsmanager put-secret-value)",
+            )} if pipeline.clipia_api_key_secret is not None else {}),
+            **({"ClipiaWebhookSecretArn": (
+                pipeline.clipia_webhook_secret.secret_arn,
+                "Put the Clipia webhook signing secret here (aws secretsmanager put-secret-value)",
+            )} if pipeline.clipia_webhook_secret is not None else {}),
             "CallbackUrlBase": (
                 pipeline.callback_api.callback_url_base,
                 "Provider callbacks: POST <CallbackUrlBase>/<token> (submit sets callBackUrl)",

@@ -20,6 +20,10 @@ from mediagen import __version__
 from mediagen.ops.display import clean
 from mediagen.redact import RedactingFilter
 
+#: ``--real`` of demo and run-local.
+REAL_HELP = ("talk to the real provider APIs: Cliprise (needs CLIPRISE_API_KEY; MEDIAGEN_CLIPRISE_BASE_URL) and "
+             "Clipia when CLIPIA_API_KEY is set (CLIPIA_WEBHOOK_SECRET, MEDIAGEN_CLIPIA_BASE_URL)")
+
 
 def _demo(args: argparse.Namespace) -> int:
     from mediagen.local.runner import demo
@@ -204,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="demo-output",
                    help="where the outputs are copied: a new or empty folder, or one an earlier demo made (it is "
                         "replaced); any other folder is refused (default: %(default)s)")
-    p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
+    p.add_argument("--real", action="store_true", help=REAL_HELP)
     p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
@@ -214,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run-local", help="run job files (JSON or JSON Lines) through the local stack; "
                                          "one JSON line per job, then a summary")
     p.add_argument("files", nargs="+")
-    p.add_argument("--real", action="store_true", help="talk to the real Cliprise API (needs CLIPRISE_API_KEY)")
+    p.add_argument("--real", action="store_true", help=REAL_HELP)
     p.add_argument("--processing-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "

@@ -91,6 +91,8 @@ class JobRecord(TypedDict, total=False):
     outputs: list[dict[str, Any]]     #: ``[{uri, key, bytes, content_type, sha256, unpacked_from?}]``
     manifest_uri: str                 #: ``s3://…/result.json``
     detection_lag_ms: int | None      #: provider completion signal -> persist start
+    delivered_by: str                 #: the provider whose outputs were persisted (``cliprise`` | ``clipia``)
+    unpack_error: dict[str, Any]      #: ``{code, message, key}``: a zip result kept but not unpacked (over a limit)
     # End
     error: dict[str, Any]             #: ``{code, message, problems?}`` of a job that did not succeed
     cancelled_from: str               #: the status a cancelled job was in

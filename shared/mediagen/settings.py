@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,10 @@ CLIPRISE_BASE_URL = "https://business.api.cliprise.app/app/cliprise"
 #: The Host header the provider requires exactly; any other host answers HTTP 400 with an empty body
 #: [002:119].
 CLIPRISE_HOST = "business.api.cliprise.app"
+#: Clipia's production API ([004:111-119]).
+CLIPIA_BASE_URL = "https://api.clipia.ai"
+#: The providers mediagen has adapters for, in the order a deployment offers them.
+PROVIDER_NAMES = ("cliprise", "clipia")
 
 
 class Settings(BaseModel):
@@ -82,6 +87,26 @@ class Settings(BaseModel):
     #: A SUBMITTING claim older than this is an attempt that died mid-generate (must exceed the submit
     #: Lambda's timeout, 60 s by default).
     submit_lease_seconds: int = Field(180, alias="MEDIAGEN_SUBMIT_LEASE_SECONDS", ge=1)
+
+    # Clipia (read here only; :class:`mediagen.provider.clipia.ClipiaSettings` is built from these fields).
+    #: A Clipia key given directly (local runs and the CLI); wins over the secret. Absent both: Clipia is off.
+    clipia_api_key: str = Field("", alias="CLIPIA_API_KEY", repr=False)
+    #: Secrets Manager secret id (name or ARN) whose SecretString is the Clipia API key.
+    clipia_api_key_secret_id: str = Field("", alias="MEDIAGEN_CLIPIA_API_KEY_SECRET_ID")
+    #: Clipia webhook signing secrets given directly, comma-separated (two during a rotation).
+    clipia_webhook_secrets: str = Field("", alias="CLIPIA_WEBHOOK_SECRETS", repr=False)
+    #: Secrets Manager secret holding the webhook signing secret, or a JSON array of them (rotation).
+    clipia_webhook_secret_id: str = Field("", alias="MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID")
+    clipia_base_url: str = Field(CLIPIA_BASE_URL, alias="MEDIAGEN_CLIPIA_BASE_URL")
+    #: ``Authorization`` scheme: ``Key`` ([004:136-141]) or ``Bearer`` (the SDK's).
+    clipia_auth_scheme: Literal["Key", "Bearer"] = Field("Key", alias="MEDIAGEN_CLIPIA_AUTH_SCHEME")
+    #: Attempts per Clipia call (submit included: same Idempotency-Key) on 429, 5xx, timeouts.
+    clipia_attempts: int = Field(4, alias="MEDIAGEN_CLIPIA_ATTEMPTS", ge=1, le=10)
+    #: Total seconds one Clipia call may spend waiting between attempts (keep under the Lambda's timeout).
+    clipia_retry_budget_seconds: float = Field(20.0, alias="MEDIAGEN_CLIPIA_RETRY_BUDGET_SECONDS", ge=0, le=600)
+    #: The providers this deployment offers, comma-separated (set by the construct on the functions that
+    #: accept jobs, which hold no key); empty: every provider whose key or key secret is configured.
+    providers: str = Field("", alias="MEDIAGEN_PROVIDERS")
 
     # HTTP timeouts towards the provider.
     connect_timeout_seconds: float = Field(5.0, alias="MEDIAGEN_CONNECT_TIMEOUT_SECONDS", gt=0)

@@ -352,11 +352,10 @@ def unpack_zip(store: OutputStore, archive: IO[bytes], key_prefix: str,
         ZipRefused: more than ``limits.max_members`` members, more than ``limits.max_total_bytes``
             uncompressed in total, or a member expanding more than ``limits.max_ratio`` times; nothing is
             stored.
-        StorageError: not a zip.
+        StorageError: not a zip, or a member that cannot be read (``bad_zip``; members before it may be stored).
     """
-    import posixpath
-    import re
     import zipfile
+    import zlib
 
     limits = limits or ZipLimits()
     try:
@@ -365,6 +364,17 @@ def unpack_zip(store: OutputStore, archive: IO[bytes], key_prefix: str,
         raise StorageError(f"the result claims to be a zip but is not readable: {exc}", code="bad_zip") from exc
     members = [m for m in zf.infolist() if not m.is_dir()]
     _check_zip_limits(members, limits)
+    try:
+        return _store_members(store, zf, members, key_prefix)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:  # a damaged or exotic member
+        raise StorageError(f"the zip result has a member that cannot be read: {type(exc).__name__}: {exc}",
+                           code="bad_zip") from exc
+
+
+def _store_members(store: OutputStore, zf: Any, members: list[Any], key_prefix: str) -> list[StoredObject]:
+    import posixpath
+    import re
+
     stored: list[StoredObject] = []
     used: set[str] = set()
     for member in members:

@@ -47,6 +47,47 @@ def lazy(factory: Callable[[], T]) -> T:
     return cast(T, Lazy(factory))
 
 
+def configured_providers(settings: Settings) -> frozenset[str]:
+    """The providers this deployment offers: a job naming another (or listing it as a fallback) is refused
+    at accept with code ``provider_not_configured``, before anything is queued or spent.
+
+    ``MEDIAGEN_PROVIDERS`` (comma-separated; the construct sets it on the functions that accept jobs, which
+    hold no key) when set; else every provider whose key is configured: Cliprise with ``CLIPRISE_API_KEY`` or
+    ``MEDIAGEN_API_KEY_SECRET_ID``, Clipia with ``CLIPIA_API_KEY`` or ``MEDIAGEN_CLIPIA_API_KEY_SECRET_ID``.
+    Only settings are read (no secret): it costs nothing per job.
+
+    Raises:
+        ConfigurationError: ``MEDIAGEN_PROVIDERS`` names a provider mediagen has no adapter for.
+    """
+    from mediagen.errors import ConfigurationError
+    from mediagen.settings import PROVIDER_NAMES
+
+    listed = {name.strip() for name in settings.providers.split(",") if name.strip()}
+    if listed:
+        unknown = sorted(listed - set(PROVIDER_NAMES))
+        if unknown:
+            raise ConfigurationError(f"MEDIAGEN_PROVIDERS names unknown provider(s) {', '.join(unknown)}; "
+                                     f"allowed: {', '.join(PROVIDER_NAMES)}")
+        return frozenset(listed)
+    keys = {"cliprise": settings.api_key.strip() or settings.api_key_secret_id,
+            "clipia": settings.clipia_api_key.strip() or settings.clipia_api_key_secret_id}
+    return frozenset(name for name, key in keys.items() if key)
+
+
+def clipia_webhook_secrets(settings: Settings) -> tuple[str, ...]:
+    """The Clipia webhook signing secrets the callback route accepts (two during a rotation), for
+    :func:`mediagen.provider.clipia_webhooks.verify_delivery`: ``CLIPIA_WEBHOOK_SECRETS`` when set, else the secret
+    ``MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID`` (Powertools cache, 5 minutes: call it per delivery and a rotated secret
+    is picked up). Needs no Clipia API key -- the callback function has none.
+
+    Raises:
+        ConfigurationError: none configured.
+    """
+    from mediagen.provider.clipia import ClipiaSettings, get_webhook_secrets
+
+    return get_webhook_secrets(ClipiaSettings.from_settings(settings))
+
+
 def build_ports(settings: Settings) -> Ports:
     """Ports on real AWS clients (shared retries, see :mod:`mediagen.aws`) and the Cliprise API described by
     ``settings``. A resource left unconfigured (empty setting) gives no port (None)."""
@@ -81,7 +122,7 @@ def build_ports(settings: Settings) -> Ports:
                     from mediagen.provider.clipia import ClipiaProvider, ClipiaSettings, get_clipia_api_key
                     from mediagen.provider.clipia import get_webhook_secrets as clipia_webhook_secrets
 
-                    clipia = ClipiaSettings.from_env()
+                    clipia = ClipiaSettings.from_settings(settings)
                     try:  # only the callback route needs them; submit and poll work without
                         secrets = clipia_webhook_secrets(clipia)
                     except ConfigurationError:

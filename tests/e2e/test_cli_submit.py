@@ -27,7 +27,7 @@ def test_submit_wait_local_shows_progress_and_ends_with_the_files_on_disk(
         progress = [line for line in out.splitlines() if job_id in line and line.lstrip().startswith("[")]
         assert progress and progress[-1].split()[3] == "SUCCEEDED", out  # "[ 1.2s] <job> <status> ..."
         assert len(progress) >= 2  # seen moving, not only at the end
-        outputs = [p for p in (tmp_path / job_id).iterdir() if p.name.startswith("output.")]
+        outputs = [p for p in (tmp_path / job_id).iterdir() if p.name.startswith("output")]  # output[-n].<ext>
         assert outputs and outputs[0].stat().st_size > 0
         manifest = json.loads((tmp_path / job_id / "result.json").read_text())
         assert manifest["status"] == "SUCCEEDED" and manifest["job_id"] == job_id

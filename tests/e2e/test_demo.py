@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mediagen.local.runner import demo
+from mediagen.local.runner import demo, sample_job_files
 
 
 def decode_png(data: bytes) -> tuple[int, int]:
@@ -75,7 +75,8 @@ def test_demo_runs_every_sample_job_to_succeeded_and_the_files_open(tmp_path: Pa
     assert code == 0, printed
     assert "all jobs SUCCEEDED" in printed and "JOB" in printed and "S3 KEY" in printed
     manifests = sorted((tmp_path / "demo-output").glob("*/result.json"))
-    assert len(manifests) == 5
+    samples = sample_job_files()
+    assert len(manifests) == len(samples) == 8  # Cliprise, Clipia (several outputs, video) and a fallback job
     kinds = set()
     for manifest_path in manifests:
         manifest = json.loads(manifest_path.read_text())
@@ -87,4 +88,7 @@ def test_demo_runs_every_sample_job_to_succeeded_and_the_files_open(tmp_path: Pa
             kinds.add(output["content_type"].split("/")[0])
             assert Path(output["key"]).name in printed
     assert kinds == {"image", "video", "audio"}
-    assert len(json.loads((tmp_path / "demo-output" / "events.json").read_text())) == 5
+    assert len(json.loads((tmp_path / "demo-output" / "events.json").read_text())) == 8
+    delivered = {json.loads(p.read_text())["job_id"]: json.loads(p.read_text())["provider"] for p in manifests}
+    assert delivered["demo-clipia-nano-banana-2"] == delivered["demo-fallback-to-clipia"] == "clipia"
+    assert delivered["demo-nano-banana-t2i"] == "cliprise"

@@ -157,8 +157,8 @@ def test_persist_writes_to_the_existing_bucket_with_its_kms_key(
     assert persist["Environment"]["Variables"]["MEDIAGEN_OUTPUTS_BUCKET"] == BUCKET
     statements = _statements(resources, persist["Role"]["Fn::GetAtt"][0])
     (s3_statement,) = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
-    assert sorted(_actions(s3_statement)) == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject",
-                                              "s3:PutObjectTagging"]
+    assert sorted(_actions(s3_statement)) == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject",
+                                              "s3:PutObject", "s3:PutObjectTagging"]
     assert s3_statement["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{BUCKET}/*"]]}
     (kms_statement,) = [s for s in statements if any(a.startswith("kms:") for a in _actions(s))]
     assert sorted(_actions(kms_statement)) == ["kms:Decrypt", "kms:GenerateDataKey"]

@@ -27,7 +27,7 @@ EXPECTED_FUNCTIONS = {
     # name: (timeout s, memory MB, MEDIAGEN_* variables)
     "submit": (60, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN",
                          "MEDIAGEN_API_KEY_SECRET_ID", "MEDIAGEN_CALLBACK_BASE_URL", "MEDIAGEN_INTAKE_BUCKET",
-                         "MEDIAGEN_JOBS_QUEUE_URL"}),
+                         "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_PROVIDERS"}),
     "poll": (45, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID"}),
     "persist": (900, 1024, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_API_KEY_SECRET_ID",
                             "MEDIAGEN_OUTPUTS_BUCKET"}),
@@ -36,9 +36,10 @@ EXPECTED_FUNCTIONS = {
     "arm": (10, 256, {"MEDIAGEN_TASK_TABLE"}),
     # API Gateway gives up on an integration after 30 s: the api function must answer before that.
     "api": (29, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET", "MEDIAGEN_JOBS_QUEUE_URL",
-                      "MEDIAGEN_STATE_MACHINE_ARN"}),
+                      "MEDIAGEN_STATE_MACHINE_ARN", "MEDIAGEN_PROVIDERS"}),
     "intake": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET",
-                          "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_INTAKE_BUCKET", "MEDIAGEN_INBOX_RULES"}),
+                          "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_INTAKE_BUCKET", "MEDIAGEN_INBOX_RULES",
+                          "MEDIAGEN_PROVIDERS"}),
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
@@ -550,7 +551,7 @@ def test_functions_get_least_privilege_grants(
         for name in functions
     }
     assert s3_by_bucket["persist"] == {(a, outputs_id) for a in (
-        "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject")}
+        "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject")}
     # api presigns result downloads; intake reads what is dropped and writes manifest reports; submit presigns
     # the intake objects a job names as its inputs.
     assert s3_by_bucket["api"] == {("s3:GetObject", outputs_id)}

@@ -697,3 +697,13 @@ def test_serve_refuses_a_bad_fault_spec_before_listening() -> None:
 
     with pytest.raises(ValueError, match="unknown sandbox token 'bogus'"):
         serve(host="127.0.0.1", port=0, processing_seconds=0, api_key=KEY, faults=["bogus=0.1"])
+
+
+def test_no_credits_refuses_without_a_task_and_the_client_sees_insufficient_credits(emulator: Emulator) -> None:
+    from mediagen.provider import ClipriseClient, InsufficientCredits
+
+    job = image_job("[sandbox:no-credits]")
+    with ClipriseClient(KEY, base_url=emulator.base_url) as cliprise, pytest.raises(InsufficientCredits):
+        cliprise.generate(job)
+    [call] = emulator.generate_calls()
+    assert (call["answered"], call["faults"], call["task_id"]) == (200, ["no-credits"], None)

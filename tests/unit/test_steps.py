@@ -21,6 +21,7 @@ from mediagen.provider import (
     RateLimited,
     Succeeded,
 )
+from mediagen.provider.cliprise import ClipriseProvider
 from mediagen.records import JOB_RECORD_FIELDS
 from mediagen.settings import Settings
 from mediagen.steps.accept import JobConflict, JobRefused, accept_job, enqueue
@@ -62,7 +63,8 @@ def make_ports(provider: ScriptedProvider | None = None, *, jobs: InMemoryJobs |
                clock: Clock | None = None, **settings: Any) -> Ports:
     scripted = provider or ScriptedProvider(generate=[GenerateAccepted("t-1")], status=[Processing()])
     return Ports(settings=Settings(**settings), jobs=jobs or InMemoryJobs(), events=RecordingEvents(),
-                 provider=lambda: scripted, executions=RecordingStarter(), outputs=MemoryOutputStore(),
+                 provider=lambda: scripted, providers=lambda name: ClipriseProvider(scripted),  # type: ignore[arg-type]
+                 executions=RecordingStarter(), outputs=MemoryOutputStore(),
                  guard=MemorySpendGuard(), jobs_queue=RecordingQueue(), waker=RecordingWaker(),
                  clock=clock or Clock())
 

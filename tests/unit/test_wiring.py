@@ -91,3 +91,53 @@ def test_the_sqs_queue_uses_the_configured_url(monkeypatch: pytest.MonkeyPatch) 
     url = FULL_ENV["MEDIAGEN_JOBS_QUEUE_URL"]
     assert [(name, kw["QueueUrl"]) for name, kw in calls] == [("send", url), ("visibility", url)]
     assert calls[0][1]["DelaySeconds"] == 900  # SQS's maximum
+
+
+# ------------------------------------------------------------------------------------------ providers offered
+
+
+def test_a_provider_is_offered_only_when_its_key_or_secret_is_configured() -> None:
+    from mediagen.wiring import configured_providers
+
+    assert configured_providers(Settings.from_env({})) == frozenset()
+    assert configured_providers(Settings.from_env({"CLIPRISE_API_KEY": "k"})) == {"cliprise"}
+    assert configured_providers(Settings.from_env({"MEDIAGEN_API_KEY_SECRET_ID": "s",
+                                                   "MEDIAGEN_CLIPIA_API_KEY_SECRET_ID": "c"})) == {"cliprise", "clipia"}
+    assert configured_providers(Settings.from_env({"CLIPIA_API_KEY": "  "})) == frozenset()
+
+
+def test_the_construct_s_provider_list_wins_and_an_unknown_name_is_a_configuration_error() -> None:
+    from mediagen.wiring import configured_providers
+
+    assert configured_providers(Settings.from_env({"MEDIAGEN_PROVIDERS": "cliprise, clipia"})) == {"cliprise", "clipia"}
+    with pytest.raises(ConfigurationError, match="falai"):
+        configured_providers(Settings.from_env({"MEDIAGEN_PROVIDERS": "cliprise,falai"}))
+
+
+def test_the_clipia_adapter_is_configured_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mediagen.provider.clipia import ClipiaProvider, ClipiaSettings
+    from mediagen.wiring import build_ports
+
+    monkeypatch.delenv("CLIPIA_API_KEY", raising=False)
+    env = {**FULL_ENV, "CLIPIA_API_KEY": "clipia_live_abc123", "MEDIAGEN_CLIPIA_BASE_URL": "http://127.0.0.1:9",
+           "MEDIAGEN_CLIPIA_AUTH_SCHEME": "Bearer", "MEDIAGEN_CLIPIA_ATTEMPTS": "2"}
+    settings = settings_for("persist", env)
+    assert ClipiaSettings.from_settings(settings) == ClipiaSettings.from_env(env)
+    assert "clipia_live_abc123" not in repr(settings)
+    ports = build_ports(settings)
+    assert ports.providers is not None
+    clipia = ports.providers("clipia")
+    assert isinstance(clipia, ClipiaProvider)
+    assert (clipia.base_url, clipia.auth_scheme) == ("http://127.0.0.1:9", "Bearer")
+    assert ports.providers("clipia") is clipia
+
+
+def test_the_callback_gets_the_webhook_secrets_without_any_api_key() -> None:
+    from mediagen.wiring import clipia_webhook_secrets
+
+    settings = Settings.from_env({"CLIPIA_WEBHOOK_SECRETS": "whsec_new_1, whsec_old_2"})
+    assert clipia_webhook_secrets(settings) == ("whsec_new_1", "whsec_old_2")
+    with pytest.raises(ConfigurationError, match="CLIPIA_WEBHOOK_SECRETS"):
+        clipia_webhook_secrets(Settings.from_env({}))
+    with pytest.raises(ConfigurationError):  # a readable placeholder never verifies a delivery
+        clipia_webhook_secrets(Settings.from_env({"CLIPIA_WEBHOOK_SECRETS": "REPLACE_ME_WITH_THE_SECRET"}))

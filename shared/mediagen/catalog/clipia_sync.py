@@ -13,7 +13,6 @@ Environment: ``CLIPIA_API_KEY`` (required), ``MEDIAGEN_CLIPIA_BASE_URL`` (defaul
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,13 @@ class SyncError(MediagenError):
 
 
 def _settings(base_url: str | None, api_key: str | None) -> tuple[str, str]:
-    key = api_key or os.environ.get("CLIPIA_API_KEY") or ""
+    from mediagen.settings import Settings
+
+    settings = Settings.from_env()  # the one reader of CLIPIA_API_KEY and MEDIAGEN_CLIPIA_BASE_URL
+    key = api_key or settings.clipia_api_key.strip()
     if not key:
         raise SyncError("CLIPIA_API_KEY is not set: `models sync --provider clipia` needs a Clipia API key")
-    base = (base_url or os.environ.get("MEDIAGEN_CLIPIA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    base = (base_url or settings.clipia_base_url or DEFAULT_BASE_URL).rstrip("/")
     return base, key
 
 

@@ -50,8 +50,10 @@ class Gateway:
                 if path.startswith("/callbacks/"):
                     if self.command == "POST" and "callback" in functions:
                         token = path.rstrip("/").rsplit("/", 1)[-1]
+                        # Headers as API Gateway passes them (lower-case): Clipia signs its webhooks in them.
                         event = http_api_event("POST", path, {"token": token}, body,
-                                                route="POST /callbacks/{token}")
+                                                route="POST /callbacks/{token}",
+                                                headers={k.lower(): v for k, v in self.headers.items()})
                         response = invoke("callback", event)
                         status, payload = int(response.get("statusCode", 200)), str(response.get("body", ""))
                     gateway.received.append({"at": time.time(), "status": status,

@@ -102,8 +102,8 @@ class RunResult:
 
 
 def generate_calls_by_job(emulator: Any) -> tuple[dict[str, int], dict[str, int]]:
-    """Count the emulator's generate requests per job id (found from the ``callBackUrl`` token each request
-    carries): ``(received, accepted)``."""
+    """Count the Cliprise emulator's generate requests per job id (found from the ``callBackUrl`` token each
+    request carries): ``(received, accepted)``."""
     from mediagen.completion import job_id_from_token
 
     received: dict[str, int] = {}
@@ -119,13 +119,51 @@ def generate_calls_by_job(emulator: Any) -> tuple[dict[str, int], dict[str, int]
     return received, accepted
 
 
+def provider_calls_by_job(stack: EmbeddedStack, job_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Submit requests per job id at every provider, ``(received, accepted)``.
+
+    On the emulators: what each one received (Cliprise generate calls; Clipia submits, matched by the job's
+    ``Idempotency-Key``) and how many created a paid request (an ``Idempotency-Key`` replay creates none). With
+    ``real_api``: the requests the pipeline sent (:attr:`EmbeddedStack.sent`); accepted = answered 2xx (for
+    Cliprise an upper bound: it reports some refusals with HTTP 200; for Clipia at most one, the key being
+    idempotent).
+    """
+    from mediagen.provider.port import idempotency_key
+
+    received: dict[str, int] = {}
+    accepted: dict[str, int] = {}
+
+    def add(job_id: str, got: int, took: int) -> None:
+        if got:
+            received[job_id] = received.get(job_id, 0) + got
+            accepted[job_id] = accepted.get(job_id, 0) + took
+
+    if stack.emulator is not None:
+        cliprise_received, cliprise_accepted = generate_calls_by_job(stack.emulator)
+        for job_id, got in cliprise_received.items():
+            add(job_id, got, cliprise_accepted.get(job_id, 0))
+    clipia_calls = stack.clipia.submit_calls() if stack.clipia is not None else []
+    for job_id in job_ids:
+        if stack.real_api:  # real APIs: what was sent
+            generates = stack.provider_requests("cliprise", job_id, path_part="/generate")
+            add(job_id, len(generates), sum(1 for r in generates if 200 <= (r["status"] or 0) < 300))
+            submits = [r for r in stack.provider_requests("clipia", job_id, path_part="/v1/models/")
+                       if r["method"] == "POST" and not r["path"].endswith("/estimate")]
+            add(job_id, len(submits), min(1, sum(1 for r in submits if 200 <= (r["status"] or 0) < 300)))
+            continue
+        key = idempotency_key("clipia", job_id)
+        mine = [c for c in clipia_calls if c.get("idempotency_key") == key]
+        add(job_id, len(mine), sum(1 for c in mine if c.get("request_id") and not c.get("replay")))
+    return received, accepted
+
+
 def run_jobs(jobs: list[dict[str, Any] | str], *, stack: EmbeddedStack, timeout: float = 300.0,
              on_progress: Callable[[list[dict[str, Any]], float], None] | None = None) -> RunResult:
     """Send ``jobs`` to the local stack's queue and run them to terminal states."""
     start = time.monotonic()
     stack.send_jobs(jobs)
     records = stack.run_until_done(timeout=timeout, on_progress=on_progress)
-    received, accepted = generate_calls_by_job(stack.emulator) if stack.emulator is not None else ({}, {})
+    received, accepted = provider_calls_by_job(stack, [str(r["job_id"]) for r in records])
     return RunResult(records=records, events=stack.events(), wall_seconds=time.monotonic() - start,
                      generate_calls=received, generate_accepted=accepted,
                      injected_faults=stack.faults.injected() if stack.faults is not None else {})
@@ -156,12 +194,15 @@ def _seconds(record: dict[str, Any]) -> float:
 
 
 def print_table(records: list[dict[str, Any]], out: IO[str]) -> None:
-    """The demo's summary: job, model, status, polls, seconds, S3 key, bytes."""
-    rows = [("JOB", "MODEL", "STATUS", "POLLS", "SECONDS", "S3 KEY", "BYTES")]
+    """The demo's summary: job, the provider that delivered (else the one named), model, status, polls,
+    seconds, S3 key (and how many more outputs), bytes."""
+    rows = [("JOB", "PROVIDER", "MODEL", "STATUS", "POLLS", "SECONDS", "S3 KEY", "BYTES")]
     for r in sorted(records, key=lambda r: r["job_id"]):
         outputs = r.get("outputs") or [{}]
-        rows.append((clean(r["job_id"]), clean(r.get("model")), clean(r.get("status")), clean(r.get("polls", 0)),
-                     f"{_seconds(r):.1f}", clean(outputs[0].get("key", "-")), clean(outputs[0].get("bytes", "-"))))
+        key = clean(outputs[0].get("key", "-")) + (f" (+{len(outputs) - 1})" if len(outputs) > 1 else "")
+        rows.append((clean(r["job_id"]), clean(r.get("delivered_by") or r.get("provider") or "-"),
+                     clean(r.get("model")), clean(r.get("status")), clean(r.get("polls", 0)), f"{_seconds(r):.1f}",
+                     key, clean(outputs[0].get("bytes", "-"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
@@ -239,7 +280,7 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     jobs = load_job_files(files)
     injector = fault_injector(faults)  # a malformed spec fails before anything starts
     output_dir = prepare_demo_output_dir(output_dir)
-    where = "the real Cliprise API" if real_api else "the sandbox emulator"
+    where = real_api_description() if real_api else "the sandbox emulators (Cliprise and Clipia)"
     print(f"mediagen demo: {len(jobs)} job(s) from {', '.join(p.name for p in files)}", file=out)
     template = ensure_template(template_path, out)
     with EmbeddedStack(template_path=template, real_api=real_api, processing_seconds=processing_seconds,
@@ -267,6 +308,16 @@ def demo(*, job_files: list[Path] | None, output_dir: Path, real_api: bool = Fal
     ok = all(r.get("status") == JobStatus.SUCCEEDED for r in result.records)
     print(f"\n{'all jobs SUCCEEDED' if ok else 'some jobs did not succeed'} in {result.wall_seconds:.1f}s", file=out)
     return 0 if ok else 1
+
+
+def real_api_description() -> str:
+    """Which real provider APIs a ``--real`` run talks to, by base URL (no key is shown)."""
+    from mediagen.settings import Settings
+
+    settings = Settings.from_env()
+    clipia = (f"Clipia at {settings.clipia_base_url}" if settings.clipia_api_key.strip()
+              else "Clipia off (no CLIPIA_API_KEY)")
+    return f"the real provider APIs: Cliprise at {settings.cliprise_base_url}, {clipia}"
 
 
 def run_local(*, job_files: list[Path], real_api: bool = False, processing_seconds: float = 1.0,

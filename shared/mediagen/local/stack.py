@@ -57,14 +57,24 @@ class EmbeddedStack(StackQueries):
         template_path: the synthesized template whose state machine definition is executed.
         api_key: the key the pipeline uses (stored in the moto Secrets Manager secret, as deployed).
             Defaults to ``$MEDIAGEN_LOCAL_API_KEY``, else a random sandbox key.
-        real_api: talk to the real Cliprise API (``CLIPRISE_API_KEY`` required) instead of the emulator.
-        processing_seconds: how long the emulator's tasks stay "processing".
+        real_api: talk to the real provider APIs instead of the emulators: Cliprise with ``CLIPRISE_API_KEY``
+            (required; ``MEDIAGEN_CLIPRISE_BASE_URL`` when set), Clipia with ``CLIPIA_API_KEY``,
+            ``CLIPIA_WEBHOOK_SECRET`` and ``MEDIAGEN_CLIPIA_BASE_URL`` when set (without a key Clipia is off:
+            a job naming it is refused). Every request sent to a provider is counted (:attr:`sent`).
+        clipia_api_key: the key the pipeline uses for Clipia's emulator (default: a random live-looking
+            ``clipia_live_...`` key, so the emulator behaves like the paid path: charges, queue, webhooks).
+        processing_seconds: how long the emulators' tasks stay "processing".
         poll_initial_seconds: the first wait of the polling schedule (real time; small for local runs).
         log_path: where the handlers' structured logs go (default: discarded into memory).
         faults: AWS-side faults (:mod:`mediagen.local.faults`): a ``MEDIAGEN_LOCAL_FAULTS`` spec or an injector;
             ``None`` reads ``MEDIAGEN_LOCAL_FAULTS`` / ``MEDIAGEN_LOCAL_FAULTS_SEED`` from the environment.
 
     Attributes:
+        emulator: the Cliprise emulator (``generate_calls()``), ``None`` with ``real_api``.
+        clipia: the Clipia emulator (``submit_calls()``, ``accepted_requests()``, ``charges(key)``), ``None``
+            with ``real_api``.
+        sent: every HTTP request the pipeline sent to a provider's API (both modes), oldest first:
+            ``{"provider", "method", "path", "body", "idempotency_key", "status"}`` (no headers: they hold keys).
         faults: the fault injector in effect (``faults.injected()`` counts what it injected), or ``None``.
 
     Raises:
@@ -74,7 +84,8 @@ class EmbeddedStack(StackQueries):
     def __init__(self, *, template_path: Path | None = None, api_key: str | None = None, real_api: bool = False,
                  processing_seconds: float = 2.0, poll_initial_seconds: int = 1, poll_max_seconds: int = 10,
                  send_callbacks: bool = True, log_path: Path | None = None,
-                 extra_env: dict[str, str] | None = None, faults: str | FaultInjector | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, faults: str | FaultInjector | None = None,
+                 clipia_api_key: str | None = None) -> None:
         self.template = Template.load(template_path or default_template_path())
         if real_api and not (api_key or os.environ.get("CLIPRISE_API_KEY")):
             raise ConfigurationError("real_api needs CLIPRISE_API_KEY")
@@ -82,7 +93,15 @@ class EmbeddedStack(StackQueries):
             self.api_key = api_key or os.environ.get("CLIPRISE_API_KEY", "")
         else:  # the sandbox's key: given, or MEDIAGEN_LOCAL_API_KEY (secret-hygiene runs), or a random one
             self.api_key = api_key or os.environ.get("MEDIAGEN_LOCAL_API_KEY") or f"sandbox-{uuid.uuid4().hex}"
+        if real_api:
+            self.clipia_api_key = clipia_api_key or os.environ.get("CLIPIA_API_KEY", "")
+            self.clipia_webhook_secret = os.environ.get("CLIPIA_WEBHOOK_SECRET", "")
+        else:
+            self.clipia_api_key = clipia_api_key or f"clipia_live_{uuid.uuid4().hex}"
+            self.clipia_webhook_secret = f"whsec_{uuid.uuid4().hex}"
         self.real_api = real_api
+        self.clipia: Any = None
+        self.sent: list[dict[str, Any]] = []
         self.processing_seconds = processing_seconds
         self.poll_initial_seconds = poll_initial_seconds
         self.poll_max_seconds = poll_max_seconds
@@ -126,6 +145,13 @@ class EmbeddedStack(StackQueries):
                                      fetch_inputs=True, fetcher=_local_fetcher())
             self.emulator.start()
             self._exit.callback(self.emulator.stop)
+            from mediagen.sandbox.clipia import ClipiaEmulator
+
+            self.clipia = ClipiaEmulator(api_keys=[self.clipia_api_key], processing_seconds=self.processing_seconds,
+                                         webhook_secret=self.clipia_webhook_secret)
+            self.clipia.start()
+            self._exit.callback(self.clipia.stop)
+        self._exit.enter_context(_counting_provider_requests(self.sent))
         self.callbacks.start()
         self._exit.callback(self.callbacks.stop)
         self._create_resources()
@@ -138,6 +164,7 @@ class EmbeddedStack(StackQueries):
         resources = provision(self.session, self.template, api_key=self.api_key,
                               resources=Resources(handlers=self._handlers, names=self.names))
         route_lambda_invoke(self._exit, self._handlers)
+        clipia_env = self._clipia_environment()
         self.queue_url, self.queue_arn, self.dlq_url = resources.queue_url, resources.queue_arn, resources.dlq_url
         self.intake_queue_url, self.intake_queue_arn = resources.intake_queue_url, resources.intake_queue_arn
         self.events_tap_url = resources.events_tap_url
@@ -154,10 +181,49 @@ class EmbeddedStack(StackQueries):
             "MEDIAGEN_JOBS_QUEUE_URL": self.queue_url, "MEDIAGEN_INTAKE_BUCKET": INTAKE_BUCKET,
             "MEDIAGEN_INBOX_RULES": self.inbox_rules(),
             **({} if self.real_api else {"MEDIAGEN_CLIPRISE_BASE_URL": self.emulator.base_url}),
+            **clipia_env,
             **self.extra_env,
         })
-        os.environ.pop("CLIPRISE_API_KEY", None)  # the pipeline reads the key from the secret, as deployed
+        # The pipeline reads the keys and the signing secret from their secrets, as deployed.
+        for name in ("CLIPRISE_API_KEY", "CLIPIA_API_KEY", "CLIPIA_WEBHOOK_SECRETS"):
+            os.environ.pop(name, None)
+        if not clipia_env:
+            for name in ("MEDIAGEN_CLIPIA_API_KEY_SECRET_ID", "MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID"):
+                os.environ.pop(name, None)
         _reset_wiring()
+
+    def _clipia_environment(self) -> dict[str, str]:
+        """Clipia's key and webhook signing secret in moto's Secrets Manager (as deployed) and the variables that
+        point the functions at them and at the emulator (or, with ``real_api``, ``MEDIAGEN_CLIPIA_BASE_URL`` when
+        set). Empty without a key: Clipia is off."""
+        if not self.clipia_api_key:
+            return {}
+        secrets = self.session.client("secretsmanager")
+        env = {"MEDIAGEN_CLIPIA_API_KEY_SECRET_ID": secrets.create_secret(
+            Name="mediagen/clipia-api-key", SecretString=self.clipia_api_key)["ARN"]}
+        if self.clipia_webhook_secret:
+            env["MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID"] = secrets.create_secret(
+                Name="mediagen/clipia-webhook-secret", SecretString=self.clipia_webhook_secret)["ARN"]
+        if self.clipia is not None:
+            env["MEDIAGEN_CLIPIA_BASE_URL"] = self.clipia.base_url
+        return env
+
+    def provider_requests(self, provider: str, job_id: str, *, path_part: str = "") -> list[dict[str, Any]]:
+        """The requests :attr:`sent` to ``provider`` for ``job_id`` whose path contains ``path_part`` (Cliprise:
+        by the ``callBackUrl`` token of a generate; Clipia: by the job's ``Idempotency-Key``)."""
+        from mediagen.completion import job_id_from_token
+        from mediagen.provider.port import idempotency_key
+
+        key = idempotency_key(provider, job_id)
+        found = []
+        for request in self.sent:
+            if request["provider"] != provider or path_part not in request["path"]:
+                continue
+            url = str((request.get("body") or {}).get("callBackUrl") or "")
+            token_job = job_id_from_token(url.rstrip("/").rsplit("/", 1)[-1]) if url else None
+            if request.get("idempotency_key") == key or token_job == job_id:
+                found.append(request)
+        return found
 
     def inbox_rules(self) -> str:
         """``MEDIAGEN_INBOX_RULES`` of the template's intake function (the rules the construct was given)."""
@@ -315,6 +381,40 @@ class EmbeddedStack(StackQueries):
                 raise TimeoutError(f"jobs not finished after {timeout:.0f}s: {', '.join(stuck) or 'queue not drained'}")
             time.sleep(interval)
 
+
+
+@contextlib.contextmanager
+def _counting_provider_requests(sent: list[dict[str, Any]]) -> Iterator[None]:
+    """Record every request the pipeline's HTTP clients send to a provider API (Cliprise ``/generate`` and
+    ``/status``, Clipia ``/v1/...``) into ``sent``: method, path, JSON body, ``Idempotency-Key`` and the answer's
+    status (``None`` when no answer came). Headers and query strings are not kept (they carry the keys)."""
+    import threading
+
+    import httpx
+
+    lock = threading.Lock()
+    original = httpx.HTTPTransport.handle_request
+
+    def handle_request(transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        provider = "clipia" if path.startswith("/v1/") else "cliprise" if path.endswith(("/generate", "/status")) \
+            else None
+        if provider is None:
+            return original(transport, request)
+        try:
+            body = json.loads(request.content) if request.content else None
+        except (ValueError, httpx.RequestNotRead):
+            body = None
+        entry: dict[str, Any] = {"provider": provider, "method": request.method, "path": path, "body": body,
+                                 "idempotency_key": request.headers.get("idempotency-key"), "status": None}
+        with lock:
+            sent.append(entry)
+        response = original(transport, request)
+        entry["status"] = response.status_code
+        return response
+
+    with mock.patch.object(httpx.HTTPTransport, "handle_request", handle_request):
+        yield
 
 
 def _swap_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:

@@ -37,7 +37,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -81,11 +80,10 @@ from mediagen.provider.port import (
     WebhookEvent,
 )
 from mediagen.redact import redact_text, register_secret
+from mediagen.settings import CLIPIA_BASE_URL, Settings
 
 _log = logging.getLogger(__name__)
 
-#: Production API ([004:111-119]).
-CLIPIA_BASE_URL = "https://api.clipia.ai"
 
 AuthScheme = Literal["Key", "Bearer"]
 """``Authorization`` schemes the API accepts: ``Key`` ([004:136-141], OpenAPI) and ``Bearer`` (SDK,
@@ -109,40 +107,47 @@ _STATUS_CODES = {400: "invalid_request", 401: "invalid_api_key", 402: "insuffici
 
 
 class ClipiaSettings(BaseModel):
-    """Clipia configuration; field aliases are the environment variable names.
+    """Clipia configuration, taken from :class:`mediagen.settings.Settings` (the one place that reads the
+    environment: ``CLIPIA_API_KEY``, ``MEDIAGEN_CLIPIA_API_KEY_SECRET_ID``, ``CLIPIA_WEBHOOK_SECRETS``,
+    ``MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID``, ``MEDIAGEN_CLIPIA_BASE_URL``, ``MEDIAGEN_CLIPIA_AUTH_SCHEME``,
+    ``MEDIAGEN_CLIPIA_ATTEMPTS``, ``MEDIAGEN_CLIPIA_RETRY_BUDGET_SECONDS`` and the HTTP timeouts)."""
 
-    The integrator may fold these fields into :class:`mediagen.settings.Settings`.
-    """
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
-
-    base_url: str = Field(CLIPIA_BASE_URL, alias="MEDIAGEN_CLIPIA_BASE_URL")
+    base_url: str = CLIPIA_BASE_URL
     #: A key given directly (local runs, CLI); wins over the secret.
-    api_key: str = Field("", alias="CLIPIA_API_KEY", repr=False)
+    api_key: str = Field("", repr=False)
     #: Secrets Manager secret (name or ARN) whose SecretString is the Clipia API key.
-    api_key_secret_id: str = Field("", alias="MEDIAGEN_CLIPIA_API_KEY_SECRET_ID")
-    auth_scheme: AuthScheme = Field("Key", alias="MEDIAGEN_CLIPIA_AUTH_SCHEME")
+    api_key_secret_id: str = ""
+    auth_scheme: AuthScheme = "Key"
     #: Webhook signing secrets given directly, comma-separated (two during a rotation).
-    webhook_secrets: str = Field("", alias="CLIPIA_WEBHOOK_SECRETS", repr=False)
+    webhook_secrets: str = Field("", repr=False)
     #: Secrets Manager secret holding the signing secret, or a JSON array of them (rotation).
-    webhook_secret_id: str = Field("", alias="MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID")
-    #: Attempts per call (submit included: same Idempotency-Key) on 429, 5xx, timeouts, request_in_progress.
-    attempts: int = Field(4, alias="MEDIAGEN_CLIPIA_ATTEMPTS", ge=1, le=10)
-    #: Total seconds one call may spend waiting between attempts (keep under the Lambda's timeout).
-    retry_budget_seconds: float = Field(20.0, alias="MEDIAGEN_CLIPIA_RETRY_BUDGET_SECONDS", ge=0, le=600)
-    connect_timeout_seconds: float = Field(5.0, alias="MEDIAGEN_CONNECT_TIMEOUT_SECONDS", gt=0)
-    read_timeout_seconds: float = Field(30.0, alias="MEDIAGEN_READ_TIMEOUT_SECONDS", gt=0)
+    webhook_secret_id: str = ""
+    attempts: int = Field(4, ge=1, le=10)
+    retry_budget_seconds: float = Field(20.0, ge=0, le=600)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    read_timeout_seconds: float = Field(30.0, gt=0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClipiaSettings:
+        """The Clipia fields of ``settings``."""
+        return cls(base_url=settings.clipia_base_url, api_key=settings.clipia_api_key,
+                   api_key_secret_id=settings.clipia_api_key_secret_id, auth_scheme=settings.clipia_auth_scheme,
+                   webhook_secrets=settings.clipia_webhook_secrets,
+                   webhook_secret_id=settings.clipia_webhook_secret_id, attempts=settings.clipia_attempts,
+                   retry_budget_seconds=settings.clipia_retry_budget_seconds,
+                   connect_timeout_seconds=settings.connect_timeout_seconds,
+                   read_timeout_seconds=settings.read_timeout_seconds)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClipiaSettings:
-        """Build from ``environ`` (default ``os.environ``); unknown variables are ignored.
+        """``from_settings(Settings.from_env(environ))`` (default ``os.environ``).
 
         Raises:
             pydantic.ValidationError: a variable is present but malformed (names the variable).
         """
-        env = os.environ if environ is None else environ
-        names = {f.alias for f in cls.model_fields.values() if f.alias}
-        return cls.model_validate({k: v for k, v in env.items() if k in names})
+        return cls.from_settings(Settings.from_env(environ))
 
 
 def _read_secret(secret_id: str) -> str:
@@ -182,7 +187,7 @@ def get_webhook_secrets(settings: ClipiaSettings, *,
     ``MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID`` (one secret, or a JSON array of secrets).
 
     Raises:
-        ConfigurationError: none configured.
+        ConfigurationError: none configured (a ``REPLACE_ME...`` placeholder does not count).
     """
     raw = settings.webhook_secrets
     secrets: list[str] = [s.strip() for s in raw.split(",") if s.strip()]
@@ -194,6 +199,10 @@ def get_webhook_secrets(settings: ClipiaSettings, *,
             parsed = value
         items = parsed if isinstance(parsed, list) else [parsed]
         secrets = [str(s).strip() for s in items if str(s).strip()]
+    from mediagen.apikey import PLACEHOLDER_PREFIX
+
+    # A placeholder anyone can read (in a template, in the docs) must never verify a delivery.
+    secrets = [s for s in secrets if not s.startswith(PLACEHOLDER_PREFIX)]
     if not secrets:
         raise ConfigurationError(
             "no Clipia webhook signing secret: set CLIPIA_WEBHOOK_SECRETS or MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID")

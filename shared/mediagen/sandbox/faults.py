@@ -102,6 +102,8 @@ class Faults:
         rate_limit: how many generate requests with this prompt text answer 429 (``429``).
         code400: generate answers HTTP 200 with an application error ``code`` 400 (``code400``).
         empty_400: generate answers HTTP 400 with an empty body (``empty-400``).
+        no_credits: generate answers HTTP 200 with ``insufficient_credits`` and an ``action_url``; no task,
+            nothing charged (``no-credits``, "Error Reference" [002:198-208]).
         status_500: how many polls of the task answer HTTP 500 (``status-500``).
         download_truncate: how many downloads are cut short, counting from the first
             (``download-truncate``; :data:`ALWAYS` when written without a value).
@@ -126,6 +128,7 @@ class Faults:
     rate_limit: int = 0
     code400: bool = False
     empty_400: bool = False
+    no_credits: bool = False
     status_500: int = 0
     download_truncate: int = 0
     download_404: bool = False
@@ -227,6 +230,7 @@ TOKENS: dict[str, TokenSpec] = {
     "429": TokenSpec("rate_limit", _counter(MAX_COUNT), "1"),
     "code400": TokenSpec("code400", _flag),
     "empty-400": TokenSpec("empty_400", _flag),
+    "no-credits": TokenSpec("no_credits", _flag),
     "status-500": TokenSpec("status_500", _counter(MAX_COUNT), "1"),
     "download-truncate": TokenSpec("download_truncate", _optional_count),
     "download-404": TokenSpec("download_404", _flag),

@@ -26,6 +26,8 @@ it gets HTTP 400 with an empty body ("Authentication" [002:115-132], Host gate):
     ``[sandbox:empty-400]``                         400   empty
     ``[sandbox:code400]``                           200   ``{"code":400,"msg":"This field is required",
                                                           "data":null}``
+    ``[sandbox:no-credits]``                        200   ``{"code":402,"msg":"insufficient_credits",
+                                                          "action_url":...}`` (no task)
     ``[sandbox:generate-500]`` (task created)       500   ``{"code":500,"error":{"code":"internal_error",
                                                           "message":"Internal server error."}}``
     ``[sandbox:generate-timeout]`` (task created)   200   after ``stall_seconds`` (or never, on stop)
@@ -131,6 +133,10 @@ RATE_LIMITED_BODY: dict[str, Any] = {
 #: ``Retry-After`` of a 429 answer, in seconds.
 RETRY_AFTER_SECONDS = 1
 #: Generate's answer under ``[sandbox:generate-500]`` (shaped like the documented 401/402/429 errors).
+#: Generate's answer under ``[sandbox:no-credits]``: "Insufficient credits -- 200 -- insufficient_credits +
+#: action_url (app pricing link)" ("Error Reference" [002:198-208]); no task, nothing charged.
+NO_CREDITS_BODY: dict[str, Any] = {"code": 402, "msg": "insufficient_credits",
+                                   "action_url": "https://www.cliprise.app/pricing", "data": None}
 GENERATE_500_BODY: dict[str, Any] = {
     "code": 500,
     "error": {"code": "internal_error", "message": "Internal server error."},
@@ -666,6 +672,8 @@ class Emulator:
             return _Answer(400, b"", call)
         if faults.code400:
             return _Answer(200, _json_bytes(FIELD_REQUIRED_BODY), call)
+        if faults.no_credits:
+            return _Answer(200, _json_bytes(NO_CREDITS_BODY), call)
 
         delay = faults.generate_delay or self.generate_latency_seconds
         if delay:
