@@ -27,6 +27,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     p = ports()
     if not p.settings.job_table or p.jobs_queue is None:
         raise ConfigurationError("the sweep function needs MEDIAGEN_TASK_TABLE and MEDIAGEN_JOBS_QUEUE_URL")
-    older_than = float((event or {}).get("older_than_seconds") or OLDER_THAN_SECONDS)
+    older_than = float((event or {}).get("older_than_seconds", OLDER_THAN_SECONDS))
     swept = sweep_stale_received(p.jobs, p.jobs_queue, older_than)
     return {"re_enqueued": len(swept)}

@@ -65,3 +65,16 @@ def test_finding_14_api_a_100000_deep_body_through_the_gateway_is_a_400(stack: E
                           headers={"content-type": "application/json"})
     assert response.status_code == 400 and response.json()["code"] == "invalid_request"
     assert "levels" in response.json()["message"]
+
+
+def test_the_scheduled_sweep_sends_a_job_the_queue_refused_and_it_runs_once(stack: EmbeddedStack) -> None:
+    with stack.faults_injected("sqs:SendMessageBatch=error@1,sqs:SendMessage=error@1", seed=1):
+        refused = httpx.post(f"{stack.api_url}/jobs", json=job("swept-1", "a kite"), headers=ALICE)
+    assert refused.status_code == 503 and (stack.record("swept-1") or {})["status"] == "RECEIVED"
+    # What the schedule sends (infra/mediagen_infra/sweeper.py); 0 s: the job is old enough at once.
+    assert stack.invoke("sweep", {"older_than_seconds": 0}) == {"re_enqueued": 1}
+    stack.run_until_done(timeout=120)
+    record = stack.record("swept-1") or {}
+    assert record["status"] == "SUCCEEDED" and record.get("swept_at")
+    assert record["owner"] == "arn:aws:iam::123456789012:role/TeamA"  # still its caller's
+    assert stack.invoke("sweep", {"older_than_seconds": 0}) == {"re_enqueued": 0}  # nothing left behind
