@@ -320,7 +320,8 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
          responses={200: {"description": "the job", "content": {_JSON: {"model": JobView}}}, **_errors(404)})
 def get_job(job_id: Annotated[str, Path(description="the job id")]) -> Response[Any]:
     """Status, timestamps for each transition, error, and outputs with S3 URIs and presigned download URLs
-    (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s)."""
+    (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s). Only the job's owner (the principal that sent it)
+    and operators get it; anyone else gets the 404 of a missing job."""
     ports = _ports()
     record = ports.jobs.get(job_id) if _plausible_job_id(job_id) else None
     if record is None or not _may_see(record, ports):
@@ -437,7 +438,10 @@ def openapi_json() -> str:
     document = json.loads(app.get_openapi_json_schema(
         title=TITLE, version=__version__, openapi_version="3.1.0",
         summary="Submit and follow paid generative-media jobs (Cliprise) run by mediagen",
-        description="All routes need AWS SigV4 (IAM) authentication in a deployment. Job documents are "
+        description="All routes need AWS SigV4 (IAM) authentication in a deployment. A job belongs to the IAM "
+                    "principal that sent it (an assumed role's sessions are the role): only it and the deployment's "
+                    "operators may read or cancel it; anyone else is answered as for a missing job (404). Job "
+                    "documents are "
                     "described by the `JobDocument` schema below (and in `docs/channels.md`); the models and "
                     "their request schemas are served by `GET /models`.",
     ))
