@@ -147,7 +147,10 @@ _ERRORS: dict[int, Any] = {
     code: {"description": text, "content": {_JSON: {"model": ErrorBody}}}
     for code, text in {400: "invalid: every problem, each naming its field; nothing recorded or sent",
                        404: "no such job or model (a job of another caller is answered as a missing one)",
-                       409: "conflict (see `code`)",
+                       409: "conflict (see `code`): `job_id_conflict` -- your job id, used by a different request "
+                            "of yours; `job_id_unavailable` -- the job id belongs to someone else (nothing about "
+                            "that job is said); `already_ended` / `busy_retry` -- the job cannot be cancelled "
+                            "(now)",
                        503: "the jobs queue refused the job; nothing was sent: send it again"}.items()
 }
 
