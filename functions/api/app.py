@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mediagen.api import app
+from mediagen.api import handle
 from mediagen.observability import get_logger, get_metrics, get_tracer
 
 logger = get_logger()
@@ -19,4 +19,4 @@ metrics = get_metrics()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return handle(event, context)  # the body's safe decoding first (finding 14), then the routes

@@ -18,7 +18,9 @@ context key                 effect (default)
 ``api_key_secret_name``    read the API key from this existing secret (a created secret)
 ``clipia_api_key_secret_name``      offer Clipia, its key in this existing secret (Clipia off)
 ``clipia_webhook_secret_name``     Clipia's webhook signing secret in this existing secret (a created secret)
-``jobs_api_auth``          ``iam`` (SigV4) or ``none``: the jobs HTTP API's auth (``iam``)
+``jobs_api_auth``          ``iam`` (SigV4): the jobs HTTP API's auth (``iam``); ``none`` is refused
+``allow_unauthenticated``  ``true``: the jobs HTTP API without authentication (a synth warning) (``false``)
+``operator_principals``    IAM role/user ARNs, comma separated, that may read and cancel every job (none)
 ``cliprise_base_url``      Cliprise API base URL, ``https://...`` (the provider's default)
 ``clipia_base_url``        Clipia API base URL, ``https://...`` (the provider's default)
 ``inboxRules``             JSON array of inbox rules ``{"prefix", "model", "input_template",
@@ -44,7 +46,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .inbox import DEFAULT_INBOX_RULES, InboxRule, check_inbox_rules
-from .jobs_api import JOBS_API_AUTH_MODES
+from .jobs_api import JOBS_API_AUTH_MODES, NO_AUTH_MOVED
 from .monitoring import Telemetry
 from .props import MediaGenPipelineProps
 
@@ -186,9 +188,17 @@ def props_from_context(scope: Construct) -> MediaGenPipelineProps:
     removal = _choice(scope, "removal_policy", REMOVAL_POLICIES)
     if removal is not None:
         options["removal_policy"] = options["log_removal_policy"] = removal
+    if (_get(scope, "jobs_api_auth") or "").lower() == "none":
+        raise ValueError(f"context jobs_api_auth='none': {NO_AUTH_MOVED}")
     auth = _choice(scope, "jobs_api_auth", {mode: mode for mode in JOBS_API_AUTH_MODES})
     if auth is not None:
         options["jobs_api_auth"] = auth
+    unauthenticated = _choice(scope, "allow_unauthenticated", {"true": True, "false": False})
+    if unauthenticated is not None:
+        options["allow_unauthenticated"] = unauthenticated
+    operators = _get(scope, "operator_principals")
+    if operators is not None:
+        options["operator_principals"] = tuple(p for p in re.split(r"[\s,]+", operators) if p)  # checked by props
     options["inbox_rules"] = inbox_rules(scope)
     options["telemetry"] = Telemetry.for_stage(_get(scope, "stage") or DEFAULT_STAGE)
     for key in ("cliprise_base_url", "clipia_base_url"):

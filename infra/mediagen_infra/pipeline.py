@@ -16,6 +16,8 @@ Resources (no physical names are set, so several deployments coexist in one acco
 * The S3 intake of :mod:`mediagen_infra.intake`: an intake bucket (or yours) whose ``jobs/*.json(l)`` manifests
   and ``inbox/<rule prefix>`` files reach the ``intake`` function through an intake queue (+ DLQ), which also
   receives the job events of manifest jobs (to write the manifest's report).
+* The sweeper of :mod:`mediagen_infra.sweeper` (every 15 minutes -> ``sweep``: RECEIVED jobs a refused queue
+  send left behind go back on the jobs queue).
 * Alarms, an alarm topic (or yours) and a dashboard (:mod:`mediagen_infra.monitoring`).
 
 Function environment variables are the aliases of ``mediagen.settings.Settings``. Every cdk-nag finding the
@@ -89,6 +91,7 @@ from .props import (
     ENV_INTAKE_BUCKET,
     ENV_JOBS_QUEUE_URL,
     ENV_MAX_IN_FLIGHT,
+    ENV_OPERATOR_PRINCIPALS,
     ENV_OUTPUTS_BUCKET,
     ENV_PROVIDERS,
     ENV_STATE_MACHINE_ARN,
@@ -97,6 +100,7 @@ from .props import (
 )
 from .state_machine import JobWorkflow
 from .storage import private_bucket, queue_with_dlq
+from .sweeper import StaleJobSweeper
 
 #: AWS recommends a queue visibility timeout of at least six times the consumer's timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -128,7 +132,8 @@ class MediaGenPipeline(Construct):
         intake: the S3 intake (:class:`mediagen_infra.intake.S3Intake`: ``bucket``, ``queue``,
             ``dead_letter_queue``, ``manifest_events_rule``).
         functions: the Lambda functions by name (``submit``, ``poll``, ``persist``, ``finalize``,
-            ``callback``, ``arm``, ``api``, ``intake``).
+            ``callback``, ``arm``, ``api``, ``intake``, ``sweep``).
+        sweeper: the schedule and ``sweep`` function (:class:`mediagen_infra.sweeper.StaleJobSweeper`).
         monitoring, alarm_topic, alarms, dashboard: see :class:`mediagen_infra.monitoring.PipelineMonitoring`.
         inbox_rules: the S3 inbox rules.
     """
@@ -237,13 +242,16 @@ class MediaGenPipeline(Construct):
         api = self._function(
             API,
             {**common_env, **outputs_env, **queue_env, **in_flight_env, **providers_env,
-             ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
+             ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
+             # Who may read and cancel every job through the API (finding 7).
+             **({ENV_OPERATOR_PRINCIPALS: ",".join(props.operator_principals)} if props.operator_principals else {})},
         )
         self.jobs_api = JobsApi(
             self,
             "JobsApi",
             handler=api,
             auth=props.jobs_api_auth,
+            allow_unauthenticated=props.allow_unauthenticated,
             throttle_burst_limit=props.jobs_api_throttle_burst,
             throttle_rate_limit=props.jobs_api_throttle_rate,
             log_retention=props.log_retention,
@@ -309,6 +317,14 @@ class MediaGenPipeline(Construct):
             "callback": callback, "arm": arm, "api": api, "intake": intake,
         }
         grant_least_privilege(self)
+        # The sweeper (its own grants: the only Scan of the job table): RECEIVED jobs a refused send left behind.
+        self.sweeper = StaleJobSweeper(
+            self, "Sweeper", table=self.task_table, jobs_queue=self.jobs_queue, source_root=props.source_root,
+            layers=[self.dependencies_layer],
+            environment={ENV_TASK_TABLE: self.task_table.table_name, **queue_env, **props.extra_environment},
+            log_retention=props.log_retention, log_removal_policy=props.log_removal_policy,
+            architecture=props.architecture, telemetry=props.telemetry)
+        self.functions["sweep"] = self.sweeper.function
 
         # Backstop: an execution that ends without reaching its own failure path (the 3-hour timeout, an abort,
         # a States.Runtime error no Catch can take) still gets a terminal task record: Step Functions announces

@@ -4,6 +4,7 @@ as AWS would check it at deploy time, and the function environment variables the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from .bundling import REPO_ROOT
 from .inbox import InboxRule, check_inbox_rules
 from .intake import ENV_INPUT_ALLOW
-from .jobs_api import JOBS_API_AUTH_MODES
+from .jobs_api import JOBS_API_AUTH_MODES, NO_AUTH_MOVED
 from .lambdas import ARCHITECTURE, PERSIST, provider_environment
 from .monitoring import Telemetry
 
@@ -50,6 +51,11 @@ ENV_CLIPIA_WEBHOOK_SECRET_ID = "MEDIAGEN_CLIPIA_WEBHOOK_SECRET_ID"  # noqa: S105
 ENV_PROVIDERS = "MEDIAGEN_PROVIDERS"
 #: SecretString of a created Clipia key secret until the owner puts the key in (the functions refuse it).
 CLIPIA_API_KEY_PLACEHOLDER = "REPLACE_ME_WITH_THE_CLIPIA_API_KEY"
+#: IAM principals that may read and cancel every job through the jobs API (the api function).
+ENV_OPERATOR_PRINCIPALS = "MEDIAGEN_OPERATOR_PRINCIPALS"
+#: An operator principal: an IAM role or user, or an assumed-role ARN (the role counts).
+OPERATOR_PRINCIPAL_PATTERN = re.compile(
+    r"arn:aws[a-z-]*:(iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}|sts::\d{12}:assumed-role/[\w+=,.@-]+/[\w+=,.@-]+)")
 #: Variables the construct sets itself; ``extra_environment`` may not override them.
 RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_TASK_TABLE, ENV_OUTPUTS_BUCKET, ENV_EVENT_BUS, ENV_STATE_MACHINE_ARN, ENV_API_KEY_SECRET_ID,
@@ -57,6 +63,7 @@ RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_INBOX_RULES,
     ENV_INPUT_ALLOW,
     ENV_CLIPIA_API_KEY_SECRET_ID, ENV_CLIPIA_WEBHOOK_SECRET_ID, ENV_PROVIDERS,
+    ENV_OPERATOR_PRINCIPALS,
 })
 #: ``source`` of the job events (``MEDIAGEN_EVENT_SOURCE``; ``extra_environment`` may change it).
 ENV_EVENT_SOURCE = "MEDIAGEN_EVENT_SOURCE"
@@ -125,8 +132,14 @@ class MediaGenPipelineProps:
             override the variables the construct sets (:data:`RESERVED_ENVIRONMENT`).
         callback_throttle_burst: burst limit of the callback API's stage (requests).
         callback_throttle_rate: steady rate limit of the callback API's stage (requests per second).
-        jobs_api_auth: ``"iam"`` (SigV4 on every route of the jobs API) or ``"none"`` (no authorizer: only
-            behind your own authenticating gateway or private integration; see :mod:`mediagen_infra.jobs_api`).
+        jobs_api_auth: ``"iam"``: SigV4 on every route of the jobs API; each job belongs to the principal that
+            signed it (see :mod:`mediagen_infra.jobs_api`). ``"none"`` is refused: use ``allow_unauthenticated``.
+        allow_unauthenticated: no authorizer on the jobs API (a synth warning): only behind your own
+            authenticating gateway or private integration -- every caller is then one principal, ``anonymous``,
+            and sees every job sent that way.
+        operator_principals: IAM role or user ARNs (``arn:aws:iam::<account>:role/<name>``) that may read and
+            cancel every job through the jobs API, including the S3 intake's and the jobs queue's
+            (``MEDIAGEN_OPERATOR_PRINCIPALS``); anyone else sees only the jobs it sent.
         jobs_api_throttle_burst: burst limit of the jobs API's stage (requests).
         jobs_api_throttle_rate: steady rate limit of the jobs API's stage (requests per second).
         telemetry: metrics namespace and service name of the functions, alarms and dashboard (default
@@ -172,6 +185,8 @@ class MediaGenPipelineProps:
     callback_throttle_burst: int = 100
     callback_throttle_rate: int = 50
     jobs_api_auth: str = "iam"
+    allow_unauthenticated: bool = False
+    operator_principals: Sequence[str] = ()
     jobs_api_throttle_burst: int = 50
     jobs_api_throttle_rate: int = 25
     telemetry: Telemetry = field(default_factory=Telemetry)
@@ -195,9 +210,17 @@ class MediaGenPipelineProps:
             raise ValueError("submit_max_concurrency must be between 2 and 1000")
         if self.callback_throttle_burst < 0 or self.callback_throttle_rate < 0:
             raise ValueError("callback_throttle_burst and callback_throttle_rate must be >= 0")
+        if self.jobs_api_auth == "none":
+            raise ValueError(f"jobs_api_auth: {NO_AUTH_MOVED}")
         if self.jobs_api_auth not in JOBS_API_AUTH_MODES:
             raise ValueError(f"jobs_api_auth must be one of {', '.join(repr(m) for m in JOBS_API_AUTH_MODES)}, "
                              f"got {self.jobs_api_auth!r}")
+        if isinstance(self.operator_principals, str):
+            raise ValueError("operator_principals must be a list of IAM principal ARNs, not one string")
+        for principal in self.operator_principals:
+            if not OPERATOR_PRINCIPAL_PATTERN.fullmatch(str(principal)):
+                raise ValueError(f"operator_principals: {str(principal)[:200]!r} is not an IAM role or user ARN "
+                                 "(arn:aws:iam::<account>:role/<name> or ...:user/<name>)")
         if self.jobs_api_throttle_burst < 0 or self.jobs_api_throttle_rate < 0:
             raise ValueError("jobs_api_throttle_burst and jobs_api_throttle_rate must be >= 0")
         for name in ("dlq_retention", "jobs_retention"):

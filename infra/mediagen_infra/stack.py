@@ -85,7 +85,8 @@ class MediaGenStack(Stack):
             "JobsApiUrl": (
                 pipeline.jobs_api.api_url,
                 "Jobs HTTP API: POST /jobs, GET /jobs/{job_id}, POST /jobs/{job_id}/cancel, GET /models, "
-                f"GET /models/{{model_id}}, GET /openapi.json (auth: {pipeline.props.jobs_api_auth})",
+                f"GET /models/{{model_id}}, GET /openapi.json (auth: "
+                f"{'none' if pipeline.props.allow_unauthenticated else pipeline.props.jobs_api_auth})",
             ),
             "IntakeBucketName": (
                 pipeline.intake.bucket.bucket_name,

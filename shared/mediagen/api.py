@@ -10,6 +10,16 @@ Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``
 - ``GET /jobs/{job_id}`` -- status, timestamps, error, outputs as S3 URIs and presigned download URLs.
 - ``POST /jobs/{job_id}/cancel`` -- stops polling and records CANCELLED. The provider has no cancel: a job
   already sent keeps running there and its credits are spent (the response says so).
+
+**Jobs belong to their caller** (issue 13, finding 7; :mod:`mediagen.principals`): a job is recorded with its
+``owner``, the caller's IAM principal (an assumed role's sessions are the role). ``GET`` and ``cancel`` answer
+another caller exactly as for a missing job (404), unless it is an operator (``MEDIAGEN_OPERATOR_PRINCIPALS``);
+jobs from the S3 intake and the jobs queue are visible to operators only. A job id already used by another
+owner is answered 409 ``job_id_unavailable`` with a generic message (nothing about that job, nothing recorded
+or queued): the id is a global key, so its existence cannot be hidden from a caller who must choose another,
+but nothing else is shown. ``owner`` is shown in the job view, which only the owner and operators get.
+Every body is read by :func:`mediagen.decode.refuse_http_body` before Powertools parses it (issue 13, finding
+14): a body nested too deeply or not UTF-8 is a 400, never a ``RecursionError``.
 - ``GET /models``, ``GET /models/{model_id}`` -- the catalog (summary; request JSON Schema).
 - ``GET /openapi.json`` -- this API's OpenAPI document (also in ``docs/openapi.json``).
 """
@@ -28,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediagen import __version__
 from mediagen.errors import MediagenError
-from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES, JobDocument, envelope_problems
+from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES, MAX_JOB_DEPTH, JobDocument, envelope_problems
 
 TITLE = "mediagen jobs API"
 
@@ -90,6 +100,9 @@ class JobView(BaseModel):
     manifest_uri: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     source: dict[str, Any] | None = None
+    owner: str | None = Field(None, description="who the job belongs to: the IAM principal that sent it (a role "
+                              "for assumed-role callers), `s3:<bucket>` or `sqs`; only its owner and operators "
+                              "see the job")
 
 
 class CancelResult(BaseModel):
@@ -133,7 +146,11 @@ _JSON = content_types.APPLICATION_JSON
 _ERRORS: dict[int, Any] = {
     code: {"description": text, "content": {_JSON: {"model": ErrorBody}}}
     for code, text in {400: "invalid: every problem, each naming its field; nothing recorded or sent",
-                       404: "no such job or model", 409: "conflict (see `code`)",
+                       404: "no such job or model (a job of another caller is answered as a missing one)",
+                       409: "conflict (see `code`): `job_id_conflict` -- your job id, used by a different request "
+                            "of yours; `job_id_unavailable` -- the job id belongs to someone else (nothing about "
+                            "that job is said); `already_ended` / `busy_retry` -- the job cannot be cancelled "
+                            "(now)",
                        503: "the jobs queue refused the job; nothing was sent: send it again"}.items()
 }
 
@@ -221,7 +238,7 @@ def _http_errors() -> dict[type[MediagenError], tuple[int, Callable[[Any], dict[
     """The one exception-to-HTTP table of this API: error class -> (status, extra body fields). The most
     specific class of an error wins; a MediagenError not listed is ours (500)."""
     from mediagen.errors import JobNotFound
-    from mediagen.steps.accept import JobConflict, JobRefused
+    from mediagen.steps.accept import JobConflict, JobIdTaken, JobRefused
     from mediagen.steps.cancel import NotCancellable
 
     def about(record: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +248,7 @@ def _http_errors() -> dict[type[MediagenError], tuple[int, Callable[[Any], dict[
         JobRefused: (400, lambda e: {"problems": e.error.get("problems")}),
         JobNotFound: (404, lambda e: {}),
         JobConflict: (409, lambda e: about(e.record)),
+        JobIdTaken: (409, lambda e: {"job_id": e.record.get("job_id")}),  # nothing about the other owner's job
         NotCancellable: (409, lambda e: {"code": "busy_retry" if e.retry else "already_ended",
                                          "job_id": e.job_id or None, "status": e.status or None}),
         QueueRefused: (503, lambda e: about(e.record)),
@@ -285,9 +303,9 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
     ports = _ports()
     source = {"channel": "api", "request_id": app.current_event.request_context.request_id}
     # The envelope was checked against JobDocument by the validation layer; accept checks the request.
-    # Raises JobRefused (400) or JobConflict (409): see _http_errors.
+    # Raises JobRefused (400), JobConflict or JobIdTaken (409): see _http_errors.
     accepted = accept_job(job.model_dump(exclude_unset=True), fallback_job_id=f"api-{uuid.uuid4().hex}",
-                          ports=ports, source=source)
+                          ports=ports, source=source, owner=_caller())
     record = accepted.record
     try:
         enqueue(accepted, ports)
@@ -305,16 +323,36 @@ def create_job(job: Annotated[JobDocument, Body(description="the job")]) -> Resp
          responses={200: {"description": "the job", "content": {_JSON: {"model": JobView}}}, **_errors(404)})
 def get_job(job_id: Annotated[str, Path(description="the job id")]) -> Response[Any]:
     """Status, timestamps for each transition, error, and outputs with S3 URIs and presigned download URLs
-    (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s)."""
+    (valid ``MEDIAGEN_DOWNLOAD_URL_SECONDS``, default 900 s). Only the job's owner (the principal that sent it)
+    and operators get it; anyone else gets the 404 of a missing job."""
     ports = _ports()
     record = ports.jobs.get(job_id) if _plausible_job_id(job_id) else None
-    if record is None:
-        return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id[:128])
+    if record is None or not _may_see(record, ports):
+        return _no_job(job_id)
     return Response(status_code=200, content_type=_JSON, body=job_view(record, ports).model_dump(mode="json"))
 
 
 def _plausible_job_id(job_id: str) -> bool:
     return bool(JOB_ID_PATTERN.fullmatch(job_id))
+
+
+def _no_job(job_id: str) -> Response[Any]:
+    """The one answer for a job the caller cannot have: missing, or another caller's (finding 7)."""
+    return _error(404, "not_found", f"no job {job_id[:128]!r}", job_id=job_id[:128])
+
+
+def _caller() -> str:
+    """The calling principal (:func:`mediagen.principals.caller_principal` of the event)."""
+    from mediagen.principals import caller_principal
+
+    return caller_principal(app.current_event.raw_event)
+
+
+def _may_see(record: dict[str, Any], ports: Any) -> bool:
+    """Whether the caller owns ``record`` or is an operator (``MEDIAGEN_OPERATOR_PRINCIPALS``)."""
+    from mediagen.principals import may_see, parse_operators
+
+    return may_see(record, _caller(), parse_operators(ports.settings.operator_principals))
 
 
 def job_view(record: dict[str, Any], ports: Any) -> JobView:
@@ -332,16 +370,18 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     """Stop the job: a job still waiting to be sent is never sent (no credits spent). Cliprise has **no cancel
     operation**: a job already at the provider keeps running there and its credits are spent; mediagen stops
     polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
-    now (ask again in a few seconds)."""
+    now (ask again in a few seconds). Only the job's owner and operators may cancel it (404 for anyone else)."""
     from mediagen.errors import JobNotFound
     from mediagen.steps.cancel import cancel_job
 
     if not _plausible_job_id(job_id):
-        return _error(404, "not_found", f"no job {job_id[:128]!r}")
+        return _no_job(job_id)
+    ports = _ports()
     try:  # NotCancellable: 409 (see _http_errors)
-        record = cancel_job(job_id, _ports(), reason="cancelled through the HTTP API")
+        record = cancel_job(job_id, ports, reason="cancelled through the HTTP API",
+                            may_cancel=lambda found: _may_see(found, ports))
     except JobNotFound:
-        return _error(404, "not_found", f"no job {job_id!r}", job_id=job_id)
+        return _no_job(job_id)
     was = str(record.get("cancelled_from", ""))
     credits = ("none spent: the job was never sent" if was == "RECEIVED" else
                "spent: the provider has no cancel, the generation continues there")
@@ -401,7 +441,10 @@ def openapi_json() -> str:
     document = json.loads(app.get_openapi_json_schema(
         title=TITLE, version=__version__, openapi_version="3.1.0",
         summary="Submit and follow paid generative-media jobs (Cliprise) run by mediagen",
-        description="All routes need AWS SigV4 (IAM) authentication in a deployment. Job documents are "
+        description="All routes need AWS SigV4 (IAM) authentication in a deployment. A job belongs to the IAM "
+                    "principal that sent it (an assumed role's sessions are the role): only it and the deployment's "
+                    "operators may read or cancel it; anyone else is answered as for a missing job (404). Job "
+                    "documents are "
                     "described by the `JobDocument` schema below (and in `docs/channels.md`); the models and "
                     "their request schemas are served by `GET /models`.",
     ))
@@ -412,6 +455,22 @@ def openapi_json() -> str:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The ``api`` function: read the body with the one safe decoder (:func:`mediagen.decode.refuse_http_body`,
+    at most :data:`~mediagen.jobs.MAX_JOB_BYTES` bytes and :data:`~mediagen.jobs.MAX_JOB_DEPTH` levels) before
+    Powertools parses it -- its ``json.loads`` turns a deeply nested body into a ``RecursionError`` (a 500) --
+    and answer 400 ``invalid_request`` with the decoder's problems; otherwise route the event (``app.resolve``).
+    """
+    from mediagen.decode import refuse_http_body
+
+    refused = refuse_http_body(event, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH, what="job")
+    if refused is not None:
+        body = {"code": "invalid_request", "message": refused.message, "problems": refused.problems}
+        return {"statusCode": 400, "headers": {"Content-Type": _JSON}, "body": json.dumps(body),
+                "isBase64Encoded": False}
+    return app.resolve(event, context)
 
 
 if __name__ == "__main__":  # python -m mediagen.api > docs/openapi.json

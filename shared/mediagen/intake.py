@@ -59,6 +59,9 @@ WRITTEN_PREFIXES: tuple[str, ...] = (RESULTS_PREFIX, REPORTS_PREFIX)
 MAX_MANIFEST_LINES = 2000
 #: Largest manifest object read, bytes.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+#: Deepest intake message read: an S3 notification or an EventBridge envelope around a job event, whose
+#: ``detail`` echoes a job's metadata (at most ``mediagen.jobs.MAX_JOB_DEPTH`` levels).
+INTAKE_MESSAGE_MAX_DEPTH = 48
 #: Lines of one manifest handled at once (each line waits on DynamoDB: record, membership, read back).
 MANIFEST_WORKERS = 16
 
@@ -313,13 +316,16 @@ def size_batches(documents: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return batches
 
 
-def split_manifest(key: str, data: bytes) -> list[tuple[int, str]]:
-    """``(line number, text)`` of each job of a manifest: the whole object for ``.json``, each non-blank line
-    for ``.jsonl`` (numbered as in the file, from 1)."""
-    text = data.decode("utf-8", errors="replace")
+def split_manifest(key: str, data: bytes) -> list[tuple[int, bytes]]:
+    """``(line number, bytes)`` of each job of a manifest: the whole object for ``.json``, each non-blank line
+    for ``.jsonl`` (numbered as in the file, from 1; lines end at ``\n``, ``\r\n`` or ``\r``).
+
+    The bytes are not decoded here: each job goes to :func:`mediagen.decode.decode_json` (through
+    :func:`mediagen.steps.accept.accept_job`), which refuses a line that is not UTF-8 (issue 13, finding 14)
+    -- a lenient decode would replace the bad bytes and send a garbled prompt to a paid generation."""
     if key.endswith(".jsonl"):
-        return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    return [(1, text)] if text.strip() else []
+        return [(n, line) for n, line in enumerate(data.splitlines(), start=1) if line.strip()]
+    return [(1, data)] if data.strip() else []
 
 
 def process_manifest(bucket: str, key: str, version: str | None, etag: str | None, *, ports: Ports,
@@ -363,7 +369,7 @@ def process_manifest(bucket: str, key: str, version: str | None, etag: str | Non
         raise
 
 
-def _take_manifest(lines: list[tuple[int, str]], key: str, where: dict[str, Any], report: str, *, ports: Ports,
+def _take_manifest(lines: list[tuple[int, bytes]], key: str, where: dict[str, Any], report: str, *, ports: Ports,
                    ledger: ManifestLedger) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -372,7 +378,7 @@ def _take_manifest(lines: list[tuple[int, str]], key: str, where: dict[str, Any]
     manifest_id = where["manifest_id"]
     base = results_prefix(key)
 
-    def take(line: tuple[int, str]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def take(line: tuple[int, bytes]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         number, text = line
         source = {"channel": "s3-manifest", **where, "line": number}
         fallback = f"s3-{manifest_id}-{number}"
@@ -429,17 +435,20 @@ _JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _GROWTH = 5
 
 
-def _refuse_oversized(text: str, number: int, fallback: str, base: str, source: dict[str, Any],
+def _refuse_oversized(text: bytes, number: int, fallback: str, base: str, source: dict[str, Any],
                       ports: Ports) -> dict[str, Any] | None:
     """Record REJECTED (nothing spent) a line whose job would not fit one queue message, and return its report
-    line; None when it fits (only long lines are decoded to check)."""
-    size = len(text.encode())
+    line; None when it fits (only long lines are decoded to check, with the safe decoder)."""
+    from mediagen.decode import UnreadableBody, decode_json
+    from mediagen.jobs import MAX_JOB_BYTES, MAX_JOB_DEPTH
+
+    size = len(text)
     if size * _GROWTH + len(base) + 256 <= JOB_MESSAGE_MAX_BYTES:
         return None
     try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None  # not JSON: accept_job records the reason
+        parsed = decode_json(text, max_bytes=MAX_JOB_BYTES, max_depth=MAX_JOB_DEPTH, what="job")
+    except UnreadableBody:
+        return None  # not a usable job: accept_job records the reason
     if not isinstance(parsed, dict):
         return None
     bound = message_bytes(parsed) + len(base) + 256  # the job document is the line's fields plus its prefix
@@ -563,18 +572,21 @@ def process_drop(bucket: str, key: str, version: str | None, etag: str | None, r
 # ----------------------------------------------------------------------------------------------- messages
 
 
-def handle_message(body: str, *, ports: Ports, objects: ObjectReader, ledger: ManifestLedger,
+def handle_message(body: str | bytes, *, ports: Ports, objects: ObjectReader, ledger: ManifestLedger,
                    rules: list[InboxRule]) -> list[dict[str, Any]]:
     """One intake-queue message: an S3 event notification, or a job event. Returns what was done per record.
 
     Raises:
         MediagenError / botocore errors: a transient failure; the message is retried (everything is idempotent).
     """
-    try:
-        message = json.loads(body)
-    except ValueError:
-        _log().warning("intake message is not JSON; dropped")
-        return []
+    from mediagen.decode import UnreadableBody, decode_json
+
+    try:  # the one safe decoder (issue 13, finding 14): no nesting reaches json.loads' recursion
+        message = decode_json(body, max_bytes=SQS_MESSAGE_MAX_BYTES, max_depth=INTAKE_MESSAGE_MAX_DEPTH,
+                              what="intake message")
+    except UnreadableBody as exc:
+        _log().warning("intake message refused; dropped", limit=exc.limit, reason=exc.message[:200])
+        return [{"kind": "refused", "limit": exc.limit}]
     if not isinstance(message, dict):
         return []
     if message.get("detail-type") and isinstance(message.get("detail"), dict):  # EventBridge job event
@@ -613,52 +625,23 @@ def handle_message(body: str, *, ports: Ports, objects: ObjectReader, ledger: Ma
 
 #: Jobs one sweep re-enqueues at most.
 SWEEP_LIMIT = 200
+#: RECEIVED records one sweep looks at, per job it may re-enqueue (``scan`` returns the newest first, and the
+#: newest are usually jobs just recorded, not left behind).
+SWEEP_SCAN_FACTOR = 10
 
 
 class ReceivedRecords(Protocol):
-    """What the sweeper needs of the task repository: the RECEIVED records, and a conditional update."""
+    """What the sweeper needs of the job repository (:class:`mediagen.records.JobRepository`): the records in a
+    status, and a conditional update."""
 
-    def received(self, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` records in status RECEIVED (any order)."""
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` records in ``status``, newest first."""
         ...
 
     def transition(self, job_id: str, to: Any, *, expect: Any = None,
                    set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
         """As ``JobRepository.transition`` (raises ``StatusConflict`` when ``expect`` does not hold)."""
         ...
-
-
-class DynamoReceivedRecords:
-    """``ReceivedRecords`` on the task table: a paginated ``Scan`` filtered on ``status = RECEIVED`` (the table
-    has no status index), stopping at ``limit`` matches or :attr:`max_pages` pages; updates go through the
-    task repository."""
-
-    max_pages = 20
-
-    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
-        from mediagen.dynamo import DynamoTable
-        from mediagen.records import DynamoJobRepository
-
-        self._table = DynamoTable(dynamodb_client, table_name)
-        self._repository = DynamoJobRepository(table_name, dynamodb_client)
-
-    def received(self, limit: int) -> list[dict[str, Any]]:
-        from mediagen.records import JobStatus, _from_dynamo
-
-        found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"FilterExpression": "#s = :r", "ExpressionAttributeNames": {"#s": "status"},
-                                  "ExpressionAttributeValues": {":r": {"S": str(JobStatus.RECEIVED)}}}
-        for _ in range(self.max_pages):
-            page = self._table.scan(**kwargs)
-            found += [_from_dynamo(i) for i in page["Items"] if not str(i.get("job_id", "")).startswith("#")]
-            if len(found) >= limit or "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
-
-    def transition(self, job_id: str, to: Any, *, expect: Any = None,
-                   set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self._repository.transition(job_id, to, expect=expect, set_fields=set_fields)
 
 
 def _document_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -687,11 +670,16 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     per ``older_than_s``. Safe to run any number of times: submit claims a job id once, and duplicates of a job
     already taken up are ignored.
 
+    The records come from ``repo.scan(status="RECEIVED", limit=limit * SWEEP_SCAN_FACTOR)`` -- the one use of
+    the job table's Scan by a function, granted to the ``sweep`` function's own role only
+    (``infra/mediagen_infra/sweeper.py``); the table has no status index, and the sweep runs every 15 minutes.
+    The oldest stale records go first.
+
     Args:
-        repo: the task records (:class:`DynamoReceivedRecords` in production).
+        repo: the job records (:class:`mediagen.records.DynamoJobRepository` in production).
         queue: the jobs queue.
         older_than_s: minimum age, seconds (e.g. 900: well past a queue send's retries).
-        limit: records looked at per run (bounds the run's time and the queue traffic).
+        limit: jobs re-enqueued per run at most (bounds the run's time and the queue traffic).
         now: epoch seconds (tests); default the clock.
 
     Returns: the job ids re-enqueued.
@@ -711,10 +699,13 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
 
     moment = time.time() if now is None else now
     cutoff = iso(moment - older_than_s)
-    stale = [r for r in repo.received(limit)
-             if r.get("status") == JobStatus.RECEIVED
-             and str(JobStatus.SUBMITTING) not in (r.get("transitions") or {})
-             and max(str(r.get("created_at") or ""), str(r.get("swept_at") or "")) < cutoff]
+    def last_seen(record: dict[str, Any]) -> str:
+        return max(str(record.get("created_at") or ""), str(record.get("swept_at") or ""))
+
+    stale = sorted((r for r in repo.scan(status=str(JobStatus.RECEIVED), limit=limit * SWEEP_SCAN_FACTOR)
+                    if r.get("status") == JobStatus.RECEIVED
+                    and str(JobStatus.SUBMITTING) not in (r.get("transitions") or {})
+                    and last_seen(r) < cutoff), key=last_seen)[:limit]
     stamp = iso(moment)
     documents = []
     for record in stale:

@@ -62,6 +62,7 @@ class JobRecord(TypedDict, total=False):
     allow_unknown_fields: bool        #: fields the catalog does not know are sent
     credits_estimate: int | None      #: the catalog's estimate (None: unpriced)
     source: dict[str, Any]            #: where the job came from: ``{"channel": "api"|"s3-manifest"|…, …}``
+    owner: str                        #: who may see it: the API caller's IAM principal, ``s3:<bucket>``, ``sqs``
     # Bookkeeping written by the repository
     created_at: str                   #: when the record was created
     updated_at: str                   #: when it last changed
@@ -96,6 +97,7 @@ class JobRecord(TypedDict, total=False):
     # End
     error: dict[str, Any]             #: ``{code, message, problems?}`` of a job that did not succeed
     cancelled_from: str               #: the status a cancelled job was in
+    swept_at: str                     #: when the sweeper last put this RECEIVED job back on the jobs queue
     event_published: bool             #: its terminal event was published (claimed once)
 
 

@@ -63,6 +63,9 @@ class Settings(BaseModel):
     input_url_seconds: int = Field(6 * 3600, alias="MEDIAGEN_INPUT_URL_SECONDS", ge=60, le=7 * 24 * 3600)
     #: Validity of the download URLs the HTTP API and the CLI give for outputs.
     download_url_seconds: int = Field(900, alias="MEDIAGEN_DOWNLOAD_URL_SECONDS", ge=1, le=7 * 24 * 3600)
+    #: IAM principal ARNs (comma separated) that may read and cancel every job through the jobs API, whoever
+    #: owns it (:mod:`mediagen.principals`); set by the construct's ``operator_principals``.
+    operator_principals: str = Field("", alias="MEDIAGEN_OPERATOR_PRINCIPALS")
 
     # Polling schedule: first wait, growth factor, cap [002:193]
     # "wait 2 s, then 4 s, 8 s, 16 s, up to a maximum interval (e.g. 60 s)").

@@ -28,6 +28,10 @@ from mediagen_infra.bundling import (
     function_code,
 )
 from mediagen_infra.lambdas import FUNCTION_SPECS, RUNTIME, build_function
+from mediagen_infra.sweeper import SWEEP
+
+#: Every function the pipeline ships: the per-step specs and the sweeper's.
+SHIPPED_SPECS = (*FUNCTION_SPECS, SWEEP)
 
 PYC_TAG = "cpython-" + LAMBDA_PYTHON_VERSION.replace(".", "")
 #: The flags word of a PEP 552 .pyc header: 0b01 = hash-based, 0b10 = check_source; unchecked-hash is 0b01.
@@ -58,7 +62,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, P
     stack = Stack(app, "BundlingProbe")
     layer_code, _requirements = dependencies_layer_code(REPO_ROOT)
     layer = lambda_.LayerVersion(stack, "Layer", code=layer_code, compatible_runtimes=[RUNTIME])
-    for spec in FUNCTION_SPECS:
+    for spec in SHIPPED_SPECS:
         lambda_.Function(stack, spec.construct_id, runtime=RUNTIME, handler=spec.handler, layers=[layer],
                          code=function_code(REPO_ROOT, spec.name))
     app.synth()
@@ -72,7 +76,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, P
 @pytest.mark.slow
 def test_every_code_asset_ships_byte_code_for_the_runtime(bundled: tuple[Path, dict[str, Path], Path]) -> None:
     _outdir, codes, _layer = bundled
-    assert sorted(codes) == sorted(spec.name for spec in FUNCTION_SPECS)
+    assert sorted(codes) == sorted(spec.name for spec in SHIPPED_SPECS)
     for name, asset in codes.items():
         assert (asset / "functions" / name / "__pycache__" / f"app.{PYC_TAG}.pyc").is_file()
         assert _missing_byte_code(asset) == [], name

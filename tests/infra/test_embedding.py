@@ -25,7 +25,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from mediagen_infra import (
     DEFAULT_INBOX_RULES,
@@ -42,6 +42,8 @@ ACCOUNT, REGION = "111122223333", "eu-west-1"
 BUCKET = "acme-media-results"
 BUCKET_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b7e61d2-1111-2222-3333-444455556666"
 SECRET_NAME = "acme/cliprise-api-key"
+#: The platform's operators' role (may read and cancel every job through the jobs API).
+OPERATOR = f"arn:aws:iam::{ACCOUNT}:role/MediagenOps"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:platform-ops-alarms"
 DROP_BUCKET = "acme-media-drop"  # an existing intake bucket (the S3Intake test)
 DROP_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/7f3a0c4e-aaaa-bbbb-cccc-ddddeeeeffff"
@@ -87,7 +89,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> tuple[MediaGenPipeline
     )
     pipeline = MediaGenPipeline(stack, "MediaGen", MediaGenPipelineProps(
         outputs_bucket=bucket,
-        jobs_api_auth="none",
+        allow_unauthenticated=True,
+        operator_principals=[OPERATOR],
         jobs_api_throttle_burst=200,
         jobs_api_throttle_rate=100,
         api_key_secret=secretsmanager.Secret.from_secret_name_v2(stack, "ApiKey", SECRET_NAME),
@@ -219,8 +222,8 @@ def test_the_intake_on_an_existing_sse_kms_bucket() -> None:
                        (DROP_KEY_ARN, "kms:Decrypt")}
 
 
-def test_a_jobs_api_without_auth_has_open_routes_and_the_given_throttling(
-    resources: dict[str, dict[str, Any]]
+def test_a_jobs_api_without_auth_has_open_routes_the_given_throttling_and_a_synth_warning(
+    resources: dict[str, dict[str, Any]], platform: tuple[MediaGenPipeline, dict[str, Any], Path]
 ) -> None:
     (jobs_api_id,) = [lid for lid, a in _of_type(resources, "AWS::ApiGatewayV2::Api").items()
                       if a["Properties"]["Name"] == "PlatformMedia-jobs"]
@@ -231,6 +234,28 @@ def test_a_jobs_api_without_auth_has_open_routes_and_the_given_throttling(
     (stage,) = [s["Properties"] for s in _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
                 if s["Properties"]["ApiId"] == {"Ref": jobs_api_id}]
     assert stage["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+    pipeline, _resources, _outdir = platform
+    warnings = Annotations.from_stack(Stack.of(pipeline)).find_warning(
+        "*", Match.string_like_regexp("the jobs API has no authentication"))
+    assert [w.entry.data for w in warnings] and "allow_unauthenticated=True" in str(warnings[0].entry.data)
+    assert [w.id for w in warnings] == ["/PlatformMedia/MediaGen/JobsApi"]
+
+
+def test_the_operator_principals_reach_only_the_api_function(
+    resources: dict[str, dict[str, Any]]
+) -> None:
+    functions = {lid: f["Properties"] for lid, f in _of_type(resources, "AWS::Lambda::Function").items()}
+    given = {str(f["Handler"]).split(".")[1]: f["Environment"]["Variables"].get("MEDIAGEN_OPERATOR_PRINCIPALS")
+             for f in functions.values() if str(f.get("Handler", "")).startswith("functions.")}
+    assert given.pop("api") == OPERATOR
+    assert set(given.values()) == {None}
+
+
+def test_jobs_api_auth_none_is_refused_naming_allow_unauthenticated() -> None:
+    with pytest.raises(ValueError, match="allow_unauthenticated"):
+        MediaGenPipelineProps(jobs_api_auth="none")
+    with pytest.raises(ValueError, match="jobs_api_auth.*allow_unauthenticated"):
+        props_from_context(Stack(App(context={"jobs_api_auth": "NONE"}), "Probe"))
 
 
 def test_only_submit_poll_and_persist_read_the_existing_secret(
@@ -254,7 +279,7 @@ def test_every_alarm_notifies_the_given_topic_and_the_budget_alarm_fires_at_the_
     resources: dict[str, dict[str, Any]]
 ) -> None:
     alarms = [a["Properties"] for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    assert len(alarms) == 6 + 1 + 2 * 8  # with the budget alarm
+    assert len(alarms) == 6 + 1 + 2 * 9  # with the budget alarm; two per function (nine)
     for alarm in alarms:
         assert alarm["AlarmActions"] == [TOPIC_ARN] and alarm["OKActions"] == [TOPIC_ARN]
     (budget,) = [a for a in alarms if a["MetricName"] == "DailyCreditsSpent"]
@@ -320,7 +345,7 @@ def test_the_construct_keeps_its_inbox_rules_and_passes_cdk_nag_in_the_platform_
                    if v["ruleName"] == "AwsSolutions-APIG4" for c in v["violatingConstructs"]]
     assert len(open_routes) == 1 + 6
     assert len([path for reason, path in open_routes
-                if "jobs_api_auth='none'" in reason and "/JobsApi/" in path]) == 6
+                if "allow_unauthenticated=True" in reason and "/JobsApi/" in path]) == 6
 
 
 # ----------------------------------------------------------------------------------- a second stage: prod
@@ -469,13 +494,17 @@ def test_context_without_inbox_rules_gets_the_defaults_and_an_empty_list_gets_no
     assert props_from_context(Stack(App(context={"inboxRules": "[]"}), "Probe")).inbox_rules == ()
     listed = props_from_context(Stack(App(context={"inboxRules": [PROD_RULE]}), "Probe"))  # cdk.json: a list
     assert [rule.to_json() for rule in listed.inbox_rules] == [{**PROD_RULE, "prefix": "catalog/shots/"}]
-    assert props_from_context(Stack(App(context={"jobs_api_auth": "NONE"}), "Probe")).jobs_api_auth == "none"
+    opened = props_from_context(Stack(App(context={"allow_unauthenticated": "true",
+                                                   "operator_principals": f"{OPERATOR}, {OPERATOR}-2"}), "Probe"))
+    assert opened.allow_unauthenticated is True and opened.operator_principals == (OPERATOR, f"{OPERATOR}-2")
+    assert props_from_context(Stack(App(), "Probe")).allow_unauthenticated is False
 
 
 @pytest.mark.parametrize(("key", "value"), [
     ("daily_credit_budget", "lots"), ("architecture", "sparc"), ("log_retention_days", "31"),
     ("removal_policy", "snapshot"), ("alarm_topic_arn", "not-an-arn"), ("outputs_bucket_name", "Bad_Bucket"),
     ("intake_bucket_name", "Bad_Bucket"), ("jobs_api_auth", "cognito"), ("inboxRules", "[{prefix: 1}]"),
+    ("allow_unauthenticated", "yes please"), ("operator_principals", "bob"),
     ("cliprise_base_url", "http://cliprise.example.com"), ("clipia_base_url", "clipia.example.com"),
     ("inboxRules", '{"prefix": "a/"}'), ("inboxRules", '[{"prefix": "a/", "model": "m"}]'),
     ("inboxRules", '[{"prefix": "a/", "model": "m", "input_template": {"image": "{object_url}"}, "out": "x"}]'),

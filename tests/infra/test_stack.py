@@ -40,6 +40,8 @@ EXPECTED_FUNCTIONS = {
     "intake": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_OUTPUTS_BUCKET",
                           "MEDIAGEN_JOBS_QUEUE_URL", "MEDIAGEN_INTAKE_BUCKET", "MEDIAGEN_INBOX_RULES",
                           "MEDIAGEN_PROVIDERS"}),
+    # The sweeper (every 15 minutes): RECEIVED jobs a refused queue send left behind go back on the queue.
+    "sweep": (120, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_JOBS_QUEUE_URL"}),
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
@@ -50,6 +52,8 @@ TABLE_ACTIONS = {name: {"dynamodb:GetItem", "dynamodb:UpdateItem"} for name in E
 for _creator in ("submit", "api", "intake"):
     TABLE_ACTIONS[_creator] |= {"dynamodb:PutItem"}
 TABLE_ACTIONS["intake"] |= {"dynamodb:BatchGetItem"}
+#: The sweeper finds RECEIVED records with the one Scan any role may make (the table has no status index).
+TABLE_ACTIONS["sweep"] |= {"dynamodb:Scan"}
 #: Functions that may end a WaitForResult wait (states:SendTaskSuccess/Failure/Heartbeat); api cancels jobs.
 TASK_RESPONDERS = {"callback", "arm", "api"}
 TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
@@ -312,7 +316,7 @@ def test_no_resource_has_a_hard_coded_physical_name(resources: dict[str, dict[st
 
 
 # ---------------------------------------------------------------------------------------------- functions
-def test_eight_functions_with_the_documented_runtime_and_handlers(
+def test_nine_functions_with_the_documented_runtime_and_handlers(
     functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     assert set(functions) == set(EXPECTED_FUNCTIONS)
@@ -336,9 +340,9 @@ def test_every_function_logs_to_its_own_group_kept_one_month(
 
 
 def test_every_log_group_has_a_retention_and_outlives_the_stack(resources: dict[str, dict[str, Any]]) -> None:
-    """Functions (8), state machine executions (1), callback and jobs API access logs (2): none kept forever."""
+    """Functions (9), state machine executions (1), callback and jobs API access logs (2): none kept forever."""
     groups = _of_type(resources, "AWS::Logs::LogGroup")
-    assert len(groups) == 11
+    assert len(groups) == 12
     for logical_id, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == 30, logical_id
         assert group["DeletionPolicy"] == "Retain", logical_id
@@ -579,11 +583,16 @@ def test_the_deployed_code_calls_only_the_granted_dynamodb_operations() -> None:
         r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|batch_write_item|"
         r"transact_get_items|transact_write_items|execute_statement)\(", sources))
     assert {"get_item", "put_item", "update_item"} <= operations  # the scan found the repository's calls
-    # JobRepository.scan serves operators (the CLI, the local stack), never a function: no role is granted
-    # Scan, so no shipped code but its definition may call it.
-    callers = [path for path in [*shipped, *(REPO_ROOT / "functions").rglob("*.py")]
-               if path.name != "records.py" and re.search(r"\.scan\(", path.read_text())]
-    assert callers == [], "a Lambda would scan the job table without a grant"
+    # JobRepository.scan serves operators (the CLI, the local stack) and one function: the sweeper
+    # (mediagen.intake.sweep_stale_received, run by the sweep function every 15 minutes), which must find
+    # RECEIVED jobs a refused queue send left behind and the table has no status index. Only the sweep role is
+    # granted Scan; no other shipped code but the repository's definition may call it.
+    callers = sorted(str(path.relative_to(REPO_ROOT)) for path in [*shipped, *(REPO_ROOT / "functions").rglob("*.py")]
+                     if path.name != "records.py" and re.search(r"\.scan\(", path.read_text()))
+    assert callers == ["shared/mediagen/intake.py"], "a Lambda would scan the job table without a grant"
+    scans = [line for line in (package / "intake.py").read_text().splitlines() if ".scan(" in line]
+    assert scans and all("status=" in s and "limit=" in s for s in scans)  # RECEIVED records only, bounded
+    assert [name for name, actions in TABLE_ACTIONS.items() if "dynamodb:Scan" in actions] == ["sweep"]
     operations.discard("scan")
     granted = {"dynamodb:" + "".join(part.title() for part in op.split("_")) for op in operations}
     assert granted <= set().union(*TABLE_ACTIONS.values()), sorted(granted)
@@ -875,13 +884,20 @@ def test_the_api_and_intake_functions_never_see_the_api_key(
 
 
 def test_jobs_api_props_are_validated() -> None:
-    with pytest.raises(ValueError, match=r"jobs_api_auth must be one of 'iam', 'none', got 'cognito'"):
+    with pytest.raises(ValueError, match=r"jobs_api_auth must be one of 'iam', got 'cognito'"):
         MediaGenPipelineProps(jobs_api_auth="cognito")
+    with pytest.raises(ValueError, match=r"jobs_api_auth: .*set allow_unauthenticated=True"):
+        MediaGenPipelineProps(jobs_api_auth="none")
+    with pytest.raises(ValueError, match=r"operator_principals: 'arn:aws:s3:::bucket' is not an IAM role or user"):
+        MediaGenPipelineProps(operator_principals=["arn:aws:s3:::bucket"])
+    with pytest.raises(ValueError, match="operator_principals must be a list"):
+        MediaGenPipelineProps(operator_principals="arn:aws:iam::123456789012:role/Ops")
+    assert MediaGenPipelineProps(operator_principals=["arn:aws:iam::123456789012:role/ops/Ops"]).operator_principals
     with pytest.raises(ValueError, match="jobs_api_throttle"):
         MediaGenPipelineProps(jobs_api_throttle_burst=-1)
     with pytest.raises(ValueError, match="jobs_api_throttle"):
         MediaGenPipelineProps(jobs_api_throttle_rate=-5)
-    assert MediaGenPipelineProps(jobs_api_auth="none", jobs_api_throttle_rate=0).jobs_api_auth == "none"
+    assert MediaGenPipelineProps(allow_unauthenticated=True, jobs_api_throttle_rate=0).allow_unauthenticated
 
 
 # ------------------------------------------------------------------------------------------------- intake

@@ -59,6 +59,9 @@ def redeliver_last_s3_event(stack: EmbeddedStack, key: str) -> None:
 def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_generate(stack: EmbeddedStack) -> None:
     same = job("channels-same-1")
     stack.send_jobs([same, same])
+    stack.run_until_done(timeout=120)
+    # The job belongs to the queue (owner "sqs", finding 7): the API and a manifest may not take its id over,
+    # and learn nothing about it.
     first = httpx.post(f"{stack.api_url}/jobs", json=same)
     again = httpx.post(f"{stack.api_url}/jobs", json=same)
     put_manifest(stack, "jobs/channels/same.jsonl", [same])
@@ -68,16 +71,18 @@ def test_the_same_job_through_sqs_the_api_and_a_manifest_is_one_task_and_one_gen
     stack.send_jobs([same])
     stack.run_until_done(timeout=120)
 
-    assert first.status_code == again.status_code == 202
-    assert first.json()["job_id"] == again.json()["job_id"] == "channels-same-1"
+    assert first.status_code == again.status_code == 409
+    assert first.json() == again.json() == {"code": "job_id_unavailable", "job_id": "channels-same-1",
+                                            "message": "job id 'channels-same-1' cannot be used; choose another "
+                                                       "job_id"}
     records = [r for r in stack.records() if r["job_id"] == "channels-same-1"]
-    assert len(records) == 1 and records[0]["status"] == "SUCCEEDED"
+    assert len(records) == 1 and records[0]["status"] == "SUCCEEDED" and records[0]["owner"] == "sqs"
     assert generates(stack, "channels-same-1") == 1
     report = json.loads(stack.read_object("reports/jobs/channels/same/report.json"))
     assert report["complete"] is True
-    assert report["lines"] == [{"line": 1, "job_id": "channels-same-1", "status": "SUCCEEDED", "model": "nano-banana",
-                                "outputs": records[0]["outputs"] and [o["uri"] for o in records[0]["outputs"]],
-                                "result": records[0]["manifest_uri"]}]
+    assert [(line["job_id"], line["status"], line["error"]["code"]) for line in report["lines"]] == [
+        ("channels-same-1", "CONFLICT", "job_id_unavailable")]
+    assert "SUCCEEDED" not in json.dumps(report)
 
 
 def test_a_manifest_makes_one_job_per_line_with_results_under_its_prefix_and_a_report(stack: EmbeddedStack) -> None:

@@ -280,12 +280,78 @@ def test_finding_06_an_unreadable_manifest_is_logged_and_reported(caplog: pytest
     assert [x["manifest_key"] for x in errors_logged(caplog)] == [key]
 
 
+# ------------------------------------------------------------------------------------- finding 14
+
+
+def test_finding_14_intake_a_deeply_nested_message_is_refused_not_a_crash() -> None:
+    ports = make_ports(ListQueue())
+    for body in ("[" * 100_000 + "]" * 100_000, '{"Records":' * 100_000 + "[]" + "}" * 100_000, "[" * 100_000,
+                 b'{"Records": [\xff]}'):
+        outcome = handle_message(body, ports=ports, objects=MemoryObjects(), ledger=MemoryLedger(), rules=[])
+        assert [o["kind"] for o in outcome] == ["refused"]
+    assert ports.jobs.items == {}  # type: ignore[attr-defined]
+
+
+def test_finding_14_intake_a_long_deeply_nested_manifest_line_is_rejected_and_the_others_are_queued() -> None:
+    queue = ListQueue()
+    ports = make_ports(queue)
+    key = "jobs/deep/nested.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000  # long enough to be decoded by the size check, deep enough to recurse
+    objects = MemoryObjects({(INTAKE, key): "\n".join([line("fine"), deep, line("fine too")]).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert by_line[1]["status"] == by_line[3]["status"] == "RECEIVED" and by_line[2]["status"] == "REJECTED"
+    assert "max_depth" in json.dumps(by_line[2]["error"]) or "levels" in json.dumps(by_line[2]["error"])
+    assert len([d for b in queue.batches for d in b]) == 2
+
+
+def test_finding_14_intake_a_manifest_line_that_is_not_utf8_is_rejected_not_garbled() -> None:
+    queue = ListQueue()
+    ports = make_ports(queue)
+    key = "jobs/bytes/latin1.jsonl"
+    garbled = line("caf\u00e9", job_id="latin-1").replace("\\u00e9", "\u00e9").encode("latin-1")
+    objects = MemoryObjects({(INTAKE, key): line("fine").encode() + b"\n" + garbled})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert by_line[2]["status"] == "REJECTED" and "UTF-8" in json.dumps(by_line[2]["error"])
+    assert [d["request"]["input"]["prompt"] for b in queue.batches for d in b] == ["fine"]  # nothing garbled sent
+
+
+def test_finding_07_intake_jobs_belong_to_their_bucket_and_an_api_callers_job_id_is_not_taken_over() -> None:
+    queue = ListQueue()
+    ports = make_ports(queue)
+    ports.jobs.create({"job_id": "someone-elses", "status": "SUCCEEDED", "owner": "arn:aws:iam::1:user/a",  # type: ignore[attr-defined]
+                       "request_hash": "h", "model": "nano-banana"})
+    key = "jobs/team/owned.jsonl"
+    objects = MemoryObjects({(INTAKE, key): (line("mine", job_id="mine-1") + "\n"
+                                             + line("theirs", job_id="someone-elses")).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert ports.jobs.get("mine-1")["owner"] == f"s3:{INTAKE}"  # type: ignore[index]
+    assert by_line[2]["status"] == "CONFLICT" and by_line[2]["error"]["code"] == "job_id_unavailable"
+    assert "SUCCEEDED" not in json.dumps(report)  # nothing about the other owner's job
+    assert [d["job_id"] for b in queue.batches for d in b] == ["mine-1"]
+
+
 # ------------------------------------------------------------------------------------- sweeper
 
 
 class SweepableTasks(InMemoryJobs):
-    def received(self, limit: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.items.values() if r["status"] == "RECEIVED"][:limit]
+    """The job repository fake; counts the sweeper's scans (the one function use of Scan)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans: list[tuple[str | None, int | None]] = []
+
+    def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        self.scans.append((status, limit))
+        return super().scan(status=status, limit=limit)
 
 
 def received_record(tasks: SweepableTasks, job_id: str, created_at: str, **extra: Any) -> None:
@@ -318,8 +384,8 @@ def test_sweeper_re_enqueues_stale_received_jobs_never_claimed_once_per_period()
 
 def test_sweeper_is_bounded_per_run_and_skips_a_job_taken_up_meanwhile() -> None:
     class Racing(SweepableTasks):
-        def received(self, limit: int) -> list[dict[str, Any]]:
-            found = super().received(limit)
+        def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+            found = super().scan(status=status, limit=limit)
             self.transition("job-0", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED})  # submit wins a race
             return found
 
@@ -329,10 +395,19 @@ def test_sweeper_is_bounded_per_run_and_skips_a_job_taken_up_meanwhile() -> None
     swept = sweep_stale_received(tasks, queue, 900, limit=12, now=NOW)
     assert len(swept) == 11 and "job-0" not in swept
     assert sum(len(b) for b in queue.batches) == 11
+    assert tasks.scans == [("RECEIVED", 120)]  # only RECEIVED records, a bounded number
+
+
+def test_sweeper_takes_the_oldest_left_behind_jobs_first() -> None:
+    tasks, queue = SweepableTasks(), ListQueue()
+    for i in range(5):
+        received_record(tasks, f"old-{i}", f"2027-01-15T06:0{i}:00.000Z")
+    for i in range(20):
+        received_record(tasks, f"new-{i}", RECENT)  # just recorded: not left behind
+    assert sweep_stale_received(tasks, queue, 900, limit=3, now=NOW) == ["old-0", "old-1", "old-2"]
 
 
 def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(sqs: tuple[Any, str]) -> None:
-    from mediagen.intake import DynamoReceivedRecords
     from mediagen.records import DynamoJobRepository
 
     client, url = sqs  # moto is active
@@ -348,7 +423,7 @@ def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(s
     repository.transition("claimed", JobStatus.RECEIVED, expect={JobStatus.SUBMITTING})  # submit's own retry
     repository.transition("finished", JobStatus.REJECTED)
     dynamodb.put_item(TableName="tasks", Item={"job_id": {"S": "#manifest:abc"}, "status": {"S": "RECEIVED"}})
-    records = DynamoReceivedRecords("tasks", dynamodb)
+    records = repository  # the sweeper scans the job table through the repository
     queue = SqsJobQueue(url, lambda: client)
 
     later = 4_000_000_000.0  # 2096: every record is old by then

@@ -18,13 +18,21 @@ from mediagen.redact import redact
 
 #: The account id events carry locally (moto's default account).
 ACCOUNT = "123456789012"
+#: The request header that names the calling IAM principal locally (a test acting as two callers sets it); the
+#: gateway moves it into ``requestContext.authorizer.iam`` as API Gateway's IAM authorizer does, and never passes
+#: it on as a header. The handler trusts ``requestContext`` only: in a deployment this header means nothing.
+PRINCIPAL_HEADER = "x-mediagen-local-principal"
+#: The caller of a local request without :data:`PRINCIPAL_HEADER`.
+DEFAULT_LOCAL_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/local"
 
 
 class Gateway:
     """Plays API Gateway (HTTP API, payload 2.0) on loopback for both APIs of a deployment:
     ``POST /callbacks/{token}`` -> the ``callback`` handler, every other path -> the jobs API (``api``).
     Each request becomes an event for the real handler; the handler's answer is sent back. IAM (SigV4)
-    authentication is not checked locally.
+    signatures are not checked locally, but every jobs API event names its caller as API Gateway's IAM
+    authorizer does (``requestContext.authorizer.iam``): the principal ARN of the :data:`PRINCIPAL_HEADER`
+    header, else :data:`DEFAULT_LOCAL_PRINCIPAL`.
 
     Args:
         invoke: calls a function's handler by name (``EmbeddedStack.invoke``).
@@ -59,9 +67,10 @@ class Gateway:
                     gateway.received.append({"at": time.time(), "status": status,
                                              "body": redact(_json_or_text(body))})
                 elif "api" in functions:
-                    event = http_api_event(self.command, path, {}, body or None, query=query,
-                                            headers={k.lower(): v for k, v in self.headers.items()},
-                                            domain=f"127.0.0.1:{gateway.port}")
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    principal = headers.pop(PRINCIPAL_HEADER, "") or DEFAULT_LOCAL_PRINCIPAL
+                    event = http_api_event(self.command, path, {}, body or None, query=query, headers=headers,
+                                            domain=f"127.0.0.1:{gateway.port}", principal=principal)
                     response = invoke("api", event)
                     status, payload = int(response.get("statusCode", 200)), str(response.get("body") or "")
                     headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
@@ -116,8 +125,9 @@ def _json_or_text(body: str) -> Any:
 
 def http_api_event(method: str, path: str, path_parameters: dict[str, str], body: str | None, *,
                     route: str = "$default", query: str = "", headers: dict[str, str] | None = None,
-                    domain: str = "127.0.0.1") -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) proxy event, as in events/aws/."""
+                    domain: str = "127.0.0.1", principal: str | None = None) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) proxy event, as in events/aws/; with ``principal`` (an IAM
+    principal ARN), the ``requestContext.authorizer.iam`` block an IAM-authorized route gets."""
     from urllib.parse import parse_qs
 
     now = time.time()
@@ -132,6 +142,11 @@ def http_api_event(method: str, path: str, path_parameters: dict[str, str], body
                            "timeEpoch": int(now * 1000)},
         "isBase64Encoded": False,
     }
+    if principal:
+        account = principal.split(":")[4] if principal.count(":") >= 5 else ACCOUNT
+        event["requestContext"]["authorizer"] = {"iam": {
+            "accessKey": "ASIALOCAL", "accountId": account, "callerId": "AIDALOCAL", "principalOrgId": None,
+            "userArn": principal, "userId": "AIDALOCAL", "cognitoIdentity": None}}
     if path_parameters:
         event["pathParameters"] = path_parameters
     if query:

@@ -28,6 +28,17 @@ class JobConflict(MediagenError):
         self.record = record
 
 
+class JobIdTaken(JobConflict):
+    """The job id belongs to a job of another owner (HTTP 409 with a generic message): nothing about that job
+    -- status, request, owner -- is revealed, and nothing is recorded or queued. Attributes: ``record`` (only
+    ``{"job_id"}``)."""
+
+    code = "job_id_unavailable"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job id {job_id!r} cannot be used; choose another job_id", {"job_id": job_id})
+
+
 class JobRefused(MediagenError):
     """The job failed validation and was not recorded (HTTP 400). Attributes: ``error`` (``code``,
     ``message``, ``problems``: one per field)."""
@@ -50,7 +61,7 @@ class Accepted:
 
 def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, ports: Ports,
                source: dict[str, Any] | None = None, record_rejection: bool = False,
-               prefix_base: str = "") -> Accepted:
+               prefix_base: str = "", owner: str | None = None) -> Accepted:
     """Check a job and record it RECEIVED, for a channel that answers before submitting (HTTP API, S3 intake).
 
     The caller then puts :attr:`Accepted.document` on the jobs queue when :attr:`Accepted.enqueue` is set;
@@ -63,11 +74,17 @@ def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, port
         record_rejection: record an invalid job as REJECTED (and announce it) instead of raising
             :class:`JobRefused` -- for channels with no caller to answer (S3).
         prefix_base: prepended to the job's ``output.prefix`` (an S3 manifest's results go under its prefix).
+        owner: who the job belongs to (:mod:`mediagen.principals`): the API caller's principal; default the
+            owner ``source``'s channel implies (``s3:<bucket>``, ``sqs``). A job id already recorded for another
+            owner is :class:`JobIdTaken`, whatever its request.
 
     Raises:
         JobRefused: invalid (only without ``record_rejection``); nothing was recorded or sent.
         JobConflict: the job id exists with a different request; nothing was changed.
+        JobIdTaken: the job id exists and belongs to another owner; nothing was changed or revealed.
     """
+    from mediagen.principals import channel_owner, owner_of
+
     checked = check_job(body, fallback_job_id=fallback_job_id, catalog=ports.catalog())
     if checked.job is not None and prefix_base:
         checked.job = _with_prefix(checked.job, prefix_base)
@@ -75,12 +92,15 @@ def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, port
         if not record_rejection:
             raise JobRefused(checked.error or {"code": "invalid_request", "message": "invalid job"})
         return Accepted(_reject(checked, ports=ports, source=source), created=False, enqueue=False)
-    record = _new_record(checked, ports, source)
+    record = {**_new_record(checked, ports, source), "owner": owner or channel_owner(source)}
     existing = ports.jobs.create(record)
     document = checked.job.document()
     if existing is None:
         _log().info("job recorded", job_id=checked.job_id, model=checked.model, channel=(source or {}).get("channel"))
         return Accepted(record, created=True, enqueue=True, document=document)
+    if owner_of(existing) != record["owner"]:  # before anything else is compared: nothing may leak
+        _log().warning("job id of another owner refused", job_id=checked.job_id)
+        raise JobIdTaken(checked.job_id)
     if existing.get("request_hash") != checked.request_hash:
         raise JobConflict(f"job id {checked.job_id!r} is already used by a different request "
                           f"(status {existing.get('status')}); choose another job_id", existing)

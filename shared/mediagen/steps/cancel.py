@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mediagen.errors import MediagenError, StatusConflict
@@ -35,18 +36,23 @@ CANCEL_MESSAGES = {
 }
 
 
-def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]:
+def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
+               may_cancel: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     """Cancel a job: record CANCELLED (and announce it), stop its polling, free its in-flight slot.
 
     A job still in the queue (RECEIVED) is never sent. A job at the provider (SUBMITTED) keeps running there --
     the provider has no cancel ([002:17] documents only generate and status) -- so its credits are spent;
     its execution is woken and ends at its next step without storing anything.
 
+    Args:
+        may_cancel: whether the caller may cancel this job record (the HTTP API: its owner or an operator,
+            :func:`mediagen.principals.may_see`); a job it refuses is :class:`JobNotFound`, as a missing one.
+
     Returns:
         the CANCELLED job record.
 
     Raises:
-        JobNotFound: no such job.
+        JobNotFound: no such job (or none the caller may cancel).
         NotCancellable: the job has ended, or is being submitted or stored right now (``retry`` says whether
             asking again shortly may succeed).
     """
@@ -54,7 +60,7 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "") -> dict[str, Any]
 
     for _ in range(3):  # the status may move between the read and the conditional write
         record = ports.jobs.get(job_id)
-        if record is None:
+        if record is None or (may_cancel is not None and not may_cancel(record)):
             raise JobNotFound(f"no job {job_id}")
         status = JobStatus(record.get("status", JobStatus.RECEIVED))
         if status in TERMINAL:

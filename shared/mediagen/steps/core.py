@@ -18,6 +18,7 @@ from mediagen.completion import new_callback_token
 from mediagen.errors import MediagenError, StatusConflict
 from mediagen.jobs import CheckedJob
 from mediagen.observability import MetricsSink, NullMetrics
+from mediagen.principals import channel_owner
 from mediagen.records import TERMINAL, JobStatus
 from mediagen.redact import redact, redact_text
 from mediagen.settings import Settings
@@ -118,6 +119,7 @@ def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None
     }
     if source:
         record["source"] = source
+    record["owner"] = channel_owner(source)  # the channel's (finding 7); accept_job gives the API caller's
     return record
 
 
