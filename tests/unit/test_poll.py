@@ -100,11 +100,11 @@ def test_the_first_wait_never_passes_the_deadline_and_an_unknown_modality_waits_
     assert expected_seconds("unknown-model", "hologram") == EXPECTED_SECONDS["video"]
 
 
-def test_with_callbacks_the_backoff_follows_the_first_check() -> None:
+def test_with_callbacks_the_backoff_grows_on_from_the_first_check() -> None:
     ports = ports_with(PortProvider("clipia", status=[Running()]), **CALLBACKS)
     waits = []
     current = state()
     for _ in range(3):
         current = check_status(current, ports)
         waits.append(current["wait_seconds"])
-    assert waits == [4, 8, 16]
+    assert waits == [40, 60, 60]  # 20 s (image) x 2, then the 60 s cap

@@ -11,7 +11,8 @@ The schedule (:func:`first_wait_seconds`, :func:`backoff_seconds`):
 * **with callbacks** (``MEDIAGEN_CALLBACK_BASE_URL`` set: every job gets a callback / webhook URL): the
   callback ends the wait, so polling is only the safety net for a lost callback. The first status check
   comes near the job's expected completion time (:data:`EXPECTED_SECONDS`, by model, else by modality),
-  the backoff after that. A job whose callback arrives makes one status check (plus persist's own).
+  the backoff grows on from there (:func:`next_wait_seconds`: ``first * 2**n`` capped at 60 s). A job whose
+  callback arrives makes one status check (plus persist's own); an early callback costs one more.
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ def first_wait_seconds(record_or_state: Mapping[str, Any], settings: Settings) -
     modality = str(record_or_state.get("modality") or "video")
     expected = expected_seconds(str(record_or_state.get("model") or ""), modality)
     return max(1, min(max(initial, expected), settings.deadline_seconds(modality)))
+
+
+def next_wait_seconds(state: Mapping[str, Any], polls: int, settings: Settings) -> int:
+    """Wait after status check number ``polls`` (>= 1), before jitter.
+
+    Without callbacks, :func:`backoff_seconds`. With callbacks the callback is the signal and checks only
+    guard against a lost one, so the backoff grows on from the first wait: ``first * factor**polls``, capped at
+    ``poll_max_seconds`` (never shorter than :func:`backoff_seconds`). The cap is the worst detection delay
+    when a callback is lost.
+    """
+    wait = backoff_seconds(polls, settings)
+    if callbacks_enabled(settings):
+        grown = first_wait_seconds(state, settings) * settings.poll_factor ** polls
+        wait = max(wait, int(min(grown, settings.poll_max_seconds)))
+    return wait
 
 
 def backoff_seconds(polls: int, settings: Settings) -> int:
@@ -162,6 +178,6 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
         ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1}, set_fields=fields)
     except StatusConflict:  # finished elsewhere (e.g. cancelled): stop polling
         return {**state, "phase": Phase.ENDED, "polls": polls}
-    wait = backoff_seconds(polls, ports.settings)
+    wait = next_wait_seconds(state, polls, ports.settings)
     wait -= int(wait * ports.settings.poll_jitter * random.random())
     return {**state, "phase": Phase.PROCESSING, "polls": polls, "wait_seconds": max(1, min(wait, remaining))}
