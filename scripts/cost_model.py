@@ -13,7 +13,8 @@ from the state machine (infra/mediagen_infra/state_machine.py):
   every job:       submit (SQS send/receive/delete, 4 record writes), 1 EventBridge event
   naive loop:      Wait 15 s -> CheckStatus (1 status call, 1 write) -> Route           = 3 transitions
 
-``--counts`` prices the counts of a real run instead (a JSON object: ``jobs``, ``status_calls``,
+``--measure`` also runs the image mix on the embedded stack (moto + the Cliprise sandbox) with and without
+callbacks and prices what it counted. ``--counts`` prices the counts of a real run instead (a JSON object: ``jobs``, ``status_calls``,
 ``transitions``, ``invocations`` {function: n}, optionally ``ddb_writes``, ``ddb_reads``, ``http_requests``,
 ``sqs_requests``, ``events``); the local stack's counts of a job whose callback arrives are what
 tests/integration/test_completion_local.py asserts (one poll, at most 2 status calls).
@@ -188,12 +189,69 @@ def from_run(path: Path) -> tuple[str, str, Counts]:
     return doc.get("modality", "image"), f"run {path.name}", counts
 
 
+#: State -> function (infra/mediagen_infra/state_machine.py).
+TASK_FUNCTIONS = {"WaitForResult": "arm", "CheckStatus": "poll", "Persist": "persist", "RecordFailure": "finalize"}
+
+
+def measure(template: Path | None) -> list[tuple[str, str, Counts]]:
+    """Run the image mix on the embedded stack (moto + the Cliprise sandbox, the default schedule: 2 s first,
+    60 s cap), with and without callbacks, and count what happened: status calls (the sandbox), state
+    transitions and task invocations (each execution's history), callbacks (the HTTP API stand-in). Record
+    writes and reads follow from those counts as in :func:`mediagen`."""
+    from mediagen.local import EmbeddedStack
+
+    out = []
+    with EmbeddedStack(template_path=template, processing_seconds=1.0, poll_initial_seconds=2,
+                       poll_max_seconds=60, extra_env={"MEDIAGEN_POLL_JITTER": "0"}) as stack:
+        sfn = stack.session.client("stepfunctions")
+        for label, env in (("measured, no callbacks", {"MEDIAGEN_CALLBACK_BASE_URL": ""}),
+                           ("measured, with callbacks", {})):
+            with stack.configured(**env):
+                tag = "cb" if not env else "nocb"
+                known = {e["executionArn"] for e in sfn.list_executions(
+                    stateMachineArn=stack.state_machine_arn)["executions"]}
+                callbacks_before = len(stack.callbacks.received)
+                jobs = [{"job_id": f"cost-{tag}-{d}", "request": {"model": "nano-banana", "input": {
+                    "prompt": f"a kite [sandbox:slow={d}]", "output_format": "png"}}} for d in MIXES["image"]]
+                stack.send_jobs(jobs)
+                stack.run_until_done(timeout=300)
+                counts = Counts(jobs=len(jobs), sqs_requests=3 * len(jobs), events=len(jobs))
+                counts.invocations["submit"] = len(jobs)
+                for execution in sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]:
+                    if execution["executionArn"] in known:
+                        continue
+                    history = sfn.get_execution_history(executionArn=execution["executionArn"],
+                                                        maxResults=1000)["events"]
+                    for event in history:
+                        if event["type"].endswith("StateEntered"):
+                            counts.transitions += 1
+                            name = event["stateEnteredEventDetails"]["name"]
+                            if name in TASK_FUNCTIONS:
+                                counts.invocations[TASK_FUNCTIONS[name]] += 1
+                for job in jobs:
+                    record = stack.record(job["job_id"]) or {}
+                    counts.status_calls += stack.emulator.status_calls(record.get("provider_task_id", ""))
+                callbacks = len(stack.callbacks.received) - callbacks_before
+                counts.invocations["callback"] += callbacks
+                counts.http_requests = callbacks
+                counts.ddb_reads = callbacks
+                counts.ddb_writes = 7 * len(jobs) + 2 * counts.invocations["poll"] + 2 * callbacks
+                out.append(("image", label, counts))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--counts", type=Path, action="append", default=[],
                         help="price the counts of a run (JSON, see the module docstring); repeatable")
+    parser.add_argument("--measure", action="store_true",
+                        help="also run the image mix on the embedded stack and price what it counted")
+    parser.add_argument("--template", type=Path, default=None,
+                        help="the synthesized template for --measure (default: cdk.out)")
     args = parser.parse_args()
     items = [from_run(p) for p in args.counts] if args.counts else rows()
+    if args.measure:
+        items += measure(args.template)
     print(table(items))
 
 
