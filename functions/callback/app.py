@@ -69,7 +69,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome = receive_callback(token, raw_body(event), jobs=jobs, waker=waker, headers=headers,
                                    verifiers=webhook_verifier)
     except WebhookRefused as exc:
-        logger.warning("webhook refused", reason=str(exc))  # never the token: it is the URL's credential
+        logger.warning("webhook refused", reason=exc.message)  # never the token: it is the URL's credential
         return REFUSED
     logger.info("callback received", outcome=outcome)
     return ACCEPTED

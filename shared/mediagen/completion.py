@@ -33,7 +33,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mediagen.errors import StatusConflict
+from mediagen.errors import MediagenError, StatusConflict
 from mediagen.records import JobRepository, JobStatus, utcnow
 
 if TYPE_CHECKING:
@@ -96,9 +96,12 @@ MAX_CALLBACK_BYTES = 64 * 1024
 MAX_CALLBACK_DEPTH = 8
 
 
-class WebhookRefused(Exception):
-    """A signed-webhook delivery did not verify (bad or missing signature, stale or future timestamp):
-    nothing was changed. The route answers 401 so that the provider retries with a fresh signature."""
+class WebhookRefused(MediagenError):
+    """A signed-webhook delivery did not verify (bad or missing signature, stale or future timestamp, no
+    secret configured): nothing was changed. The route answers 401 so that the provider retries with a fresh
+    signature. The message is the reason's code only (never a secret or a signature)."""
+
+    code = "webhook_refused"
 
 
 WebhookVerifiers = Callable[[str], "SupportsWebhooks | None"]
@@ -128,7 +131,8 @@ def receive_callback(token: str, payload: bytes | str | None, *, jobs: JobReposi
     Returns:
         what happened, for logs and metrics: ``woken``, ``pending`` (no wait armed now; the next one ends at
         once), ``replayed`` (a signed delivery id already seen), ``mismatch`` (a verified delivery about
-        another request), ``late`` (the job no longer waits), ``forged``.
+        another request), ``unreadable`` (correctly signed, but not the documented payload: ignored),
+        ``late`` (the job no longer waits), ``forged``.
 
     Raises:
         WebhookRefused: a signed-webhook delivery did not verify; nothing changed.
@@ -146,10 +150,12 @@ def receive_callback(token: str, payload: bytes | str | None, *, jobs: JobReposi
     except ConfigurationError:  # no signing secret here: refuse, the provider retries once it is configured
         raise WebhookRefused("webhook_unconfigured") from None
     if verifier is not None:
-        from mediagen.provider.clipia_webhooks import WebhookVerificationError
+        from mediagen.provider.clipia_webhooks import MalformedPayload, WebhookVerificationError
 
         try:
             delivery = verifier.verify_webhook(dict(headers or {}), raw)
+        except MalformedPayload:  # correctly signed but not the documented shape: a retry would not help
+            return "unreadable"
         except (WebhookVerificationError, ConfigurationError) as exc:
             raise WebhookRefused(getattr(exc, "code", "webhook_invalid")) from None
         task_id = record.get("provider_task_id")

@@ -246,3 +246,14 @@ def test_a_cliprise_job_needs_no_signature() -> None:
     arm(jobs, waker, "wait-1")
     assert receive_callback(token, b'{"status":"success"}', jobs=jobs, waker=waker, headers={},
                             verifiers=verifiers) == "woken"
+
+
+def test_a_correctly_signed_body_that_is_not_the_documented_payload_is_only_ignored() -> None:
+    jobs, waker = InMemoryJobs(), RecordingWaker()
+    token = clipia_job(jobs)
+    raw = b'{"request_id": "req-1", "status": "SOMETHING"}'
+    t = int(time.time())
+    headers = {"x-clipia-signature": f"t={t},v1={signature(SECRET, t, raw)}"}
+    before = copy.deepcopy(jobs.items)
+    assert receive_callback(token, raw, jobs=jobs, waker=waker, headers=headers, verifiers=verifiers) == "unreadable"
+    assert jobs.items == before
