@@ -1,8 +1,11 @@
 """The HTTP API that receives provider callbacks: ``POST /callbacks/{token}`` -> the ``callback`` function.
 
-Cliprise POSTs to the ``callBackUrl`` of a job when it finishes (seed 000, "Webhooks"); delivery is not
+Cliprise POSTs to the ``callBackUrl`` of a job when it finishes ("Webhooks" [000:142-169]); delivery is not
 guaranteed and not signed, so a callback only wakes the job's execution early and the status endpoint
-stays the truth. The submit step sets ``callBackUrl`` to ``<CallbackUrlBase>/<token>``.
+stays the truth. Clipia POSTs signed webhooks to the job's ``webhook_url`` of the same shape ([004:163-173]);
+the handler verifies them on the raw body before anything changes. The submit step sets the URL to
+``<CallbackUrlBase>/<token>``. The handler answers 200 to everything it accepts (401 only to a signed
+webhook that does not verify).
 
 * API Gateway v2 HTTP API, one route, Lambda proxy integration (payload format 2.0).
 * **No authorizer**: the provider cannot sign or authenticate its requests; the unguessable per-job token

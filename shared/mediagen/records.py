@@ -82,10 +82,15 @@ class JobRecord(TypedDict, total=False):
     failed_deliveries: int            #: deliveries that failed (the message may end in the DLQ)
     unknown_outcomes: int             #: ambiguous generate failures retried (``retry_unknown_outcome``)
     # Waiting for the provider
-    callback_received_at: str         #: when the first valid callback arrived
+    callback_received_at: str         #: when the latest valid callback arrived before completion
     provider_reported: dict[str, Any]  #: what the callback payload claimed (diagnosis only, never acted upon)
     wake_token: str                   #: the armed wait's Step Functions task token (a credential)
-    wake_pending: bool                #: a callback arrived while no wait was armed: the next wait ends at once
+    wake_pending: bool                #: (no longer written: see ``wake_pending_at``)
+    wake_pending_at: str              #: the latest callback; the next wait ends at once unless a check started after
+    last_check_at: str                #: when the latest status check started (a callback before it was seen by it)
+    webhook_deliveries: list[str]     #: ids of signed webhook deliveries already handled (the last 20)
+    queue_position: int | None        #: the provider's queue position at the latest check, when it says
+    progress: int | None              #: percent done (0-100) at the latest check, when the provider says
     provider_completed_at: str        #: when a status check first saw the provider's terminal status
     # Persist
     persist_started_at: str           #: when persist started copying the result

@@ -1,5 +1,6 @@
-"""Completion on the local stack: callbacks wake the execution early, polling alone still finishes every job,
-and duplicate, forged and late callbacks change nothing (issue 4 acceptance)."""
+"""Completion on the local stack: callbacks wake the execution early (and make polling cheap: the first status
+check comes near the expected completion time), polling alone still finishes every job, an early callback does
+not use up the wake-up of the real one, and duplicate, forged and late callbacks change nothing (issues 4, 15)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from mediagen.local import EmbeddedStack
 from mediagen.settings import Settings
-from mediagen.steps.poll import backoff_seconds
+from mediagen.steps.poll import EXPECTED_SECONDS, backoff_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,6 +55,44 @@ def fast_polling(local: EmbeddedStack):
     return local
 
 
+@pytest.fixture
+def without_callbacks(local: EmbeddedStack):
+    """A deployment that sends no callback URL (``MEDIAGEN_CALLBACK_BASE_URL`` empty): polling alone."""
+    with local.configured(MEDIAGEN_CALLBACK_BASE_URL="") as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("prompt", ["a slow render [sandbox:slow=8]", "a slow courier [sandbox:callback-delay=7]"],
+                         ids=["job-takes-8s", "callback-delayed-to-8s"])
+def test_a_callback_after_8_seconds_costs_at_most_two_status_calls(fast_polling: EmbeddedStack, prompt: str) -> None:
+    stack = fast_polling
+    job_id = "cb-8s-" + ("slow" if "slow=" in prompt else "delay")
+    assert EXPECTED_SECONDS["image"] > 8  # the first check is planned after the callback
+    stack.send_jobs([image_job(job_id, prompt)])
+    stack.run_until_done(timeout=40)
+    record = stack.record(job_id)
+    assert record["status"] == "SUCCEEDED" and record["callbacks"] == 1
+    submitted_at, callback_at = epoch(record["transitions"]["SUBMITTED"]), epoch(record["callback_received_at"])
+    assert callback_at - submitted_at >= 7.5
+    assert epoch(record["transitions"]["PERSISTING"]) - callback_at < 2.0
+    # one check when the callback woke the wait, plus persist's own
+    assert stack.emulator.status_calls(record["provider_task_id"]) <= 2 and record["polls"] == 1
+
+
+def test_an_early_callback_does_not_delay_the_real_one(fast_polling: EmbeddedStack) -> None:
+    stack = fast_polling
+    stack.send_jobs([image_job("cb-early", "a tide [sandbox:callback-early] [sandbox:slow=6]")])
+    stack.run_until_done(timeout=40)
+    record = stack.record("cb-early")
+    assert record["status"] == "SUCCEEDED" and record["callbacks"] == 2  # the early one and the real one
+    submitted_at, last_callback = epoch(record["transitions"]["SUBMITTED"]), epoch(record["callback_received_at"])
+    assert last_callback - submitted_at >= 5.5  # callback_received_at is the real (last) callback
+    assert epoch(record["transitions"]["PERSISTING"]) - last_callback < 2.0
+    assert record["detection_lag_ms"] is not None and record["detection_lag_ms"] < 2000
+    # the early callback's check, the real one's, persist's
+    assert stack.emulator.status_calls(record["provider_task_id"]) <= 3
+
+
 def test_a_callback_gets_completion_detected_within_two_seconds_with_at_most_two_status_calls(
         slow_polling: EmbeddedStack) -> None:
     stack = slow_polling
@@ -72,7 +111,9 @@ def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: EmbeddedSta
     stack.send_jobs([image_job("cb-dup", "a harbour [sandbox:callback-duplicate=3] [sandbox:callback-forged]")])
     stack.run_until_done(timeout=30)
     record = stack.record("cb-dup")
-    assert record["status"] == "SUCCEEDED" and record["callbacks"] == 1
+    assert record["status"] == "SUCCEEDED" and 1 <= record["callbacks"] <= 3
+    # three concurrent copies end one wait: one status check, plus persist's own
+    assert stack.emulator.status_calls(record["provider_task_id"]) <= 2
     accepted = [c["task_id"] for c in stack.emulator.generate_calls() if c["task_id"]]
     assert len(accepted) == len(set(accepted))
     # A forged callback to a real-looking URL is answered exactly like a genuine one and changes nothing.
@@ -81,7 +122,7 @@ def test_duplicate_and_forged_callbacks_change_nothing(slow_polling: EmbeddedSta
     genuine = httpx.post(f"{stack.callbacks.base_url}/{record['callback_token']}", json={"status": "success"})
     forged = httpx.post(f"{stack.callbacks.base_url}/{forged_token}", json={"status": "success"})
     unknown = httpx.post(f"{stack.callbacks.base_url}/bm9ib2R5.aaaaaaaaaaaaaaaaaaaaaaaa", json={})
-    assert genuine.status_code == forged.status_code == unknown.status_code == 202
+    assert genuine.status_code == forged.status_code == unknown.status_code == 200
     assert genuine.text == forged.text == unknown.text
     assert stack.records() == before
 
@@ -97,11 +138,12 @@ def test_a_late_callback_after_the_job_ended_changes_nothing(slow_polling: Embed
     assert stack.record("cb-late") == before
 
 
-def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedule(fast_polling: EmbeddedStack) -> None:
-    stack = fast_polling
+def test_without_callbacks_every_job_completes_on_the_documented_backoff_schedule(
+        without_callbacks: EmbeddedStack) -> None:
+    stack = without_callbacks
     settings = Settings(MEDIAGEN_POLL_INITIAL_SECONDS=1, MEDIAGEN_POLL_MAX_SECONDS=8)
     jobs = {f"nocb-{s}": s for s in (2, 5)}
-    stack.send_jobs([image_job(job_id, f"a forest [sandbox:no-callback] [sandbox:slow={s}]") for job_id, s in jobs.items()])
+    stack.send_jobs([image_job(job_id, f"a forest [sandbox:slow={s}]") for job_id, s in jobs.items()])
     records = {r["job_id"]: r for r in stack.run_until_done(timeout=60)}
     for job_id, seconds in jobs.items():
         record = records[job_id]

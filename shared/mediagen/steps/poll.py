@@ -1,14 +1,25 @@
-"""Step ``poll`` (function ``poll``, state ``CheckStatus``): one status check.
+"""Step ``poll`` (function ``poll``, state ``CheckStatus``): one status check, on the provider port.
 
 :func:`check_status` takes the execution's state (see :mod:`mediagen.steps.submit`) and adds ``phase``
 (:class:`~mediagen.steps.phases.Phase`): ``processing`` (wait ``wait_seconds`` and check again), ``ready``
 (persist), ``ended`` (a terminal status was recorded).
+
+The schedule (:func:`first_wait_seconds`, :func:`backoff_seconds`):
+
+* **without callbacks** (no callback URL is sent): the bounded backoff of [002:193], ``2 s, 4 s, 8 s, ...``
+  capped at ``MEDIAGEN_POLL_MAX_SECONDS`` (60 s);
+* **with callbacks** (``MEDIAGEN_CALLBACK_BASE_URL`` set: every job gets a callback / webhook URL): the
+  callback ends the wait, so polling is only the safety net for a lost callback. The first status check
+  comes near the job's expected completion time (:data:`EXPECTED_SECONDS`, by model, else by modality),
+  the backoff grows on from there (:func:`next_wait_seconds`: ``first * 2**n`` capped at 60 s). A job whose
+  callback arrives makes one status check (plus persist's own); an early callback costs one more.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from mediagen.errors import StatusConflict
 from mediagen.records import JobStatus, utcnow
@@ -20,6 +31,62 @@ from mediagen.steps.core import (
 )
 from mediagen.steps.phases import Phase
 
+if TYPE_CHECKING:
+    from mediagen.provider.port import Provider
+
+#: Expected seconds from submit to the provider's result, by modality: when the first status check of a job
+#: with callbacks comes. Our own estimates (neither provider documents generation times; the Cliprise
+#: documents only say images take seconds and video minutes): a little above the typical time, so that a
+#: delivered callback nearly always comes first, and short enough that a lost callback costs little.
+#: Tune per deployment with :data:`MODEL_EXPECTED_SECONDS`.
+EXPECTED_SECONDS: dict[str, int] = {"image": 20, "audio": 45, "video": 180}
+#: Per-model overrides of :data:`EXPECTED_SECONDS` (model slug -> seconds); empty by default.
+MODEL_EXPECTED_SECONDS: dict[str, int] = {}
+
+
+def expected_seconds(model: str, modality: str) -> int:
+    """Expected seconds to the result of a ``model`` job: :data:`MODEL_EXPECTED_SECONDS`, else
+    :data:`EXPECTED_SECONDS` of its modality (``video`` when unknown: the longest)."""
+    return MODEL_EXPECTED_SECONDS.get(model) or EXPECTED_SECONDS.get(modality) or EXPECTED_SECONDS["video"]
+
+
+def callbacks_enabled(settings: Settings) -> bool:
+    """True when jobs are sent with a callback / webhook URL (``MEDIAGEN_CALLBACK_BASE_URL``)."""
+    return bool(settings.callback_base_url)
+
+
+def first_wait_seconds(record_or_state: Mapping[str, Any], settings: Settings) -> int:
+    """Seconds before a job's first status check (the execution input's ``wait_seconds``).
+
+    Args:
+        record_or_state: the job record or the execution state (``model``, ``modality``).
+
+    Returns:
+        with callbacks, :func:`expected_seconds` of the job (at least ``poll_initial_seconds``, at most the
+        modality's deadline); without, ``poll_initial_seconds`` (2 s).
+    """
+    initial = settings.poll_initial_seconds
+    if not callbacks_enabled(settings):
+        return initial
+    modality = str(record_or_state.get("modality") or "video")
+    expected = expected_seconds(str(record_or_state.get("model") or ""), modality)
+    return max(1, min(max(initial, expected), settings.deadline_seconds(modality)))
+
+
+def next_wait_seconds(state: Mapping[str, Any], polls: int, settings: Settings) -> int:
+    """Wait after status check number ``polls`` (>= 1), before jitter.
+
+    Without callbacks, :func:`backoff_seconds`. With callbacks the callback is the signal and checks only
+    guard against a lost one, so the backoff grows on from the first wait: ``first * factor**polls``, capped at
+    ``poll_max_seconds`` (never shorter than :func:`backoff_seconds`). The cap is the worst detection delay
+    when a callback is lost.
+    """
+    wait = backoff_seconds(polls, settings)
+    if callbacks_enabled(settings):
+        grown = first_wait_seconds(state, settings) * settings.poll_factor ** polls
+        wait = max(wait, int(min(grown, settings.poll_max_seconds)))
+    return wait
+
 
 def backoff_seconds(polls: int, settings: Settings) -> int:
     """Wait before status check number ``polls + 1``: ``initial * factor**polls`` capped at the maximum
@@ -28,20 +95,43 @@ def backoff_seconds(polls: int, settings: Settings) -> int:
     return int(min(wait, settings.poll_max_seconds))
 
 
+def provider_port(state: Mapping[str, Any], ports: Ports) -> Provider:
+    """The port of the job's provider (``state["provider"]``, Cliprise when absent). Without
+    ``Ports.providers`` (older wiring, tests on the client), the Cliprise client behind its adapter."""
+    name = str(state.get("provider") or "cliprise")
+    if ports.providers is not None:
+        return ports.providers(name)
+    if name != "cliprise":
+        from mediagen.errors import ConfigurationError
+
+        raise ConfigurationError(f"no port for provider {name} in this deployment")
+    from mediagen.provider.cliprise import ClipriseProvider
+
+    return ClipriseProvider(ports.provider())
+
+
 def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     """One status check for the job in ``state`` (see module docstring for the shape).
+
+    Maps the port's states: ``Queued``/``Running`` -> processing (``queue_position``/``progress`` recorded),
+    ``Succeeded`` -> ready, ``Failed`` -> FAILED (the provider's code and message, and ``refunded`` when the
+    provider says), ``Cancelled`` -> CANCELLED. An unknown task id or a refused key ends the job
+    PIPELINE_FAILED; a transient error (rate limited, unavailable, unexpected answer) is a check that saw
+    nothing new.
 
     Returns:
         ``state`` with ``phase`` (processing | ready | ended), ``polls`` and ``wait_seconds`` updated.
         When the provider reports failure, or the deadline passes, the terminal status is recorded here
         and ``phase`` is ``ended``.
     """
-    from mediagen.provider import Failed, ProviderError, ProviderRejected, Succeeded
+    from mediagen.provider.errors import ProviderError, ProviderRejected
+    from mediagen.provider.port import Cancelled, Failed, Queued, Running, Succeeded
 
     job_id, polls = state["job_id"], int(state.get("polls", 0)) + 1
     log = _log()
+    started = utcnow()  # a callback later than this may not have been seen by this check
     try:
-        result = ports.provider().status(state["provider_task_id"])
+        result = provider_port(state, ports).status(state["provider_task_id"])
     except ProviderRejected as exc:  # invalid_taskId / invalid key: asking again will not help
         _terminal(job_id, JobStatus.PIPELINE_FAILED, ports, error=exc.to_dict(), add={"polls": 1},
                   expect={JobStatus.SUBMITTED})
@@ -50,14 +140,23 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
         log.warning("status check failed; will check again", job_id=job_id, error_code=exc.code)
         result = None
     if isinstance(result, Failed):
+        error: dict[str, Any] = {"code": result.code or "provider_failed", "message": result.message}
+        if result.refunded is not None:
+            error["refunded"] = result.refunded
         _terminal(job_id, JobStatus.FAILED, ports, expect={JobStatus.SUBMITTED}, add={"polls": 1},
-                  error={"code": result.code or "provider_failed", "message": result.message},
-                  set_fields={"provider_completed_at": utcnow()})
+                  error=error, set_fields={"provider_completed_at": utcnow()})
+        return {**state, "phase": Phase.ENDED, "polls": polls}
+    if isinstance(result, Cancelled):
+        error = {"code": "provider_cancelled", "message": "the provider reports the request was cancelled"}
+        if result.refunded is not None:
+            error["refunded"] = result.refunded
+        _terminal(job_id, JobStatus.CANCELLED, ports, expect={JobStatus.SUBMITTED}, add={"polls": 1},
+                  error=error, set_fields={"provider_completed_at": utcnow(), "cancelled_from": "SUBMITTED"})
         return {**state, "phase": Phase.ENDED, "polls": polls}
     if isinstance(result, Succeeded):
         try:
             ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1},
-                                   set_fields={"provider_completed_at": utcnow()})
+                                   set_fields={"provider_completed_at": utcnow(), "last_check_at": started})
         except StatusConflict:
             return {**state, "phase": Phase.ENDED, "polls": polls}
         log.info("provider finished", job_id=job_id, provider_task_id=state["provider_task_id"], polls=polls)
@@ -71,12 +170,14 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
             "message": f"the provider did not finish before the {state.get('modality', '')} deadline "
                        f"(after {polls} status checks)"})
         return {**state, "phase": Phase.ENDED, "polls": polls}
+    fields: dict[str, Any] = {"last_check_at": started}
+    if isinstance(result, Queued | Running):
+        fields["queue_position"] = result.queue_position
+        fields["progress"] = result.progress if isinstance(result, Running) else None
     try:
-        # A wake-up that arrived before this check is used up by it.
-        ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1}, remove=("wake_pending",))
+        ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1}, set_fields=fields)
     except StatusConflict:  # finished elsewhere (e.g. cancelled): stop polling
         return {**state, "phase": Phase.ENDED, "polls": polls}
-    wait = backoff_seconds(polls, ports.settings)
+    wait = next_wait_seconds(state, polls, ports.settings)
     wait -= int(wait * ports.settings.poll_jitter * random.random())
     return {**state, "phase": Phase.PROCESSING, "polls": polls, "wait_seconds": max(1, min(wait, remaining))}
-

@@ -26,6 +26,7 @@ from mediagen.steps.core import (
     _reject,
     _terminal,
 )
+from mediagen.steps.poll import first_wait_seconds
 
 
 def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: Ports,
@@ -224,7 +225,7 @@ def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     state = {
         "job_id": record["job_id"], "provider_task_id": record["provider_task_id"], "model": record.get("model", ""),
         "modality": record.get("modality", "video"), "deadline": int(record["deadline"]),
-        "wait_seconds": ports.settings.poll_initial_seconds, "polls": 0,
+        "wait_seconds": first_wait_seconds(record, ports.settings), "polls": 0,
     }
     arn = ports.executions.start(execution_name(record["job_id"]), state)
     return ports.jobs.transition(record["job_id"], None, set_fields={"execution_arn": arn})
