@@ -22,7 +22,7 @@ from typing import Any
 
 from mediagen.completion import WebhookRefused, receive_callback
 from mediagen.observability import get_logger
-from mediagen.provider.port import SupportsWebhooks
+from mediagen.provider.port import SupportsWebhooks, WebhookEvent
 from mediagen.wiring import completion_ports
 
 logger = get_logger()
@@ -30,21 +30,35 @@ ACCEPTED = {"statusCode": 200, "headers": {"content-type": "application/json"}, 
 REFUSED = {"statusCode": 401, "headers": {"content-type": "application/json"}, "body": '{"message":"Unauthorized"}'}
 
 
+class SigningSecrets:
+    """Verifies signed webhooks with the signing secrets alone: the callback function holds no provider API key.
+
+    The secrets are read per delivery (Powertools' cache keeps them 5 minutes), so a rotated secret is
+    picked up without a new container.
+    """
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._secrets = secrets
+
+    def verify_webhook(self, headers: dict[str, str], raw_body: bytes) -> WebhookEvent:
+        from mediagen.provider.clipia_webhooks import verify_delivery
+
+        return verify_delivery(headers, raw_body, self._secrets)
+
+
 def webhook_verifier(provider: str) -> SupportsWebhooks | None:
-    """The port that verifies ``provider``'s webhooks, or None when the provider does not sign them
-    (Cliprise, [000:142-169]: then no port is built, so this path never reads the Cliprise key).
+    """What verifies ``provider``'s webhooks, or None when the provider does not sign them (Cliprise,
+    [000:142-169]: then nothing is read, so this path never touches a secret).
 
     Raises:
-        ConfigurationError: the provider signs its webhooks but this deployment cannot verify them.
+        ConfigurationError: the provider signs its webhooks but this deployment has no signing secret.
     """
-    if provider == "cliprise":
+    if provider != "clipia":
         return None
-    from mediagen.wiring import ports
+    from mediagen.settings import get_settings
+    from mediagen.wiring import clipia_webhook_secrets
 
-    port = ports("callback").providers
-    assert port is not None
-    adapter = port(provider)
-    return adapter if isinstance(adapter, SupportsWebhooks) else None
+    return SigningSecrets(clipia_webhook_secrets(get_settings("callback")))
 
 
 def raw_body(event: dict[str, Any]) -> bytes:

@@ -115,6 +115,7 @@ JOB_RECORD_FIELDS: frozenset[str] = frozenset(JobRecord.__annotations__)
 INTERNAL_FIELDS: frozenset[str] = frozenset({
     "callback_token", "wake_token", "request_hash", "holds_slot", "event_published", "wake_pending",
     "charged_day", "credits_charged",
+    "wake_pending_at", "last_check_at", "webhook_deliveries",
 })
 
 
