@@ -173,9 +173,7 @@ def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None 
         return existing
     _log().warning("job rejected", job_id=checked.job_id, model=checked.model, error_code=error.get("code"),
                    problems=error.get("problems"))
-    created = ports.jobs.get(checked.job_id) or record
-    _count_end(created, ports)
-    return _publish(created, ports)
+    return _publish(ports.jobs.get(checked.job_id) or record, ports)
 
 
 # --------------------------------------------------------------------------------------------- common
@@ -199,11 +197,10 @@ def _terminal(job_id: str, status: JobStatus, ports: Ports, *, expect: set[JobSt
         return current
     level = "info" if status == JobStatus.SUCCEEDED else "warning"
     getattr(_log(), level)("job ended", job_id=job_id, status=str(status), error=fields.get("error"))
-    _count_end(record, ports)
     return _publish(record, ports)
 
 
-def _move(job_id: str, to: JobStatus, ports: Ports, *, expect: set[JobStatus] | None = None,
+def _move(job_id: str, to: JobStatus | None, ports: Ports, *, expect: set[JobStatus] | None = None,
           set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
           remove: tuple[str, ...] = (), counters: Sequence[CounterChange] = ()) -> dict[str, Any]:
     """A status change that gives back the job's in-flight slot, if it holds one, in the same transaction.
@@ -246,7 +243,7 @@ _END_METRICS = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILE
 
 
 def _count_end(record: dict[str, Any], ports: Ports) -> None:
-    """Count a job that just ended (once: called by whoever made the terminal write)."""
+    """Count a job that ended (when its event is published)."""
     metric = _END_METRICS.get(str(record.get("status", "")))
     if metric:
         reason = (record.get("error") or {}).get("code")
@@ -262,12 +259,18 @@ def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     job_id = record["job_id"]
     if record.get("event_published") or record.get("status") not in TERMINAL:
         return record
+    if record.get("holds_slot"):  # a terminal write that did not go through _move: give the slot back first
+        try:
+            record = _move(job_id, None, ports, expect=set(TERMINAL))
+        except Exception:  # noqa: BLE001 - the reconciler releases it
+            _log().exception("terminal job still holds its slot; left for the reconciler", job_id=job_id)
     try:
         ports.events.publish_job_event(record)
     except Exception:  # noqa: BLE001 - the record says "to publish"; the reconciler retries
         _log().exception("event not published; left for a redelivery or the reconciler", job_id=job_id)
         ports.metrics.count("EventsUnpublished")
         return record
+    _count_end(record, ports)
     try:
         return ports.jobs.transition(job_id, None, set_fields={"event_published": True})
     except Exception:  # noqa: BLE001 - published; at worst it is published again

@@ -13,6 +13,7 @@ from mediagen.redact import redact_text
 from mediagen.steps.core import (
     Ports,
     _log,
+    _move,
     _publish,
 )
 from mediagen.steps.phases import Phase
@@ -84,7 +85,7 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
         "created_at": record.get("created_at"), "completed_at": utcnow(), "source_url": source_url,
     }
     manifest_obj = ports.outputs.put_json(base + "result.json", manifest)
-    done = ports.jobs.transition(job_id, JobStatus.SUCCEEDED, expect={JobStatus.PERSISTING}, set_fields={
+    done = _move(job_id, JobStatus.SUCCEEDED, ports, expect={JobStatus.PERSISTING}, set_fields={
         "outputs": outputs, "manifest_uri": manifest_obj.uri, "persist_started_at": started,
         "detection_lag_ms": lag_ms})
     _log().info("job succeeded", job_id=job_id, outputs=len(outputs), bytes=outputs[0]["bytes"],

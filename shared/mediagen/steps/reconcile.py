@@ -1,5 +1,6 @@
 """Step ``reconcile`` (function ``reconcile``, every 5 minutes): the outbox and the spend counters.
 
+- Gives back the slot of a terminal job that still holds one (a terminal write outside ``_move``).
 - Publishes the event of every terminal job whose ``event_published`` is unset (a publish that failed after
   the terminal write: the outbox, see docs/reliability.md).
 - Recomputes the spend counters from the job records (invariants I1 and I2) and, where a counter drifted,
@@ -15,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from mediagen.records import TERMINAL
-from mediagen.steps.core import Ports, _log, _publish
+from mediagen.steps.core import Ports, _log, _move, _publish
 
 
 def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...]) -> dict[str, int]:
@@ -35,16 +36,21 @@ def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...])
 
 
 def reconcile(ports: Ports) -> dict[str, Any]:
-    """One pass. Returns ``{"republished": int, "drifted": {key: [was, now]}, "jobs": int}``."""
+    """One pass. Returns ``{"republished": int, "released": int, "drifted": {key: [was, now]}, "jobs": int}``."""
     from mediagen.catalog import PROVIDERS
 
     log = _log()
     records = ports.jobs.scan()
-    republished = 0
+    republished = released = 0
     for record in records:
+        if record.get("status") in TERMINAL and record.get("holds_slot"):
+            _move(record["job_id"], None, ports, expect=set(TERMINAL))  # a slot a terminal job still holds
+            released += 1
         if record.get("status") in TERMINAL and not record.get("event_published"):
             if _publish(record, ports).get("event_published"):
                 republished += 1
+    if released:
+        log.warning("slots of terminal jobs given back", count=released)
     if republished:
         log.warning("terminal events re-published", count=republished)
         ports.metrics.count("EventsRepublished", republished)
@@ -62,4 +68,4 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         log.error("spend counter drifted from the job records; recomputed", counter=key, was=now, recomputed=want)
         ports.metrics.count("CounterDrift", dimensions={"counter": key.split(":")[0]})
         ports.jobs.set_counter(key, want)
-    return {"republished": republished, "drifted": drifted, "jobs": len(records)}
+    return {"republished": republished, "released": released, "drifted": drifted, "jobs": len(records)}
