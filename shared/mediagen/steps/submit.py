@@ -77,7 +77,7 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
         return _send(job, existing, ports)
     if status == JobStatus.SUBMITTING:
         claimed = existing.get("transitions", {}).get(str(JobStatus.SUBMITTING), "")
-        if claimed and _age_seconds(claimed) < ports.settings.submit_lease_seconds:
+        if claimed and _age_seconds(claimed, _now(ports)) < ports.settings.submit_lease_seconds:
             # Another worker holds the claim and may be waiting for generate right now: leave it alone.
             log.info("duplicate delivery while another worker submits; ignored", job_id=job.job_id)
             return existing
@@ -338,17 +338,24 @@ def _waited_seconds(record: dict[str, Any], ports: Ports) -> float:
         then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-    return max(0.0, ports.clock() - then)
+    return max(0.0, _now(ports) - then)
 
 
-def _age_seconds(iso: str) -> float:
-    from datetime import UTC, datetime
+def _now(ports: Ports) -> float:
+    """Epoch seconds: the later of the wall clock and ``ports.clock`` (tests move the latter forward)."""
+    import time
+
+    return max(time.time(), ports.clock())
+
+
+def _age_seconds(iso: str, now: float) -> float:
+    from datetime import datetime
 
     try:
         then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
         return float("inf")
-    return (datetime.now(UTC) - then).total_seconds()
+    return now - then.timestamp()
 
 
 def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
