@@ -199,6 +199,9 @@ class SpendMachine(RuleBasedStateMachine):
         for name in ("cliprise", "clipia"):
             self.ports_by[name].submit_script = [Submitted("ptask")]
         for _ in range(500):
+            running = [j for j, r in self.jobs.items.items() if r["status"] == JobStatus.SUBMITTED]
+            for job_id in running:  # executions end, freeing slots for the waiting jobs
+                _terminal(job_id, JobStatus.SUCCEEDED, self.ports, expect={JobStatus.SUBMITTED})
             if not self.queue:
                 break
             self.now += 1000  # past any Retry-After and the submit lease
@@ -207,9 +210,6 @@ class SpendMachine(RuleBasedStateMachine):
                 submit_job(body, delivery_id=delivery, ports=self.ports)
             except RetryLater:
                 self.queue.append((body, delivery))
-            ended = [j for j, r in self.jobs.items.items() if r["status"] == JobStatus.SUBMITTED]
-            for job_id in ended:  # executions end, freeing slots for the waiting jobs
-                _terminal(job_id, JobStatus.SUCCEEDED, self.ports, expect={JobStatus.SUBMITTED})
         reconcile(self.ports)
         records = list(self.jobs.items.values())
         assert not self.queue

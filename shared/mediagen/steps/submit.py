@@ -77,10 +77,14 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
         return _send(job, existing, ports)
     if status == JobStatus.SUBMITTING:
         claimed = existing.get("transitions", {}).get(str(JobStatus.SUBMITTING), "")
-        if claimed and _age_seconds(claimed, _now(ports)) < ports.settings.submit_lease_seconds:
-            # Another worker holds the claim and may be waiting for generate right now: leave it alone.
-            log.info("duplicate delivery while another worker submits; ignored", job_id=job.job_id)
-            return existing
+        age = _age_seconds(claimed, _now(ports)) if claimed else float("inf")
+        if age < ports.settings.submit_lease_seconds:
+            # Another worker holds the claim and may be waiting for submit right now: look again once the lease
+            # is over (the message is kept: if that worker died, this delivery is what ends the job, I3).
+            log.info("delivery while another worker submits; looked at again after the lease", job_id=job.job_id)
+            raise RetryLater(f"job {job.job_id} is being submitted by another worker", code="claim_in_progress",
+                             resend=True, job_document=job.document(),
+                             delay_seconds=min(900, int(ports.settings.submit_lease_seconds - age) + 1))
         # The claim outlived any worker: the attempt died while generate was in flight. It may have been
         # accepted and charged, so it is not sent again.
         return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING}, error={
