@@ -65,6 +65,7 @@ from .lambdas import (
     INTAKE,
     PERSIST,
     POLL,
+    RECONCILE,
     RUNTIME,
     SUBMIT,
     FunctionSpec,
@@ -73,6 +74,7 @@ from .lambdas import (
 )
 from .monitoring import PipelineMonitoring
 from .permissions import grant_least_privilege
+from .reconcile import Reconciler
 from .props import (
     ACCESS_LOG_EXPIRATION,
     API_KEY_PLACEHOLDER,
@@ -288,9 +290,12 @@ class MediaGenPipeline(Construct):
         # a new, delayed message, so waiting never counts towards the dead-letter queue's receive limit.
         self.jobs_queue.grant_send_messages(submit)
 
+        # Outbox and spend counters: re-publishes unpublished terminal events, recomputes drifted counters.
+        reconcile = self._function(RECONCILE, common_env)
+        self.reconciler = Reconciler(self, "Reconciler", function=reconcile)
         self.functions: dict[str, lambda_.Function] = {
             "submit": submit, "poll": poll, "persist": persist, "finalize": finalize,
-            "callback": callback, "arm": arm, "api": api, "intake": intake,
+            "callback": callback, "arm": arm, "api": api, "intake": intake, "reconcile": reconcile,
         }
         grant_least_privilege(self)
 
