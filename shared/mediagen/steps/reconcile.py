@@ -1,6 +1,8 @@
 """Step ``reconcile`` (function ``reconcile``, every 5 minutes): the outbox and the spend counters.
 
 - Gives back the slot of a terminal job that still holds one (a terminal write outside ``_move``).
+- Ends ``EXPIRED`` a job still RECEIVED well past ``MEDIAGEN_MAX_WAIT_SECONDS`` (its message was lost, e.g.
+  in the dead-letter queue): every job ends terminal (I3).
 - Publishes the event of every terminal job whose ``event_published`` is unset (a publish that failed after
   the terminal write: the outbox, see docs/reliability.md).
 - Recomputes the spend counters from the job records (invariants I1 and I2) and, where a counter drifted,
@@ -15,8 +17,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from mediagen.records import TERMINAL
+from mediagen.records import TERMINAL, JobStatus
 from mediagen.steps.core import Ports, _log, _move, _publish
+from mediagen.steps.submit import _expire, _waited_seconds
+
+#: A RECEIVED job is expired by the reconciler only this long after its wait ran out (its own deliveries
+#: normally end it first).
+_GRACE_SECONDS = 900
 
 
 def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...]) -> dict[str, int]:
@@ -36,7 +43,7 @@ def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...])
 
 
 def reconcile(ports: Ports) -> dict[str, Any]:
-    """One pass. Returns ``{"republished": int, "released": int, "drifted": {key: [was, now]}, "jobs": int}``."""
+    """One pass. Returns ``{"republished", "released", "expired": int, "drifted": {key: [was, now]}, "jobs"}``."""
     from mediagen.catalog import PROVIDERS
 
     log = _log()
@@ -49,6 +56,12 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         if record.get("status") in TERMINAL and not record.get("event_published"):
             if _publish(record, ports).get("event_published"):
                 republished += 1
+    expired = 0
+    for record in records:  # I3: a job whose message was lost (e.g. in the DLQ) must not wait for ever
+        if record.get("status") == JobStatus.RECEIVED and _waited_seconds(record, ports) > \
+                ports.settings.max_wait_seconds + _GRACE_SECONDS:
+            _expire(record["job_id"], _waited_seconds(record, ports), ports)
+            expired += 1
     if released:
         log.warning("slots of terminal jobs given back", count=released)
     if republished:
@@ -68,4 +81,5 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         log.error("spend counter drifted from the job records; recomputed", counter=key, was=now, recomputed=want)
         ports.metrics.count("CounterDrift", dimensions={"counter": key.split(":")[0]})
         ports.jobs.set_counter(key, want)
-    return {"republished": republished, "released": released, "drifted": drifted, "jobs": len(records)}
+    return {"republished": republished, "released": released, "expired": expired, "drifted": drifted,
+            "jobs": len(records)}
