@@ -74,7 +74,6 @@ from .lambdas import (
 )
 from .monitoring import PipelineMonitoring
 from .permissions import grant_least_privilege
-from .reconcile import Reconciler
 from .props import (
     ACCESS_LOG_EXPIRATION,
     API_KEY_PLACEHOLDER,
@@ -93,6 +92,7 @@ from .props import (
     ENV_TASK_TABLE,
     MediaGenPipelineProps,
 )
+from .reconcile import Reconciler
 from .state_machine import JobWorkflow
 from .storage import private_bucket, queue_with_dlq
 

@@ -16,9 +16,8 @@ from moto import mock_aws
 
 from mediagen.budget import CounterLimitReached, budget_key, charge, in_flight_key, release_slot, take_slot
 from mediagen.errors import StatusConflict
-from mediagen.records import JobStatus
 from mediagen.provider import AmbiguousSubmit, GenerateAccepted, ProviderRejected
-from mediagen.records import DynamoJobRepository
+from mediagen.records import DynamoJobRepository, JobStatus
 from mediagen.settings import Settings
 from mediagen.steps.core import Ports, RetryLater
 from mediagen.steps.submit import submit_job

@@ -195,3 +195,16 @@ def test_a_fallback_request_is_checked_with_its_providers_catalog_when_the_job_i
     record = submit_job(job("h", fallbacks=[{"provider": "clipia", "request": bad}]), delivery_id="m", ports=ports)
     assert record["status"] == "REJECTED" and record["error"]["code"] == "invalid_request"
     assert any(p["field"].startswith("fallbacks[0].request.") for p in record["error"]["problems"])
+
+
+def test_the_reconciler_corrects_a_drifted_counter_and_expires_a_job_whose_message_was_lost() -> None:
+    ports = make(MEDIAGEN_MAX_WAIT_SECONDS=60)
+    assert submit_job(job("a"), delivery_id="m", ports=ports)["status"] == "SUBMITTED"
+    ports.jobs.set_counter(in_flight_key("cliprise"), 5)  # e.g. a hand edit, or a bug: the records disagree
+    ports.jobs.create({"job_id": "lost", "status": "RECEIVED", "model": "nano-banana"})  # its message is gone
+    ports.clock.now += 60 + 900 + 1  # type: ignore[attr-defined]
+    result = reconcile(ports)
+    assert result["drifted"] == {in_flight_key("cliprise"): [5, 1]} and counters(ports)[0] == 1
+    assert result["expired"] == 1 and ports.jobs.get("lost")["status"] == "EXPIRED"
+    assert ports.metrics.counts["CounterDrift"] == 1
+    assert reconcile(ports)["drifted"] == {}  # once corrected it stays so

@@ -13,12 +13,14 @@ for), and checks I1 and I2 after every step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
 from typing import Any
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from mediagen.budget import budget_key, in_flight_key
@@ -160,10 +162,8 @@ class SpendMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.jobs.items)
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
-        try:
+        with contextlib.suppress(MediagenError):
             cancel_job(data.draw(st.sampled_from(sorted(self.jobs.items))), self.ports)
-        except MediagenError:
-            pass
 
     @rule()
     def reconciler_runs(self) -> None:

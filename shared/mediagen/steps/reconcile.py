@@ -53,9 +53,9 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         if record.get("status") in TERMINAL and record.get("holds_slot"):
             _move(record["job_id"], None, ports, expect=set(TERMINAL))  # a slot a terminal job still holds
             released += 1
-        if record.get("status") in TERMINAL and not record.get("event_published"):
-            if _publish(record, ports).get("event_published"):
-                republished += 1
+        if record.get("status") in TERMINAL and not record.get("event_published") \
+                and _publish(record, ports).get("event_published"):
+            republished += 1
     expired = 0
     for record in records:  # I3: a job whose message was lost (e.g. in the DLQ) must not wait for ever
         if record.get("status") == JobStatus.RECEIVED and _waited_seconds(record, ports) > \

@@ -1,10 +1,11 @@
 """Step ``submit`` (function ``submit``): one job from the jobs queue to a running execution.
 
 :func:`submit_job` validates and records the job, claims it (RECEIVED -> SUBMITTING, a conditional write),
-applies the spend guards, calls generate exactly once and starts the job's execution with this state::
+bounds its cost, takes its in-flight slot and charges it in the same transaction, submits it once on the provider
+port (then its fallbacks, after a refusal that spent nothing) and starts the job's execution with this state::
 
-    {"job_id": str, "provider": "cliprise"|"clipia", "provider_task_id": str, "model": str, "modality": str, "deadline": epoch s,
-     "wait_seconds": int, "polls": 0}
+    {"job_id": str, "provider": "cliprise"|"clipia", "provider_task_id": str, "model": str, "modality": str,
+     "deadline": epoch s, "wait_seconds": int, "polls": 0}
 
 Nothing in the state ever carries a URL or a key. See docs/reliability.md for the table of outcomes.
 """
@@ -21,10 +22,10 @@ from mediagen.steps.core import (
     Ports,
     RetryLater,
     _log,
+    _move,
     _new_record,
     _note_error,
     _publish,
-    _move,
     _reject,
     _terminal,
     provider_catalog,
