@@ -85,7 +85,8 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
             log.info("delivery while another worker submits; looked at again after the lease", job_id=job.job_id)
             raise RetryLater(f"job {job.job_id} is being submitted by another worker", code="claim_in_progress",
                              resend=True, job_document=job.document(),
-                             delay_seconds=min(900, int(ports.settings.submit_lease_seconds - age) + 1))
+                             delay_seconds=min(_CLAIM_RECHECK_SECONDS,
+                                               int(ports.settings.submit_lease_seconds - age) + 1))
         # The claim outlived any worker: the attempt died while generate was in flight. It may have been
         # accepted and charged, so it is not sent again.
         return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING}, error={
@@ -249,6 +250,10 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         ports.metrics.count("CreditsSpent", credits)
     log.info("job submitted", job_id=job_id, model=job.model, provider=provider_name, provider_task_id=task_id)
     return _start_execution(updated, ports)
+
+
+#: How often a delivery that found a live claim looks again (the claim usually ends within seconds).
+_CLAIM_RECHECK_SECONDS = 30
 
 
 def _port(ports: Ports, provider_name: str) -> Any:
