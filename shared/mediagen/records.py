@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import random
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict
+from typing import Any, NoReturn, Protocol, TypedDict
 
 from mediagen.budget import CounterChange, CounterLimitReached
 from mediagen.errors import JobNotFound, RepositoryError, StatusConflict
@@ -226,6 +228,10 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
+#: Attempts of a status-and-counters transaction cancelled only by a concurrent transaction on the same items.
+_TRANSACTION_ATTEMPTS = 5
+
+
 class DynamoJobRepository:
     """``JobRepository`` on a DynamoDB table whose partition key is ``job_id`` (S).
 
@@ -364,27 +370,40 @@ class DynamoJobRepository:
                 counter["ExpressionAttributeValues"][":room"] = change.limit - change.amount
             counter["ExpressionAttributeValues"] = _ser(counter["ExpressionAttributeValues"])
             items.append({"Update": counter})
-        try:
-            self._table.client.transact_write_items(TransactItems=items)
-        except self._client_error as exc:
-            error = exc.response["Error"]["Code"]
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
-            if error == "TransactionCanceledException" and reasons:
-                if reasons[0] == "ConditionalCheckFailed":
-                    current = self.get(job_id)
-                    if current is None:
-                        raise JobNotFound(f"no job {job_id}") from exc
-                    raise self._conflict(job_id, current, expect, unless_set) from exc
-                for change, reason in zip(counters, reasons[1:], strict=False):
-                    if reason == "ConditionalCheckFailed":
-                        assert change.limit is not None
-                        raise CounterLimitReached(change.key, f"{change.key} would pass its limit of "
-                                                              f"{change.limit} (adding {change.amount})") from exc
-            raise RepositoryError(f"could not update job {job_id}: {error} {reasons or ''}".rstrip()) from exc
+        for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+            try:
+                self._table.client.transact_write_items(TransactItems=items)
+                break
+            except self._client_error as exc:
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+                # Every job's claim touches the same counter item: concurrent transactions on it are cancelled
+                # with TransactionConflict (nothing written). Try again after a short jittered pause.
+                if "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons \
+                        and attempt < _TRANSACTION_ATTEMPTS:
+                    time.sleep(random.uniform(0.02, 0.1) * attempt)
+                    continue
+                self._transaction_failed(job_id, counters, exc, reasons, expect, unless_set)
         current = self.get(job_id)
         if current is None:
             raise JobNotFound(f"no job {job_id}")
         return current
+
+    def _transaction_failed(self, job_id: str, counters: Sequence[CounterChange], exc: Any, reasons: list[Any],
+                            expect: Any, unless_set: str | None) -> NoReturn:
+        """Raise the typed error of a cancelled (or failed) transaction."""
+        error = exc.response["Error"]["Code"]
+        if error == "TransactionCanceledException" and reasons:
+            if reasons[0] == "ConditionalCheckFailed":
+                current = self.get(job_id)
+                if current is None:
+                    raise JobNotFound(f"no job {job_id}") from exc
+                raise self._conflict(job_id, current, expect, unless_set) from exc
+            for change, reason in zip(counters, reasons[1:], strict=False):
+                if reason == "ConditionalCheckFailed":
+                    assert change.limit is not None
+                    raise CounterLimitReached(change.key, f"{change.key} would pass its limit of "
+                                                          f"{change.limit} (adding {change.amount})") from exc
+        raise RepositoryError(f"could not update job {job_id}: {error} {reasons or ''}".rstrip()) from exc
 
     def counter(self, key: str) -> int:
         """The value of a spend counter (0 when it was never written)."""
