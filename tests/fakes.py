@@ -26,6 +26,8 @@ class InMemoryJobs:
         self.counters: dict[str, int] = {}
         #: Called as ``fault(operation, job_id)`` before each write; may raise to inject a repository fault.
         self.fault: Any = None
+        #: Called as ``fault_after(operation, job_id)`` after a write is applied; may raise (the answer is lost).
+        self.fault_after: Any = None
         self._lock = threading.Lock()
 
     def counter(self, key: str) -> int:
@@ -84,7 +86,10 @@ class InMemoryJobs:
             for key, amount in (add or {}).items():
                 item[key] = item.get(key, 0) + amount
             item["updated_at"] = now
-            return copy.deepcopy(item)
+            result = copy.deepcopy(item)
+        if self.fault_after is not None:  # the write is done, but its caller sees an error (a lost answer)
+            self.fault_after("transition", job_id)
+        return result
 
     def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         records = sorted((r for r in self.items.values() if status is None or r.get("status") == status),

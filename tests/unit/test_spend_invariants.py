@@ -90,10 +90,11 @@ class SpendMachine(RuleBasedStateMachine):
 
     # --------------------------------------------------------------------------- faults
 
-    def _arm(self, writes: int | None) -> None:
-        """Make the ``writes``-th repository write from now raise (None: no fault)."""
+    def _arm(self, writes: int | None, after: bool = False) -> None:
+        """Make the ``writes``-th repository write from now raise (None: no fault): before it is applied (a
+        throttle), or with ``after`` once it is applied (the answer is lost)."""
+        self.jobs.fault = self.jobs.fault_after = None
         if writes is None:
-            self.jobs.fault = None
             return
         left = [writes]
 
@@ -102,7 +103,10 @@ class SpendMachine(RuleBasedStateMachine):
             if left[0] == 0:
                 raise Fault(f"{operation} throttled for {job_id}")
 
-        self.jobs.fault = fault
+        if after:
+            self.jobs.fault_after = fault
+        else:
+            self.jobs.fault = fault
 
     # --------------------------------------------------------------------------- rules
 
@@ -121,13 +125,14 @@ class SpendMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.queue)
     @rule(data=st.data(), first=st.sampled_from(OUTCOMES), then=st.sampled_from(OUTCOMES),
-          fault=st.one_of(st.none(), st.integers(1, 4)), publish_fails=st.booleans())
-    def deliver(self, data: st.DataObject, first: str, then: str, fault: int | None, publish_fails: bool) -> None:
+          fault=st.one_of(st.none(), st.integers(1, 4)), after=st.booleans(), publish_fails=st.booleans())
+    def deliver(self, data: st.DataObject, first: str, then: str, fault: int | None, after: bool,
+                publish_fails: bool) -> None:
         body, delivery = self.queue.pop(data.draw(st.integers(0, len(self.queue) - 1)))
         self.ports_by["cliprise"].submit_script = [outcome(first), Submitted("ptask")]
         self.ports_by["clipia"].submit_script = [outcome(then), Submitted("ptask")]
         self.events.fail_next = publish_fails
-        self._arm(fault)
+        self._arm(fault, after)
         try:
             submit_job(body, delivery_id=delivery, ports=self.ports)
         except RetryLater:
@@ -145,11 +150,12 @@ class SpendMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.jobs.items)
     @rule(data=st.data(), status=st.sampled_from([JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT,
                                                   JobStatus.PIPELINE_FAILED]),
-          fault=st.one_of(st.none(), st.integers(1, 3)), publish_fails=st.booleans())
-    def execution_ends(self, data: st.DataObject, status: JobStatus, fault: int | None, publish_fails: bool) -> None:
+          fault=st.one_of(st.none(), st.integers(1, 3)), after=st.booleans(), publish_fails=st.booleans())
+    def execution_ends(self, data: st.DataObject, status: JobStatus, fault: int | None, after: bool,
+                       publish_fails: bool) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.jobs.items)))
         self.events.fail_next = publish_fails
-        self._arm(fault)
+        self._arm(fault, after)
         try:
             _terminal(job_id, status, self.ports, expect={JobStatus.SUBMITTED},
                       error=None if status == JobStatus.SUCCEEDED else {"code": "x", "message": "y"})
