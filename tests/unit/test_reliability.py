@@ -141,3 +141,31 @@ def test_status_and_counters_commit_together_or_not_at_all_on_dynamodb(dynamodb)
     assert ended["status"] == "FAILED" and "holds_slot" not in ended and jobs.counter(in_flight_key("cliprise")) == 0
     # a provider's counters are its own: Clipia's budget is untouched
     assert jobs.counter(budget_key("clipia", day)) == 0
+
+
+def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again(dynamodb) -> None:
+    """Every claim touches the same counter item: DynamoDB cancels concurrent transactions on it with
+    TransactionConflict (nothing written); the repository tries again instead of failing the delivery."""
+    from botocore.exceptions import ClientError
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+
+    class Contended:
+        conflicts = 2
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(client, name)
+
+        def transact_write_items(self, **kwargs: object) -> object:
+            if self.conflicts:
+                self.conflicts -= 1
+                raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                                   "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+                                  "TransactWriteItems")
+            return client.transact_write_items(**kwargs)
+
+    contended = Contended()
+    jobs = DynamoJobRepository("jobs", contended)
+    jobs.create({"job_id": "a", "status": "RECEIVED"})
+    moved = jobs.transition("a", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED}, counters=[take_slot("cliprise", 2)])
+    assert moved["status"] == "SUBMITTING" and contended.conflicts == 0 and jobs.counter(in_flight_key("cliprise")) == 1
