@@ -309,7 +309,8 @@ class RecordingWaker:
 
 
 class MemorySpendGuard:
-    """``SpendGuard`` in memory with the DynamoDB adapter's limits."""
+    """Unused: the spend counters now change with the job's status (``InMemoryJobs.counters``); kept only so that
+    branches written against it still import. Delete once every branch has merged."""
 
     def __init__(self) -> None:
         self.spent: dict[str, int] = {}

@@ -180,6 +180,11 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                            f"{settings.daily_credit_budget} already charged on {day} (UTC)"}
         return _next_or_end(job, index, ports, JobStatus.REJECTED, over)
 
+    if credits:  # the budget alarm watches the day's counter (per provider: the alarm fires for the fullest)
+        from mediagen.budget import budget_key
+
+        ports.metrics.count("DailyCreditsSpent", ports.jobs.counter(budget_key(provider_name, day)))
+
     def settle(outcome: str, **extra: Any) -> list[dict[str, Any]]:
         return [*attempts[:-1], {**attempts[-1], "outcome": outcome, **extra}]
 
