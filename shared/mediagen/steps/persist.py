@@ -80,7 +80,8 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     signal = record.get("callback_received_at") or record.get("provider_completed_at")
     lag_ms = _ms_between(signal, started) if signal else None
     manifest = {
-        "job_id": job_id, "model": record.get("model"), "provider_task_id": state["provider_task_id"],
+        "job_id": job_id, "model": record.get("model"), "provider": record.get("provider") or "cliprise",
+        "provider_task_id": state["provider_task_id"],
         "status": str(JobStatus.SUCCEEDED), "outputs": outputs, "metadata": record.get("metadata", {}),
         "created_at": record.get("created_at"), "completed_at": utcnow(), "source_url": source_url,
     }
