@@ -22,7 +22,19 @@ class InMemoryJobs:
         self.items: dict[str, dict[str, Any]] = {}
         #: Every attribute name ever written (created, set, added to): checked against ``JobRecord``.
         self.written_keys: set[str] = set()
+        #: Spend counters (``#in-flight:<provider>``, ``#budget:<provider>:<day>``) -> value.
+        self.counters: dict[str, int] = {}
+        #: Called as ``fault(operation, job_id)`` before each write; may raise to inject a repository fault.
+        self.fault: Any = None
+        #: Called as ``fault_after(operation, job_id)`` after a write is applied; may raise (the answer is lost).
+        self.fault_after: Any = None
         self._lock = threading.Lock()
+
+    def counter(self, key: str) -> int:
+        return self.counters.get(key, 0)
+
+    def set_counter(self, key: str, value: int) -> None:
+        self.counters[key] = value
 
     def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
@@ -40,7 +52,10 @@ class InMemoryJobs:
 
     def transition(self, job_id: str, to: JobStatus | None, *, expect: Any = None,
                    set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
-                   remove: tuple[str, ...] = (), unless_set: str | None = None) -> dict[str, Any]:
+                   remove: tuple[str, ...] = (), unless_set: str | None = None,
+                   if_fields: dict[str, Any] | None = None, counters: Any = ()) -> dict[str, Any]:
+        if self.fault is not None:
+            self.fault("transition", job_id)
         with self._lock:
             item = self.items.get(job_id)
             if item is None:
@@ -49,6 +64,17 @@ class InMemoryJobs:
                 raise StatusConflict(f"{job_id} is {item['status']}")
             if unless_set and unless_set in item:
                 raise StatusConflict(f"{job_id} already has {unless_set}")
+            for key, value in (if_fields or {}).items():
+                if item.get(key) != value:
+                    raise StatusConflict(f"{job_id}: {key} is {item.get(key)!r}, expected {value!r}")
+            for change in counters:
+                if change.limit is not None and change.amount > 0 \
+                        and self.counters.get(change.key, 0) + change.amount > change.limit:
+                    from mediagen.budget import CounterLimitReached
+
+                    raise CounterLimitReached(change.key)
+            for change in counters:
+                self.counters[change.key] = self.counters.get(change.key, 0) + change.amount
             self.written_keys.update(set_fields or {}, add or {})
             for key in remove:
                 item.pop(key, None)
@@ -60,7 +86,10 @@ class InMemoryJobs:
             for key, amount in (add or {}).items():
                 item[key] = item.get(key, 0) + amount
             item["updated_at"] = now
-            return copy.deepcopy(item)
+            result = copy.deepcopy(item)
+        if self.fault_after is not None:  # the write is done, but its caller sees an error (a lost answer)
+            self.fault_after("transition", job_id)
+        return result
 
     def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         records = sorted((r for r in self.items.values() if status is None or r.get("status") == status),
@@ -281,7 +310,8 @@ class RecordingWaker:
 
 
 class MemorySpendGuard:
-    """``SpendGuard`` in memory with the DynamoDB adapter's limits."""
+    """Unused: the spend counters now change with the job's status (``InMemoryJobs.counters``); kept only so that
+    branches written against it still import. Delete once every branch has merged."""
 
     def __init__(self) -> None:
         self.spent: dict[str, int] = {}

@@ -43,8 +43,13 @@ def submit_record(record: SQSRecord) -> None:
     except RetryLater as exc:
         assert shared.jobs_queue is not None  # required for submit (MEDIAGEN_JOBS_QUEUE_URL)
         if not put_back(exc, shared.jobs_queue, receipt_handle=record.receipt_handle,
-                        delay_seconds=shared.settings.requeue_delay_seconds):
+                        delay_seconds=_delay(exc, shared.settings.requeue_delay_seconds)):
             raise
+
+
+def _delay(exc: RetryLater, default: int) -> int:
+    """The job's own delay (the provider's ``Retry-After``) or the deployment's; SQS allows at most 900 s."""
+    return min(900, exc.delay_seconds if exc.delay_seconds is not None else default)
 
 
 async def record_handler(record: SQSRecord) -> None:

@@ -158,8 +158,10 @@ API = FunctionSpec("api", "mediagen: the jobs HTTP API (submit, status, cancel, 
                    timeout_seconds=29, memory_mb=512)
 INTAKE = FunctionSpec("intake", "mediagen: turn files dropped in the intake bucket into jobs; report manifests",
                       timeout_seconds=300, memory_mb=512)
+RECONCILE = FunctionSpec("reconcile", "mediagen: publish unpublished job events; recompute the spend counters",
+                         timeout_seconds=300, memory_mb=512)
 #: All pipeline functions, in the order they are created.
-FUNCTION_SPECS: tuple[FunctionSpec, ...] = (SUBMIT, POLL, PERSIST, FINALIZE, CALLBACK, ARM, API, INTAKE)
+FUNCTION_SPECS: tuple[FunctionSpec, ...] = (SUBMIT, POLL, PERSIST, FINALIZE, CALLBACK, ARM, API, INTAKE, RECONCILE)
 
 
 def build_function(

@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 #: (``api`` ends a job it cancels.)
 JOB_ENDERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api")
 #: Functions that publish job events on the bus (``intake`` publishes the rejection of a bad manifest line).
-EVENT_PUBLISHERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api", "intake")
+EVENT_PUBLISHERS: tuple[str, ...] = ("submit", "poll", "persist", "finalize", "api", "intake", "reconcile")
 #: Functions that read the providers' API keys (Cliprise's, and Clipia's when it is offered).
 SECRET_READERS: tuple[str, ...] = ("submit", "poll", "persist")
-#: DynamoDB actions per function (the task repository and the spend guard call only these): submit, api and
+#: DynamoDB actions per function (the job repository calls only these; TransactWriteItems -- a status change
+#: with its spend counters -- is authorised per item by UpdateItem): submit, api and
 #: intake create records; everyone else reads and updates them; intake reads a manifest's records in batches.
 TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "submit": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
@@ -37,6 +38,8 @@ TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "arm": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     "api": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     "intake": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"),
+    # The one scheduled reader of the whole table (mediagen.steps.reconcile); PutItem rewrites a drifted counter.
+    "reconcile": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
 }
 #: What persist may do to objects of the outputs bucket: write results (single or multipart: PutObject
 #: covers Create/UploadPart/Complete), tag them with their SHA-256, abort a failed multipart upload,

@@ -67,6 +67,7 @@ from .lambdas import (
     INTAKE,
     PERSIST,
     POLL,
+    RECONCILE,
     RUNTIME,
     SUBMIT,
     FunctionSpec,
@@ -98,6 +99,7 @@ from .props import (
     ENV_TASK_TABLE,
     MediaGenPipelineProps,
 )
+from .reconcile import Reconciler
 from .state_machine import JobWorkflow
 from .storage import private_bucket, queue_with_dlq
 from .sweeper import StaleJobSweeper
@@ -312,9 +314,12 @@ class MediaGenPipeline(Construct):
         # a new, delayed message, so waiting never counts towards the dead-letter queue's receive limit.
         self.jobs_queue.grant_send_messages(submit)
 
+        # Outbox and spend counters: re-publishes unpublished terminal events, recomputes drifted counters.
+        reconcile = self._function(RECONCILE, common_env)
+        self.reconciler = Reconciler(self, "Reconciler", function=reconcile)
         self.functions: dict[str, lambda_.Function] = {
             "submit": submit, "poll": poll, "persist": persist, "finalize": finalize,
-            "callback": callback, "arm": arm, "api": api, "intake": intake,
+            "callback": callback, "arm": arm, "api": api, "intake": intake, "reconcile": reconcile,
         }
         grant_least_privilege(self)
         # The sweeper (its own grants: the only Scan of the job table): RECEIVED jobs a refused send left behind.

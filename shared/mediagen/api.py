@@ -84,7 +84,7 @@ class JobView(BaseModel):
 
     job_id: str
     status: Literal["RECEIVED", "SUBMITTING", "SUBMITTED", "PERSISTING", "SUCCEEDED", "REJECTED", "FAILED",
-                    "PIPELINE_FAILED", "TIMED_OUT", "OUTCOME_UNKNOWN", "CANCELLED"]
+                    "PIPELINE_FAILED", "TIMED_OUT", "OUTCOME_UNKNOWN", "CANCELLED", "EXPIRED"]
     terminal: bool
     model: str | None = None
     modality: str | None = None

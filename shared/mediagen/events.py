@@ -6,9 +6,10 @@ Every event has ``source`` = the configured event source (default ``mediagen``),
     {
       "version": "1",
       "job_id": str,
-      "status": "SUCCEEDED|REJECTED|FAILED|PIPELINE_FAILED|TIMED_OUT|OUTCOME_UNKNOWN|CANCELLED",
-      "model": str, "modality": str | null, "provider_task_id": str | null,
+      "status": "SUCCEEDED|REJECTED|FAILED|PIPELINE_FAILED|TIMED_OUT|OUTCOME_UNKNOWN|CANCELLED|EXPIRED",
+      "model": str, "modality": str | null, "provider": "cliprise|clipia", "provider_task_id": str | null,
       "outputs": [{"uri": "s3://…", "key": str, "bytes": int, "content_type": str, "sha256": str}],
+      "outputs_truncated"?: true, "output_count"?: int,   # outputs too large for an event: see manifest_uri
       "manifest_uri": "s3://…/result.json" | null,
       "error": {"code": str, "message": str, "problems"?: [...]} | null,
       "credits_estimate": int | null, "polls": int, "callbacks": int, "detection_lag_ms": int | null,
@@ -37,11 +38,25 @@ DETAIL_TYPES: dict[str, str] = {
     JobStatus.TIMED_OUT: "Job Timed Out",
     JobStatus.OUTCOME_UNKNOWN: "Job Outcome Unknown",
     JobStatus.CANCELLED: "Job Cancelled",
+    JobStatus.EXPIRED: "Job Expired",
 }
 
+#: EventBridge refuses an entry over 256 KiB; a detail above this many bytes carries a pointer to
+#: ``result.json`` instead of its outputs (``outputs_truncated``, ``output_count``, ``manifest_uri``).
+MAX_DETAIL_BYTES = 200 * 1024
 
-def job_event_detail(record: dict[str, Any]) -> dict[str, Any]:
-    """The event ``detail`` for a terminal job record (secrets redacted)."""
+
+def job_event_detail(record: dict[str, Any], *, max_bytes: int = MAX_DETAIL_BYTES) -> dict[str, Any]:
+    """The event ``detail`` for a terminal job record (secrets redacted). When it would exceed ``max_bytes``
+    of JSON (e.g. a zip of 1,000 members), ``outputs`` is emptied and ``outputs_truncated: true`` and
+    ``output_count`` say so: every output is listed in ``manifest_uri`` (``result.json``)."""
+    detail = _detail(record)
+    if len(json.dumps(detail).encode()) > max_bytes:
+        detail = {**detail, "outputs": [], "outputs_truncated": True, "output_count": len(record.get("outputs") or [])}
+    return detail
+
+
+def _detail(record: dict[str, Any]) -> dict[str, Any]:
     status = record.get("status", "")
     return redact({
         "version": "1",
@@ -49,6 +64,7 @@ def job_event_detail(record: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "model": record.get("model", ""),
         "modality": record.get("modality"),
+        "provider": record.get("provider") or "cliprise",
         "provider_task_id": record.get("provider_task_id"),
         "outputs": record.get("outputs", []),
         "manifest_uri": record.get("manifest_uri"),

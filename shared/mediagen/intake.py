@@ -655,6 +655,9 @@ def _document_of(record: dict[str, Any]) -> dict[str, Any]:
         document["max_credits"] = record["max_credits"]
     if record.get("allow_unknown_fields"):
         document["allow_unknown_fields"] = True
+    for key in ("provider", "fallbacks", "allow_unpriced"):  # part of the job's identity (request_hash)
+        if record.get(key) and record.get(key) != "cliprise":
+            document[key] = record[key]
     return document
 
 

@@ -9,7 +9,10 @@ A job arrives as an SQS message body, an HTTP body, or a line of an S3 manifest:
       "metadata": {...},                                               # echoed in the job record and events
       "max_credits": 200,
       "allow_unknown_fields": false,                                   # pass fields the catalog does not know
-      "retry_unknown_outcome": false                                   # re-send after an ambiguous failure
+      "retry_unknown_outcome": false,                                  # re-send after an ambiguous failure
+      "provider": "cliprise",                                          # or "clipia"
+      "fallbacks": [{"provider": "clipia", "request": {...}}],         # tried after a refusal (nothing spent)
+      "allow_unpriced": false                                          # send even when no price is known
     }
 
 :func:`parse_job` never raises on bad input: it returns the problems, each naming the field, together with
@@ -22,7 +25,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
@@ -42,7 +45,9 @@ MAX_JOB_BYTES = 256 * 1024
 #: Deepest nesting of a job document (DynamoDB stores at most 32 levels of nested attributes).
 MAX_JOB_DEPTH = 32
 _KNOWN_KEYS = frozenset({"job_id", "request", "output", "metadata", "max_credits", "allow_unknown_fields",
-                         "retry_unknown_outcome"})
+                         "retry_unknown_outcome", "provider", "fallbacks", "allow_unpriced"})
+#: Most fallbacks a job may list.
+MAX_FALLBACKS = 3
 
 
 #: What each envelope problem says, by field (the value's path is in ``field``).
@@ -55,6 +60,10 @@ _MESSAGES = {
     "max_credits": "must be a non-negative integer",
     "allow_unknown_fields": "must be true or false",
     "retry_unknown_outcome": "must be true or false",
+    "allow_unpriced": "must be true or false",
+    "provider": "must be one of: cliprise, clipia",
+    "fallbacks": f"must be a list of at most {MAX_FALLBACKS} objects like "
+                 "{\"provider\": \"clipia\", \"request\": {...}}",
 }
 #: Largest ``metadata``, in bytes of JSON (it is echoed in every event).
 MAX_METADATA_BYTES = 8 * 1024
@@ -71,6 +80,15 @@ class JobOutput(BaseModel):
         if not PREFIX_PATTERN.fullmatch(value) or ".." in value or value.startswith("/") or "." in value.split("/"):
             raise ValueError(_MESSAGES["output.prefix"])
         return value
+
+
+class JobFallback(BaseModel):
+    """Another provider's request for the same job, tried after a refusal that spent nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["cliprise", "clipia"] = Field(description="the provider of this request")
+    request: dict[str, Any] = Field(description="a request body of that provider's catalog")
 
 
 class JobDocument(BaseModel):
@@ -93,6 +111,15 @@ class JobDocument(BaseModel):
     allow_unknown_fields: StrictBool = Field(False, description="send fields the catalog does not know")
     retry_unknown_outcome: StrictBool = Field(False, description="re-send after an ambiguous generate failure "
                                                                  "(may pay twice)")
+
+    provider: Literal["cliprise", "clipia"] = Field("cliprise", description="the provider that runs `request`")
+    fallbacks: list[JobFallback] | None = Field(
+        None, max_length=MAX_FALLBACKS,
+        description="tried in order when the previous attempt was refused with nothing spent (no credits, model "
+                    "unavailable, rate limited past the wait); never after an ambiguous outcome")
+    allow_unpriced: StrictBool = Field(False, description="send the job even when neither its price nor an upper "
+                                                          "bound is known while max_credits or a daily budget "
+                                                          "is set (otherwise REJECTED price_unknown)")
 
     @field_validator("metadata")
     @classmethod
@@ -145,6 +172,19 @@ class Job:
     allow_unknown_fields: bool = False
     #: Re-send after an ambiguous generate failure (the provider may then charge twice). Default: never.
     retry_unknown_outcome: bool = False
+    #: ``"cliprise"`` | ``"clipia"``: the provider of ``request``.
+    provider: str = "cliprise"
+    #: ``[{"provider", "request"}]``: tried in order after a refusal that spent nothing.
+    fallbacks: tuple[dict[str, Any], ...] = ()
+    #: Send even when no price or upper bound is known while a limit is set.
+    allow_unpriced: bool = False
+
+    def attempt(self, index: int) -> tuple[str, dict[str, Any]]:
+        """``(provider, request)`` of attempt ``index`` (0: the job's own; then its fallbacks)."""
+        if index == 0:
+            return self.provider, self.request
+        entry = self.fallbacks[index - 1]
+        return str(entry["provider"]), dict(entry["request"])
 
     @property
     def model(self) -> str:
@@ -165,6 +205,12 @@ class Job:
             doc["allow_unknown_fields"] = True
         if self.retry_unknown_outcome:
             doc["retry_unknown_outcome"] = True
+        if self.provider != "cliprise":
+            doc["provider"] = self.provider
+        if self.fallbacks:
+            doc["fallbacks"] = [dict(f) for f in self.fallbacks]
+        if self.allow_unpriced:
+            doc["allow_unpriced"] = True
         return doc
 
     @property
@@ -176,8 +222,11 @@ class Job:
         through and wherever each asked the result to land (the first delivery's ``output.prefix`` wins); a
         different hash under the same job id is a conflict.
         """
+        paid: dict[str, Any] = {"request": self.request, "allow": self.allow_unknown_fields}
+        if self.provider != "cliprise" or self.fallbacks:  # absent for Cliprise-only jobs: hashes stay as they were
+            paid |= {"provider": self.provider, "fallbacks": list(self.fallbacks)}
         canonical = json.dumps(
-            {"request": self.request, "allow": self.allow_unknown_fields},
+            paid,
             sort_keys=True, separators=(",", ":"), ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -257,10 +306,12 @@ def parse_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str) -> Pa
 
     model = request.get("model")
     model = model if isinstance(model, str) else ""
+    fallbacks = tuple({"provider": f.provider, "request": f.request} for f in envelope.fallbacks or ())
     return ParsedJob(
         job_id,
         Job(job_id=job_id, request=request, output_prefix=prefix, metadata=metadata,
-            max_credits=max_credits, allow_unknown_fields=allow_unknown, retry_unknown_outcome=retry_unknown),
+            max_credits=max_credits, allow_unknown_fields=allow_unknown, retry_unknown_outcome=retry_unknown,
+            provider=envelope.provider, fallbacks=fallbacks, allow_unpriced=envelope.allow_unpriced),
         [],
         model=model,
         metadata=metadata,
@@ -286,8 +337,15 @@ class CheckedJob:
         return self.job.request_hash if self.job is not None else ""
 
 
-def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catalog: Catalog) -> CheckedJob:
-    """Validate a job document (envelope, request against the catalog, estimate vs ``max_credits``).
+def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catalog: Catalog | None = None,
+              budget_set: bool = False) -> CheckedJob:
+    """Validate a job document: the envelope, its request (and every fallback's) against its provider's
+    catalog, and its cost against ``max_credits`` (see :func:`price_problem`).
+
+    Args:
+        catalog: the Cliprise catalog to use (default: :func:`mediagen.catalog.catalog_for`); other providers'
+            requests are checked with ``catalog_for(provider)``.
+        budget_set: a daily budget applies (then a job whose cost cannot be bounded is refused too).
 
     The one check every channel runs (queue, HTTP API, S3 intake, CLI). Never raises for bad input: the
     problems are in ``error`` (``{"code", "message", "problems"?}``).
@@ -298,16 +356,53 @@ def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catal
     if parsed.job is None:
         return CheckedJob(parsed.job_id, parsed.model, parsed.metadata, None, InvalidJob(parsed.problems).to_dict())
     job = parsed.job
-    problems = [p.to_dict() for p in catalog.validate(job.request, allow_unknown_fields=job.allow_unknown_fields)]
+    problems: list[dict[str, Any]] = []
+    for index in range(len(job.fallbacks) + 1):
+        provider, request = job.attempt(index)
+        where = "" if index == 0 else f"fallbacks[{index - 1}].request."
+        for p in attempt_catalog(provider, catalog).validate(request, allow_unknown_fields=job.allow_unknown_fields):
+            found = p.to_dict()
+            problems.append({**found, "field": where + str(found.get("field", ""))} if where else found)
     if problems:
         return CheckedJob(job.job_id, job.model, job.metadata, job, InvalidJob(problems).to_dict())
-    estimate = catalog.estimate(job.request)
-    if job.max_credits is not None and estimate is not None and estimate > job.max_credits:
-        return CheckedJob(job.job_id, job.model, job.metadata, job, {
-            "code": "over_budget", "message": f"estimated {estimate} credits exceeds max_credits {job.max_credits}"},
-            estimate=estimate)
+    cat = attempt_catalog(job.provider, catalog)
+    estimate = cat.estimate(job.request)
+    bound = estimate if estimate is not None else cat.upper_bound(job.request)
+    refusal = price_problem(bound, estimate, max_credits=job.max_credits, budget_set=budget_set,
+                            allow_unpriced=job.allow_unpriced)
+    if refusal is not None:
+        return CheckedJob(job.job_id, job.model, job.metadata, job, refusal, estimate=estimate)
     return CheckedJob(job.job_id, job.model, job.metadata, job, estimate=estimate)
 
+
+def attempt_catalog(provider: str, cliprise: Catalog | None = None) -> Any:
+    """The :class:`~mediagen.catalog.ProviderCatalog` for ``provider`` (``cliprise``: ``cliprise`` if given)."""
+    from mediagen.catalog import ProviderCatalog, catalog_for
+
+    if provider == "cliprise" and cliprise is not None:
+        return ProviderCatalog("cliprise", cliprise)
+    return catalog_for(provider)
+
+
+def price_problem(bound: int | None, estimate: int | None, *, max_credits: int | None, budget_set: bool,
+                  allow_unpriced: bool) -> dict[str, Any] | None:
+    """Why a request must be refused for its cost (``{"code", "message"}``), or None.
+
+    ``bound`` is the exact estimate or an upper bound (the model's dearest documented setting for what the
+    request leaves out). A limit (``max_credits`` or the daily budget) needs a bound: without one the job is
+    refused ``price_unknown`` unless ``allow_unpriced``; a bound above ``max_credits`` is ``over_budget``.
+    """
+    if bound is None:
+        if (max_credits is not None or budget_set) and not allow_unpriced:
+            limit = f"max_credits {max_credits}" if max_credits is not None else "the daily credit budget"
+            return {"code": "price_unknown",
+                    "message": f"the catalog has no price (nor an upper bound) for this request, so {limit} cannot "
+                               "be enforced; set \"allow_unpriced\": true to send it anyway"}
+        return None
+    if max_credits is not None and bound > max_credits:
+        what = "estimated" if estimate is not None else "may cost up to"
+        return {"code": "over_budget", "message": f"{what} {bound} credits, more than max_credits {max_credits}"}
+    return None
 
 
 def execution_name(job_id: str) -> str:

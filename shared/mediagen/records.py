@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import random
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict
+from typing import Any, NoReturn, Protocol, TypedDict
 
+from mediagen.budget import CounterChange, CounterLimitReached
 from mediagen.errors import JobNotFound, RepositoryError, StatusConflict
 
 
@@ -31,6 +34,7 @@ class JobStatus(StrEnum):
     TIMED_OUT = "TIMED_OUT"          #: no terminal provider status before the deadline
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  #: generate may have reached the provider (may have charged); not retried
     CANCELLED = "CANCELLED"          #: cancelled by a user (POST /jobs/{job_id}/cancel); polling stopped
+    EXPIRED = "EXPIRED"              #: waited longer than MEDIAGEN_MAX_WAIT_SECONDS to be sent; nothing spent
 
     @property
     def terminal(self) -> bool:
@@ -39,7 +43,7 @@ class JobStatus(StrEnum):
 
 TERMINAL: frozenset[JobStatus] = frozenset({
     JobStatus.SUCCEEDED, JobStatus.REJECTED, JobStatus.FAILED, JobStatus.PIPELINE_FAILED,
-    JobStatus.TIMED_OUT, JobStatus.OUTCOME_UNKNOWN, JobStatus.CANCELLED,
+    JobStatus.TIMED_OUT, JobStatus.OUTCOME_UNKNOWN, JobStatus.CANCELLED, JobStatus.EXPIRED,
 })
 
 
@@ -59,6 +63,12 @@ class JobRecord(TypedDict, total=False):
     output_prefix: str                #: S3 key prefix of the results (``<prefix><job_id>/``)
     metadata: dict[str, Any]          #: the job's own metadata, echoed in events
     max_credits: int | None           #: refuse the job when its estimate is higher
+    allow_unpriced: bool              #: send it even when no price or upper bound is known (limits set)
+    provider: str                     #: the provider of the current (last) attempt: cliprise | clipia
+    fallbacks: list[dict[str, Any]]   #: ``[{"provider", "request"}]`` tried in order after a refusal
+    attempt: int                      #: index of the current attempt (0: the job's own request)
+    attempts: list[dict[str, Any]]    #: ``[{provider, day, credits, outcome, provider_task_id?, error?}]``
+    credits_bound: int | None         #: the cost charged before sending: the estimate, or an upper bound
     allow_unknown_fields: bool        #: fields the catalog does not know are sent
     credits_estimate: int | None      #: the catalog's estimate (None: unpriced)
     source: dict[str, Any]            #: where the job came from: ``{"channel": "api"|"s3-manifest"|…, …}``
@@ -71,9 +81,9 @@ class JobRecord(TypedDict, total=False):
     callbacks: int                    #: provider callbacks accepted
     # Submit
     callback_token: str               #: the secret in the callback URL (a credential: never shown)
-    holds_slot: bool                  #: the job holds an in-flight slot (given back once, when it ends)
-    credits_charged: int              #: credits charged to the daily budget for this job
-    charged_day: str                  #: the UTC day (YYYY-MM-DD) they were charged to
+    holds_slot: str                   #: the provider whose in-flight slot the job holds (absent: none)
+    credits_charged: int              #: credits charged to the budget for this job, every attempt (net)
+    charged_day: str                  #: the UTC day (YYYY-MM-DD) of the last charge
     provider_task_id: str             #: the provider's taskId, once generate accepted the job
     orphan_provider_task_id: str      #: a taskId accepted after this worker's claim expired (money trail)
     deadline: int                     #: epoch seconds by which the provider must have finished
@@ -114,7 +124,7 @@ JOB_RECORD_FIELDS: frozenset[str] = frozenset(JobRecord.__annotations__)
 #: (the HTTP API, ``mediagen status``/``jobs``/``run-local``).
 INTERNAL_FIELDS: frozenset[str] = frozenset({
     "callback_token", "wake_token", "request_hash", "holds_slot", "event_published", "wake_pending",
-    "charged_day", "credits_charged",
+    "charged_day", "credits_charged", "attempt",
     "wake_pending_at", "last_check_at", "webhook_deliveries",
 })
 
@@ -165,6 +175,8 @@ class JobRepository(Protocol):
         add: dict[str, int] | None = None,
         remove: tuple[str, ...] = (),
         unless_set: str | None = None,
+        if_fields: dict[str, Any] | None = None,
+        counters: Sequence[CounterChange] = (),
     ) -> dict[str, Any]:
         """Atomically move the job to ``to`` (or keep the status when ``to`` is None), setting
         ``set_fields``, adding to counters in ``add`` and removing the attributes in ``remove``.
@@ -173,6 +185,9 @@ class JobRepository(Protocol):
             expect: the statuses the job must be in; otherwise ``StatusConflict`` and nothing changes.
             unless_set: an attribute that must not exist yet (a "first time only" write); otherwise
                 ``StatusConflict``.
+            if_fields: attribute -> the value it must have (None: must be absent); otherwise ``StatusConflict``.
+            counters: spend counters (:mod:`mediagen.budget`) changed in the same transaction: the job
+                update and every counter change commit together, or nothing does.
 
         Returns:
             the record after the update.
@@ -180,6 +195,7 @@ class JobRepository(Protocol):
         Raises:
             StatusConflict: the job is not in an expected status.
             JobNotFound: no such job.
+            CounterLimitReached: a counter change would pass its limit (``key`` names it); nothing written.
         """
         ...
 
@@ -189,6 +205,14 @@ class JobRepository(Protocol):
         Reads the whole table (the spend guard's and the intake's reserved ``#`` items are left out): for an
         operator's look at a deployment (API listing, CLI, local stack), never a hot path.
         """
+        ...
+
+    def counter(self, key: str) -> int:
+        """The value of a spend counter (``#in-flight:<provider>``, ``#budget:<provider>:<day>``); 0 if unset."""
+        ...
+
+    def set_counter(self, key: str, value: int) -> None:
+        """Overwrite a spend counter (only the reconciler, after recomputing it from the job records)."""
         ...
 
     def take(self, job_id: str, attribute: str) -> Any:
@@ -212,6 +236,10 @@ def _from_dynamo(value: Any) -> Any:
     if isinstance(value, list):
         return [_from_dynamo(v) for v in value]
     return value
+
+
+#: Attempts of a status-and-counters transaction cancelled only by a concurrent transaction on the same items.
+_TRANSACTION_ATTEMPTS = 5
 
 
 class DynamoJobRepository:
@@ -265,6 +293,8 @@ class DynamoJobRepository:
         add: dict[str, int] | None = None,
         remove: tuple[str, ...] = (),
         unless_set: str | None = None,
+        if_fields: dict[str, Any] | None = None,
+        counters: Sequence[CounterChange] = (),
     ) -> dict[str, Any]:
         now = utcnow()
         names: dict[str, str] = {"#updated_at": "updated_at"}
@@ -301,6 +331,17 @@ class DynamoJobRepository:
                 values[f":e{i}"] = str(status)
                 placeholders.append(f":e{i}")
             condition += f" AND #status IN ({', '.join(placeholders)})"
+        for i, (key, val) in enumerate((if_fields or {}).items()):
+            names[f"#c{i}"] = key
+            if val is None:
+                condition += f" AND attribute_not_exists(#c{i})"
+            else:
+                values[f":c{i}"] = _to_dynamo(val)
+                condition += f" AND #c{i} = :c{i}"
+        if counters:
+            return self._transact(job_id, counters, expect=expect, unless_set=unless_set, Key={"job_id": job_id},
+                                  UpdateExpression=expression, ConditionExpression=condition,
+                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         try:
             result = self._table.update_item(
                 Key={"job_id": job_id}, UpdateExpression=expression, ConditionExpression=condition,
@@ -311,12 +352,80 @@ class DynamoJobRepository:
                 current = self.get(job_id)
                 if current is None:
                     raise JobNotFound(f"no job {job_id}") from exc
-                raise StatusConflict(
-                    f"job {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
-                    + (f" without {unless_set}" if unless_set else "")
-                ) from exc
+                raise self._conflict(job_id, current, expect, unless_set) from exc
             raise RepositoryError(f"could not update job {job_id}: {exc.response['Error']['Code']}") from exc
         return _from_dynamo(result["Attributes"])
+
+    @staticmethod
+    def _conflict(job_id: str, current: dict[str, Any], expect: Any, unless_set: str | None) -> StatusConflict:
+        return StatusConflict(
+            f"job {job_id} is {current.get('status')}; expected one of {sorted(str(s) for s in expect or ())}"
+            + (f" without {unless_set}" if unless_set else ""))
+
+    def _transact(self, job_id: str, counters: Sequence[CounterChange], *, expect: Any, unless_set: str | None,
+                  **update: Any) -> dict[str, Any]:
+        """The job update and the counter changes in one ``TransactWriteItems``. A cancelled transaction's
+        ``CancellationReasons`` (one per item, in order) say which condition failed."""
+        from mediagen.dynamo import _ser
+
+        job_update = {"TableName": self._table.name, **update, "Key": _ser(update["Key"]),
+                      "ExpressionAttributeValues": _ser(update["ExpressionAttributeValues"])}
+        items: list[dict[str, Any]] = [{"Update": job_update}]
+        for change in counters:
+            counter: dict[str, Any] = {
+                "TableName": self._table.name, "Key": _ser({"job_id": change.key}), "UpdateExpression": "ADD #n :a",
+                "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": {":a": change.amount}}
+            if change.limit is not None and change.amount > 0:
+                counter["ConditionExpression"] = "attribute_not_exists(#n) OR #n <= :room"
+                counter["ExpressionAttributeValues"][":room"] = change.limit - change.amount
+            counter["ExpressionAttributeValues"] = _ser(counter["ExpressionAttributeValues"])
+            items.append({"Update": counter})
+        for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+            try:
+                self._table.client.transact_write_items(TransactItems=items)
+                break
+            except self._client_error as exc:
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+                # Every job's claim touches the same counter item: concurrent transactions on it are cancelled
+                # with TransactionConflict (nothing written). Try again after a short jittered pause.
+                if "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons \
+                        and attempt < _TRANSACTION_ATTEMPTS:
+                    time.sleep(random.uniform(0.02, 0.1) * attempt)
+                    continue
+                self._transaction_failed(job_id, counters, exc, reasons, expect, unless_set)
+        current = self.get(job_id)
+        if current is None:
+            raise JobNotFound(f"no job {job_id}")
+        return current
+
+    def _transaction_failed(self, job_id: str, counters: Sequence[CounterChange], exc: Any, reasons: list[Any],
+                            expect: Any, unless_set: str | None) -> NoReturn:
+        """Raise the typed error of a cancelled (or failed) transaction."""
+        error = exc.response["Error"]["Code"]
+        if error == "TransactionCanceledException" and reasons:
+            if reasons[0] == "ConditionalCheckFailed":
+                current = self.get(job_id)
+                if current is None:
+                    raise JobNotFound(f"no job {job_id}") from exc
+                raise self._conflict(job_id, current, expect, unless_set) from exc
+            for change, reason in zip(counters, reasons[1:], strict=False):
+                if reason == "ConditionalCheckFailed":
+                    assert change.limit is not None
+                    raise CounterLimitReached(change.key, f"{change.key} would pass its limit of "
+                                                          f"{change.limit} (adding {change.amount})") from exc
+        raise RepositoryError(f"could not update job {job_id}: {error} {reasons or ''}".rstrip()) from exc
+
+    def counter(self, key: str) -> int:
+        """The value of a spend counter (0 when it was never written)."""
+        item = self.get(key)
+        return int((item or {}).get("n", 0))
+
+    def set_counter(self, key: str, value: int) -> None:
+        """Overwrite a spend counter (the reconciler, after recomputing it from the records)."""
+        try:
+            self._table.put_item(Item=_to_dynamo({"job_id": key, "n": value}))
+        except self._client_error as exc:
+            raise RepositoryError(f"could not write counter {key}: {exc.response['Error']['Code']}") from exc
 
     def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"ConsistentRead": True}

@@ -86,6 +86,9 @@ class Settings(BaseModel):
     max_in_flight: int = Field(0, alias="MEDIAGEN_MAX_IN_FLIGHT", ge=0)
     #: Seconds a job that found no free slot (or was rate limited) waits before it is delivered again.
     requeue_delay_seconds: int = Field(30, alias="MEDIAGEN_REQUEUE_DELAY_SECONDS", ge=0, le=43200)
+    #: Longest a job may wait to be sent (rate limits, no free slot), from when it was recorded; then it ends
+    #: EXPIRED (nothing spent), or its next fallback is tried.
+    max_wait_seconds: int = Field(6 * 3600, alias="MEDIAGEN_MAX_WAIT_SECONDS", ge=1)
 
     #: A SUBMITTING claim older than this is an attempt that died mid-generate (must exceed the submit
     #: Lambda's timeout, 60 s by default).
@@ -148,6 +151,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "arm": (_TABLE,),
     "api": (_TABLE, _BUS, _BUCKET, _QUEUE),
     "intake": (_TABLE, _BUS, _BUCKET, _QUEUE, "MEDIAGEN_INTAKE_BUCKET"),
+    "reconcile": (_TABLE, _BUS),
 }
 
 

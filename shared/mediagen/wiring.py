@@ -156,11 +156,6 @@ def build_ports(settings: Settings) -> Ports:
         # One client: its uploads need no particular endpoint and its download URLs must be regional.
         return S3OutputStore(settings.outputs_bucket, aws.presign_client())
 
-    def guard() -> Any:
-        from mediagen.budget import DynamoSpendGuard
-
-        return DynamoSpendGuard(settings.job_table, aws.client("dynamodb"))
-
     def jobs_queue() -> Any:
         from mediagen.queue import SqsJobQueue
 
@@ -184,7 +179,6 @@ def build_ports(settings: Settings) -> Ports:
         providers=providers,
         executions=lazy(executions) if settings.state_machine_arn else None,
         outputs=lazy(outputs) if settings.outputs_bucket else None,
-        guard=lazy(guard) if settings.daily_credit_budget or settings.max_in_flight else None,
         inputs=lazy(inputs),
         jobs_queue=lazy(jobs_queue) if settings.jobs_queue_url else None,
         waker=lazy(waker),

@@ -279,7 +279,7 @@ def test_every_alarm_notifies_the_given_topic_and_the_budget_alarm_fires_at_the_
     resources: dict[str, dict[str, Any]]
 ) -> None:
     alarms = [a["Properties"] for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    assert len(alarms) == 6 + 1 + 2 * 9  # with the budget alarm; two per function (nine)
+    assert len(alarms) == 6 + 1 + 2 * 10  # with the budget alarm; two per function (ten: sweep and reconcile included)
     for alarm in alarms:
         assert alarm["AlarmActions"] == [TOPIC_ARN] and alarm["OKActions"] == [TOPIC_ARN]
     (budget,) = [a for a in alarms if a["MetricName"] == "DailyCreditsSpent"]

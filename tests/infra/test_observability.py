@@ -93,7 +93,7 @@ def test_the_alarm_set_covers_queue_executions_deadlines_and_every_function(
             assert name in alarm["AlarmDescription"]
             expected.append((alarm, "Sum", "GreaterThanOrEqualToThreshold", 1))
 
-    assert len(alarms) == len(expected) == 6 + 2 * 9  # two per function (nine, with sweep)
+    assert len(alarms) == len(expected) == 6 + 2 * 10  # two per function (ten: sweep and reconcile included)
     for alarm, statistic, comparison, threshold in expected:
         assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
             statistic, comparison, threshold), alarm["AlarmDescription"]

@@ -32,7 +32,7 @@ CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 EXPECTED_ACKNOWLEDGED = {
     # X-Ray (all 10 roles) and Logs vended delivery (state machine role) have no resource-level permissions.
     "AwsSolutions-IAM5[Resource::*]": 10,
-    # python3.12 pinned together with the layer's wheels (9 functions, with the sweeper).
+    # python3.12 pinned together with the layer's wheels (10 functions, sweep and reconcile included).
     "AwsSolutions-L1": 9,
     # Third-party API key: no rotation API.
     "AwsSolutions-SMG4": 1,

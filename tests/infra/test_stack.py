@@ -42,11 +42,12 @@ EXPECTED_FUNCTIONS = {
                           "MEDIAGEN_PROVIDERS"}),
     # The sweeper (every 15 minutes): RECEIVED jobs a refused queue send left behind go back on the queue.
     "sweep": (120, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_JOBS_QUEUE_URL"}),
+    "reconcile": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS"}),
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
 #: Functions that publish job events (callback has the bus name but never publishes).
-PUBLISHERS = {"submit", "poll", "persist", "finalize", "api", "intake"}
+PUBLISHERS = {"submit", "poll", "persist", "finalize", "api", "intake", "reconcile"}
 #: DynamoDB actions per function: submit, api and intake create task records; intake reads manifests in batches.
 TABLE_ACTIONS = {name: {"dynamodb:GetItem", "dynamodb:UpdateItem"} for name in EXPECTED_FUNCTIONS}
 for _creator in ("submit", "api", "intake"):
@@ -54,6 +55,7 @@ for _creator in ("submit", "api", "intake"):
 TABLE_ACTIONS["intake"] |= {"dynamodb:BatchGetItem"}
 #: The sweeper finds RECEIVED records with the one Scan any role may make (the table has no status index).
 TABLE_ACTIONS["sweep"] |= {"dynamodb:Scan"}
+TABLE_ACTIONS["reconcile"] |= {"dynamodb:PutItem", "dynamodb:Scan"}  # the one scheduled reader of the table
 #: Functions that may end a WaitForResult wait (states:SendTaskSuccess/Failure/Heartbeat); api cancels jobs.
 TASK_RESPONDERS = {"callback", "arm", "api"}
 TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
@@ -583,17 +585,21 @@ def test_the_deployed_code_calls_only_the_granted_dynamodb_operations() -> None:
         r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|batch_write_item|"
         r"transact_get_items|transact_write_items|execute_statement)\(", sources))
     assert {"get_item", "put_item", "update_item"} <= operations  # the scan found the repository's calls
-    # JobRepository.scan serves operators (the CLI, the local stack) and one function: the sweeper
-    # (mediagen.intake.sweep_stale_received, run by the sweep function every 15 minutes), which must find
-    # RECEIVED jobs a refused queue send left behind and the table has no status index. Only the sweep role is
-    # granted Scan; no other shipped code but the repository's definition may call it.
+    # JobRepository.scan serves operators (the CLI, the local stack) and two scheduled functions: the sweeper
+    # (mediagen.intake.sweep_stale_received, every 15 minutes: RECEIVED jobs a refused queue send left behind)
+    # and the reconciler (mediagen.steps.reconcile, every 5 minutes: unpublished events, drifted counters); the
+    # table has no status index. Only their roles are granted Scan; no other shipped code may call it.
     callers = sorted(str(path.relative_to(REPO_ROOT)) for path in [*shipped, *(REPO_ROOT / "functions").rglob("*.py")]
                      if path.name != "records.py" and re.search(r"\.scan\(", path.read_text()))
-    assert callers == ["shared/mediagen/intake.py"], "a Lambda would scan the job table without a grant"
+    assert callers == ["shared/mediagen/intake.py", "shared/mediagen/steps/reconcile.py"], \
+        "a Lambda would scan the job table without a grant"
     scans = [line for line in (package / "intake.py").read_text().splitlines() if ".scan(" in line]
     assert scans and all("status=" in s and "limit=" in s for s in scans)  # RECEIVED records only, bounded
-    assert [name for name, actions in TABLE_ACTIONS.items() if "dynamodb:Scan" in actions] == ["sweep"]
+    assert sorted(name for name, actions in TABLE_ACTIONS.items() if "dynamodb:Scan" in actions) == \
+        ["reconcile", "sweep"]
     operations.discard("scan")
+    if operations & {"transact_write_items"}:  # authorised per item by the item's own action (UpdateItem)
+        operations = (operations - {"transact_write_items"}) | {"update_item"}
     granted = {"dynamodb:" + "".join(part.title() for part in op.split("_")) for op in operations}
     assert granted <= set().union(*TABLE_ACTIONS.values()), sorted(granted)
 

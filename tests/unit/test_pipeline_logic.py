@@ -52,8 +52,9 @@ def test_accepted_job_is_recorded_submitted_and_one_execution_starts() -> None:
     assert record["status"] == "SUBMITTED" and record["provider_task_id"] == "t-1"
     assert record["execution_arn"].endswith(next(iter(ports.executions.started)))
     (state,) = ports.executions.started.values()
-    assert state == {"job_id": "job-1", "provider_task_id": "t-1", "model": "seedance-v1-pro", "modality": "video",
-                     "deadline": 1_000_000 + 3600, "wait_seconds": 180, "polls": 0}  # callbacks on: video 180 s
+    assert state == {"job_id": "job-1", "provider": "cliprise", "provider_task_id": "t-1", "model": "seedance-v1-pro",
+                     "modality": "video", "deadline": 1_000_000 + 3600, "wait_seconds": 180,
+                     "polls": 0}  # callbacks on: video 180 s
     (body,) = provider.generate_bodies
     assert body["callBackUrl"] == f"https://hooks.example.com/callbacks/{record['callback_token']}"
     assert len(record["callback_token"]) >= 32

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mediagen.budget import DynamoSpendGuard, OverBudget
+from mediagen.budget import CounterLimitReached, budget_key, charge, in_flight_key, release_slot, take_slot
+from mediagen.errors import StatusConflict
 from mediagen.provider import AmbiguousSubmit, GenerateAccepted, ProviderRejected
-from mediagen.records import DynamoJobRepository
+from mediagen.records import DynamoJobRepository, JobStatus
 from mediagen.settings import Settings
 from mediagen.steps.core import Ports, RetryLater
 from mediagen.steps.submit import submit_job
@@ -38,8 +39,7 @@ def dynamodb():
 
 def ports_for(dynamodb, provider: ScriptedProvider, **settings: object) -> Ports:
     return Ports(settings=Settings(**settings), jobs=DynamoJobRepository("jobs", dynamodb),
-                 events=RecordingEvents(), provider=lambda: provider, executions=RecordingStarter(),
-                 guard=DynamoSpendGuard("jobs", dynamodb))
+                 events=RecordingEvents(), provider=lambda: provider, executions=RecordingStarter())
 
 
 def job(job_id: str) -> str:
@@ -54,7 +54,10 @@ def test_concurrent_deliveries_of_one_job_call_generate_once() -> None:
 
     def deliver(n: int) -> None:
         barrier.wait()
-        submit_job(job("job-1"), delivery_id=f"m-{n}", ports=ports)
+        try:
+            submit_job(job("job-1"), delivery_id=f"m-{n}", ports=ports)
+        except RetryLater as exc:  # another worker holds the claim: looked at again after the lease
+            assert exc.code == "claim_in_progress" and exc.resend
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
     for t in threads:
@@ -92,6 +95,11 @@ def test_the_daily_budget_rejects_with_the_figures_and_refunds_what_was_not_spen
     assert over["status"] == "REJECTED" and over["error"]["code"] == "over_daily_budget"
     assert f"{2 * estimate} of {2 * estimate}" in over["error"]["message"]
     assert len(provider.generate_bodies) == 3
+    # I2: the counter is the sum of the charges on the records
+    from mediagen.budget import today
+
+    charged = sum(ports.jobs.get(j).get("credits_charged", 0) for j in ("rejected", "ok-1", "ok-2", "over"))
+    assert ports.jobs.counter(budget_key("cliprise", today())) == charged == 2 * estimate
 
 
 def test_an_unknown_outcome_keeps_the_charge_unless_the_job_opted_into_retry(dynamodb) -> None:
@@ -105,14 +113,59 @@ def test_an_unknown_outcome_keeps_the_charge_unless_the_job_opted_into_retry(dyn
     assert len(provider.generate_bodies) == 2
 
 
-def test_budget_counter_refuses_what_does_not_fit_and_counts_refunds(dynamodb) -> None:
-    guard = DynamoSpendGuard("jobs", dynamodb)
-    totals = [guard.charge(10, limit=55, day="2026-11-21") for _ in range(5)]
-    assert totals == [10, 20, 30, 40, 50]
-    with pytest.raises(OverBudget, match="50 of 55 already committed"):
-        guard.charge(10, limit=55, day="2026-11-21")
-    guard.refund(10, day="2026-11-21")
-    assert guard.charge(10, limit=55, day="2026-11-21") == 50
-    assert guard.charge(10, limit=55, day="2026-11-22") == 10  # a new UTC day starts from zero
-    with pytest.raises(OverBudget, match="whole daily budget"):
-        guard.charge(56, limit=55, day="2026-11-23")
+def test_status_and_counters_commit_together_or_not_at_all_on_dynamodb(dynamodb) -> None:
+    jobs = DynamoJobRepository("jobs", dynamodb)
+    day = "2026-11-21"
+    for name in ("a", "b"):
+        jobs.create({"job_id": name, "status": "RECEIVED"})
+    jobs.transition("a", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED}, set_fields={"holds_slot": "cliprise"},
+                    counters=[take_slot("cliprise", 1), charge("cliprise", day, 50, 55)])
+    assert jobs.counter(in_flight_key("cliprise")) == 1 and jobs.counter(budget_key("cliprise", day)) == 50
+    # the slot limit refuses b: nothing of the transaction is written
+    with pytest.raises(CounterLimitReached) as refused:
+        jobs.transition("b", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED},
+                        counters=[take_slot("cliprise", 1), charge("cliprise", day, 1, 55)])
+    assert refused.value.key == in_flight_key("cliprise")
+    assert jobs.get("b")["status"] == "RECEIVED" and jobs.counter(budget_key("cliprise", day)) == 50
+    # the budget limit refuses too, and names its counter
+    with pytest.raises(CounterLimitReached) as over:
+        jobs.transition("b", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED},
+                        counters=[take_slot("cliprise", 2), charge("cliprise", day, 10, 55)])
+    assert over.value.key == budget_key("cliprise", day) and jobs.counter(in_flight_key("cliprise")) == 1
+    # a failed status condition is a StatusConflict and changes no counter
+    with pytest.raises(StatusConflict):
+        jobs.transition("a", JobStatus.FAILED, expect={JobStatus.RECEIVED}, counters=[release_slot("cliprise")])
+    assert jobs.counter(in_flight_key("cliprise")) == 1
+    ended = jobs.transition("a", JobStatus.FAILED, expect={JobStatus.SUBMITTING}, remove=("holds_slot",),
+                            if_fields={"holds_slot": "cliprise"}, counters=[release_slot("cliprise")])
+    assert ended["status"] == "FAILED" and "holds_slot" not in ended and jobs.counter(in_flight_key("cliprise")) == 0
+    # a provider's counters are its own: Clipia's budget is untouched
+    assert jobs.counter(budget_key("clipia", day)) == 0
+
+
+def test_a_transaction_cancelled_by_a_concurrent_one_is_tried_again(dynamodb) -> None:
+    """Every claim touches the same counter item: DynamoDB cancels concurrent transactions on it with
+    TransactionConflict (nothing written); the repository tries again instead of failing the delivery."""
+    from botocore.exceptions import ClientError
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+
+    class Contended:
+        conflicts = 2
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(client, name)
+
+        def transact_write_items(self, **kwargs: object) -> object:
+            if self.conflicts:
+                self.conflicts -= 1
+                raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                                   "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+                                  "TransactWriteItems")
+            return client.transact_write_items(**kwargs)
+
+    contended = Contended()
+    jobs = DynamoJobRepository("jobs", contended)
+    jobs.create({"job_id": "a", "status": "RECEIVED"})
+    moved = jobs.transition("a", JobStatus.SUBMITTING, expect={JobStatus.RECEIVED}, counters=[take_slot("cliprise", 2)])
+    assert moved["status"] == "SUBMITTING" and contended.conflicts == 0 and jobs.counter(in_flight_key("cliprise")) == 1

@@ -85,9 +85,8 @@ class ProviderCatalog:
         return self.catalog.estimate(request)
 
     def upper_bound(self, request: Any) -> int | None:
-        """The most the request can cost. Clipia: absent pricing inputs at their dearest documented
-        setting. Cliprise: the estimate, which is exact (its tables price only a fully determined
-        request) or None."""
+        """The most the request can cost: the exact estimate, or -- for pricing fields the request leaves
+        out -- their dearest documented setting (both catalogs); None when a setting is unpriced."""
         bound = getattr(self.catalog, "upper_bound", None)
         return bound(request) if bound is not None else self.catalog.estimate(request)
 

@@ -317,6 +317,17 @@ class Catalog:
 
         return estimate_credits(analysis.model.pricing, analysis.wire)
 
+    def upper_bound(self, request: Any) -> int | None:
+        """The most the request can cost: :meth:`estimate` when it is known; otherwise, when pricing fields are
+        left out, the dearest priced setting of those fields (None when a set value is unpriced, or invalid).
+        Sources: as :meth:`estimate`."""
+        analysis = self._analyse(request, True)
+        if analysis.problems or analysis.wire is None or analysis.model is None:
+            return None
+        from mediagen.catalog.pricing import upper_bound_credits
+
+        return upper_bound_credits(analysis.model.pricing, analysis.wire)
+
     # ---------------------------------------------------------------------------------- internals
 
     def _analyse(self, request: Any, allow_unknown: bool) -> _Analysis:

@@ -109,3 +109,27 @@ def _apply_per(per: Mapping[str, Any] | None, credits: int, wire: Mapping[str, A
             return None
         return credits * max(1, math.ceil(count / per["size"]))
     return None
+
+
+def upper_bound_credits(pricing: Mapping[str, Any] | None, wire: Mapping[str, Any]) -> int | None:
+    """The most an encoded request can cost (see :meth:`mediagen.catalog.Catalog.upper_bound`): the exact
+    estimate when every pricing field is set; otherwise a field the request leaves out (and whose absence the
+    documents do not define) counts at its dearest priced setting -- the maximum over the rows that match the
+    fields that are set. A set value no row prices, or a ``per`` quantity that is unknown, gives None: an
+    unpriced setting may cost anything, so no bound is invented."""
+    exact = estimate_credits(pricing, wire)
+    if exact is not None or not pricing or not pricing.get("rows"):
+        return exact
+    dims = {name: _dim_value(spec, wire) for name, spec in pricing.get("dims", {}).items()}
+    bound: int | None = None
+    for row in pricing["rows"]:
+        if all(dims.get(name) is None or dims.get(name) == str(value)
+               for name, value in row.items() if name not in ("credits", "source", "label")):
+            credits = _apply_per(pricing.get("per"), int(row["credits"]), wire)
+            if credits is None:
+                return None
+            bound = credits if bound is None else max(bound, credits)
+    if bound is None:
+        return None
+    absent = [name for name, value in dims.items() if value is None]
+    return bound if absent else None

@@ -320,6 +320,18 @@ def real_api_description() -> str:
     return f"the real provider APIs: Cliprise at {settings.cliprise_base_url}, {clipia}"
 
 
+def _spend_counters(stack: EmbeddedStack) -> dict[str, int]:
+    """``in_flight`` (jobs holding a slot, every provider) and ``credits_charged`` (today's budget counters)."""
+    from mediagen.budget import budget_key, in_flight_key, today
+    from mediagen.catalog import PROVIDERS
+    from mediagen.local.provisioning import TASK_TABLE
+    from mediagen.records import DynamoJobRepository
+
+    jobs = DynamoJobRepository(TASK_TABLE, stack.session.client("dynamodb"))
+    return {"in_flight": sum(jobs.counter(in_flight_key(p)) for p in PROVIDERS),
+            "credits_charged": sum(jobs.counter(budget_key(p, today())) for p in PROVIDERS)}
+
+
 def run_local(*, job_files: list[Path], real_api: bool = False, processing_seconds: float = 1.0,
               timeout: float = 600.0, template_path: Path | None = None, out: IO[str] = sys.stdout,
               faults: str | None = None) -> int:
@@ -337,6 +349,7 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
                        faults=injector) as stack:
         result = run_jobs(jobs, stack=stack, timeout=timeout)
         fault_seed = stack.faults.seed if stack.faults is not None else None
+        spend = _spend_counters(stack)
     counts: dict[str, int] = {}
     hidden = INTERNAL_FIELDS | {"request"}
     for record in sorted(result.records, key=lambda r: r["job_id"]):
@@ -347,7 +360,7 @@ def run_local(*, job_files: list[Path], real_api: bool = False, processing_secon
         print(json.dumps(record, sort_keys=True), file=out)
     summary: dict[str, Any] = {"jobs": len(result.records), "by_status": counts,
                                "max_generate_accepted_per_job": max(result.generate_accepted.values(), default=0),
-                               "wall_seconds": round(result.wall_seconds, 2)}
+                               "wall_seconds": round(result.wall_seconds, 2), **spend}
     if fault_seed is not None:
         summary["injected_faults"] = result.injected_faults
         summary["fault_seed"] = fault_seed

@@ -10,6 +10,7 @@ from mediagen.records import TERMINAL, JobStatus
 from mediagen.steps.core import (
     Ports,
     _log,
+    _move,
     _publish,
 )
 
@@ -72,7 +73,7 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
                                  status=status, retry=True, job_id=job_id)
         message = CANCEL_MESSAGES[status] + (f" ({reason[:200]})" if reason else "")
         try:
-            done = ports.jobs.transition(job_id, JobStatus.CANCELLED, expect={status},
+            done = _move(job_id, JobStatus.CANCELLED, ports, expect={status},
                                           set_fields={"error": {"code": "cancelled", "message": message},
                                                       "cancelled_from": str(status)})
         except StatusConflict:

@@ -3,14 +3,14 @@
 - :class:`Ports` -- what the steps talk to (production wiring in :mod:`mediagen.wiring`; tests pass fakes).
 - :class:`RetryLater` -- nothing was sent or spent; the channel delivers the job again later.
 - :func:`reject_job` -- record a job REJECTED (nothing sent, nothing spent) and announce it.
-- :func:`_terminal` -- move a job to a terminal status (conditional write) and publish it.
-- :func:`_publish` -- announce a terminal job once, give back its in-flight slot, count it.
+- :func:`_terminal` -- move a job to a terminal status, giving back its slot in the same transaction; publish.
+- :func:`_publish` -- announce a terminal job (outbox: ``event_published`` unset = to publish); never raises.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,8 @@ from mediagen.redact import redact, redact_text
 from mediagen.settings import Settings
 
 if TYPE_CHECKING:
-    from mediagen.budget import SpendGuard
-    from mediagen.catalog import Catalog
+    from mediagen.budget import CounterChange
+    from mediagen.catalog import Catalog, ProviderCatalog
     from mediagen.completion import TaskWaker
     from mediagen.events import EventPublisher
     from mediagen.executions import ExecutionStarter
@@ -47,15 +47,18 @@ class RetryLater(MediagenError):
             queue's receive limit. Otherwise (provider unreachable) the same message is retried and, if it
             keeps failing, ends in the DLQ with ``last_error`` on its job record.
         job_document: the job, with its job id made explicit, for the re-sent message.
+        delay_seconds: how long to wait (``Retry-After``), None for the deployment's requeue delay.
     """
 
     code = "retry_later"
 
     def __init__(self, message: str, *, code: str | None = None, resend: bool = False,
-                 job_document: dict[str, Any] | None = None) -> None:
+                 job_document: dict[str, Any] | None = None, delay_seconds: int | None = None) -> None:
         super().__init__(message, code=code)
         self.resend = resend
         self.job_document = job_document
+        #: Seconds before the next delivery (the provider's ``Retry-After``, at most 900); None: the default.
+        self.delay_seconds = delay_seconds
 
 
 @dataclass
@@ -77,7 +80,9 @@ class Ports:
     catalog: Callable[[], Catalog] = field(default=lambda: _default_catalog())
     executions: ExecutionStarter | None = None
     outputs: OutputStore | None = None
-    guard: SpendGuard | None = None
+    #: Unused (the spend counters change with the job's status, in the repository's transaction); kept so
+    #: that older wiring still builds.
+    guard: Any = None
     metrics: MetricsSink = field(default_factory=lambda: NullMetrics())
     clock: Callable[[], float] = time.time
     #: Turns ``s3://`` inputs into URLs the provider can fetch (submit); None: such inputs are refused.
@@ -90,6 +95,15 @@ class Ports:
     #: this deployment has no key for.
     providers: Callable[[str], Provider] | None = None
 
+
+
+def provider_catalog(ports: Ports, provider: str) -> ProviderCatalog:
+    """The catalog of ``provider``; Cliprise's is ``ports.catalog()`` (tests may pass their own)."""
+    from mediagen.catalog import ProviderCatalog, catalog_for
+
+    if provider == "cliprise":
+        return ProviderCatalog("cliprise", ports.catalog())
+    return catalog_for(provider)
 
 
 def _default_catalog() -> Catalog:
@@ -112,11 +126,16 @@ def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None
     assert job is not None
     record = {
         "job_id": job.job_id, "status": str(JobStatus.RECEIVED), "model": job.model,
-        "modality": ports.catalog().modality(job.model) or "video",
+        "modality": provider_catalog(ports, job.provider).modality(job.model) or "video",
         "request": redact(job.request), "request_hash": job.request_hash, "output_prefix": job.output_prefix,
         "metadata": job.metadata, "credits_estimate": checked.estimate, "max_credits": job.max_credits,
         "allow_unknown_fields": job.allow_unknown_fields, "callback_token": new_callback_token(job.job_id),
+        "provider": job.provider, "attempt": 0,
     }
+    if job.fallbacks:
+        record["fallbacks"] = redact(job.fallbacks)
+    if job.allow_unpriced:
+        record["allow_unpriced"] = True
     if source:
         record["source"] = source
     record["owner"] = channel_owner(source)  # the channel's (finding 7); accept_job gives the API caller's
@@ -164,13 +183,15 @@ def _reject(checked: CheckedJob, *, ports: Ports, source: dict[str, Any] | None 
 
 def _terminal(job_id: str, status: JobStatus, ports: Ports, *, expect: set[JobStatus] | None = None,
               error: dict[str, Any] | None = None, add: dict[str, int] | None = None,
-              set_fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Move a job to a terminal status and publish its event. A job already terminal is left alone."""
+              set_fields: dict[str, Any] | None = None, counters: Sequence[CounterChange] = ()) -> dict[str, Any]:
+    """Move a job to a terminal status -- giving back its in-flight slot in the same transaction (I1) -- and
+    publish its event (after the commit; a failed publish leaves ``event_published`` unset, to be published
+    by a redelivery or the reconciler). A job already terminal (or not in ``expect``) is left alone."""
     fields = dict(set_fields or {})
     if error is not None:
         fields["error"] = redact(error)
     try:
-        record = ports.jobs.transition(job_id, status, expect=expect, set_fields=fields, add=add)
+        record = _move(job_id, status, ports, expect=expect, set_fields=fields, add=add, counters=counters)
     except StatusConflict:
         current = ports.jobs.get(job_id) or {"job_id": job_id}
         _log().info("job already moved on; terminal status not recorded again", job_id=job_id,
@@ -181,29 +202,79 @@ def _terminal(job_id: str, status: JobStatus, ports: Ports, *, expect: set[JobSt
     return _publish(record, ports)
 
 
-def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """A job has ended: announce it once (claimed with a conditional write, so concurrent deliveries of one
-    job cannot both publish), give back its in-flight slot, count it."""
-    job_id = record["job_id"]
-    try:
-        claimed = ports.jobs.transition(job_id, None, set_fields={"event_published": True},
-                                         unless_set="event_published")
-    except StatusConflict:
-        return ports.jobs.get(job_id) or record
-    try:
-        ports.events.publish_job_event(record)
-    except Exception:
-        ports.jobs.transition(job_id, None, remove=("event_published",))  # let a redelivery announce it
-        raise
-    if record.get("holds_slot") and ports.jobs.take(job_id, "holds_slot") and ports.guard is not None:
-        ports.guard.release_slot()
-    status = str(record.get("status", ""))
-    metric = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILED": "JobsFailed",
-              "PIPELINE_FAILED": "JobsPipelineFailed", "TIMED_OUT": "JobsTimedOut",
-              "OUTCOME_UNKNOWN": "JobsOutcomeUnknown", "CANCELLED": "JobsCancelled"}.get(status)
+def _move(job_id: str, to: JobStatus | None, ports: Ports, *, expect: set[JobStatus] | None = None,
+          set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
+          remove: tuple[str, ...] = (), counters: Sequence[CounterChange] = ()) -> dict[str, Any]:
+    """A status change that gives back the job's in-flight slot, if it holds one, in the same transaction.
+
+    The slot is read first and the write is conditional on it (``if_fields``), so a slot is released
+    exactly once; a concurrent change of the slot (rare) is retried on a fresh read.
+
+    Raises:
+        StatusConflict: the job is not in ``expect``. CounterLimitReached: an added counter is at its limit.
+    """
+    from mediagen.budget import release_slot
+
+    for _ in range(5):
+        current = ports.jobs.get(job_id)
+        if current is None:
+            from mediagen.errors import JobNotFound
+
+            raise JobNotFound(f"no job {job_id}")
+        if expect and current.get("status") not in {str(s) for s in expect}:
+            raise StatusConflict(f"job {job_id} is {current.get('status')}")
+        held = current.get("holds_slot") or None
+        changes = list(counters)
+        dropped = tuple(remove)
+        if held:
+            changes.append(release_slot(held if isinstance(held, str) else "cliprise"))
+            dropped += ("holds_slot",)
+        try:
+            return ports.jobs.transition(job_id, to, expect=expect, set_fields=set_fields, add=add, remove=dropped,
+                                         if_fields={"holds_slot": current.get("holds_slot")}, counters=changes)
+        except StatusConflict:
+            again = ports.jobs.get(job_id) or {}
+            if again.get("holds_slot") == current.get("holds_slot"):
+                raise
+    raise StatusConflict(f"job {job_id}: its in-flight slot kept changing")
+
+
+_END_METRICS = {"SUCCEEDED": "JobsSucceeded", "REJECTED": "JobsRejected", "FAILED": "JobsFailed",
+                "PIPELINE_FAILED": "JobsPipelineFailed", "TIMED_OUT": "JobsTimedOut",
+                "OUTCOME_UNKNOWN": "JobsOutcomeUnknown", "CANCELLED": "JobsCancelled", "EXPIRED": "JobsExpired"}
+
+
+def _count_end(record: dict[str, Any], ports: Ports) -> None:
+    """Count a job that ended (when its event is published)."""
+    metric = _END_METRICS.get(str(record.get("status", "")))
     if metric:
         reason = (record.get("error") or {}).get("code")
         ports.metrics.count(metric, dimensions={"reason": reason} if metric == "JobsRejected" and reason else None)
     if record.get("provider_task_id"):
         ports.metrics.count("PollsPerJob", record.get("polls", 0))
-    return claimed
+
+
+def _publish(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """Announce a terminal job (the outbox): publish, then mark ``event_published``. Never raises and never
+    holds anything: the slot was given back by the terminal write. A failure leaves ``event_published`` unset
+    (a redelivery or the reconciler publishes it: at least once; consumers deduplicate on ``job_id``)."""
+    job_id = record["job_id"]
+    if record.get("event_published") or record.get("status") not in TERMINAL:
+        return record
+    if record.get("holds_slot"):  # a terminal write that did not go through _move: give the slot back first
+        try:
+            record = _move(job_id, None, ports, expect=set(TERMINAL))
+        except Exception:  # noqa: BLE001 - the reconciler releases it
+            _log().exception("terminal job still holds its slot; left for the reconciler", job_id=job_id)
+    try:
+        ports.events.publish_job_event(record)
+    except Exception:  # noqa: BLE001 - the record says "to publish"; the reconciler retries
+        _log().exception("event not published; left for a redelivery or the reconciler", job_id=job_id)
+        ports.metrics.count("EventsUnpublished")
+        return record
+    _count_end(record, ports)
+    try:
+        return ports.jobs.transition(job_id, None, set_fields={"event_published": True})
+    except Exception:  # noqa: BLE001 - published; at worst it is published again
+        _log().exception("event published but not marked; it may be published again", job_id=job_id)
+        return record

@@ -15,6 +15,7 @@ from mediagen.redact import redact_text
 from mediagen.steps.core import (
     Ports,
     _log,
+    _move,
     _publish,
 )
 from mediagen.steps.phases import Phase
@@ -109,7 +110,7 @@ def persist_result(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
                               "detection_lag_ms": lag_ms, "delivered_by": name}
     if unpack_error:
         fields["unpack_error"] = unpack_error
-    done = ports.jobs.transition(job_id, JobStatus.SUCCEEDED, expect={JobStatus.PERSISTING}, set_fields=fields)
+    done = _move(job_id, JobStatus.SUCCEEDED, ports, expect={JobStatus.PERSISTING}, set_fields=fields)
     _log().info("job succeeded", job_id=job_id, provider=name, outputs=len(outputs),
                 bytes=sum(int(o["bytes"]) for o in outputs), detection_lag_ms=lag_ms)
     ports.metrics.count("BytesPersisted", sum(int(o["bytes"]) for o in outputs), unit="Bytes")

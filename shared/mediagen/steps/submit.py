@@ -1,16 +1,18 @@
 """Step ``submit`` (function ``submit``): one job from the jobs queue to a running execution.
 
 :func:`submit_job` validates and records the job, claims it (RECEIVED -> SUBMITTING, a conditional write),
-applies the spend guards, calls generate exactly once and starts the job's execution with this state::
+bounds its cost, takes its in-flight slot and charges it in the same transaction, submits it once on the provider
+port (then its fallbacks, after a refusal that spent nothing) and starts the job's execution with this state::
 
-    {"job_id": str, "provider_task_id": str, "model": str, "modality": str, "deadline": epoch s,
-     "wait_seconds": int, "polls": 0}
+    {"job_id": str, "provider": "cliprise"|"clipia", "provider_task_id": str, "model": str, "modality": str,
+     "deadline": epoch s, "wait_seconds": int, "polls": 0}
 
 Nothing in the state ever carries a URL or a key. See docs/reliability.md for the table of outcomes.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mediagen.errors import InvalidJob, MediagenError, StatusConflict
@@ -20,11 +22,13 @@ from mediagen.steps.core import (
     Ports,
     RetryLater,
     _log,
+    _move,
     _new_record,
     _note_error,
     _publish,
     _reject,
     _terminal,
+    provider_catalog,
 )
 from mediagen.steps.poll import first_wait_seconds
 
@@ -45,7 +49,8 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
     Raises:
         RetryLater: nothing was sent and nothing spent; deliver the message again later.
     """
-    checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", catalog=ports.catalog())
+    checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", catalog=ports.catalog(),
+                        budget_set=bool(ports.settings.daily_credit_budget))
     if checked.error is not None or checked.job is None:
         return _reject(checked, ports=ports)
     job = checked.job
@@ -74,10 +79,15 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
         return _send(job, existing, ports)
     if status == JobStatus.SUBMITTING:
         claimed = existing.get("transitions", {}).get(str(JobStatus.SUBMITTING), "")
-        if claimed and _age_seconds(claimed) < ports.settings.submit_lease_seconds:
-            # Another worker holds the claim and may be waiting for generate right now: leave it alone.
-            log.info("duplicate delivery while another worker submits; ignored", job_id=job.job_id)
-            return existing
+        age = _age_seconds(claimed, _now(ports)) if claimed else float("inf")
+        if age < ports.settings.submit_lease_seconds:
+            # Another worker holds the claim and may be waiting for submit right now: look again once the lease
+            # is over (the message is kept: if that worker died, this delivery is what ends the job, I3).
+            log.info("delivery while another worker submits; looked at again after the lease", job_id=job.job_id)
+            raise RetryLater(f"job {job.job_id} is being submitted by another worker", code="claim_in_progress",
+                             resend=True, job_document=job.document(),
+                             delay_seconds=min(_CLAIM_RECHECK_SECONDS,
+                                               int(ports.settings.submit_lease_seconds - age) + 1))
         # The claim outlived any worker: the attempt died while generate was in flight. It may have been
         # accepted and charged, so it is not sent again.
         return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING}, error={
@@ -93,18 +103,36 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
 
 def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """Guards, claim, generate. Only this function calls generate, and only after winning the claim
-    RECEIVED -> SUBMITTING (a conditional write), so a job id is sent at most once whatever the deliveries.
-    See docs/reliability.md for the table of outcomes."""
-    from mediagen.budget import OverBudget, today
+    """Bound the cost, claim (RECEIVED -> SUBMITTING with the slot and the charge, one transaction), submit.
+
+    Only this function submits, and only after winning the claim (a conditional write), so an attempt is sent
+    at most once whatever the deliveries. Every change of a spend counter commits with a status change
+    (invariants I1, I2 in docs/reliability.md). See docs/reliability.md for the table of outcomes.
+    """
+    from mediagen.budget import CounterLimitReached, charge, in_flight_key, refund, take_slot, today
+    from mediagen.inputs import s3_references
+    from mediagen.jobs import price_problem
     from mediagen.provider import AmbiguousSubmit, ProviderError, ProviderRejected, ProviderUnavailable, RateLimited
+    from mediagen.provider.port import idempotency_key
 
     log, settings = _log(), ports.settings
-    callback_url = None
-    if settings.callback_base_url:
-        callback_url = f"{settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
-    request = job.request
-    from mediagen.inputs import s3_references
+    job_id = job.job_id
+    index = int(record.get("attempt") or 0)
+    provider_name, request = job.attempt(index)
+    waited = _waited_seconds(record, ports)
+    tried = [a for a in record.get("attempts") or [] if a.get("provider") == provider_name]
+    if waited > settings.max_wait_seconds and (index == 0 or tried):  # a fresh fallback gets one try
+        return _expire(job_id, waited, ports)
+
+    catalog = provider_catalog(ports, provider_name)
+    estimate = catalog.estimate(request)
+    bound = estimate if estimate is not None else catalog.upper_bound(request)
+    refusal = price_problem(bound, estimate, max_credits=job.max_credits,
+                            budget_set=bool(settings.daily_credit_budget), allow_unpriced=job.allow_unpriced)
+    if refusal is not None:
+        return _terminal(job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED}, error=refusal)
+    if bound is None and (job.max_credits is not None or settings.daily_credit_budget):
+        ports.metrics.count("UnpricedJobsAllowed")
 
     references = s3_references(request)
     if references:
@@ -113,117 +141,245 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                 raise InvalidJob([{"field": f, "message": "s3:// inputs are not enabled in this deployment"}
                                   for f, _ in references])
             request = ports.inputs.resolve(request)
-        except InvalidJob as exc:  # checked before any guard or claim: nothing spent
-            return _terminal(job.job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED},
-                             error=exc.to_dict())
-    body = ports.catalog().encode(request, callback_url=callback_url, allow_unknown_fields=job.allow_unknown_fields)
-    client = ports.provider()  # before the claim: a configuration error must not look like a sent request
+        except InvalidJob as exc:  # checked before any claim: nothing spent
+            return _terminal(job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED}, error=exc.to_dict())
+    if provider_name == "cliprise":
+        body = ports.catalog().encode(request, allow_unknown_fields=job.allow_unknown_fields)
+    else:
+        body = {"model": request["model"], "input": request.get("input") or {}}
+    port = _port(ports, provider_name)  # before the claim: a configuration error must not look like a sent request
+    webhook_url = None
+    if settings.callback_base_url:
+        webhook_url = f"{settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
 
-    # Spend guards, before anything is sent.
-    slot = False
-    if settings.max_in_flight and ports.guard is not None:
-        if not ports.guard.acquire_slot(limit=settings.max_in_flight):
-            log.info("no free in-flight slot; the job waits in the queue", job_id=job.job_id,
-                     max_in_flight=settings.max_in_flight)
-            raise RetryLater(f"{settings.max_in_flight} jobs already in flight", code="in_flight_limit",
-                             resend=True, job_document=job.document())
-        slot = True
-    charged, day = 0, today()
-    estimate = record.get("credits_estimate") or 0
-    if settings.daily_credit_budget and ports.guard is not None and estimate:
-        try:
-            total = ports.guard.charge(estimate, limit=settings.daily_credit_budget, day=day)
-        except OverBudget as exc:
-            _give_back(ports, slot=slot)
-            return _terminal(job.job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED},
-                             error=exc.to_dict())
-        charged = estimate
-        ports.metrics.count("DailyCreditsSpent", total)
-
-    def undo() -> None:
-        _give_back(ports, slot=slot, credits=charged, day=day)
-
+    # The claim: status, slot and charge together (I1, I2). Every attempt is charged its bound.
+    credits, day = bound or 0, today()
+    attempts = [*list(record.get("attempts") or []),
+                {"provider": provider_name, "day": day, "credits": credits, "outcome": "sending"}]
+    counters = [take_slot(provider_name, settings.max_in_flight),
+                charge(provider_name, day, credits, settings.daily_credit_budget)]
     try:
-        ports.jobs.transition(job.job_id, JobStatus.SUBMITTING, expect={JobStatus.RECEIVED},
-                               set_fields={"holds_slot": slot, "credits_charged": charged, "charged_day": day})
+        ports.jobs.transition(job_id, JobStatus.SUBMITTING, expect={JobStatus.RECEIVED}, if_fields={"holds_slot": None},
+                              set_fields={"holds_slot": provider_name, "provider": provider_name, "charged_day": day,
+                                          "attempts": attempts, "credits_bound": bound},
+                              add={"credits_charged": credits}, counters=counters)
     except StatusConflict:
-        undo()
-        log.info("another worker is submitting this job", job_id=job.job_id)
-        return ports.jobs.get(job.job_id) or record
+        log.info("another worker is submitting this job", job_id=job_id)
+        return ports.jobs.get(job_id) or record
+    except CounterLimitReached as exc:
+        if exc.key == in_flight_key(provider_name):
+            log.info("no free in-flight slot; the job waits in the queue", job_id=job_id, provider=provider_name,
+                     max_in_flight=settings.max_in_flight)
+            raise RetryLater(f"{settings.max_in_flight} jobs already in flight at {provider_name}",
+                             code="in_flight_limit", resend=True, job_document=job.document(),
+                             delay_seconds=settings.requeue_delay_seconds) from exc
+        from mediagen.budget import budget_key
+
+        spent = ports.jobs.counter(budget_key(provider_name, day))
+        over = {"code": "over_daily_budget",
+                "message": f"{credits} credits do not fit in today's budget at {provider_name}: {spent} of "
+                           f"{settings.daily_credit_budget} already charged on {day} (UTC)"}
+        return _next_or_end(job, index, ports, JobStatus.REJECTED, over)
+
+    if credits:  # the budget alarm watches the day's counter (per provider: the alarm fires for the fullest)
+        from mediagen.budget import budget_key
+
+        ports.metrics.count("DailyCreditsSpent", ports.jobs.counter(budget_key(provider_name, day)))
+
+    def settle(outcome: str, **extra: Any) -> list[dict[str, Any]]:
+        return [*attempts[:-1], {**attempts[-1], "outcome": outcome, **extra}]
 
     try:
-        accepted = client.generate(body)
+        accepted = port.submit(body, idempotency_key=idempotency_key(provider_name, job_id), webhook_url=webhook_url)
     except (RateLimited, ProviderUnavailable) as exc:
-        undo()
-        ports.jobs.transition(job.job_id, JobStatus.RECEIVED, expect={JobStatus.SUBMITTING},
-                               set_fields={"last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0})
-        log.warning("generate not accepted now; the job goes back to the queue", job_id=job.job_id,
-                    error_code=exc.code)
+        # Not processed (or safe to repeat with the same key): nothing spent; back to the queue, refunded.
         limited = isinstance(exc, RateLimited)
-        raise RetryLater(f"generate for {job.job_id} not sent: {exc.message}",
-                         code="rate_limited" if limited else "provider_unavailable",
-                         resend=limited, job_document=job.document()) from exc
-    except ProviderRejected as exc:  # definitive: nothing was spent
-        _give_back(ports, credits=charged, day=day)
-        return _terminal(job.job_id, JobStatus.REJECTED, ports, expect={JobStatus.SUBMITTING},
-                         error=exc.to_dict(), set_fields={"credits_charged": 0})
+        _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING}, add={"credits_charged": -credits},
+              set_fields={"last_error": exc.to_dict(), "attempts": settle(exc.code, credits=0, error=exc.to_dict())},
+              counters=[refund(provider_name, day, credits)])
+        waited = _waited_seconds(record, ports)
+        if limited and waited + _delay(exc, settings) > settings.max_wait_seconds:
+            if index < len(job.fallbacks):
+                return _fall_back(job, index, ports, exc)
+            return _expire(job_id, waited, ports)
+        log.warning("submit not accepted now; the job goes back to the queue", job_id=job_id, error_code=exc.code,
+                    retry_after=exc.retry_after)
+        from mediagen.provider import RequestInProgress
+
+        waiting = limited or isinstance(exc, RequestInProgress)
+        raise RetryLater(f"submit for {job_id} not sent: {exc.message}", code=exc.code, resend=waiting,
+                         job_document=job.document(), delay_seconds=_delay(exc, settings)) from exc
+    except ProviderRejected as exc:  # definitive: nothing was spent -> refunded
+        refused = {"code": exc.code, "message": exc.message}
+        _count_attempt(ports, provider_name, exc.code)
+        if _may_fall_back(exc) and index < len(job.fallbacks):
+            _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING}, add={"credits_charged": -credits},
+                  set_fields={"attempts": settle("refused", credits=0, error=refused), "attempt": index + 1},
+                  counters=[refund(provider_name, day, credits)])
+            return _fall_back(job, index, ports, exc, moved=True)
+        return _terminal(job_id, JobStatus.REJECTED, ports, expect={JobStatus.SUBMITTING}, error=exc.to_dict(),
+                         add={"credits_charged": -credits},
+                         set_fields={"attempts": settle("refused", credits=0, error=refused)},
+                         counters=[refund(provider_name, day, credits)])
     except (AmbiguousSubmit, ProviderError) as exc:
+        # May have been accepted (and charged): the charge stays, whatever happens next. Never a fallback.
+        unknown = settle("unknown", error={"code": exc.code, "message": exc.message})
         if job.retry_unknown_outcome:  # the user accepted paying twice rather than losing the job
-            undo()
-            ports.jobs.transition(job.job_id, JobStatus.RECEIVED, expect={JobStatus.SUBMITTING}, set_fields={
-                "last_error": exc.to_dict(), "holds_slot": False, "credits_charged": 0}, add={"unknown_outcomes": 1})
-            log.warning("generate outcome unknown; retrying as the job asks (retry_unknown_outcome)",
-                        job_id=job.job_id, error_code=exc.code)
-            raise RetryLater(f"generate outcome unknown for {job.job_id}; retrying by request",
+            _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING}, add={"unknown_outcomes": 1},
+                  set_fields={"last_error": exc.to_dict(), "attempts": unknown})
+            log.warning("submit outcome unknown; retrying as the job asks (retry_unknown_outcome)",
+                        job_id=job_id, error_code=exc.code)
+            raise RetryLater(f"submit outcome unknown for {job_id}; retrying by request",
                              code="outcome_unknown_retry") from exc
-        return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING},
+        return _terminal(job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING},
+                         set_fields={"attempts": unknown},
                          error={"code": "generate_outcome_unknown",
                                 "message": f"{exc.message}; the provider may have accepted (and charged for) "
                                            "the request, so it was not sent again (set retry_unknown_outcome "
                                            "to retry such jobs)"})
+    task_id = accepted.provider_task_id
     deadline = int(ports.clock()) + settings.deadline_seconds(record.get("modality", "video"))
     try:
         updated = ports.jobs.transition(
-            job.job_id, JobStatus.SUBMITTED, expect={JobStatus.SUBMITTING},
-            set_fields={"provider_task_id": accepted.task_id, "deadline": deadline},
+            job_id, JobStatus.SUBMITTED, expect={JobStatus.SUBMITTING},
+            set_fields={"provider_task_id": task_id, "deadline": deadline,
+                        "attempts": settle("accepted", provider_task_id=task_id)},
         )
     except StatusConflict:
         # Only possible if this worker outlived its claim's lease: keep the money trail on the record.
-        ports.jobs.transition(job.job_id, None, set_fields={"orphan_provider_task_id": accepted.task_id})
-        log.error("generate accepted after the claim expired; provider task recorded as orphan",
-                  job_id=job.job_id, provider_task_id=accepted.task_id)
+        ports.jobs.transition(job_id, None, set_fields={"orphan_provider_task_id": task_id})
+        log.error("submit accepted after the claim expired; provider task recorded as orphan",
+                  job_id=job_id, provider_task_id=task_id)
         raise
     ports.metrics.count("JobsSubmitted")
-    if estimate:
-        ports.metrics.count("CreditsSpent", estimate)
-    log.info("job submitted", job_id=job.job_id, model=job.model, provider_task_id=accepted.task_id)
+    if credits:
+        ports.metrics.count("CreditsSpent", credits)
+    log.info("job submitted", job_id=job_id, model=job.model, provider=provider_name, provider_task_id=task_id)
     return _start_execution(updated, ports)
 
 
-def _age_seconds(iso: str) -> float:
-    from datetime import UTC, datetime
+#: How often a delivery that found a live claim looks again (the claim usually ends within seconds).
+_CLAIM_RECHECK_SECONDS = 30
+
+
+def _port(ports: Ports, provider_name: str) -> Any:
+    """The provider port of ``provider_name``; without ``Ports.providers`` (older wiring), Cliprise's client
+    behind the port's ``submit``."""
+    if ports.providers is not None:
+        return ports.providers(provider_name)
+    if provider_name != "cliprise":
+        from mediagen.errors import ConfigurationError
+
+        raise ConfigurationError(f"no port for provider {provider_name} in this deployment")
+    return _ClientPort(ports.provider())
+
+
+class _ClientPort:
+    """``submit`` of the port on a ``ClipriseClient``-like object with ``generate(body)``."""
+
+    native_idempotency = False
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, body: dict[str, Any], *, idempotency_key: str, webhook_url: str | None = None) -> Any:
+        from mediagen.provider.port import Submitted
+
+        wire = dict(body)
+        if webhook_url is not None:
+            wire["callBackUrl"] = webhook_url
+        return Submitted(provider_task_id=self.client.generate(wire).task_id)
+
+
+#: ``ProviderRejected`` provider codes that mean "this model is not available here" (a fallback may help).
+_UNAVAILABLE_CODES = frozenset({"invalid_model_id", "model_unavailable", "model_not_found", "model_disabled"})
+
+
+def _may_fall_back(exc: Exception) -> bool:
+    """A refusal that spent nothing and that another provider may not share: no credits, model unavailable."""
+    from mediagen.provider import InsufficientCredits
+
+    if isinstance(exc, InsufficientCredits):
+        return True
+    code = str(getattr(exc, "provider_code", "") or "").lower()
+    return code in _UNAVAILABLE_CODES or getattr(exc, "http_status", None) == 404
+
+
+def _fall_back(job: Job, index: int, ports: Ports, exc: Exception, *, moved: bool = False) -> dict[str, Any]:
+    """Try the next fallback now (the job is RECEIVED again; nothing was spent by the refused attempt)."""
+    if not moved:
+        ports.jobs.transition(job.job_id, None, expect={JobStatus.RECEIVED}, set_fields={"attempt": index + 1})
+    nxt = job.attempt(index + 1)[0]
+    _log().warning("attempt refused with nothing spent; trying the next fallback", job_id=job.job_id,
+                   refused=getattr(exc, "code", type(exc).__name__), next_provider=nxt)
+    ports.metrics.count("FallbacksTried", dimensions={"provider": nxt})
+    current = ports.jobs.get(job.job_id) or {}
+    return _send(job, current, ports)
+
+
+def _next_or_end(job: Job, index: int, ports: Ports, status: JobStatus, error: dict[str, Any]) -> dict[str, Any]:
+    """A refusal before sending (e.g. over a provider's budget): the next fallback, or the end."""
+    if index < len(job.fallbacks):
+        from mediagen.errors import MediagenError as _Err
+
+        return _fall_back(job, index, ports, _Err(error["message"], code=error["code"]))
+    return _terminal(job.job_id, status, ports, expect={JobStatus.RECEIVED}, error=error)
+
+
+def _expire(job_id: str, waited: float, ports: Ports) -> dict[str, Any]:
+    return _terminal(job_id, JobStatus.EXPIRED, ports, expect={JobStatus.RECEIVED}, error={
+        "code": "waited_too_long",
+        "message": f"the job waited {int(waited)} s to be sent (rate limits, no free slot), more than "
+                   f"MEDIAGEN_MAX_WAIT_SECONDS={ports.settings.max_wait_seconds}; nothing was spent"})
+
+
+def _delay(exc: Any, settings: Any) -> int:
+    """Seconds before the next try: the provider's ``Retry-After`` when it gave one (SQS allows up to 900)."""
+    after = getattr(exc, "retry_after", None)
+    if after is None:
+        return min(900, int(settings.requeue_delay_seconds))
+    return max(0, min(900, math.ceil(after)))
+
+
+def _count_attempt(ports: Ports, provider: str, code: str) -> None:
+    ports.metrics.count("AttemptsRefused", dimensions={"provider": provider, "reason": code})
+
+
+def _waited_seconds(record: dict[str, Any], ports: Ports) -> float:
+    """Seconds since the job was recorded (``created_at``), on ``ports.clock``."""
+    from datetime import datetime
+
+    created = str(record.get("created_at") or "")
+    try:
+        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+    return max(0.0, _now(ports) - then)
+
+
+def _now(ports: Ports) -> float:
+    """Epoch seconds: the later of the wall clock and ``ports.clock`` (tests move the latter forward)."""
+    import time
+
+    return max(time.time(), ports.clock())
+
+
+def _age_seconds(iso: str, now: float) -> float:
+    from datetime import datetime
 
     try:
         then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
         return float("inf")
-    return (datetime.now(UTC) - then).total_seconds()
-
-
-def _give_back(ports: Ports, *, slot: bool = False, credits: int = 0, day: str = "") -> None:
-    if ports.guard is None:
-        return
-    if slot:
-        ports.guard.release_slot()
-    if credits:
-        ports.guard.refund(credits, day=day)
+    return now - then.timestamp()
 
 
 def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if ports.executions is None:
         raise MediagenError("no state machine configured (MEDIAGEN_STATE_MACHINE_ARN)", code="configuration_error")
     state = {
-        "job_id": record["job_id"], "provider_task_id": record["provider_task_id"], "model": record.get("model", ""),
+        "job_id": record["job_id"], "provider": record.get("provider") or "cliprise",
+        "provider_task_id": record["provider_task_id"], "model": record.get("model", ""),
         "modality": record.get("modality", "video"), "deadline": int(record["deadline"]),
         "wait_seconds": first_wait_seconds(record, ports.settings), "polls": 0,
     }

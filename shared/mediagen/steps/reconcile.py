@@ -1,0 +1,85 @@
+"""Step ``reconcile`` (function ``reconcile``, every 5 minutes): the outbox and the spend counters.
+
+- Gives back the slot of a terminal job that still holds one (a terminal write outside ``_move``).
+- Ends ``EXPIRED`` a job still RECEIVED well past ``MEDIAGEN_MAX_WAIT_SECONDS`` (its message was lost, e.g.
+  in the dead-letter queue): every job ends terminal (I3).
+- Publishes the event of every terminal job whose ``event_published`` is unset (a publish that failed after
+  the terminal write: the outbox, see docs/reliability.md).
+- Recomputes the spend counters from the job records (invariants I1 and I2) and, where a counter drifted,
+  logs it, counts ``CounterDrift`` and writes the recomputed value. A counter that changed while the records
+  were read is left for the next run (a transaction committed in between).
+
+Reads the whole job table (``JobRepository.scan``): the reconciler is the one scheduled reader.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from mediagen.records import TERMINAL, JobStatus
+from mediagen.steps.core import Ports, _log, _move, _publish
+from mediagen.steps.submit import _expire, _waited_seconds
+
+#: A RECEIVED job is expired by the reconciler only this long after its wait ran out (its own deliveries
+#: normally end it first).
+_GRACE_SECONDS = 900
+
+
+def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...]) -> dict[str, int]:
+    """What every spend counter must hold given ``records``: ``#in-flight:<p>`` = jobs whose ``holds_slot`` is
+    ``p`` (I1); ``#budget:<p>:<day>`` = the credits of their attempts at ``p`` on ``day`` (I2)."""
+    from mediagen.budget import budget_key, in_flight_key
+
+    counts: Counter[str] = Counter({in_flight_key(p): 0 for p in providers})
+    for record in records:
+        held = record.get("holds_slot")
+        if held:
+            counts[in_flight_key(held if isinstance(held, str) else "cliprise")] += 1
+        for attempt in record.get("attempts") or []:
+            if attempt.get("provider") and attempt.get("day"):
+                counts[budget_key(attempt["provider"], attempt["day"])] += int(attempt.get("credits") or 0)
+    return dict(counts)
+
+
+def reconcile(ports: Ports) -> dict[str, Any]:
+    """One pass. Returns ``{"republished", "released", "expired": int, "drifted": {key: [was, now]}, "jobs"}``."""
+    from mediagen.catalog import PROVIDERS
+
+    log = _log()
+    records = ports.jobs.scan()
+    republished = released = 0
+    for record in records:
+        if record.get("status") in TERMINAL and record.get("holds_slot"):
+            _move(record["job_id"], None, ports, expect=set(TERMINAL))  # a slot a terminal job still holds
+            released += 1
+        if record.get("status") in TERMINAL and not record.get("event_published") \
+                and _publish(record, ports).get("event_published"):
+            republished += 1
+    expired = 0
+    for record in records:  # I3: a job whose message was lost (e.g. in the DLQ) must not wait for ever
+        if record.get("status") == JobStatus.RECEIVED and _waited_seconds(record, ports) > \
+                ports.settings.max_wait_seconds + _GRACE_SECONDS:
+            _expire(record["job_id"], _waited_seconds(record, ports), ports)
+            expired += 1
+    if released:
+        log.warning("slots of terminal jobs given back", count=released)
+    if republished:
+        log.warning("terminal events re-published", count=republished)
+        ports.metrics.count("EventsRepublished", republished)
+    before = {key: ports.jobs.counter(key) for key in expected_counters(records, PROVIDERS)}
+    records = ports.jobs.scan()
+    expected = expected_counters(records, PROVIDERS)
+    drifted: dict[str, list[int]] = {}
+    for key, want in sorted(expected.items()):
+        now = ports.jobs.counter(key)
+        if now == want:
+            continue
+        if key in before and before[key] != now:
+            continue  # changed while we read: a transaction committed in between; look again next run
+        drifted[key] = [now, want]
+        log.error("spend counter drifted from the job records; recomputed", counter=key, was=now, recomputed=want)
+        ports.metrics.count("CounterDrift", dimensions={"counter": key.split(":")[0]})
+        ports.jobs.set_counter(key, want)
+    return {"republished": republished, "released": released, "expired": expired, "drifted": drifted,
+            "jobs": len(records)}

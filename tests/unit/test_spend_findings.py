@@ -1,0 +1,210 @@
+"""Regression tests named after the adversarial review's findings on the spend guards, and the fallback.
+
+Run on the fakes (the provider port, the in-memory repository with the same transaction semantics as
+DynamoDB's TransactWriteItems; tests/unit/test_reliability.py runs the counters on moto).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from mediagen.budget import budget_key, in_flight_key, today
+from mediagen.events import job_event_detail
+from mediagen.provider import AmbiguousSubmit, InsufficientCredits, RateLimited
+from mediagen.provider.port import Submitted, idempotency_key
+from mediagen.records import JobStatus
+from mediagen.settings import Settings
+from mediagen.steps.core import Ports, RetryLater, _terminal
+from mediagen.steps.reconcile import reconcile
+from mediagen.steps.submit import submit_job
+from tests.fakes import InMemoryJobs, PortProvider, RecordingEvents, RecordingStarter
+
+PRICED = {"model": "seedance-v1-pro", "input": {"prompt": "a fox", "duration": "5", "resolution": "720p",
+                                                "aspect_ratio": "16:9"}}
+PRICE = 81  # seedance-v1-pro 720p 5 s, the documents' pricing
+KLING_4K = {"model": "kling-3", "input": {"prompt": "a fox", "mode": "4K", "duration": "15", "sound": True}}
+CLIPIA = {"model": "nano-banana-2", "input": {"prompt": "a fox"}}
+
+
+@dataclass
+class Metrics:
+    counts: dict[str, float] = field(default_factory=dict)
+
+    def count(self, name: str, value: float = 1, *, unit: str = "Count",
+              dimensions: dict[str, str] | None = None) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+
+class FailingEvents(RecordingEvents):
+    """PutEvents refuses while ``failing`` (a throttle, an entry over 256 KiB)."""
+
+    failing = True
+
+    def publish_job_event(self, record: dict[str, Any]) -> None:
+        if self.failing:
+            raise RuntimeError("ThrottlingException: Rate exceeded")
+        super().publish_job_event(record)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(cliprise: PortProvider | None = None, clipia: PortProvider | None = None, events: Any = None,
+         **env: object) -> Ports:
+    by_name = {"cliprise": cliprise or PortProvider("cliprise"),
+               "clipia": clipia or PortProvider("clipia", native_idempotency=True)}
+    return Ports(settings=Settings(**env), jobs=InMemoryJobs(), events=events or RecordingEvents(),
+                 provider=lambda: None,  # type: ignore[arg-type,return-value]
+                 providers=lambda name: by_name[name], executions=RecordingStarter(), metrics=Metrics(),
+                 clock=Clock())
+
+
+def job(job_id: str, request: dict[str, Any] = PRICED, **extra: Any) -> str:
+    return json.dumps({"job_id": job_id, "request": request, **extra})
+
+
+def counters(ports: Ports, provider: str = "cliprise") -> tuple[int, int]:
+    return ports.jobs.counter(in_flight_key(provider)), ports.jobs.counter(budget_key(provider, today()))
+
+
+def test_finding_01_a_failed_publish_never_keeps_a_slot_and_the_next_job_is_sent() -> None:
+    events = FailingEvents()
+    ports = make(events=events, MEDIAGEN_MAX_IN_FLIGHT=1)
+    assert submit_job(job("a"), delivery_id="m-a", ports=ports)["status"] == "SUBMITTED"
+    with pytest.raises(RetryLater, match="in flight"):
+        submit_job(job("b"), delivery_id="m-b", ports=ports)
+    ended = _terminal("a", JobStatus.FAILED, ports, expect={JobStatus.SUBMITTED}, error={"code": "x", "message": "y"})
+    assert ended["status"] == "FAILED" and not ended.get("event_published")  # to publish (the outbox)
+    assert counters(ports)[0] == 0  # the slot went back with the status, before any publish
+    assert submit_job(job("b"), delivery_id="m-b", ports=ports)["status"] == "SUBMITTED"
+    # the reconciler publishes what was left unpublished once EventBridge answers again
+    events.failing = False
+    assert reconcile(ports)["republished"] == 1
+    assert [e["job_id"] for e in events.published] == ["a"] and ports.jobs.get("a")["event_published"]
+
+
+def test_finding_01_an_event_of_1000_outputs_points_to_result_json_and_fits_in_eventbridge() -> None:
+    outputs = [{"uri": f"s3://out/jobs/z/member-{i:04d}.png", "key": f"jobs/z/member-{i:04d}.png", "bytes": 10,
+                "content_type": "image/png", "sha256": "0" * 64, "unpacked_from": "archive.zip"} for i in range(1000)]
+    record = {"job_id": "z", "status": "SUCCEEDED", "outputs": outputs, "manifest_uri": "s3://out/jobs/z/result.json"}
+    detail = job_event_detail(record)
+    assert len(json.dumps(detail).encode()) < 256 * 1024
+    assert detail["outputs"] == [] and detail["outputs_truncated"] is True and detail["output_count"] == 1000
+    assert detail["manifest_uri"] == "s3://out/jobs/z/result.json"
+    small = job_event_detail({**record, "outputs": outputs[:2]})
+    assert len(small["outputs"]) == 2 and "outputs_truncated" not in small
+
+
+def test_finding_02_kling_3_4k_without_a_price_is_rejected_price_unknown_and_never_sent() -> None:
+    cliprise = PortProvider("cliprise")
+    ports = make(cliprise, MEDIAGEN_DAILY_CREDIT_BUDGET=500)
+    record = submit_job(job("k", KLING_4K, max_credits=10), delivery_id="m", ports=ports)
+    assert record["status"] == "REJECTED" and record["error"]["code"] == "price_unknown"
+    assert "allow_unpriced" in record["error"]["message"]
+    assert cliprise.submits == [] and counters(ports) == (0, 0)
+    # the daily budget alone needs a bound too
+    assert submit_job(job("k2", KLING_4K), delivery_id="m2", ports=ports)["error"]["code"] == "price_unknown"
+    # a job that allows it is sent, counted, charged 0 (nothing known) and its slot is counted
+    allowed = submit_job(job("k3", KLING_4K, allow_unpriced=True), delivery_id="m3", ports=ports)
+    assert allowed["status"] == "SUBMITTED" and len(cliprise.submits) == 1
+    assert ports.metrics.counts["UnpricedJobsAllowed"] == 1 and counters(ports) == (1, 0)
+
+
+def test_finding_02_an_absent_pricing_field_is_bounded_by_its_dearest_setting() -> None:
+    cliprise = PortProvider("cliprise")
+    ports = make(cliprise, MEDIAGEN_DAILY_CREDIT_BUDGET=5000)
+    bounded = {"model": "kling-3", "input": {"prompt": "a fox", "duration": "15"}}  # mode and sound left out
+    record = submit_job(job("b", bounded, max_credits=1000), delivery_id="m", ports=ports)
+    assert record["status"] == "REJECTED" and record["error"]["code"] == "over_budget"
+    assert "up to 1200" in record["error"]["message"] and cliprise.submits == []
+    sent = submit_job(job("c", bounded, max_credits=1200), delivery_id="m2", ports=ports)
+    assert sent["status"] == "SUBMITTED" and counters(ports) == (1, 1200)  # charged its bound
+
+
+def test_finding_03_a_provider_429_forever_ends_expired_honouring_retry_after() -> None:
+    cliprise = PortProvider("cliprise", submit=[RateLimited("slow down", retry_after=7)])
+    ports = make(cliprise, MEDIAGEN_MAX_WAIT_SECONDS=20, MEDIAGEN_MAX_IN_FLIGHT=2)
+    delays = []
+    for _ in range(10):
+        try:
+            record = submit_job(job("r"), delivery_id="m", ports=ports)
+            break
+        except RetryLater as exc:
+            assert exc.resend and exc.code == "rate_limited"
+            delays.append(exc.delay_seconds)
+            ports.clock.now += exc.delay_seconds  # type: ignore[attr-defined]
+    assert delays == [7, 7] and record["status"] == "EXPIRED"  # the third 429 would wait past 20 s
+    assert record["error"]["code"] == "waited_too_long" and counters(ports) == (0, 0)
+    assert len(cliprise.submits) == 3
+
+
+def test_finding_04_every_retried_attempt_is_charged_and_the_budget_applies_to_it() -> None:
+    cliprise = PortProvider("cliprise", submit=[AmbiguousSubmit("read timeout"), Submitted("t-2")])
+    ports = make(cliprise, MEDIAGEN_DAILY_CREDIT_BUDGET=2 * PRICE)
+    with pytest.raises(RetryLater):
+        submit_job(job("u", retry_unknown_outcome=True), delivery_id="m", ports=ports)
+    assert counters(ports) == (0, PRICE)  # the ambiguous attempt stays charged; its slot went back
+    record = submit_job(job("u", retry_unknown_outcome=True), delivery_id="m", ports=ports)
+    assert record["status"] == "SUBMITTED" and record["credits_charged"] == 2 * PRICE == counters(ports)[1]
+    assert [a["outcome"] for a in record["attempts"]] == ["unknown", "accepted"]
+    # the budget is now spent: a third attempt of another job is refused before anything is sent
+    cliprise.submit_script = [AmbiguousSubmit("read timeout")]
+    over = submit_job(job("v"), delivery_id="m2", ports=ports)
+    assert over["error"]["code"] == "over_daily_budget" and len(cliprise.submits) == 2
+
+
+def test_a_job_refused_for_insufficient_credits_falls_back_to_clipia_with_its_own_key_and_counters() -> None:
+    cliprise = PortProvider("cliprise", submit=[InsufficientCredits("no credits", http_status=402)])
+    clipia = PortProvider("clipia", native_idempotency=True, submit=[Submitted("req-9", cost=12)])
+    ports = make(cliprise, clipia, MEDIAGEN_MAX_IN_FLIGHT=1)
+    record = submit_job(job("f", fallbacks=[{"provider": "clipia", "request": CLIPIA}]), delivery_id="m", ports=ports)
+    assert record["status"] == "SUBMITTED" and record["provider"] == "clipia" and record["provider_task_id"] == "req-9"
+    assert [(a["provider"], a["outcome"], a["credits"]) for a in record["attempts"]] == [
+        ("cliprise", "refused", 0), ("clipia", "accepted", 12)]
+    (body, key, _), = clipia.submits
+    assert body == CLIPIA and key == idempotency_key("clipia", "f")
+    assert counters(ports) == (0, 0) and counters(ports, "clipia") == (1, 12)
+    (state,) = ports.executions.started.values()  # type: ignore[union-attr]
+    assert state["provider"] == "clipia" and state["provider_task_id"] == "req-9"
+    ended = _terminal("f", JobStatus.SUCCEEDED, ports, expect={JobStatus.SUBMITTED})
+    assert ended["event_published"] and ports.events.published[-1]["provider"] == "clipia"  # type: ignore[attr-defined]
+
+
+def test_an_ambiguous_submit_never_falls_back() -> None:
+    cliprise = PortProvider("cliprise", submit=[AmbiguousSubmit("read timeout")])
+    clipia = PortProvider("clipia", native_idempotency=True)
+    ports = make(cliprise, clipia)
+    record = submit_job(job("g", fallbacks=[{"provider": "clipia", "request": CLIPIA}]), delivery_id="m", ports=ports)
+    assert record["status"] == "OUTCOME_UNKNOWN" and clipia.submits == []
+    assert counters(ports) == (0, PRICE)  # may have been charged: the charge stays
+
+
+def test_a_fallback_request_is_checked_with_its_providers_catalog_when_the_job_is_accepted() -> None:
+    ports = make()
+    bad = {"model": "nano-banana-2", "input": {}}
+    record = submit_job(job("h", fallbacks=[{"provider": "clipia", "request": bad}]), delivery_id="m", ports=ports)
+    assert record["status"] == "REJECTED" and record["error"]["code"] == "invalid_request"
+    assert any(p["field"].startswith("fallbacks[0].request.") for p in record["error"]["problems"])
+
+
+def test_the_reconciler_corrects_a_drifted_counter_and_expires_a_job_whose_message_was_lost() -> None:
+    ports = make(MEDIAGEN_MAX_WAIT_SECONDS=60)
+    assert submit_job(job("a"), delivery_id="m", ports=ports)["status"] == "SUBMITTED"
+    ports.jobs.set_counter(in_flight_key("cliprise"), 5)  # e.g. a hand edit, or a bug: the records disagree
+    ports.jobs.create({"job_id": "lost", "status": "RECEIVED", "model": "nano-banana"})  # its message is gone
+    ports.clock.now += 60 + 900 + 1  # type: ignore[attr-defined]
+    result = reconcile(ports)
+    assert result["drifted"] == {in_flight_key("cliprise"): [5, 1]} and counters(ports)[0] == 1
+    assert result["expired"] == 1 and ports.jobs.get("lost")["status"] == "EXPIRED"
+    assert ports.metrics.counts["CounterDrift"] == 1
+    assert reconcile(ports)["drifted"] == {}  # once corrected it stays so
