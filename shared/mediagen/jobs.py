@@ -338,7 +338,7 @@ class CheckedJob:
 
 
 def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catalog: Catalog | None = None,
-              budget_set: bool = False) -> CheckedJob:
+              budget_set: bool = False, providers: frozenset[str] | None = None) -> CheckedJob:
     """Validate a job document: the envelope, its request (and every fallback's) against its provider's
     catalog, and its cost against ``max_credits`` (see :func:`price_problem`).
 
@@ -346,6 +346,8 @@ def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catal
         catalog: the Cliprise catalog to use (default: :func:`mediagen.catalog.catalog_for`); other providers'
             requests are checked with ``catalog_for(provider)``.
         budget_set: a daily budget applies (then a job whose cost cannot be bounded is refused too).
+        providers: the providers this deployment offers (``MEDIAGEN_PROVIDERS``); a job naming another one, as
+            its provider or a fallback's, is refused with code ``provider_not_configured``. None: not checked.
 
     The one check every channel runs (queue, HTTP API, S3 intake, CLI). Never raises for bad input: the
     problems are in ``error`` (``{"code", "message", "problems"?}``).
@@ -357,6 +359,17 @@ def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catal
         return CheckedJob(parsed.job_id, parsed.model, parsed.metadata, None, InvalidJob(parsed.problems).to_dict())
     job = parsed.job
     problems: list[dict[str, Any]] = []
+    if providers is not None:
+        off = [("provider" if index == 0 else f"fallbacks[{index - 1}].provider", job.attempt(index)[0])
+               for index in range(len(job.fallbacks) + 1) if job.attempt(index)[0] not in providers]
+        if off:
+            offered = ", ".join(sorted(providers)) or "none"
+            return CheckedJob(job.job_id, job.model, job.metadata, job, {
+                "code": "provider_not_configured",
+                "message": f"this deployment does not offer {', '.join(sorted({name for _, name in off}))} "
+                           f"(it offers: {offered})",
+                "problems": [{"field": field, "message": f"{name!r} is not configured in this deployment; "
+                                                         f"allowed: {offered}"} for field, name in off]})
     for index in range(len(job.fallbacks) + 1):
         provider, request = job.attempt(index)
         where = "" if index == 0 else f"fallbacks[{index - 1}].request."

@@ -300,3 +300,26 @@ def test_a_manifest_report_lists_every_line_and_is_completed_when_the_last_job_e
     assert isinstance(ports.outputs, MemoryOutputStore)
     final = json.loads(ports.outputs.objects["reports/jobs/team/batch/report.json"])
     assert final["complete"] and final["counts"] == {"CANCELLED": 2, "REJECTED": 1}
+
+
+def test_a_job_naming_a_provider_the_deployment_does_not_offer_is_refused_before_anything_is_recorded_or_sent() -> None:
+    """MEDIAGEN_PROVIDERS (set by the construct) says which providers exist here: a Clipia job -- or a Cliprise job
+    with a Clipia fallback -- on a Cliprise-only deployment is refused at accept (400, nothing recorded) and at
+    submit (REJECTED provider_not_configured, no provider call)."""
+    from mediagen.steps.accept import JobRefused, accept_job
+
+    fallback = {**job("fb-1"), "fallbacks": [{"provider": "clipia", "request": {
+        "model": "nano-banana-2", "input": {"prompt": "a lighthouse"}}}]}
+    ports = make_ports(MEDIAGEN_PROVIDERS="cliprise")
+    with pytest.raises(JobRefused) as refused:
+        accept_job(json.dumps(fallback), fallback_job_id="x", ports=ports, source={"channel": "api"})
+    assert refused.value.error["code"] == "provider_not_configured"
+    assert refused.value.error["problems"][0]["field"] == "fallbacks[0].provider"
+    assert ports.jobs.get("fb-1") is None  # type: ignore[union-attr]
+
+    record = submit_job(json.dumps(fallback), delivery_id="m-fb", ports=ports)
+    assert record["status"] == "REJECTED" and record["error"]["code"] == "provider_not_configured"
+    assert ports.executions.started == {}  # type: ignore[union-attr]
+
+    offered = make_ports(MEDIAGEN_PROVIDERS="cliprise,clipia")
+    assert submit_job(json.dumps(fallback), delivery_id="m-fb", ports=offered)["status"] == "SUBMITTED"

@@ -182,6 +182,8 @@ class EmbeddedStack(StackQueries):
             "MEDIAGEN_INBOX_RULES": self.inbox_rules(),
             **({} if self.real_api else {"MEDIAGEN_CLIPRISE_BASE_URL": self.emulator.base_url}),
             **clipia_env,
+            # The providers the embedded deployment offers (the template offers Cliprise only by default).
+            "MEDIAGEN_PROVIDERS": "cliprise,clipia" if clipia_env else "cliprise",
             **self.extra_env,
         })
         # The pipeline reads the keys and the signing secret from their secrets, as deployed.

@@ -15,6 +15,7 @@ from mediagen.steps.core import (
     _log,
     _new_record,
     _reject,
+    offered_providers,
 )
 
 
@@ -85,7 +86,9 @@ def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, port
     """
     from mediagen.principals import channel_owner, owner_of
 
-    checked = check_job(body, fallback_job_id=fallback_job_id, catalog=ports.catalog())
+    checked = check_job(body, fallback_job_id=fallback_job_id, catalog=ports.catalog(),
+                        budget_set=bool(ports.settings.daily_credit_budget),
+                        providers=offered_providers(ports.settings))
     if checked.job is not None and prefix_base:
         checked.job = _with_prefix(checked.job, prefix_base)
     if checked.error is not None or checked.job is None:

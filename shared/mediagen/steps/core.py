@@ -106,6 +106,17 @@ def provider_catalog(ports: Ports, provider: str) -> ProviderCatalog:
     return catalog_for(provider)
 
 
+def offered_providers(settings: Settings) -> frozenset[str] | None:
+    """The providers a job may name in this deployment (``MEDIAGEN_PROVIDERS``, which the construct sets on every
+    function that accepts jobs), or None when the variable is unset (then the step does not check; a provider
+    without a key fails when its port is built)."""
+    if not settings.providers.strip():
+        return None
+    from mediagen.wiring import configured_providers
+
+    return configured_providers(settings)
+
+
 def _default_catalog() -> Catalog:
     from mediagen.catalog import get_catalog
 

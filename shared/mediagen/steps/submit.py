@@ -28,6 +28,7 @@ from mediagen.steps.core import (
     _publish,
     _reject,
     _terminal,
+    offered_providers,
     provider_catalog,
 )
 from mediagen.steps.poll import first_wait_seconds
@@ -50,7 +51,8 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
         RetryLater: nothing was sent and nothing spent; deliver the message again later.
     """
     checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", catalog=ports.catalog(),
-                        budget_set=bool(ports.settings.daily_credit_budget))
+                        budget_set=bool(ports.settings.daily_credit_budget),
+                        providers=offered_providers(ports.settings))
     if checked.error is not None or checked.job is None:
         return _reject(checked, ports=ports)
     job = checked.job
