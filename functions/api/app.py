@@ -11,7 +11,7 @@ from mediagen.api import handle
 from mediagen.observability import get_logger, get_metrics, get_tracer
 
 logger = get_logger()
-tracer = get_tracer()
+tracer = get_tracer("api")
 metrics = get_metrics()
 
 

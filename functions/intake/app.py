@@ -18,7 +18,7 @@ from mediagen.observability import get_logger, get_metrics, get_tracer
 from mediagen.wiring import ports
 
 logger = get_logger()
-tracer = get_tracer()
+tracer = get_tracer("intake")
 metrics = get_metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -21,7 +21,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]], function: str) -> Handler:
     """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.steps);
     ``function`` names the Lambda function (its required settings are checked on first use)."""
-    logger, tracer, metrics = get_logger(), get_tracer(), get_metrics()
+    logger, tracer, metrics = get_logger(), get_tracer(function), get_metrics()
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler(capture_response=False)

@@ -12,6 +12,15 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE = "mediagen"
+#: The functions that call a provider over HTTP (httpx): only their tracer patches httpx, so the others never
+#: import it at cold start.
+PROVIDER_CALLERS = frozenset({"submit", "poll", "persist"})
+
+
+def service_name() -> str:
+    """``POWERTOOLS_SERVICE_NAME`` (the construct sets ``mediagen-<stage>``), else ``mediagen``: logs, traces and
+    metrics of one stage carry the same name."""
+    return os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)
 
 
 @lru_cache(maxsize=1)
@@ -19,18 +28,20 @@ def get_logger() -> Logger:
     """The service logger (structured JSON), with :class:`RedactingFilter` installed."""
     from aws_lambda_powertools import Logger
 
-    logger = Logger(service=SERVICE)
+    logger = Logger(service=service_name())
     logger.addFilter(RedactingFilter())
     return logger
 
 
-@lru_cache(maxsize=1)
-def get_tracer() -> Tracer:
+@lru_cache(maxsize=None)
+def get_tracer(function: str = "") -> Tracer:
+    """The X-Ray tracer of ``function``: it patches botocore, and httpx only in :data:`PROVIDER_CALLERS`
+    (patching every library X-Ray knows, or httpx where no provider is called, costs cold-start time for
+    nothing: X-Ray's httpx patch imports httpx)."""
     from aws_lambda_powertools import Tracer
 
-    # Patch only what the pipeline calls (AWS and Cliprise): patching every library X-Ray knows costs
-    # cold-start time for nothing.
-    return Tracer(service=SERVICE, patch_modules=("botocore", "httpx"))
+    modules = ("botocore", "httpx") if function in PROVIDER_CALLERS else ("botocore",)
+    return Tracer(service=service_name(), patch_modules=modules)
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +54,7 @@ def get_metrics() -> Metrics:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     # Namespace and service come from POWERTOOLS_METRICS_NAMESPACE / POWERTOOLS_SERVICE_NAME (set per stage by
     # the CDK construct), defaulting to MediaGen / mediagen.
-    return Metrics(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+    return Metrics(service=service_name(),
                    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MediaGen"))
 
 
