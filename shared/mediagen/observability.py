@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 from mediagen.redact import RedactingFilter
@@ -33,7 +33,7 @@ def get_logger() -> Logger:
     return logger
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_tracer(function: str = "") -> Tracer:
     """The X-Ray tracer of ``function``: it patches botocore, and httpx only in :data:`PROVIDER_CALLERS`
     (patching every library X-Ray knows, or httpx where no provider is called, costs cold-start time for
