@@ -9,8 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediagen.api import handle
 from mediagen.observability import get_logger, get_metrics, get_tracer
+from mediagen.settings import check_at_cold_start
 
 logger = get_logger()
+check_at_cold_start("api")  # a missing variable fails the init, naming it
 tracer = get_tracer("api")
 metrics = get_metrics()
 

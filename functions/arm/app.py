@@ -7,9 +7,11 @@ from typing import Any
 
 from mediagen.completion import arm_wakeup
 from mediagen.observability import get_logger
+from mediagen.settings import check_at_cold_start
 from mediagen.wiring import completion_ports
 
 logger = get_logger()
+check_at_cold_start("arm")  # a missing variable fails the init, naming it
 
 
 @logger.inject_lambda_context

@@ -23,9 +23,11 @@ from typing import Any
 from mediagen.completion import WebhookRefused, receive_callback
 from mediagen.observability import get_logger
 from mediagen.provider.port import SupportsWebhooks, WebhookEvent
+from mediagen.settings import check_at_cold_start
 from mediagen.wiring import completion_ports
 
 logger = get_logger()
+check_at_cold_start("callback")  # a missing variable fails the init, naming it
 ACCEPTED = {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": '{"received":true}'}
 REFUSED = {"statusCode": 401, "headers": {"content-type": "application/json"}, "body": '{"message":"Unauthorized"}'}
 

@@ -15,9 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediagen.intake import InboxRule, ManifestLedger, S3Objects, handle_message, load_rules
 from mediagen.observability import get_logger, get_metrics, get_tracer
+from mediagen.settings import check_at_cold_start
 from mediagen.wiring import ports
 
 logger = get_logger()
+check_at_cold_start("intake")  # a missing variable fails the init, naming it
 tracer = get_tracer("intake")
 metrics = get_metrics()
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -21,11 +21,13 @@ from typing import Any
 
 from mediagen.observability import get_logger, get_metrics, get_tracer
 from mediagen.queue import put_back
+from mediagen.settings import check_at_cold_start
 from mediagen.steps.core import RetryLater
 from mediagen.steps.submit import submit_job
 from mediagen.wiring import ports
 
 logger = get_logger()
+check_at_cold_start("submit")  # a missing variable fails the init, naming it
 tracer = get_tracer("submit")
 metrics = get_metrics()
 #: One thread per record of the largest SQS batch (asyncio's default pool has only cpu_count + 4 threads).

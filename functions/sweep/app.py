@@ -12,21 +12,21 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mediagen.errors import ConfigurationError
 from mediagen.intake import sweep_stale_received
 from mediagen.observability import get_logger
+from mediagen.settings import check_at_cold_start
 from mediagen.wiring import ports
 
 logger = get_logger()
+check_at_cold_start("sweep")  # a missing variable fails the init, naming it
 #: A RECEIVED job younger than this is left alone (well past a queue send's retries).
 OLDER_THAN_SECONDS = 900
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    p = ports()
-    if not p.settings.job_table or p.jobs_queue is None:
-        raise ConfigurationError("the sweep function needs MEDIAGEN_TASK_TABLE and MEDIAGEN_JOBS_QUEUE_URL")
+    p = ports("sweep")  # checked: MEDIAGEN_TASK_TABLE and MEDIAGEN_JOBS_QUEUE_URL (mediagen.settings.REQUIRED)
+    assert p.jobs_queue is not None
     older_than = float((event or {}).get("older_than_seconds", OLDER_THAN_SECONDS))
     swept = sweep_stale_received(p.jobs, p.jobs_queue, older_than)
     return {"re_enqueued": len(swept)}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mediagen.observability import get_logger, get_metrics, get_tracer
+from mediagen.settings import check_at_cold_start
 from mediagen.wiring import ports
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def step_handler(logic: Callable[[dict[str, Any], Ports], dict[str, Any]], function: str) -> Handler:
     """A Lambda handler for a Step Functions task whose payload is the job's state (see mediagen.steps);
     ``function`` names the Lambda function (its required settings are checked on first use)."""
+    check_at_cold_start(function)
     logger, tracer, metrics = get_logger(), get_tracer(function), get_metrics()
 
     @logger.inject_lambda_context

@@ -152,6 +152,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "api": (_TABLE, _BUS, _BUCKET, _QUEUE),
     "intake": (_TABLE, _BUS, _BUCKET, _QUEUE, "MEDIAGEN_INTAKE_BUCKET"),
     "reconcile": (_TABLE, _BUS),
+    "sweep": (_TABLE, _QUEUE),
 }
 
 
@@ -176,3 +177,16 @@ def settings_for(function: str, environ: Mapping[str, str] | None = None) -> Set
 def get_settings(function: str | None = None) -> Settings:
     """The process-wide settings, read once (per Lambda container); checked for ``function`` when given."""
     return Settings.from_env() if function is None else settings_for(function)
+
+
+def check_at_cold_start(function: str) -> None:
+    """Inside Lambda (``AWS_LAMBDA_FUNCTION_NAME`` is set), read and check ``function``'s settings while the
+    container starts: a missing variable fails the function's init with its name (Lambda reports it on the
+    invocation), never a job. Elsewhere (the embedded stack imports the handlers before it sets their
+    environment; tests) nothing happens here and the check runs on first use.
+
+    Raises:
+        ConfigurationError: a variable ``function`` needs is missing or empty (names each one).
+    """
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        get_settings(function)

@@ -37,7 +37,7 @@ UNSAFE_CHARS = ("\x1b", "\r", "\x07", "\u202e", "\x9b")
 
 
 @pytest.mark.parametrize("job_id", [".", ".."])
-def test_finding_9_job_ids_dot_and_dotdot_are_refused(job_id: str) -> None:
+def test_finding_09_job_ids_dot_and_dotdot_are_refused(job_id: str) -> None:
     parsed = parse_job({"job_id": job_id, "request": REQUEST}, fallback_job_id="msg-1")
     assert parsed.job is None and parsed.job_id == "msg-1"
     assert parsed.problems == [{"field": "job_id",
@@ -45,7 +45,7 @@ def test_finding_9_job_ids_dot_and_dotdot_are_refused(job_id: str) -> None:
 
 
 @pytest.mark.parametrize("prefix", [".", "..", "./", "../", "a/./b/", "a/.", "a/../b", "./results/"])
-def test_finding_9_output_prefixes_with_dot_segments_are_refused(prefix: str) -> None:
+def test_finding_09_output_prefixes_with_dot_segments_are_refused(prefix: str) -> None:
     parsed = parse_job({"job_id": "j-1", "request": REQUEST, "output": {"prefix": prefix}}, fallback_job_id="m")
     assert parsed.job is None
     assert [p["field"] for p in parsed.problems] == ["output.prefix"]
@@ -54,7 +54,7 @@ def test_finding_9_output_prefixes_with_dot_segments_are_refused(prefix: str) ->
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="./a", max_size=8), st.text(alphabet="./a", min_size=1, max_size=4))
-def test_finding_9_no_accepted_prefix_and_job_id_make_a_dot_segment(prefix: str, job_id: str) -> None:
+def test_finding_09_no_accepted_prefix_and_job_id_make_a_dot_segment(prefix: str, job_id: str) -> None:
     parsed = parse_job({"job_id": job_id, "request": REQUEST, "output": {"prefix": prefix}}, fallback_job_id="m")
     if parsed.job is not None:
         key = f"{parsed.job.output_prefix}{parsed.job.job_id}/output.png"
@@ -63,12 +63,12 @@ def test_finding_9_no_accepted_prefix_and_job_id_make_a_dot_segment(prefix: str,
 
 @pytest.mark.parametrize("parts", [("..",), ("../x",), ("a/../../b",), ("/etc/passwd",), ("a\\..\\b",), (".",),
                                    ("a/./b",), ("",), ("x\0y",), ("j-1", ".."), ("..", "x")])
-def test_finding_9_safe_join_refuses_every_escape(tmp_path: Path, parts: tuple[str, ...]) -> None:
+def test_finding_09_safe_join_refuses_every_escape(tmp_path: Path, parts: tuple[str, ...]) -> None:
     with pytest.raises(UnsafePath, match="refusing to write"):
         safe_join(tmp_path, *parts)
 
 
-def test_finding_9_safe_join_follows_symbolic_links_and_refuses_those_leading_out(tmp_path: Path) -> None:
+def test_finding_09_safe_join_follows_symbolic_links_and_refuses_those_leading_out(tmp_path: Path) -> None:
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
@@ -97,7 +97,7 @@ def _target(objects: dict[str, bytes]) -> Target:
     return Target(sqs=None, dynamodb=None, s3=_S3(objects), queue_url="", table="t", bucket="b")
 
 
-def test_finding_9_submit_wait_downloads_cannot_leave_the_output_folder(tmp_path: Path) -> None:
+def test_finding_09_submit_wait_downloads_cannot_leave_the_output_folder(tmp_path: Path) -> None:
     dest = tmp_path / "out"
     good = {"job_id": "j-1", "outputs": [{"key": "j-1/output.png"}, {"key": "j-1/files/a.png"}],
             "manifest_uri": "s3://b/j-1/result.json"}

@@ -141,3 +141,22 @@ def test_the_callback_gets_the_webhook_secrets_without_any_api_key() -> None:
         clipia_webhook_secrets(Settings.from_env({}))
     with pytest.raises(ConfigurationError):  # a readable placeholder never verifies a delivery
         clipia_webhook_secrets(Settings.from_env({"CLIPIA_WEBHOOK_SECRETS": "REPLACE_ME_WITH_THE_SECRET"}))
+
+
+@pytest.mark.parametrize("handler", ["poll", "submit", "api", "callback", "sweep"])
+def test_a_missing_variable_fails_the_lambda_init_naming_it(handler: str) -> None:
+    """Inside Lambda the handler module checks its settings when the container starts: an init without
+    MEDIAGEN_TASK_TABLE fails with that name (not a job later, nor a write to a plausible default table)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAGEN_")}
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": f"mediagen-{handler}", "AWS_DEFAULT_REGION": "eu-west-1",
+                "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'shared'}", "POWERTOOLS_TRACE_DISABLED": "1"})
+    done = subprocess.run([sys.executable, "-c", f"import functions.{handler}.app"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "ConfigurationError" in done.stderr and "MEDIAGEN_TASK_TABLE" in done.stderr
