@@ -342,9 +342,9 @@ def test_every_function_logs_to_its_own_group_kept_one_month(
 
 
 def test_every_log_group_has_a_retention_and_outlives_the_stack(resources: dict[str, dict[str, Any]]) -> None:
-    """Functions (9), state machine executions (1), callback and jobs API access logs (2): none kept forever."""
+    """Functions (10), state machine executions (1), callback and jobs API access logs (2): none kept forever."""
     groups = _of_type(resources, "AWS::Logs::LogGroup")
-    assert len(groups) == 12
+    assert len(groups) == 13
     for logical_id, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == 30, logical_id
         assert group["DeletionPolicy"] == "Retain", logical_id

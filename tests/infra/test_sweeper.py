@@ -31,7 +31,8 @@ def test_a_rule_runs_the_sweep_function_every_15_minutes_with_its_minimum_age(
     sweep_id, props = _sweep(resources)
     assert props["Handler"] == "functions.sweep.app.lambda_handler" and props["Timeout"] == 120
     (rule,) = [r["Properties"] for r in _of_type(resources, "AWS::Events::Rule").values()
-               if r["Properties"].get("ScheduleExpression")]
+               if r["Properties"].get("ScheduleExpression")
+               and r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [sweep_id, "Arn"]}]
     assert rule["ScheduleExpression"] == "rate(15 minutes)" and rule["State"] == "ENABLED"
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [sweep_id, "Arn"]}
@@ -65,7 +66,8 @@ def test_the_sweep_role_may_scan_read_and_mark_jobs_and_send_to_the_jobs_queue_o
     assert all("JobsQueue" in r and "Dlq" not in r for r in by_action["sqs:SendMessage"])
     assert set(by_action) - dynamodb - {"sqs:SendMessage"} == {
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-    # No other role may Scan the job table.
+    # No other role may Scan the job table but the reconciler's (the other scheduled reader).
     scanners = [lid for lid, p in _of_type(resources, "AWS::IAM::Policy").items()
                 if "dynamodb:Scan" in json.dumps(p["Properties"]["PolicyDocument"])]
-    assert len(scanners) == 1 and {"Ref": role_id} in resources[scanners[0]]["Properties"]["Roles"]
+    assert len(scanners) == 2 and any({"Ref": role_id} in resources[s]["Properties"]["Roles"] for s in scanners)
+    assert [s for s in scanners if "Sweep" not in s][0].startswith("PipelineReconcile")

@@ -45,7 +45,10 @@ def test_run_local_under_aws_faults_still_ends_every_job_once_and_counts_the_fau
     assert [r["status"] for r in per_job] == ["SUCCEEDED"] * 6
     assert summary["summary"]["max_generate_accepted_per_job"] == 1
     assert summary["summary"]["fault_seed"] == 3
-    assert summary["summary"]["injected_faults"]["events:PutEvents"]["throttle"] >= 1, summary
+    # Which calls draw a fault depends on how the worker threads interleave; that some did, and were absorbed,
+    # does not (tests/unit/test_local_faults.py checks each kind on its own).
+    injected = summary["summary"]["injected_faults"]
+    assert sum(n for kinds in injected.values() for n in kinds.values()) >= 1, summary
 
 
 def test_a_sentinel_api_key_never_appears_in_run_local_output(tmp_path: Path, synthesized_template: Path) -> None:
