@@ -9,6 +9,7 @@ context key                 effect (default)
 ``alarm_topic_arn``        notify this existing SNS topic instead of creating one (a created topic)
 ``daily_credit_budget``    credits per UTC day, and the budget alarm at 80 % (unlimited)
 ``max_jobs_in_flight``     jobs at the provider at once (unlimited)
+``clipia_daily_credit_budget``, ``clipia_max_jobs_in_flight``  the same two limits for Clipia, in its credits
 ``submit_max_concurrency`` concurrent submit invocations, 2-1000 (no cap)
 ``architecture``           ``arm64`` or ``x86_64`` (``arm64``)
 ``log_retention_days``     one of CloudWatch's retention values: 1, 3, 5, 7, 14, 30, 60, 90, ... (30)
@@ -172,7 +173,8 @@ def props_from_context(scope: Construct) -> MediaGenPipelineProps:
         ValueError: a context value is malformed (the message names the key).
     """
     options: dict[str, Any] = {}
-    for key in ("daily_credit_budget", "max_jobs_in_flight", "submit_max_concurrency"):
+    for key in ("daily_credit_budget", "max_jobs_in_flight", "clipia_daily_credit_budget", "clipia_max_jobs_in_flight",
+                "submit_max_concurrency"):
         number = _positive_int(scope, key)
         if number is not None:
             options[key] = number

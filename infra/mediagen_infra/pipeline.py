@@ -84,6 +84,8 @@ from .props import (
     ENV_API_KEY_SECRET_ID,
     ENV_CALLBACK_BASE_URL,
     ENV_CLIPIA_API_KEY_SECRET_ID,
+    ENV_CLIPIA_DAILY_CREDIT_BUDGET,
+    ENV_CLIPIA_MAX_IN_FLIGHT,
     ENV_CLIPIA_WEBHOOK_SECRET_ID,
     ENV_DAILY_CREDIT_BUDGET,
     ENV_EVENT_BUS,
@@ -206,6 +208,10 @@ class MediaGenPipeline(Construct):
         outputs_env = {ENV_OUTPUTS_BUCKET: self.outputs_bucket.bucket_name}
         queue_env = {ENV_JOBS_QUEUE_URL: self.jobs_queue.queue_url}
         budget_env = {ENV_DAILY_CREDIT_BUDGET: str(props.daily_credit_budget)} if props.daily_credit_budget else {}
+        # Clipia's own limits (its credits are not Cliprise's), when given.
+        budget_env |= {name: str(value) for name, value in (
+            (ENV_CLIPIA_DAILY_CREDIT_BUDGET, props.clipia_daily_credit_budget),
+            (ENV_CLIPIA_MAX_IN_FLIGHT, props.clipia_max_jobs_in_flight)) if value}
 
         poll = self._function(POLL, {**common_env, **secret_env, **in_flight_env})
         persist = self._function(PERSIST, {**common_env, **secret_env, **in_flight_env, **outputs_env})

@@ -40,6 +40,9 @@ ENV_API_KEY_SECRET_ID = "MEDIAGEN_API_KEY_SECRET_ID"  # noqa: S105 -- a variable
 ENV_CALLBACK_BASE_URL = "MEDIAGEN_CALLBACK_BASE_URL"
 ENV_DAILY_CREDIT_BUDGET = "MEDIAGEN_DAILY_CREDIT_BUDGET"
 ENV_MAX_IN_FLIGHT = "MEDIAGEN_MAX_IN_FLIGHT"
+#: Clipia's own spend limits (its credits are not Cliprise's); the two above are Cliprise's.
+ENV_CLIPIA_DAILY_CREDIT_BUDGET = "MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET"
+ENV_CLIPIA_MAX_IN_FLIGHT = "MEDIAGEN_CLIPIA_MAX_IN_FLIGHT"
 ENV_JOBS_QUEUE_URL = "MEDIAGEN_JOBS_QUEUE_URL"
 ENV_INTAKE_BUCKET = "MEDIAGEN_INTAKE_BUCKET"
 #: JSON array of :meth:`InboxRule.to_json` objects, read by the intake function.
@@ -59,7 +62,8 @@ OPERATOR_PRINCIPAL_PATTERN = re.compile(
 #: Variables the construct sets itself; ``extra_environment`` may not override them.
 RESERVED_ENVIRONMENT: frozenset[str] = frozenset({
     ENV_TASK_TABLE, ENV_OUTPUTS_BUCKET, ENV_EVENT_BUS, ENV_STATE_MACHINE_ARN, ENV_API_KEY_SECRET_ID,
-    ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT, ENV_JOBS_QUEUE_URL, ENV_INTAKE_BUCKET,
+    ENV_CALLBACK_BASE_URL, ENV_DAILY_CREDIT_BUDGET, ENV_MAX_IN_FLIGHT, ENV_CLIPIA_DAILY_CREDIT_BUDGET,
+    ENV_CLIPIA_MAX_IN_FLIGHT, ENV_JOBS_QUEUE_URL, ENV_INTAKE_BUCKET,
     ENV_INBOX_RULES,
     ENV_INPUT_ALLOW,
     ENV_CLIPIA_API_KEY_SECRET_ID, ENV_CLIPIA_WEBHOOK_SECRET_ID, ENV_PROVIDERS,
@@ -110,6 +114,8 @@ class MediaGenPipelineProps:
             a job that does not fit is rejected before anything is spent. ``None``: unlimited, no budget alarm.
         max_jobs_in_flight: jobs at the provider at once (``MEDIAGEN_MAX_IN_FLIGHT``); extra jobs wait in the
             queue. ``None``: unlimited.
+        clipia_daily_credit_budget, clipia_max_jobs_in_flight: the same two limits for Clipia, in Clipia's credits
+            (``MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET``, ``MEDIAGEN_CLIPIA_MAX_IN_FLIGHT``); ``None``: no limit.
         budget_alarm_fraction: share of ``daily_credit_budget`` at which the budget alarm fires (0-1].
         inbox_rules: S3 inbox rules (see :class:`.InboxRule`): one intake bucket notification per rule, and the
             intake function's ``MEDIAGEN_INBOX_RULES``. Prefixes may not be equal or nested (S3 refuses
@@ -170,6 +176,8 @@ class MediaGenPipelineProps:
     submit_max_concurrency: int | None = None
     daily_credit_budget: int | None = None
     max_jobs_in_flight: int | None = None
+    clipia_daily_credit_budget: int | None = None
+    clipia_max_jobs_in_flight: int | None = None
     budget_alarm_fraction: float = 0.8
     inbox_rules: Sequence[InboxRule] = ()
     input_allow: Sequence[str] | None = None
@@ -227,7 +235,8 @@ class MediaGenPipelineProps:
             seconds = getattr(self, name).to_seconds()
             if not _SQS_MIN_RETENTION_S <= seconds <= _SQS_MAX_RETENTION_S:
                 raise ValueError(f"{name} must be between 1 minute and 14 days")
-        for name in ("daily_credit_budget", "max_jobs_in_flight"):
+        for name in ("daily_credit_budget", "max_jobs_in_flight", "clipia_daily_credit_budget",
+                     "clipia_max_jobs_in_flight"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (None means unlimited)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -338,14 +339,16 @@ class CheckedJob:
 
 
 def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catalog: Catalog | None = None,
-              budget_set: bool = False, providers: frozenset[str] | None = None) -> CheckedJob:
+              budget_set: bool | Callable[[str], bool] = False,
+              providers: frozenset[str] | None = None) -> CheckedJob:
     """Validate a job document: the envelope, its request (and every fallback's) against its provider's
     catalog, and its cost against ``max_credits`` (see :func:`price_problem`).
 
     Args:
         catalog: the Cliprise catalog to use (default: :func:`mediagen.catalog.catalog_for`); other providers'
             requests are checked with ``catalog_for(provider)``.
-        budget_set: a daily budget applies (then a job whose cost cannot be bounded is refused too).
+        budget_set: a daily budget applies (then a job whose cost cannot be bounded is refused too); or a
+            function telling it for the job's provider (each provider has its own budget).
         providers: the providers this deployment offers (``MEDIAGEN_PROVIDERS``); a job naming another one, as
             its provider or a fallback's, is refused with code ``provider_not_configured``. None: not checked.
 
@@ -381,7 +384,8 @@ def check_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, catal
     cat = attempt_catalog(job.provider, catalog)
     estimate = cat.estimate(job.request)
     bound = estimate if estimate is not None else cat.upper_bound(job.request)
-    refusal = price_problem(bound, estimate, max_credits=job.max_credits, budget_set=budget_set,
+    applies = budget_set(job.provider) if callable(budget_set) else budget_set
+    refusal = price_problem(bound, estimate, max_credits=job.max_credits, budget_set=applies,
                             allow_unpriced=job.allow_unpriced)
     if refusal is not None:
         return CheckedJob(job.job_id, job.model, job.metadata, job, refusal, estimate=estimate)

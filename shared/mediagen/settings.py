@@ -84,6 +84,9 @@ class Settings(BaseModel):
     daily_credit_budget: int = Field(0, alias="MEDIAGEN_DAILY_CREDIT_BUDGET", ge=0)
     #: Jobs that may be at the provider at once (its concurrent-job limit); extra jobs wait in the queue.
     max_in_flight: int = Field(0, alias="MEDIAGEN_MAX_IN_FLIGHT", ge=0)
+    #: Clipia's own limits (its credits are not Cliprise's): the two above apply to Cliprise.
+    clipia_daily_credit_budget: int = Field(0, alias="MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET", ge=0)
+    clipia_max_in_flight: int = Field(0, alias="MEDIAGEN_CLIPIA_MAX_IN_FLIGHT", ge=0)
     #: Seconds a job that found no free slot (or was rate limited) waits before it is delivered again.
     requeue_delay_seconds: int = Field(30, alias="MEDIAGEN_REQUEUE_DELAY_SECONDS", ge=0, le=43200)
     #: Longest a job may wait to be sent (rate limits, no free slot), from when it was recorded; then it ends
@@ -117,6 +120,17 @@ class Settings(BaseModel):
     # HTTP timeouts towards the provider.
     connect_timeout_seconds: float = Field(5.0, alias="MEDIAGEN_CONNECT_TIMEOUT_SECONDS", gt=0)
     read_timeout_seconds: float = Field(30.0, alias="MEDIAGEN_READ_TIMEOUT_SECONDS", gt=0)
+
+    def daily_budget_for(self, provider: str) -> int:
+        """The daily credit budget at ``provider``, in its own credits (0: unlimited). Credits of two providers
+        are not comparable, so each has its own: ``MEDIAGEN_DAILY_CREDIT_BUDGET`` for Cliprise,
+        ``MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET`` for Clipia."""
+        return self.clipia_daily_credit_budget if provider == "clipia" else self.daily_credit_budget
+
+    def max_in_flight_for(self, provider: str) -> int:
+        """Jobs that may be at ``provider`` at once (0: unlimited): ``MEDIAGEN_MAX_IN_FLIGHT`` for Cliprise,
+        ``MEDIAGEN_CLIPIA_MAX_IN_FLIGHT`` for Clipia."""
+        return self.clipia_max_in_flight if provider == "clipia" else self.max_in_flight
 
     def deadline_seconds(self, modality: str) -> int:
         """Seconds allowed from submit to a terminal provider status for ``image|video|audio``."""

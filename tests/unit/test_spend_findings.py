@@ -208,3 +208,22 @@ def test_the_reconciler_corrects_a_drifted_counter_and_expires_a_job_whose_messa
     assert result["expired"] == 1 and ports.jobs.get("lost")["status"] == "EXPIRED"
     assert ports.metrics.counts["CounterDrift"] == 1
     assert reconcile(ports)["drifted"] == {}  # once corrected it stays so
+
+
+def test_each_provider_has_its_own_daily_budget_and_in_flight_limit() -> None:
+    """Credits are not comparable between providers: Cliprise's limits (MEDIAGEN_DAILY_CREDIT_BUDGET,
+    MEDIAGEN_MAX_IN_FLIGHT) never apply to Clipia, whose own are MEDIAGEN_CLIPIA_*: a Clipia job over Clipia's
+    budget is refused while Cliprise's budget has room, and Cliprise's single slot does not hold Clipia back."""
+    clipia = PortProvider("clipia", native_idempotency=True, submit=[Submitted("req-1", cost=12)])
+    ports = make(clipia=clipia, MEDIAGEN_DAILY_CREDIT_BUDGET=100_000, MEDIAGEN_MAX_IN_FLIGHT=1,
+                 MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET=1_000_000, MEDIAGEN_CLIPIA_MAX_IN_FLIGHT=5)
+    assert submit_job(job("cr-1"), delivery_id="m1", ports=ports)["status"] == "SUBMITTED"  # Cliprise's only slot
+    clipia_job = json.dumps({"job_id": "cl-1", "provider": "clipia", "request": CLIPIA})
+    assert submit_job(clipia_job, delivery_id="m2", ports=ports)["status"] == "SUBMITTED"  # Clipia has its own
+    assert counters(ports)[0] == 1 and counters(ports, "clipia")[0] == 1
+
+    tight = make(clipia=PortProvider("clipia", native_idempotency=True), MEDIAGEN_DAILY_CREDIT_BUDGET=100_000,
+                 MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET=1)
+    refused = submit_job(clipia_job, delivery_id="m3", ports=tight)
+    assert refused["status"] == "REJECTED" and refused["error"]["code"] == "over_daily_budget"
+    assert counters(tight, "clipia") == (0, 0)

@@ -87,7 +87,7 @@ def accept_job(body: str | bytes | dict[str, Any], *, fallback_job_id: str, port
     from mediagen.principals import channel_owner, owner_of
 
     checked = check_job(body, fallback_job_id=fallback_job_id, catalog=ports.catalog(),
-                        budget_set=bool(ports.settings.daily_credit_budget),
+                        budget_set=lambda provider: bool(ports.settings.daily_budget_for(provider)),
                         providers=offered_providers(ports.settings))
     if checked.job is not None and prefix_base:
         checked.job = _with_prefix(checked.job, prefix_base)

@@ -51,7 +51,7 @@ def submit_job(body: str | bytes | dict[str, Any], *, delivery_id: str, ports: P
         RetryLater: nothing was sent and nothing spent; deliver the message again later.
     """
     checked = check_job(body, fallback_job_id=fallback_job_id or f"msg-{delivery_id}", catalog=ports.catalog(),
-                        budget_set=bool(ports.settings.daily_credit_budget),
+                        budget_set=lambda provider: bool(ports.settings.daily_budget_for(provider)),
                         providers=offered_providers(ports.settings))
     if checked.error is not None or checked.job is None:
         return _reject(checked, ports=ports)
@@ -129,11 +129,12 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     catalog = provider_catalog(ports, provider_name)
     estimate = catalog.estimate(request)
     bound = estimate if estimate is not None else catalog.upper_bound(request)
+    budget, max_in_flight = settings.daily_budget_for(provider_name), settings.max_in_flight_for(provider_name)
     refusal = price_problem(bound, estimate, max_credits=job.max_credits,
-                            budget_set=bool(settings.daily_credit_budget), allow_unpriced=job.allow_unpriced)
+                            budget_set=bool(budget), allow_unpriced=job.allow_unpriced)
     if refusal is not None:
         return _terminal(job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED}, error=refusal)
-    if bound is None and (job.max_credits is not None or settings.daily_credit_budget):
+    if bound is None and (job.max_credits is not None or budget):
         ports.metrics.count("UnpricedJobsAllowed")
 
     references = s3_references(request)
@@ -158,8 +159,7 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     credits, day = bound or 0, today()
     attempts = [*list(record.get("attempts") or []),
                 {"provider": provider_name, "day": day, "credits": credits, "outcome": "sending"}]
-    counters = [take_slot(provider_name, settings.max_in_flight),
-                charge(provider_name, day, credits, settings.daily_credit_budget)]
+    counters = [take_slot(provider_name, max_in_flight), charge(provider_name, day, credits, budget)]
     try:
         ports.jobs.transition(job_id, JobStatus.SUBMITTING, expect={JobStatus.RECEIVED}, if_fields={"holds_slot": None},
                               set_fields={"holds_slot": provider_name, "provider": provider_name, "charged_day": day,
@@ -171,8 +171,8 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     except CounterLimitReached as exc:
         if exc.key == in_flight_key(provider_name):
             log.info("no free in-flight slot; the job waits in the queue", job_id=job_id, provider=provider_name,
-                     max_in_flight=settings.max_in_flight)
-            raise RetryLater(f"{settings.max_in_flight} jobs already in flight at {provider_name}",
+                     max_in_flight=max_in_flight)
+            raise RetryLater(f"{max_in_flight} jobs already in flight at {provider_name}",
                              code="in_flight_limit", resend=True, job_document=job.document(),
                              delay_seconds=settings.requeue_delay_seconds) from exc
         from mediagen.budget import budget_key
@@ -180,7 +180,7 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         spent = ports.jobs.counter(budget_key(provider_name, day))
         over = {"code": "over_daily_budget",
                 "message": f"{credits} credits do not fit in today's budget at {provider_name}: {spent} of "
-                           f"{settings.daily_credit_budget} already charged on {day} (UTC)"}
+                           f"{budget} already charged on {day} (UTC)"}
         return _next_or_end(job, index, ports, JobStatus.REJECTED, over)
 
     if credits:  # the budget alarm watches the day's counter (per provider: the alarm fires for the fullest)
