@@ -25,8 +25,20 @@ REAL_HELP = ("talk to the real provider APIs: Cliprise (needs CLIPRISE_API_KEY; 
              "Clipia when CLIPIA_API_KEY is set (CLIPIA_WEBHOOK_SECRET, MEDIAGEN_CLIPIA_BASE_URL)")
 
 
+def _base_urls(args: argparse.Namespace) -> None:
+    """``--cliprise-base-url`` / ``--clipia-base-url``: the providers' API base URLs for a ``--real`` run (the
+    same variables a deployment gets from the construct's ``cliprise_base_url`` / ``clipia_base_url``)."""
+    for flag, variable in (("cliprise_base_url", "MEDIAGEN_CLIPRISE_BASE_URL"),
+                           ("clipia_base_url", "MEDIAGEN_CLIPIA_BASE_URL")):
+        value = getattr(args, flag, None)
+        if value:
+            os.environ[variable] = value
+
+
 def _demo(args: argparse.Namespace) -> int:
     from mediagen.local.runner import demo
+
+    _base_urls(args)
 
     if args.real and not os.environ.get("CLIPRISE_API_KEY"):
         print("mediagen demo --real needs CLIPRISE_API_KEY in the environment", file=sys.stderr)
@@ -38,6 +50,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run_local(args: argparse.Namespace) -> int:
     from mediagen.local.runner import run_local
+
+    _base_urls(args)
 
     return run_local(job_files=[Path(p) for p in args.files], real_api=args.real,
                      processing_seconds=args.processing_seconds, timeout=args.timeout, faults=args.faults)
@@ -213,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
                    "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
+    p.add_argument("--cliprise-base-url", metavar="URL",
+                   help="with --real: the Cliprise API base URL (default: $MEDIAGEN_CLIPRISE_BASE_URL or Cliprise's)")
+    p.add_argument("--clipia-base-url", metavar="URL",
+                   help="with --real: the Clipia API base URL (default: $MEDIAGEN_CLIPIA_BASE_URL, else Clipia's)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("run-local", help="run job files (JSON or JSON Lines) through the local stack; "
@@ -223,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
                    "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
+    p.add_argument("--cliprise-base-url", metavar="URL",
+                   help="with --real: the Cliprise API base URL (default: $MEDIAGEN_CLIPRISE_BASE_URL or Cliprise's)")
+    p.add_argument("--clipia-base-url", metavar="URL",
+                   help="with --real: the Clipia API base URL (default: $MEDIAGEN_CLIPIA_BASE_URL, else Clipia's)")
     p.set_defaults(func=_run_local)
 
     p = sub.add_parser("submit", help="send job files (JSON or JSON Lines) to a deployed stack (or, with --local, "

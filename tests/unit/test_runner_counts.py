@@ -66,3 +66,18 @@ def test_demo_real_names_the_base_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDIAGEN_CLIPIA_BASE_URL", "https://clipia.staging.example")
     assert "Clipia at https://clipia.staging.example" in real_api_description()
     assert "clipia_live_x" not in real_api_description()
+
+
+def test_base_url_flags_point_a_real_run_at_the_named_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--cliprise-base-url`` / ``--clipia-base-url`` set the variables a deployment gets from the construct."""
+    from mediagen.cli import _base_urls, build_parser
+
+    monkeypatch.delenv("MEDIAGEN_CLIPRISE_BASE_URL", raising=False)
+    monkeypatch.delenv("MEDIAGEN_CLIPIA_BASE_URL", raising=False)
+    args = build_parser().parse_args(["run-local", "jobs.jsonl", "--real", "--cliprise-base-url",
+                                      "https://cliprise.example/app", "--clipia-base-url", "https://clipia.example"])
+    _base_urls(args)
+    import os
+
+    assert os.environ["MEDIAGEN_CLIPRISE_BASE_URL"] == "https://cliprise.example/app"
+    assert os.environ["MEDIAGEN_CLIPIA_BASE_URL"] == "https://clipia.example"
