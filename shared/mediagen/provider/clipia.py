@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediagen import __version__
 from mediagen.errors import ConfigurationError
+from mediagen.provider.clipia_webhooks import _int_or_none
 from mediagen.provider.download import Download, DownloadContext
 from mediagen.provider.errors import (
     NOT_SENT_ERRORS,
@@ -781,16 +782,6 @@ def _quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 __all__ = [
