@@ -77,7 +77,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -85,6 +85,7 @@ from urllib.parse import unquote, urlsplit
 from mediagen.redact import redact_text
 from mediagen.sandbox.clipia_faults import ClipiaFaults, normalise_clipia_token, parse_clipia_faults
 from mediagen.sandbox.faults import draw_faults
+from mediagen.sandbox.loopback import LoopbackServer
 from mediagen.sandbox.media import Result, render_media
 
 #: Prefix of sandbox keys ([004:88-90, 203]).
@@ -211,36 +212,6 @@ class _Answer:
     call: dict[str, Any] | None = None  # the submit_calls() entry
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], emulator: ClipiaEmulator) -> None:
-        self.emulator = emulator
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet: a client hanging up mid-answer is not worth a traceback."""
-
-
 class ClipiaEmulator:
     """The Clipia API on loopback. Thread-safe; a context manager (or :meth:`start` / :meth:`stop`).
 
@@ -329,7 +300,7 @@ class ClipiaEmulator:
         self._sequence = itertools.count()
         self._threads: list[threading.Thread] = []
         self._workers: set[threading.Thread] = set()
-        self._server: _Server | None = None
+        self._server: LoopbackServer[ClipiaEmulator] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -344,15 +315,11 @@ class ClipiaEmulator:
             raise RuntimeError("emulator already started")
         _ = self.catalog  # load (and check) the models before the first request
         self._stopping.clear()
-        server = _Server((self.host, self.port), self)
-        self._server, self.port = server, server.server_address[1]
-        self._threads = [
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                             name="clipia-sandbox-http", daemon=True),
-            threading.Thread(target=self._run_scheduler, name="clipia-sandbox-scheduler", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        server = LoopbackServer((self.host, self.port), _Handler, self)
+        self._server, self.port = server, server.port
+        scheduler = threading.Thread(target=self._run_scheduler, name="clipia-sandbox-scheduler", daemon=True)
+        scheduler.start()
+        self._threads = [server.serve_in_thread("clipia-sandbox-http"), scheduler]
         return self
 
     def stop(self) -> None:
@@ -362,13 +329,7 @@ class ClipiaEmulator:
         with self._wakeup:
             self._wakeup.notify_all()
         if server is not None:
-            closer = threading.Thread(target=server.shutdown, daemon=True)
-            closer.start()
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
-                pass
-            closer.join()
-            server.server_close()
-            server.close_connections()
+            server.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
@@ -962,7 +923,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "clipia-sandbox"
     sys_version = ""
     timeout = 30
-    server: _Server
+    server: LoopbackServer[ClipiaEmulator]
 
     def setup(self) -> None:
         super().setup()

@@ -96,7 +96,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -111,6 +111,7 @@ from mediagen.sandbox.faults import (
     parse_faults,
 )
 from mediagen.sandbox.inputs import MAX_INPUT_URLS, FetchError, HttpFetcher, digest, input_urls, redact_url
+from mediagen.sandbox.loopback import LoopbackServer
 from mediagen.sandbox.media import Result, render_media
 
 #: The Host header the provider requires, exactly ("Authentication" [002:115-132]: Host gate; [003:10-13]
@@ -292,37 +293,6 @@ class _Answer:
     stall: bool = False
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Hang up kept-alive client connections (their handler threads then end)."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet: a client hanging up mid-response is not worth a traceback on stderr."""
-
-
 class Emulator:
     """The sandbox Cliprise API on loopback. Thread-safe; use as a context manager or
     :meth:`start`/:meth:`stop`.
@@ -437,7 +407,7 @@ class Emulator:
         self._fetched: list[dict[str, Any]] = []
         self._fetch_threads: set[threading.Thread] = set()
         self._stalled_threads: set[threading.Thread] = set()
-        self._server: _Server | None = None
+        self._server: LoopbackServer[Emulator] | None = None
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -452,19 +422,14 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("emulator already started")
         self._stopping.clear()
-        server = _Server((self.host, self.port), self)
-        self._server = server
-        self.port = server.server_address[1]
+        server = LoopbackServer((self.host, self.port), _Handler, self)
+        self._server, self.port = server, server.port
         if self._fetcher is None:
             self._default_fetcher = HttpFetcher(host_headers={f"{self.host}:{self.port}": PUBLIC_HOST},
                                                 should_stop=self._stopping.is_set)
-        self._threads = [
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                             name="sandbox-http", daemon=True),
-            threading.Thread(target=self._run_scheduler, name="sandbox-scheduler", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        scheduler = threading.Thread(target=self._run_scheduler, name="sandbox-scheduler", daemon=True)
+        scheduler.start()
+        self._threads = [server.serve_in_thread("sandbox-http"), scheduler]
         return self
 
     def stop(self) -> None:
@@ -479,14 +444,7 @@ class Emulator:
         with self._wakeup:
             self._wakeup.notify_all()
         if server is not None:
-            closer = threading.Thread(target=server.shutdown, name="sandbox-shutdown", daemon=True)
-            closer.start()
-            # Wake the accept loop now rather than at its next poll: connect once (never answered).
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
-                pass
-            closer.join()
-            server.server_close()
-            server.close_connections()
+            server.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
@@ -983,7 +941,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mediagen-sandbox"
     sys_version = ""
     timeout = 30  # idle keep-alive connections are closed after this many seconds
-    server: _Server
+    server: LoopbackServer[Emulator]
 
     def setup(self) -> None:
         """Disable Nagle: headers and body are separate writes, and Nagle plus the client's delayed ACK
