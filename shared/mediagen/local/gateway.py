@@ -7,14 +7,14 @@ the HTTP API (payload format 2.0) event API Gateway would send.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from mediagen.redact import redact
+from mediagen.sandbox.loopback import LoopbackServer
 
 #: The account id events carry locally (moto's default account).
 ACCOUNT = "123456789012"
@@ -92,16 +92,15 @@ class Gateway:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(("127.0.0.1", 0), Handler, self)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/callbacks"
+        return f"http://127.0.0.1:{self.port}/callbacks"
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def api_url(self) -> str:
@@ -109,11 +108,11 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.serve_in_thread("local-gateway")
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving and hang up open connections (a client gone mid-answer is not an error here)."""
+        self._server.stop()
 
 
 def _json_or_text(body: str) -> Any:

@@ -949,7 +949,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry: dict[str, Any] = {"method": self.command, "path": self.path, "status": status}
         if request_id:
             entry["request_id"] = request_id
-        self.server.emulator._record(entry)
+        self.server.owner._record(entry)
         return delivered
 
     def _json(self, answer: _Answer, extra: Mapping[str, str]) -> bool:
@@ -957,7 +957,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(answer.status, json.dumps(answer.body).encode(), headers, answer.request_id)
 
     def _dispatch(self) -> None:
-        emulator = self.server.emulator
+        emulator = self.server.owner
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -1033,7 +1033,7 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _media(self, request_id: str, name: str) -> None:
-        media, found = self.server.emulator._media_file(request_id, name)
+        media, found = self.server.owner._media_file(request_id, name)
         if media is None:
             self._json(_Answer(404, error_body(404, "not_found", "no such file")), {})
             return
@@ -1047,7 +1047,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(piece)
         except OSError:
             self.close_connection = True
-        self.server.emulator._record({"method": self.command, "path": self.path, "status": 200, "request_id": found})
+        self.server.owner._record({"method": self.command, "path": self.path, "status": 200, "request_id": found})
 
 
 def serve_clipia(*, host: str, port: int, processing_seconds: float, api_keys: Iterable[str],

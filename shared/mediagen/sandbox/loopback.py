@@ -1,5 +1,6 @@
-"""The loopback HTTP server both provider emulators serve on (Cliprise: :mod:`mediagen.sandbox.server`,
-Clipia: :mod:`mediagen.sandbox.clipia`).
+"""The loopback HTTP server of the local tools: both provider emulators (Cliprise:
+:mod:`mediagen.sandbox.server`, Clipia: :mod:`mediagen.sandbox.clipia`) and the embedded stack's API Gateway
+stand-in (:mod:`mediagen.local.gateway`).
 
 A :class:`~http.server.ThreadingHTTPServer` that keeps its open connections, so that stopping it hangs up
 kept-alive clients and their handler threads end instead of waiting out their idle timeout.
@@ -13,14 +14,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, TypeVar
 
-E = TypeVar("E")
+OwnerT = TypeVar("OwnerT")
 
 
-class LoopbackServer(ThreadingHTTPServer, Generic[E]):
-    """Serves ``handler`` on ``address`` for ``emulator`` (the handlers reach it as ``self.server.emulator``).
+class LoopbackServer(ThreadingHTTPServer, Generic[OwnerT]):
+    """Serves ``handler`` on ``address`` for ``owner`` (the handlers reach it as ``self.server.owner``).
 
-    Use :meth:`serve_in_thread` to start and :meth:`stop` to end; both are what the emulators' ``start`` and
-    ``stop`` call.
+    Use :meth:`serve_in_thread` to start and :meth:`stop` to end.
 
     Raises:
         OSError: the address cannot be bound.
@@ -28,8 +28,8 @@ class LoopbackServer(ThreadingHTTPServer, Generic[E]):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], emulator: E) -> None:
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], owner: OwnerT) -> None:
+        self.owner = owner
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, handler)

@@ -955,7 +955,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def emulator(self) -> Emulator:
-        return self.server.emulator
+        return self.server.owner
 
     # -------------------------------------------------------------- plumbing
 
