@@ -210,6 +210,16 @@ def _fault_spec(text: str) -> str:
     return text
 
 
+def _add_local_stack_flags(p: argparse.ArgumentParser) -> None:
+    """The local stack's AWS-side faults and, with ``--real``, the providers' base URLs (demo and run-local)."""
+    p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
+                   "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
+    p.add_argument("--cliprise-base-url", metavar="URL",
+                   help="with --real: the Cliprise API base URL (default: $MEDIAGEN_CLIPRISE_BASE_URL or Cliprise's)")
+    p.add_argument("--clipia-base-url", metavar="URL",
+                   help="with --real: the Clipia API base URL (default: $MEDIAGEN_CLIPIA_BASE_URL, else Clipia's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mediagen.local.runner import DEFAULT_STATE_FILE
 
@@ -225,12 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", action="store_true", help=REAL_HELP)
     p.add_argument("--processing-seconds", type=float, default=2.0, help="sandbox processing time per task")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
-    p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
-                   "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
-    p.add_argument("--cliprise-base-url", metavar="URL",
-                   help="with --real: the Cliprise API base URL (default: $MEDIAGEN_CLIPRISE_BASE_URL or Cliprise's)")
-    p.add_argument("--clipia-base-url", metavar="URL",
-                   help="with --real: the Clipia API base URL (default: $MEDIAGEN_CLIPIA_BASE_URL, else Clipia's)")
+    _add_local_stack_flags(p)
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("run-local", help="run job files (JSON or JSON Lines) through the local stack; "
@@ -239,12 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", action="store_true", help=REAL_HELP)
     p.add_argument("--processing-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600.0)
-    p.add_argument("--faults", metavar="SPEC", help="AWS-side faults, service:Operation=kind@rate,... (kinds: "
-                   "throttle, error, timeout; default: $MEDIAGEN_LOCAL_FAULTS; seed: $MEDIAGEN_LOCAL_FAULTS_SEED)")
-    p.add_argument("--cliprise-base-url", metavar="URL",
-                   help="with --real: the Cliprise API base URL (default: $MEDIAGEN_CLIPRISE_BASE_URL or Cliprise's)")
-    p.add_argument("--clipia-base-url", metavar="URL",
-                   help="with --real: the Clipia API base URL (default: $MEDIAGEN_CLIPIA_BASE_URL, else Clipia's)")
+    _add_local_stack_flags(p)
     p.set_defaults(func=_run_local)
 
     p = sub.add_parser("submit", help="send job files (JSON or JSON Lines) to a deployed stack (or, with --local, "
