@@ -108,14 +108,14 @@ def test_a_job_breaking_the_schema_names_each_field_and_what_is_allowed() -> Non
         "input.prompt": "is too short: 0 characters; at least 1",
         "input.resolution": "'8K' is not allowed; allowed: 1K, 2K, 4K",
         "input.num_images": "9 is out of range; allowed: 1 to 4",
-        "input.aspect_ratio": "must be a string; got number; allowed: 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9",
+        "input.aspect_ratio": "must be a string; got a number; allowed: 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9",
     }
 
 
 def test_missing_required_fields_and_missing_input_are_named() -> None:
     assert problems({"model": I2V, "input": {}}) == {"input.prompt": "is required", "input.image_url": "is required"}
     assert problems({"model": I2V}) == {"input": "is required: the parameters of seedance-2-fast-i2v"}
-    assert problems({"model": I2V, "input": "waves"}) == {"input": "must be a JSON object; got string"}
+    assert problems({"model": I2V, "input": "waves"}) == {"input": "must be a JSON object; got a string"}
 
 
 def test_an_unknown_slug_gets_a_did_you_mean() -> None:

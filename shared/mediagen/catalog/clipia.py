@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mediagen.catalog.clipia_schema import to_json_schema
-from mediagen.catalog.core import Problem, _suggest_field
+from mediagen.catalog.core import Problem, _jtype, _suggest_field
 from mediagen.catalog.urls import url_problem
 from mediagen.errors import InvalidJob
 
@@ -338,22 +338,6 @@ def _price(pricing: Mapping[str, Any], schema: Mapping[str, Any], input_obj: Map
 
 
 # ------------------------------------------------------------------------------- error messages
-
-
-def _jtype(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, Mapping) else type(value).__name__
 
 
 def _fmt(value: Any) -> str:
