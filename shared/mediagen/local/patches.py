@@ -2,13 +2,16 @@
 
 * the AWS environment: test credentials, the local region, Powertools without tracing and metrics;
 * Step Functions executes state machines (moto's ``execute_state_machine``) and can start a second execution;
-* DynamoDB requests are atomic across threads, as DynamoDB's are (conditional writes included);
+* DynamoDB requests are atomic across threads, as DynamoDB's are (conditional writes included), and a
+  transaction costs what its items cost, not what the table holds;
+* SQS ``ReceiveMessage`` does not recount the whole queue for every message it returns;
 * S3 event notifications of a versioned bucket carry the object's ``versionId``;
 * Lambda invocations (the state machine's tasks) run the function's real handler in-process.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -79,6 +82,8 @@ def start_moto(exit_stack: ExitStack) -> None:
             return unlocked_call(handler)
 
     exit_stack.enter_context(mock.patch.object(DynamoHandler, "call_action", atomic_call))
+    _patch_transactions(exit_stack)
+    _patch_sqs_retention(exit_stack)
     # S3 event notifications of a versioned bucket carry the object's versionId (and a sequencer); moto's
     # leave them out, so they are added as S3 sends them.
     from moto.s3 import notifications
@@ -93,6 +98,81 @@ def start_moto(exit_stack: ExitStack) -> None:
         return event
 
     exit_stack.enter_context(mock.patch.object(notifications, "_get_s3_event", versioned_event))
+
+
+_transaction = threading.local()
+
+
+def _patch_transactions(exit_stack: ExitStack) -> None:
+    """TransactWriteItems rolls back from a copy of the items it names, not of every table it touches.
+
+    moto deep-copies each table a transaction names before applying it, to restore it when the transaction is
+    cancelled: O(table size) per transaction, so a run's cost grew with the square of its jobs (a 1,000-job soak
+    spent a third of its time copying the jobs table). DynamoDB requests are serialized here (``atomic_call``),
+    so restoring just the named items undoes a cancelled transaction exactly as the whole copy did. Tables with
+    a stream keep moto's own copy (their stream records are rolled back with it).
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    plain_transact = DynamoDBBackend.transact_write_items
+
+    def copy_table(table: Any, memo: dict[int, Any]) -> Any:
+        if getattr(_transaction, "item_snapshots", False):
+            return table  # the items it names were copied by ``transact`` below
+        return copy._reconstruct(table, memo, *table.__reduce_ex__(4))  # type: ignore[attr-defined]
+
+    def transact(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[Any, Any, Any, Any]] = []  # (table, hash key, range key, item copy or None)
+        for entry in transact_items:
+            op: Any = next(iter(entry.values()), None) if len(entry) == 1 else None
+            table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None or table.stream_shard is not None:
+                return plain_transact(backend, transact_items)  # moto's own copy (and its own errors)
+            key = op["Key"] if "Key" in op else op.get("Item")
+            try:
+                hash_key = DynamoType(key[table.hash_key_attr])
+                range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            except (KeyError, TypeError):
+                return plain_transact(backend, transact_items)
+            current = table.items.get(hash_key)
+            if range_key is not None:
+                current = (current or {}).get(range_key)
+            saved.append((table, hash_key, range_key, copy.deepcopy(current)))
+        _transaction.item_snapshots = True
+        try:
+            return plain_transact(backend, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(saved):
+                if range_key is None:
+                    table.items.pop(hash_key, None)
+                    if item is not None:
+                        table.items[hash_key] = item
+                else:
+                    table.items[hash_key].pop(range_key, None)
+                    if item is not None:
+                        table.items[hash_key][range_key] = item
+            raise
+        finally:
+            _transaction.item_snapshots = False
+
+    exit_stack.enter_context(mock.patch.object(Table, "__deepcopy__", copy_table, create=True))
+    exit_stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", transact))
+
+
+def _patch_sqs_retention(exit_stack: ExitStack) -> None:
+    """moto checks each received message against the retention period by computing every queue attribute,
+    approximate counts included (a pass over the whole queue per message returned); this reads the one it
+    needs."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def retained(backend: Any, queue_name: str, message: Any) -> bool:
+        period = int(backend.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > unix_time())
+
+    exit_stack.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period", retained))
 
 
 def route_lambda_invoke(exit_stack: ExitStack, handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]]) -> None:
