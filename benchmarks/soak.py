@@ -88,15 +88,13 @@ def main() -> int:
     with EmbeddedStack(template_path=template, processing_seconds=1.0, poll_initial_seconds=1, poll_max_seconds=4,
                        extra_env=env, faults=args.aws_faults or None) as stack:
         stack.send_jobs(stream)
-        last = [0.0]
 
         def progress(records: list[dict], elapsed: float) -> None:
-            if elapsed - last[0] >= 10:
-                last[0] = elapsed
-                done = sum(r.get("status") in TERMINAL for r in records)
-                print(f"  [{elapsed:6.0f}s] {done}/{len(records)} terminal, queue {stack.queue_depth()}", flush=True)
+            done = sum(r.get("status") in TERMINAL for r in records)
+            print(f"  [{elapsed:6.0f}s] {done}/{len(records)} terminal, queue {stack.queue_depth()}", flush=True)
 
-        records = stack.run_until_done(expected=args.jobs, timeout=args.timeout, on_progress=progress)
+        records = stack.run_until_done(expected=args.jobs, timeout=args.timeout, on_progress=progress,
+                                       progress_every=10)
         wall = time.monotonic() - start
         _, accepted = generate_calls_by_job(stack.emulator)
         lost = 0

@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import time
 import uuid
@@ -352,12 +353,14 @@ class EmbeddedStack(StackQueries):
 
     def run_until_done(self, *, expected: int | None = None, timeout: float = 300.0,
                        on_progress: Callable[[list[dict[str, Any]], float], None] | None = None,
-                       interval: float = 0.2) -> list[dict[str, Any]]:
+                       interval: float = 0.2, progress_every: float = 0.0) -> list[dict[str, Any]]:
         """Deliver the queue and wait until every job is terminal and its execution has stopped.
 
         Args:
             expected: how many task records to wait for (default: as many as there were messages sent).
-            on_progress: called with the task records and the elapsed seconds on every round.
+            on_progress: called with the task records and the elapsed seconds, on every round or at most every
+                ``progress_every`` seconds (reading every record each round costs what the table holds: a long
+                run wants a period).
 
         Returns: the task records.
 
@@ -365,15 +368,21 @@ class EmbeddedStack(StackQueries):
             TimeoutError: not everything finished within ``timeout`` seconds (names the stuck jobs).
         """
         start = time.monotonic()
+        reported = -math.inf
         while True:
             self.pump_queue()
             # In this order: an execution publishes its job's event before it ends, and the event lands in the
             # intake queue before the execution is seen as stopped, so nothing can slip between the checks.
             idle = not self._running_executions()
             drained = self.queue_depth(intake=True) == 0
-            records = self.records()
             elapsed = time.monotonic() - start
-            if on_progress:
+            report_due = on_progress is not None and elapsed - reported >= progress_every
+            if not (idle and drained) and not report_due and elapsed <= timeout:
+                time.sleep(interval)
+                continue
+            records = self.records()
+            if on_progress and report_due:
+                reported = elapsed
                 on_progress(records, elapsed)
             done = idle and drained and all(r.get("status") in TERMINAL for r in records)
             if done and (expected is None or len(records) >= expected):
