@@ -21,7 +21,7 @@ help:
 	@echo "make lint   -- ruff + mypy"
 	@echo "make bench  -- the benchmark table (cold starts, catalog, submit batch, package sizes); not part of make test"
 	@echo "make lock   -- re-resolve the Lambda layer's lock file (infra/layer/requirements.lock) from pyproject.toml"
-	@echo "make soak   -- 1,000 jobs with duplicates and injected faults through the local stack (~12 min)"
+	@echo "make soak   -- 1,000 jobs with duplicates, provider and AWS-side faults through the local stack; checks the spend invariants (~18 min on 2 cores)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
