@@ -37,14 +37,21 @@ token                              stage       effect
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediagen.sandbox.faults import MAX_COUNT, MAX_DUPLICATES, TokenSpec, _counter, _flag, _seconds, parse_size
-
-_TOKEN = re.compile(r"\[sandbox:(?P<name>[A-Za-z0-9_-]+)(?:=(?P<value>[^\]\s]*))?\]", re.IGNORECASE)
+from mediagen.sandbox.faults import (
+    MAX_COUNT,
+    MAX_DUPLICATES,
+    TokenSpec,
+    _counter,
+    _flag,
+    _seconds,
+    normalise_with,
+    parse_size,
+    read_tokens,
+)
 
 
 def _optional_seconds(value: str | None) -> float | None:
@@ -121,28 +128,10 @@ def parse_clipia_faults(text: str, base: Iterable[str] = ()) -> ClipiaFaults:
     Raises:
         ValueError: an invalid ``base`` token.
     """
-    changes: dict[str, Any] = {}
-    tokens: list[str] = []
-    ignored: list[str] = []
-    for token in base:
-        name, sep, raw = token.strip().replace(":", "=", 1).partition("=")
-        try:
-            found, normalised = _apply(name.lower(), raw if sep else None)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"invalid Clipia sandbox token {token!r} (known: {', '.join(sorted(TOKENS))})") from exc
-        changes.update(found)
-        tokens.append(normalised)
-    for match in _TOKEN.finditer(text):
-        try:
-            found, normalised = _apply(match.group("name").lower(), match.group("value"))
-        except (KeyError, ValueError):
-            ignored.append(match.group(0))
-            continue
-        changes.update(found)
-        tokens.append(normalised)
+    changes, tokens, ignored = read_tokens(text, base, _apply, label="Clipia sandbox", known=TOKENS)
     if not (changes or ignored):
         return ClipiaFaults()
-    return dataclasses.replace(ClipiaFaults(), **changes, tokens=tuple(tokens), ignored=tuple(ignored))
+    return dataclasses.replace(ClipiaFaults(), **changes, tokens=tokens, ignored=ignored)
 
 
 def normalise_clipia_token(spec: str) -> str:
@@ -151,10 +140,4 @@ def normalise_clipia_token(spec: str) -> str:
     Raises:
         ValueError: unknown name or malformed value.
     """
-    name, sep, raw = spec.strip().replace(":", "=", 1).partition("=")
-    try:
-        return _apply(name.lower(), raw if sep else None)[1]
-    except KeyError:
-        raise ValueError(f"unknown Clipia sandbox token {name!r} (known: {', '.join(sorted(TOKENS))})") from None
-    except ValueError as exc:
-        raise ValueError(f"Clipia sandbox token {spec!r}: {exc}") from None
+    return normalise_with(spec, _apply, label="Clipia sandbox", known=TOKENS)

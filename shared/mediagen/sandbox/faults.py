@@ -237,14 +237,68 @@ TOKENS: dict[str, TokenSpec] = {
 }
 
 
-def _apply(name: str, raw: str | None) -> tuple[str, Any, str]:
-    """Parse one token: ``(attribute, value, normalised token)``. Raises ``KeyError`` for an unknown
-    name and ``ValueError`` for a malformed value."""
+#: Parses one token (lower-case name, raw value or None): ``({attribute: value, ...}, normalised token)``.
+#: Raises ``KeyError`` for an unknown name and ``ValueError`` for a malformed value.
+TokenParser = Callable[[str, "str | None"], tuple[dict[str, Any], str]]
+
+
+def _apply(name: str, raw: str | None) -> tuple[dict[str, Any], str]:
+    """The Cliprise emulator's :data:`TokenParser` (:data:`TOKENS`)."""
     spec = TOKENS[name]
     if raw is None and spec.default is not None:
         raw = spec.default
     value = spec.parse(raw)
-    return spec.attribute, value, name if raw is None else f"{name}={raw}"
+    return {spec.attribute: value}, name if raw is None else f"{name}={raw}"
+
+
+def _split(token: str) -> tuple[str, str | None]:
+    """``NAME``, ``NAME=VALUE`` or ``NAME:VALUE`` (written without brackets) as (lower-case name, value or None)."""
+    name, sep, raw = token.strip().replace(":", "=", 1).partition("=")
+    return name.lower(), raw if sep else None
+
+
+def read_tokens(text: str, base: Iterable[str], parse: TokenParser, *, label: str,
+                known: Iterable[str]) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    """The attribute changes, normalised tokens and ignored ``[sandbox:…]`` tokens of ``base`` (written without
+    brackets, applied first) then ``text`` (so the prompt wins). Shared by both emulators' fault parsers.
+
+    Raises:
+        ValueError: an invalid ``base`` token (``text`` never raises: its bad tokens are ignored).
+    """
+    changes: dict[str, Any] = {}
+    tokens: list[str] = []
+    ignored: list[str] = []
+    for token in base:
+        try:
+            found, normalised = parse(*_split(token))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"invalid {label} token {token!r} (known: {', '.join(sorted(known))})") from exc
+        changes.update(found)
+        tokens.append(normalised)
+    for match in _TOKEN.finditer(text):
+        try:
+            found, normalised = parse(match.group("name").lower(), match.group("value"))
+        except (KeyError, ValueError):
+            ignored.append(match.group(0))
+            continue
+        changes.update(found)
+        tokens.append(normalised)
+    return changes, tuple(tokens), tuple(ignored)
+
+
+def normalise_with(spec: str, parse: TokenParser, *, label: str, known: Iterable[str]) -> str:
+    """``spec`` (``NAME``, ``NAME=VALUE`` or ``NAME:VALUE``) as its canonical token, by ``parse``.
+
+    Raises:
+        ValueError: unknown name, or a missing or malformed value.
+    """
+    name, raw = _split(spec)
+    try:
+        return parse(name, raw)[1]
+    except KeyError:
+        raise ValueError(f"unknown {label} token {name!r} (known: {', '.join(sorted(known))})") from None
+    except ValueError as exc:
+        raise ValueError(f"{label} token {spec!r}: {exc}") from None
 
 
 def parse_faults(text: str, base: Iterable[str] = ()) -> Faults:
@@ -261,28 +315,10 @@ def parse_faults(text: str, base: Iterable[str] = ()) -> Faults:
     Raises:
         ValueError: an invalid ``base`` token.
     """
-    changes: dict[str, Any] = {}
-    tokens: list[str] = []
-    ignored: list[str] = []
-    for token in base:
-        name, _, raw = token.partition("=")
-        try:
-            attribute, value, normalised = _apply(name.lower(), raw if "=" in token else None)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"invalid sandbox token {token!r}") from exc
-        changes[attribute] = value
-        tokens.append(normalised)
-    for match in _TOKEN.finditer(text):
-        try:
-            attribute, value, normalised = _apply(match.group("name").lower(), match.group("value"))
-        except (KeyError, ValueError):
-            ignored.append(match.group(0))
-            continue
-        changes[attribute] = value
-        tokens.append(normalised)
+    changes, tokens, ignored = read_tokens(text, base, _apply, label="sandbox", known=TOKENS)
     if not (changes or ignored):
         return Faults()
-    return dataclasses.replace(Faults(), **changes, tokens=tuple(tokens), ignored=tuple(ignored))
+    return dataclasses.replace(Faults(), **changes, tokens=tokens, ignored=ignored)
 
 
 def normalise_token(spec: str) -> str:
@@ -293,13 +329,7 @@ def normalise_token(spec: str) -> str:
     Raises:
         ValueError: unknown name, or a missing or malformed value.
     """
-    name, sep, raw = spec.strip().replace(":", "=", 1).partition("=")
-    try:
-        return _apply(name.lower(), raw if sep else None)[2]
-    except KeyError:
-        raise ValueError(f"unknown sandbox token {name!r} (known: {', '.join(sorted(TOKENS))})") from None
-    except ValueError as exc:
-        raise ValueError(f"sandbox token {spec!r}: {exc}") from None
+    return normalise_with(spec, _apply, label="sandbox", known=TOKENS)
 
 
 def parse_fault_rate(spec: str) -> tuple[str, float]:
