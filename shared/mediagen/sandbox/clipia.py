@@ -730,36 +730,37 @@ class ClipiaEmulator:
         found = self._requests.get(request_id)
         return found if found is not None and _same(found.api_key, api_key) else None
 
-    def _take_500(self, request: _Request) -> bool:
-        if request.status_500_left <= 0:
-            return False
-        request.status_500_left -= 1
-        return True
+    def _read(self, request_id: str, api_key: str, *, result: bool) -> _Request | _Answer:
+        """The request a status or result read names, counted and advanced to now; or the answer that ends the
+        read instead (404 unknown to this key, a ``[sandbox:status-500=N]`` 500). Call holding the lock."""
+        request = self._find(request_id, api_key)
+        if request is None:
+            return _Answer(404, error_body(404, "not_found", f"unknown request_id '{request_id}'"))
+        if result:
+            request.result_calls += 1
+        else:
+            request.status_calls += 1
+        if request.status_500_left > 0:
+            request.status_500_left -= 1
+            return _Answer(500, error_body(500, "internal_error", "Internal error; retry with backoff"),
+                           request_id=request_id)
+        self._advance(request)
+        return request
 
     def _status(self, request_id: str, api_key: str) -> _Answer:
         with self._lock:
-            request = self._find(request_id, api_key)
-            if request is None:
-                return _Answer(404, error_body(404, "not_found", f"unknown request_id '{request_id}'"))
-            request.status_calls += 1
-            if self._take_500(request):
-                return _Answer(500, error_body(500, "internal_error", "Internal error; retry with backoff"),
-                               request_id=request_id)
-            self._advance(request)
+            request = self._read(request_id, api_key, result=False)
+            if isinstance(request, _Answer):
+                return request
             return _Answer(200, {"request_id": request_id, "status": request.status,
                                  "queue_position": self._queue_position(request), "progress": self._progress(request),
                                  "logs": []}, request_id=request_id)
 
     def _result(self, request_id: str, api_key: str) -> _Answer:
         with self._lock:
-            request = self._find(request_id, api_key)
-            if request is None:
-                return _Answer(404, error_body(404, "not_found", f"unknown request_id '{request_id}'"))
-            request.result_calls += 1
-            if self._take_500(request):
-                return _Answer(500, error_body(500, "internal_error", "Internal error; retry with backoff"),
-                               request_id=request_id)
-            self._advance(request)
+            request = self._read(request_id, api_key, result=True)
+            if isinstance(request, _Answer):
+                return request
             status = 200 if request.status in TERMINAL else 202
             return _Answer(status, self._result_body(request), request_id=request_id)
 
