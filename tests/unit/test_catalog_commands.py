@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from pathlib import Path
 
 import pytest
 
-from mediagen.catalog.commands import register
+from tests.catalog_cli import run, write
 
 VALID = {
     "model": "seedance-v1-pro",
@@ -20,21 +19,6 @@ INVALID = {
     "model": "seedance-v1-pro",
     "input": {"prompt": "x", "resolution": "4k", "duration": 5, "aspectRatio": "16:9"},
 }
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="mediagen")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code = args.func(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def write(tmp_path: Path, name: str, content: object) -> str:
-    path = tmp_path / name
-    path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return str(path)
 
 
 def test_models_json_lists_every_entry_with_modality_and_blocks(capsys: pytest.CaptureFixture[str]) -> None:

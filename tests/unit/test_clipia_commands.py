@@ -3,7 +3,6 @@ emulator, and ``mediagen emulator --provider clipia``."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 from collections.abc import Iterator
@@ -14,9 +13,9 @@ import pytest
 
 from mediagen.catalog.clipia import load_clipia_catalog
 from mediagen.catalog.clipia_sync import SyncError, fetch_models, sync_snapshot
-from mediagen.catalog.commands import register
 from mediagen.cli import build_parser
 from mediagen.sandbox.clipia import ClipiaEmulator
+from tests.catalog_cli import run, write
 
 KEY = "clipia_live_cli_key"
 VALID = {"provider": "clipia", "job_id": "j-1",
@@ -25,21 +24,6 @@ INVALID = {"provider": "clipia",
            "request": {"model": "nano-banana-2", "input": {"prompt": "a cat", "resolution": "8K"}}}
 CLIPRISE = {"model": "seedance-v1-pro", "imageURLList": '["https://example.com/ref.jpg"]',
             "input": {"prompt": "waves", "resolution": "720p", "duration": 5}}
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="mediagen")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code = args.func(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def write(tmp_path: Path, name: str, content: object) -> str:
-    path = tmp_path / name
-    path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return str(path)
 
 
 @pytest.fixture
