@@ -429,13 +429,7 @@ class MediaGenPipeline(Construct):
             # A copy of a credential the owner keeps at Cliprise: it must not outlive the deployment.
             removal_policy=RemovalPolicy.DESTROY,
         )
-        acknowledge(secret, "AwsSolutions-SMG4",
-                    "A third-party API key issued in the Cliprise dashboard: Secrets Manager cannot rotate it "
-                    "(no rotation API). Rotate by issuing a new key and put-secret-value; the functions pick it "
-                    "up within the 5-minute secret cache.")
-        skip_checkov(secret, "CKV_AWS_149",
-                     "Encrypted with the AWS managed aws/secretsmanager key; only the submit, poll and persist "
-                     "roles may read the secret (IAM), so a customer-managed key adds cost only.")
+        self._explain_provider_secret(secret, "the Cliprise dashboard", "submit, poll and persist")
         return secret
 
     def _create_clipia_key_secret(self) -> secretsmanager.Secret:
