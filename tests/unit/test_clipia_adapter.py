@@ -234,6 +234,18 @@ def test_409_request_in_progress_until_the_end_is_retry_later_not_ambiguous() ->
     assert len(script.requests) == 3
 
 
+def test_a_409_request_in_progress_followed_by_429s_still_says_the_request_exists() -> None:
+    # Ending on RateLimited would let the pipeline refund the job and fall back to another provider while the
+    # first request runs and is charged.
+    script = Script(err(409, "request_in_progress", headers={"Retry-After": "1"}),
+                    err(429, "rate_limit_exceeded", headers={"Retry-After": "5"}))
+    with pytest.raises(RequestInProgress) as caught:
+        submit(make(script, retry=RetryPolicy(attempts=3)))
+    assert not isinstance(caught.value, RateLimited)
+    assert caught.value.retry_after == 5.0
+    assert len(script.requests) == 3
+
+
 def test_429_honours_retry_after() -> None:
     script, sleeps = Script(err(429, "rate_limit_exceeded", headers={"Retry-After": "7"}), ok(ACCEPTED)), Sleeps()
     submit(make(script, sleeps))

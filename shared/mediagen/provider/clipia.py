@@ -631,6 +631,7 @@ class ClipiaProvider:
         policy = self._retry
         waited = 0.0
         ambiguous = False
+        in_progress: RequestInProgress | None = None  # a request under this key exists: it will be charged
         error: ProviderError | None = None
         for attempt in range(1, policy.attempts + 1):
             try:
@@ -644,6 +645,8 @@ class ClipiaProvider:
             if not isinstance(error, AmbiguousSubmit | RateLimited | ProviderUnavailable):
                 raise error
             ambiguous = ambiguous or isinstance(error, AmbiguousSubmit)
+            if isinstance(error, RequestInProgress):
+                in_progress = error
             delay = self._delay(error, attempt)
             if attempt == policy.attempts or delay is None or waited + delay > policy.budget:
                 break
@@ -652,6 +655,12 @@ class ClipiaProvider:
             self._sleep(delay)
             waited += delay
         assert error is not None
+        if in_progress is not None and not isinstance(error, RequestInProgress):
+            # A later 429 or 5xx does not undo what the 409 told: the first request exists and will be charged.
+            raise RequestInProgress(
+                f"Clipia {operation}: a request with this Idempotency-Key is still being processed (last answer: "
+                f"{error.message})", http_status=in_progress.http_status, provider_code=in_progress.provider_code,
+                retry_after=error.retry_after if error.retry_after is not None else in_progress.retry_after)
         if ambiguous and not isinstance(error, RequestInProgress):
             raise AmbiguousSubmit(
                 f"Clipia {operation} outcome unknown after {attempt} attempt(s) with the same Idempotency-Key "
