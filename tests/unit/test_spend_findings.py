@@ -15,7 +15,7 @@ import pytest
 
 from mediagen.budget import budget_key, in_flight_key, today
 from mediagen.events import job_event_detail
-from mediagen.provider import AmbiguousSubmit, InsufficientCredits, RateLimited
+from mediagen.provider import AmbiguousSubmit, InsufficientCredits, RateLimited, RequestInProgress
 from mediagen.provider.port import Submitted, idempotency_key
 from mediagen.records import JobStatus
 from mediagen.settings import Settings
@@ -187,6 +187,50 @@ def test_an_ambiguous_submit_never_falls_back() -> None:
     record = submit_job(job("g", fallbacks=[{"provider": "clipia", "request": CLIPIA}]), delivery_id="m", ports=ports)
     assert record["status"] == "OUTCOME_UNKNOWN" and clipia.submits == []
     assert counters(ports) == (0, PRICE)  # may have been charged: the charge stays
+
+
+def _clipia_first(job_id: str) -> str:
+    return job(job_id, CLIPIA, provider="clipia", fallbacks=[{"provider": "cliprise", "request": PRICED}])
+
+
+def test_a_request_the_provider_is_still_processing_stays_charged_once_and_is_not_charged_again() -> None:
+    clipia = PortProvider("clipia", native_idempotency=True,
+                          submit=[RequestInProgress("still processing", retry_after=3), Submitted("req-1")])
+    ports = make(clipia=clipia)
+    with pytest.raises(RetryLater) as waiting:
+        submit_job(_clipia_first("p"), delivery_id="m", ports=ports)
+    assert waiting.value.resend and waiting.value.delay_seconds == 3
+    slots, charged = counters(ports, "clipia")
+    assert slots == 0 and charged > 0  # the provider holds a request it will charge: the charge stays
+    record = submit_job(_clipia_first("p"), delivery_id="m", ports=ports)
+    assert record["status"] == "SUBMITTED" and record["provider_task_id"] == "req-1"
+    assert [(a["outcome"], a["credits"]) for a in record["attempts"]] == [("in_progress", charged),
+                                                                          ("accepted", 0)]
+    assert counters(ports, "clipia") == (1, charged)  # one request, one charge
+    assert {key for _, key, _ in clipia.submits} == {idempotency_key("clipia", "p")}
+
+
+def test_a_job_whose_request_the_provider_holds_never_falls_back_and_expires_saying_what_was_charged() -> None:
+    clipia = PortProvider("clipia", native_idempotency=True,
+                          submit=[RequestInProgress("still processing"), RateLimited("slow down", retry_after=60)])
+    cliprise = PortProvider("cliprise")
+    ports = make(cliprise, clipia, MEDIAGEN_MAX_WAIT_SECONDS=20)
+    with pytest.raises(RetryLater):
+        submit_job(_clipia_first("q"), delivery_id="m", ports=ports)
+    charged = counters(ports, "clipia")[1]
+    record = submit_job(_clipia_first("q"), delivery_id="m", ports=ports)  # the 429 would wait past 20 s
+    assert record["status"] == "EXPIRED" and cliprise.submits == []  # a fallback would pay a second time
+    assert f"{charged} credits stay charged" in record["error"]["message"]
+    assert counters(ports, "clipia") == (0, charged) and counters(ports) == (0, 0)
+
+
+def test_a_record_left_by_version_one_with_holds_slot_false_is_still_claimed() -> None:
+    ports = make(PortProvider("cliprise", submit=[RateLimited("slow down", retry_after=1), Submitted("t-1")]))
+    with pytest.raises(RetryLater):
+        submit_job(job("old"), delivery_id="m", ports=ports)  # recorded, back to RECEIVED
+    ports.jobs.transition("old", None, set_fields={"holds_slot": False})  # how version one put a job back
+    record = submit_job(job("old"), delivery_id="m", ports=ports)
+    assert record["status"] == "SUBMITTED" and counters(ports) == (1, PRICE)
 
 
 def test_a_fallback_request_is_checked_with_its_providers_catalog_when_the_job_is_accepted() -> None:

@@ -60,7 +60,7 @@ def reconcile(ports: Ports) -> dict[str, Any]:
     for record in records:  # I3: a job whose message was lost (e.g. in the DLQ) must not wait for ever
         if record.get("status") == JobStatus.RECEIVED and _waited_seconds(record, ports) > \
                 ports.settings.max_wait_seconds + _GRACE_SECONDS:
-            _expire(record["job_id"], _waited_seconds(record, ports), ports)
+            _expire(record["job_id"], _waited_seconds(record, ports), ports, record.get("attempts") or [])
             expired += 1
     if released:
         log.warning("slots of terminal jobs given back", count=released)

@@ -114,7 +114,14 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     from mediagen.budget import CounterLimitReached, charge, in_flight_key, refund, take_slot, today
     from mediagen.inputs import s3_references
     from mediagen.jobs import price_problem
-    from mediagen.provider import AmbiguousSubmit, ProviderError, ProviderRejected, ProviderUnavailable, RateLimited
+    from mediagen.provider import (
+        AmbiguousSubmit,
+        ProviderError,
+        ProviderRejected,
+        ProviderUnavailable,
+        RateLimited,
+        RequestInProgress,
+    )
     from mediagen.provider.port import idempotency_key
 
     log, settings = _log(), ports.settings
@@ -123,8 +130,11 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     provider_name, request = job.attempt(index)
     waited = _waited_seconds(record, ports)
     tried = [a for a in record.get("attempts") or [] if a.get("provider") == provider_name]
+    # The provider already holds a request under this job's key (409 request_in_progress): it was charged then,
+    # this claim charges nothing more, and the job may not move to another provider (it would pay twice).
+    pending = bool(tried) and tried[-1].get("outcome") == "in_progress"
     if waited > settings.max_wait_seconds and (index == 0 or tried):  # a fresh fallback gets one try
-        return _expire(job_id, waited, ports)
+        return _expire(job_id, waited, ports, record.get("attempts") or [])
 
     catalog = provider_catalog(ports, provider_name)
     estimate = catalog.estimate(request)
@@ -156,12 +166,14 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         webhook_url = f"{settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
 
     # The claim: status, slot and charge together (I1, I2). Every attempt is charged its bound.
-    credits, day = bound or 0, today()
+    credits, day = (0 if pending else bound or 0), today()
     attempts = [*list(record.get("attempts") or []),
                 {"provider": provider_name, "day": day, "credits": credits, "outcome": "sending"}]
     counters = [take_slot(provider_name, max_in_flight), charge(provider_name, day, credits, budget)]
     try:
-        ports.jobs.transition(job_id, JobStatus.SUBMITTING, expect={JobStatus.RECEIVED}, if_fields={"holds_slot": None},
+        # RECEIVED is enough: every way back to RECEIVED gives the slot back (``_move``). A record written by
+        # version one may carry ``holds_slot: false``; it must still be claimable after an upgrade.
+        ports.jobs.transition(job_id, JobStatus.SUBMITTING, expect={JobStatus.RECEIVED},
                               set_fields={"holds_slot": provider_name, "provider": provider_name, "charged_day": day,
                                           "attempts": attempts, "credits_bound": bound},
                               add={"credits_charged": credits}, counters=counters)
@@ -193,28 +205,34 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
     try:
         accepted = port.submit(body, idempotency_key=idempotency_key(provider_name, job_id), webhook_url=webhook_url)
+    except RequestInProgress as exc:
+        # The provider has a request under this key and will charge it: the charge stays, the slot is given back
+        # while the job waits; the next submit with the same key and body returns that request.
+        _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING},
+              set_fields={"last_error": exc.to_dict(), "attempts": settle("in_progress", error=exc.to_dict())})
+        log.warning("the provider is still processing this job's request; the job goes back to the queue",
+                    job_id=job_id, retry_after=exc.retry_after)
+        raise RetryLater(f"submit for {job_id}: the provider is still processing it", code=exc.code, resend=True,
+                         job_document=job.document(), delay_seconds=_delay(exc, settings)) from exc
     except (RateLimited, ProviderUnavailable) as exc:
-        # Not processed (or safe to repeat with the same key): nothing spent; back to the queue, refunded.
+        # Not processed: nothing spent; back to the queue, refunded.
         limited = isinstance(exc, RateLimited)
         _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING}, add={"credits_charged": -credits},
               set_fields={"last_error": exc.to_dict(), "attempts": settle(exc.code, credits=0, error=exc.to_dict())},
               counters=[refund(provider_name, day, credits)])
         waited = _waited_seconds(record, ports)
         if limited and waited + _delay(exc, settings) > settings.max_wait_seconds:
-            if index < len(job.fallbacks):
+            if index < len(job.fallbacks) and not pending:
                 return _fall_back(job, index, ports, exc)
-            return _expire(job_id, waited, ports)
+            return _expire(job_id, waited, ports, settle(exc.code, credits=0, error=exc.to_dict()))
         log.warning("submit not accepted now; the job goes back to the queue", job_id=job_id, error_code=exc.code,
                     retry_after=exc.retry_after)
-        from mediagen.provider import RequestInProgress
-
-        waiting = limited or isinstance(exc, RequestInProgress)
-        raise RetryLater(f"submit for {job_id} not sent: {exc.message}", code=exc.code, resend=waiting,
+        raise RetryLater(f"submit for {job_id} not sent: {exc.message}", code=exc.code, resend=limited,
                          job_document=job.document(), delay_seconds=_delay(exc, settings)) from exc
     except ProviderRejected as exc:  # definitive: nothing was spent -> refunded
         refused = {"code": exc.code, "message": exc.message}
         _count_attempt(ports, provider_name, exc.code)
-        if _may_fall_back(exc) and index < len(job.fallbacks):
+        if _may_fall_back(exc) and index < len(job.fallbacks) and not pending:
             _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING}, add={"credits_charged": -credits},
                   set_fields={"attempts": settle("refused", credits=0, error=refused), "attempt": index + 1},
                   counters=[refund(provider_name, day, credits)])
@@ -328,11 +346,14 @@ def _next_or_end(job: Job, index: int, ports: Ports, status: JobStatus, error: d
     return _terminal(job.job_id, status, ports, expect={JobStatus.RECEIVED}, error=error)
 
 
-def _expire(job_id: str, waited: float, ports: Ports) -> dict[str, Any]:
+def _expire(job_id: str, waited: float, ports: Ports, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """End a job that waited too long (``EXPIRED``); the message says what its ``attempts`` were charged."""
+    spent = sum(int(a.get("credits") or 0) for a in attempts)
+    what = "nothing was spent" if not spent else f"{spent} credits stay charged for requests the provider received"
     return _terminal(job_id, JobStatus.EXPIRED, ports, expect={JobStatus.RECEIVED}, error={
         "code": "waited_too_long",
         "message": f"the job waited {int(waited)} s to be sent (rate limits, no free slot), more than "
-                   f"MEDIAGEN_MAX_WAIT_SECONDS={ports.settings.max_wait_seconds}; nothing was spent"})
+                   f"MEDIAGEN_MAX_WAIT_SECONDS={ports.settings.max_wait_seconds}; {what}"})
 
 
 def _delay(exc: Any, settings: Any) -> int:
