@@ -342,7 +342,7 @@ class MemorySpendGuard:
 class MapInputs:
     """``InputResolver`` that turns each ``s3://`` URI into ``https://inputs.example/<key>``."""
 
-    def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
+    def resolve(self, request: dict[str, Any], catalog: Any = None) -> dict[str, Any]:
         text = json.dumps(request)
         return dict(json.loads(text.replace("s3://", "https://inputs.example/")))
 

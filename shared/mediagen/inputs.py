@@ -55,9 +55,16 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _INDEX = re.compile(r"\[\d+\]")
 
 
+class MediaFields(Protocol):
+    """What :func:`s3_references` asks a catalog (either provider's, or :class:`~mediagen.catalog.ProviderCatalog`)."""
+
+    def media_fields(self, model: str) -> frozenset[str]: ...
+
+
 class InputResolver(Protocol):
-    def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
-        """``request`` with every ``s3://`` value of a media field replaced by a URL the provider can fetch.
+    def resolve(self, request: dict[str, Any], catalog: MediaFields | None = None) -> dict[str, Any]:
+        """``request`` with every ``s3://`` value of a media field (of ``catalog``, default the resolver's)
+        replaced by a URL the provider can fetch.
 
         Raises:
             InvalidJob: an object is not one mediagen may read (each problem names the field).
@@ -79,7 +86,7 @@ def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def s3_references(request: Any, catalog: Catalog | None = None) -> list[tuple[str, str]]:
+def s3_references(request: Any, catalog: MediaFields | None = None) -> list[tuple[str, str]]:
     """Every ``(field path, s3:// URI)`` in a media field of ``request`` (a request body with its ``model``).
 
     Only the fields ``catalog.media_fields(request["model"])`` names count (default: the packaged catalog);
@@ -206,8 +213,8 @@ class S3Inputs:
         """Whether ``s3://bucket/key`` lies under an allowed location (and names no ``.``/``..`` segment)."""
         return not _has_dot_segment(key) and any(location.holds(bucket, key) for location in self.allow)
 
-    def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
-        refs = s3_references(request, self._catalog)
+    def resolve(self, request: dict[str, Any], catalog: MediaFields | None = None) -> dict[str, Any]:
+        refs = s3_references(request, catalog or self._catalog)
         if not refs:
             return request
         from botocore.exceptions import BotoCoreError, ClientError

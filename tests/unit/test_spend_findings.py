@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from mediagen.budget import budget_key, in_flight_key, today
+from mediagen.catalog import catalog_for
 from mediagen.events import job_event_detail
+from mediagen.inputs import s3_references
 from mediagen.provider import AmbiguousSubmit, InsufficientCredits, RateLimited, RequestInProgress
 from mediagen.provider.port import Submitted, idempotency_key
 from mediagen.records import JobStatus
@@ -22,7 +24,7 @@ from mediagen.settings import Settings
 from mediagen.steps.core import Ports, RetryLater, _terminal
 from mediagen.steps.reconcile import reconcile
 from mediagen.steps.submit import submit_job
-from tests.fakes import InMemoryJobs, PortProvider, RecordingEvents, RecordingStarter
+from tests.fakes import InMemoryJobs, MapInputs, PortProvider, RecordingEvents, RecordingStarter
 
 PRICED = {"model": "seedance-v1-pro", "input": {"prompt": "a fox", "duration": "5", "resolution": "720p",
                                                 "aspect_ratio": "16:9"}}
@@ -231,6 +233,19 @@ def test_a_record_left_by_version_one_with_holds_slot_false_is_still_claimed() -
     ports.jobs.transition("old", None, set_fields={"holds_slot": False})  # how version one put a job back
     record = submit_job(job("old"), delivery_id="m", ports=ports)
     assert record["status"] == "SUBMITTED" and counters(ports) == (1, PRICE)
+
+
+def test_an_s3_input_of_a_clipia_media_field_is_resolved_before_it_is_sent() -> None:
+    request = {"model": "seedance-2-fast-i2v",
+               "input": {"prompt": "see s3://my-bucket/inbox/p.txt", "image_url": "s3://my-bucket/inbox/first.png"}}
+    assert s3_references(request, catalog_for("clipia")) == [("input.image_url", "s3://my-bucket/inbox/first.png")]
+    clipia = PortProvider("clipia", native_idempotency=True)
+    ports = make(clipia=clipia)
+    ports.inputs = MapInputs()
+    record = submit_job(job("s", request, provider="clipia"), delivery_id="m", ports=ports)
+    assert record["status"] == "SUBMITTED"
+    ((body, _, _),) = clipia.submits
+    assert body["input"]["image_url"] == "https://inputs.example/my-bucket/inbox/first.png"  # never a raw s3://
 
 
 def test_a_fallback_request_is_checked_with_its_providers_catalog_when_the_job_is_accepted() -> None:

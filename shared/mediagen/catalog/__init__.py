@@ -59,6 +59,8 @@ DEFAULT_PROVIDER = "cliprise"
 class _ModelCatalog(Protocol):
     def validate(self, request: Any, *, allow_unknown_fields: bool = False) -> list[Problem]: ...
     def estimate(self, request: Any) -> int | None: ...
+    def upper_bound(self, request: Any) -> int | None: ...
+    def media_fields(self, model: str) -> frozenset[str]: ...
     def modality(self, model: str) -> str | None: ...
     def suggest(self, model: str, n: int = 3) -> list[str]: ...
 
@@ -87,8 +89,12 @@ class ProviderCatalog:
     def upper_bound(self, request: Any) -> int | None:
         """The most the request can cost: the exact estimate, or -- for pricing fields the request leaves
         out -- their dearest documented setting (both catalogs); None when a setting is unpriced."""
-        bound = getattr(self.catalog, "upper_bound", None)
-        return bound(request) if bound is not None else self.catalog.estimate(request)
+        return self.catalog.upper_bound(request)
+
+    def media_fields(self, model: str) -> frozenset[str]:
+        """The request fields of ``model`` that carry media URLs, as paths with ``[]`` for an array index (e.g.
+        ``"input.image_urls[]"``): the only fields an ``s3://`` input may be in (:mod:`mediagen.inputs`)."""
+        return self.catalog.media_fields(model)
 
     def modality(self, model: str) -> str | None:
         """``"image"`` | ``"video"`` | ``"audio"`` for a known model; None otherwise."""

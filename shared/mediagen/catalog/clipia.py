@@ -241,6 +241,23 @@ class ClipiaCatalog:
             self._validators[slug] = validator
         return validator
 
+    def media_fields(self, slug: str) -> frozenset[str]:
+        """The request fields of ``slug`` that carry media URLs (its schema's ``format: uri``/``url`` inputs), as
+        paths with ``[]`` for an array index: ``{"input.image_url", "input.image_urls[]"}``. Empty for an unknown
+        model. Only these fields may hold an ``s3://`` input (:mod:`mediagen.inputs`)."""
+        model = self.resolve(slug)
+        if model is None:
+            return frozenset()
+        paths = set()
+        for key, prop in (model.schema.get("properties") or {}).items():
+            if not isinstance(prop, Mapping):
+                continue
+            if prop.get("format") in ("uri", "url"):
+                paths.add(f"input.{key}")
+            elif isinstance(prop.get("items"), Mapping) and prop["items"].get("format") in ("uri", "url"):
+                paths.add(f"input.{key}[]")
+        return frozenset(paths)
+
     def _url_problems(self, properties: Mapping[str, Any], input_obj: Mapping[str, Any],
                       seen: set[tuple[str, str]]) -> list[Problem]:
         problems: list[Problem] = []

@@ -147,13 +147,13 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if bound is None and (job.max_credits is not None or budget):
         ports.metrics.count("UnpricedJobsAllowed")
 
-    references = s3_references(request)
+    references = s3_references(request, catalog)
     if references:
         try:
             if ports.inputs is None:
                 raise InvalidJob([{"field": f, "message": "s3:// inputs are not enabled in this deployment"}
                                   for f, _ in references])
-            request = ports.inputs.resolve(request)
+            request = ports.inputs.resolve(request, catalog)
         except InvalidJob as exc:  # checked before any claim: nothing spent
             return _terminal(job_id, JobStatus.REJECTED, ports, expect={JobStatus.RECEIVED}, error=exc.to_dict())
     if provider_name == "cliprise":
