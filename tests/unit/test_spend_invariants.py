@@ -79,7 +79,9 @@ class SpendMachine(RuleBasedStateMachine):
         self.events = FlakyEvents()
         self.now = time.time()
         self.ports_by = {"cliprise": PortProvider("cliprise"), "clipia": PortProvider("clipia", native_idempotency=True)}
+        # Each provider has its own limits (never the other's): both at 2 slots and 400 credits a day.
         self.ports = Ports(settings=Settings(MEDIAGEN_MAX_IN_FLIGHT=2, MEDIAGEN_DAILY_CREDIT_BUDGET=400,
+                                             MEDIAGEN_CLIPIA_MAX_IN_FLIGHT=2, MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET=400,
                                              MEDIAGEN_MAX_WAIT_SECONDS=3600),
                            jobs=self.jobs, events=self.events, provider=lambda: None,  # type: ignore[arg-type,return-value]
                            providers=lambda name: self.ports_by[name], executions=RecordingStarter(),
