@@ -24,6 +24,8 @@ class InMemoryJobs:
         self.written_keys: set[str] = set()
         #: Spend counters (``#in-flight:<provider>``, ``#budget:<provider>:<day>``) -> value.
         self.counters: dict[str, int] = {}
+        #: Spend counter -> how many times it changed (``counter_state``'s version).
+        self.counter_versions: dict[str, int] = {}
         #: Called as ``fault(operation, job_id)`` before each write; may raise to inject a repository fault.
         self.fault: Any = None
         #: Called as ``fault_after(operation, job_id)`` after a write is applied; may raise (the answer is lost).
@@ -33,8 +35,16 @@ class InMemoryJobs:
     def counter(self, key: str) -> int:
         return self.counters.get(key, 0)
 
-    def set_counter(self, key: str, value: int) -> None:
-        self.counters[key] = value
+    def counter_state(self, key: str) -> tuple[int, int]:
+        return self.counters.get(key, 0), self.counter_versions.get(key, 0)
+
+    def set_counter(self, key: str, value: int, *, version: int | None = None) -> bool:
+        with self._lock:
+            if version is not None and self.counter_versions.get(key, 0) != version:
+                return False
+            self.counters[key] = value
+            self.counter_versions[key] = self.counter_versions.get(key, 0) + 1
+            return True
 
     def create(self, record: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
@@ -75,6 +85,7 @@ class InMemoryJobs:
                     raise CounterLimitReached(change.key)
             for change in counters:
                 self.counters[change.key] = self.counters.get(change.key, 0) + change.amount
+                self.counter_versions[change.key] = self.counter_versions.get(change.key, 0) + 1
             self.written_keys.update(set_fields or {}, add or {})
             for key in remove:
                 item.pop(key, None)

@@ -211,8 +211,15 @@ class JobRepository(Protocol):
         """The value of a spend counter (``#in-flight:<provider>``, ``#budget:<provider>:<day>``); 0 if unset."""
         ...
 
-    def set_counter(self, key: str, value: int) -> None:
-        """Overwrite a spend counter (only the reconciler, after recomputing it from the job records)."""
+    def counter_state(self, key: str) -> tuple[int, int]:
+        """``(value, version)`` of a spend counter: the version grows with every change (``(0, 0)`` if unset), so a
+        reader can tell a counter changed between two reads even when its value came back to the same."""
+        ...
+
+    def set_counter(self, key: str, value: int, *, version: int | None = None) -> bool:
+        """Overwrite a spend counter (only the reconciler, after recomputing it from the job records). With
+        ``version``, only if the counter is still at that version (:meth:`counter_state`); returns whether it was
+        written (False: a transaction changed it meanwhile)."""
         ...
 
     def take(self, job_id: str, attribute: str) -> Any:
@@ -373,8 +380,9 @@ class DynamoJobRepository:
         items: list[dict[str, Any]] = [{"Update": job_update}]
         for change in counters:
             counter: dict[str, Any] = {
-                "TableName": self._table.name, "Key": _ser({"job_id": change.key}), "UpdateExpression": "ADD #n :a",
-                "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": {":a": change.amount}}
+                "TableName": self._table.name, "Key": _ser({"job_id": change.key}),
+                "UpdateExpression": "ADD #n :a, #v :one", "ExpressionAttributeNames": {"#n": "n", "#v": "v"},
+                "ExpressionAttributeValues": {":a": change.amount, ":one": 1}}
             if change.limit is not None and change.amount > 0:
                 counter["ConditionExpression"] = "attribute_not_exists(#n) OR #n <= :room"
                 counter["ExpressionAttributeValues"][":room"] = change.limit - change.amount
@@ -420,12 +428,25 @@ class DynamoJobRepository:
         item = self.get(key)
         return int((item or {}).get("n", 0))
 
-    def set_counter(self, key: str, value: int) -> None:
+    def counter_state(self, key: str) -> tuple[int, int]:
+        item = self.get(key) or {}
+        return int(item.get("n", 0)), int(item.get("v", 0))
+
+    def set_counter(self, key: str, value: int, *, version: int | None = None) -> bool:
         """Overwrite a spend counter (the reconciler, after recomputing it from the records)."""
+        from mediagen.dynamo import _ser
+
+        kwargs: dict[str, Any] = {}
+        if version is not None:  # a counter written before versions existed has none: version 0
+            kwargs = {"ConditionExpression": "attribute_not_exists(#v) OR #v = :v" if version == 0 else "#v = :v",
+                      "ExpressionAttributeNames": {"#v": "v"}, "ExpressionAttributeValues": _ser({":v": version})}
         try:
-            self._table.put_item(Item=_to_dynamo({"job_id": key, "n": value}))
+            self._table.put_item(Item=_to_dynamo({"job_id": key, "n": value, "v": (version or 0) + 1}), **kwargs)
         except self._client_error as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
             raise RepositoryError(f"could not write counter {key}: {exc.response['Error']['Code']}") from exc
+        return True
 
     def scan(self, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"ConsistentRead": True}

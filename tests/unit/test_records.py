@@ -75,6 +75,21 @@ def test_scan_lists_jobs_newest_first_filtered_and_limited_without_reserved_item
     assert [r["job_id"] for r in jobs.scan(limit=1)] == ["new"]
 
 
+def test_a_counter_version_shows_a_change_that_came_back_and_guards_the_reconcilers_write(jobs: Any) -> None:
+    from mediagen.budget import CounterChange
+
+    key = "#in-flight:cliprise"
+    assert jobs.counter_state(key) == (0, 0)
+    jobs.create({"job_id": "a", "status": "RECEIVED"})
+    jobs.transition("a", JobStatus.SUBMITTING, counters=[CounterChange(key, 1)])
+    jobs.transition("a", JobStatus.RECEIVED, counters=[CounterChange(key, -1)])
+    value, version = jobs.counter_state(key)
+    assert value == 0 and version == 2  # a claim and a release: the value is back, the version is not
+    assert jobs.set_counter(key, 7, version=1) is False and jobs.counter(key) == 0  # a stale read never overwrites
+    assert jobs.set_counter(key, 7, version=2) is True and jobs.counter_state(key) == (7, 3)
+    assert jobs.set_counter("#in-flight", 3, version=0) is True  # a counter from before versions existed
+
+
 def test_the_public_view_hides_credentials_and_bookkeeping() -> None:
     record = {"job_id": "a", "status": "SUCCEEDED", "callback_token": "SECRET", "wake_token": "T", "holds_slot": True,
               "outputs": [{"key": "a/output.png", "uri": "s3://b/a/output.png"}]}

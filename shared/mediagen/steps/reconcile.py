@@ -7,7 +7,8 @@
   the terminal write: the outbox, see docs/reliability.md).
 - Recomputes the spend counters from the job records (invariants I1 and I2) and, where a counter drifted,
   logs it, counts ``CounterDrift`` and writes the recomputed value. A counter that changed while the records
-  were read is left for the next run (a transaction committed in between).
+  were read (its version moved: a transaction committed in between, even one that took and gave back) is left
+  for the next run, and the write is conditional on the version read, so it never overwrites a change.
 
 Reads the whole job table (``JobRepository.scan``): the reconciler is the one scheduled reader.
 """
@@ -67,19 +68,20 @@ def reconcile(ports: Ports) -> dict[str, Any]:
     if republished:
         log.warning("terminal events re-published", count=republished)
         ports.metrics.count("EventsRepublished", republished)
-    before = {key: ports.jobs.counter(key) for key in expected_counters(records, PROVIDERS)}
+    before = {key: ports.jobs.counter_state(key) for key in expected_counters(records, PROVIDERS)}
     records = ports.jobs.scan()
     expected = expected_counters(records, PROVIDERS)
     drifted: dict[str, list[int]] = {}
     for key, want in sorted(expected.items()):
-        now = ports.jobs.counter(key)
+        now, version = ports.jobs.counter_state(key)
         if now == want:
             continue
-        if key in before and before[key] != now:
-            continue  # changed while we read: a transaction committed in between; look again next run
+        if before.get(key, (None, None))[1] != version:
+            continue  # changed (or first seen) while we read: a transaction committed in between; next run
+        if not ports.jobs.set_counter(key, want, version=version):
+            continue  # a transaction committed just now: next run
         drifted[key] = [now, want]
         log.error("spend counter drifted from the job records; recomputed", counter=key, was=now, recomputed=want)
         ports.metrics.count("CounterDrift", dimensions={"counter": key.split(":")[0]})
-        ports.jobs.set_counter(key, want)
     return {"republished": republished, "released": released, "expired": expired, "drifted": drifted,
             "jobs": len(records)}
