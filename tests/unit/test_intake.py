@@ -339,6 +339,57 @@ def test_finding_07_intake_jobs_belong_to_their_bucket_and_an_api_callers_job_id
     assert [d["job_id"] for b in queue.batches for d in b] == ["mine-1"]
 
 
+def seed_other_owners_job(ports: Ports, job_id: str) -> None:
+    ports.jobs.create({"job_id": job_id, "status": "SUCCEEDED", "owner": "arn:aws:iam::1:user/a",  # type: ignore[attr-defined]
+                       "request_hash": "h", "model": "secret-model",
+                       "outputs": [{"uri": "s3://their-bucket/results/their-1/0.png"}],
+                       "manifest_uri": "s3://their-bucket/results/their-1/manifest.json"})
+
+
+@pytest.mark.parametrize("kind", ["invalid", "oversized"])
+def test_finding_07_intake_a_rejected_line_reusing_another_owners_job_id_reveals_and_tracks_nothing(
+        kind: str) -> None:
+    queue, ledger = ListQueue(), MemoryLedger()
+    ports = make_ports(queue)
+    seed_other_owners_job(ports, "their-1")
+    if kind == "invalid":
+        theirs = json.dumps({"job_id": "their-1", "request": {"input": {"prompt": "no model"}}})
+    else:
+        grows = json.loads(line("accents", padding=1, job_id="their-1"))
+        grows["request"]["input"]["notes"] = "é" * 75_000
+        theirs = json.dumps(grows, ensure_ascii=False)
+    key = f"jobs/team/{kind}.jsonl"
+    objects = MemoryObjects({(INTAKE, key): (line("mine", job_id="mine-1") + "\n" + theirs).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=ledger)
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert by_line[2] == {"line": 2, "job_id": "their-1", "status": "CONFLICT", "error": {
+        "code": "job_id_unavailable", "message": "job id 'their-1' cannot be used; choose another job_id"}}
+    stored = json.dumps(ports.outputs.objects[report_key(key)])  # type: ignore[union-attr]
+    for secret in ("SUCCEEDED", "secret-model", "their-bucket"):
+        assert secret not in json.dumps(report) and secret not in stored
+    assert ledger.manifests_of("their-1") == []  # their job ending never touches this manifest
+    (manifest,) = ledger.manifests.values()
+    assert manifest["job_ids"] == ["mine-1"]
+    assert ports.jobs.get("their-1")["status"] == "SUCCEEDED"  # type: ignore[index]
+    assert [d["job_id"] for b in queue.batches for d in b] == ["mine-1"]
+
+
+def test_finding_07_intake_an_oversized_line_with_a_dot_segment_job_id_gets_the_line_id() -> None:
+    ports = make_ports(ListQueue())
+    grows = json.loads(line("accents", padding=1, job_id=".."))
+    grows["request"]["input"]["notes"] = "é" * 75_000
+    key = "jobs/team/dots.jsonl"
+    objects = MemoryObjects({(INTAKE, key): json.dumps(grows, ensure_ascii=False).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    (view,) = report["lines"]
+    assert view["status"] == "REJECTED" and view["job_id"] != ".." and view["job_id"].endswith("-1")
+    assert ports.jobs.get("..") is None
+
+
 # ------------------------------------------------------------------------------------- sweeper
 
 
