@@ -699,7 +699,9 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     The records come from ``repo.scan(status="RECEIVED", limit=limit * SWEEP_SCAN_FACTOR)`` -- the one use of
     the job table's Scan by a function, granted to the ``sweep`` function's own role only
     (``infra/mediagen_infra/sweeper.py``); the table has no status index, and the sweep runs every 15 minutes.
-    The oldest stale records go first.
+    The oldest stale records go first. A record whose job document is larger than one job message
+    (:data:`JOB_MESSAGE_MAX_BYTES`) cannot be sent: it is logged (error, with its job id and size), left
+    unmarked and skipped, and the others are re-enqueued.
 
     Args:
         repo: the job records (:class:`mediagen.records.DynamoJobRepository` in production).
@@ -735,11 +737,17 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     stamp = iso(moment)
     documents = []
     for record in stale:
+        document = _document_of(record)
+        size = message_bytes(document)
+        if size > JOB_MESSAGE_MAX_BYTES:  # cannot be sent (size_batches would refuse the whole run): say so
+            _log().error("stale RECEIVED job too large for one queue message; not re-enqueued",
+                         job_id=record["job_id"], message_bytes=size, limit=JOB_MESSAGE_MAX_BYTES)
+            continue
         try:
             repo.transition(record["job_id"], None, expect={JobStatus.RECEIVED}, set_fields={"swept_at": stamp})
         except StatusConflict:  # taken up (or cancelled) since the scan
             continue
-        documents.append(_document_of(record))
+        documents.append(document)
     for batch in size_batches(documents):
         queue.send(batch)
     if documents:

@@ -458,6 +458,21 @@ def test_sweeper_takes_the_oldest_left_behind_jobs_first() -> None:
     assert sweep_stale_received(tasks, queue, 900, limit=3, now=NOW) == ["old-0", "old-1", "old-2"]
 
 
+def test_sweeper_skips_and_logs_a_job_too_large_to_send_and_re_enqueues_the_others(
+        caplog: pytest.LogCaptureFixture) -> None:
+    tasks, queue = SweepableTasks(), ListQueue()
+    received_record(tasks, "huge", "2027-01-15T06:00:00.000Z", metadata={"notes": "é" * 60_000})  # oldest first
+    received_record(tasks, "small", OLD)
+
+    assert sweep_stale_received(tasks, queue, 900, now=NOW) == ["small"]  # the sweep is not stopped
+
+    assert [d["job_id"] for b in queue.batches for d in b] == ["small"]
+    (error,) = errors_logged(caplog)
+    assert error["job_id"] == "huge" and error["message_bytes"] > JOB_MESSAGE_MAX_BYTES
+    assert tasks.items["small"].get("swept_at") and not tasks.items["huge"].get("swept_at")
+    assert sweep_stale_received(tasks, queue, 900, now=NOW + 16 * 60) == ["small"]  # and every run after
+
+
 def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(sqs: tuple[Any, str]) -> None:
     from mediagen.records import DynamoJobRepository
 
