@@ -129,9 +129,8 @@ class S3Intake(Construct):
                 "read back the results and reports mediagen writes to the outputs bucket as new jobs; give the "
                 "intake its own bucket (or leave intake_bucket unset to create one)")
         for entry in input_allow or ():
-            if not Token.is_unresolved(entry) and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"
-                                                                    r"([^,\s]*/)?", entry):
-                raise ValueError(f"input_allow: {entry!r} is not s3://<bucket>/<prefix>/ (the prefix ends with '/')")
+            if not Token.is_unresolved(entry):
+                _check_input_location(entry)
         if bucket is None:
             if access_logs_bucket is None:
                 raise ValueError("a created intake bucket needs an access_logs_bucket for its server access logs")
@@ -201,6 +200,26 @@ class S3Intake(Construct):
         if function.role is None:  # build_function gives every function its own role: never None
             raise RuntimeError(f"{function.node.path} has no execution role")
         acknowledge_wildcard_resource(function.role, objects, reason)
+
+
+def _check_input_location(entry: str) -> None:
+    """Refuse at synth time an ``input_allow`` entry submit would refuse at run time
+    (:func:`mediagen.inputs.parse_input_allow`: a ``.`` or ``..`` segment, a query, a prefix not ending in ``/``),
+    and one that is not a single location once the entries are joined with commas.
+
+    Raises:
+        ValueError: names ``input_allow`` and the entry.
+    """
+    from mediagen.errors import ConfigurationError
+    from mediagen.inputs import parse_input_allow
+
+    problem = f"input_allow: {entry!r} is not s3://<bucket>/<prefix>/ (the prefix ends with '/'"
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^,\s]*/)?", entry):
+        raise ValueError(f"{problem})")
+    try:
+        parse_input_allow(entry)
+    except ConfigurationError as exc:
+        raise ValueError(f"{problem}; no '.' or '..' segment, no query): submit would refuse it") from exc
 
 
 def _same_bucket(a: s3.IBucket, b: s3.IBucket) -> bool:
