@@ -39,8 +39,10 @@ EXPECTED_ACKNOWLEDGED = {
     # Provider callbacks cannot be authenticated: the per-job token is the credential. (The jobs API's six
     # routes are signed with IAM: nothing to acknowledge.)
     "AwsSolutions-APIG4": 1,
-    # Results under <prefix><job_id>/: object ARN ends in /* (persist writes, api presigns, intake reports).
-    "AwsSolutions-IAM5[Resource::<PipelineOutputsBucket2E7BE85D.Arn>/*]": 3,
+    # Results under <prefix><job_id>/: object ARN ends in /* (persist writes, api presigns).
+    "AwsSolutions-IAM5[Resource::<PipelineOutputsBucket2E7BE85D.Arn>/*]": 2,
+    # Manifest reports: one key per manifest under reports/ (intake writes nothing else).
+    "AwsSolutions-IAM5[Resource::<PipelineOutputsBucket2E7BE85D.Arn>/reports/*]": 1,
     # Any dropped file may be read (intake) or presigned (submit).
     "AwsSolutions-IAM5[Resource::<PipelineIntakeBucketC51F3860.Arn>/*]": 2,
     # CDK's deploy-time S3 notifications handler comes with AWSLambdaBasicExecutionRole.

@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 
 from mediagen.catalog import get_catalog
+from mediagen.intake import report_key
 from mediagen.settings import Settings
 from mediagen_infra import DEFAULT_INBOX_RULES, InboxRule, MediaGenPipelineProps
 from mediagen_infra.bundling import EXCLUDED_PACKAGE_DIRS, REPO_ROOT, function_bundle_files, function_code
@@ -1012,7 +1013,9 @@ def test_intake_function_gets_the_inbox_rules_and_may_only_read_intake_objects(
     assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, "/*"]]}
     (write,) = [s for s in statements if "s3:PutObject" in _actions(s)]
     assert _actions(write) == ["s3:PutObject"]
-    assert write["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [outputs_id, "Arn"]}, "/*"]]}
+    # Only the reports it writes (mediagen.intake.report_key): never a job's results.
+    assert write["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [outputs_id, "Arn"]}, "/reports/*"]]}
+    assert report_key("jobs/team/batch.jsonl").startswith("reports/")
     assert _grants(statements, "sqs:SendMessage", _consumed_queue(resources, functions["submit"][0]))
     assert _grants(statements, "sqs:DeleteMessage", _consumed_queue(resources, functions["intake"][0]))
 
