@@ -139,11 +139,11 @@ def _grant_api_and_intake(pipeline: MediaGenPipeline) -> None:
         "to the results, no read, list or delete.",
     )
 
-    pipeline.intake.grant_read_objects(
+    pipeline.intake.grant_read_inputs(
         submit,
         "submit presigns the s3:// input URLs of jobs that point into the intake bucket (the inbox rules' "
-        "{object_url}, manifest inputs), so the provider can fetch them; any key may be named, so the object "
-        "ARN ends in /*. Read only (GetObject, GetObjectVersion).",
+        "{object_url}, manifest inputs), so the provider can fetch them; any key under a prefix input_allow "
+        "names may be, so the object ARN ends in <prefix>*. Read only (GetObject, GetObjectVersion).",
     )
 
 

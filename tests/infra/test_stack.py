@@ -1028,7 +1028,9 @@ def test_submit_may_read_the_intake_objects_it_presigns(
     assert submit["Environment"]["Variables"]["MEDIAGEN_INTAKE_BUCKET"] == {"Ref": intake_bucket_id}
     (read,) = [s for s in _role_statements(resources, submit) if any(a.startswith("s3:") for a in _actions(s))]
     assert sorted(_actions(read)) == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, "/*"]]}
+    # Only the keys submit may presign: the default input_allow, inbox/ and inputs/ (not jobs/ manifests).
+    assert read["Resource"] == [{"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, f"/{prefix}*"]]}
+                                for prefix in ("inbox/", "inputs/")]
 
 
 def test_cdk_notifications_handler_may_only_configure_the_intake_bucket(
