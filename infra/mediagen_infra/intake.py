@@ -25,8 +25,8 @@ Resources:
   manifest: a manifest line may name a job id first sent through another channel (one cheap lookup each).
 
 The consumer (:meth:`S3Intake.consume_with`) reads the queue with partial batch failures and may read the
-bucket's objects (``s3:GetObject``, ``s3:GetObjectVersion``); :meth:`S3Intake.grant_read_objects` gives other
-functions the same read (submit presigns ``s3://`` inputs that point into the bucket).
+bucket's objects (``s3:GetObject``, ``s3:GetObjectVersion``); :meth:`S3Intake.grant_read_inputs` gives submit
+the same read of the keys ``input_allow`` names (it presigns ``s3://`` inputs that point into the bucket).
 """
 
 from __future__ import annotations
@@ -129,9 +129,8 @@ class S3Intake(Construct):
                 "read back the results and reports mediagen writes to the outputs bucket as new jobs; give the "
                 "intake its own bucket (or leave intake_bucket unset to create one)")
         for entry in input_allow or ():
-            if not Token.is_unresolved(entry) and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"
-                                                                    r"([^,\s]*/)?", entry):
-                raise ValueError(f"input_allow: {entry!r} is not s3://<bucket>/<prefix>/ (the prefix ends with '/')")
+            if not Token.is_unresolved(entry):
+                _check_input_location(entry)
         if bucket is None:
             if access_logs_bucket is None:
                 raise ValueError("a created intake bucket needs an access_logs_bucket for its server access logs")
@@ -140,6 +139,7 @@ class S3Intake(Construct):
         self.bucket: s3.IBucket = bucket
         self.input_allow: list[str] = (list(input_allow) if input_allow is not None else
                                        [f"s3://{bucket.bucket_name}/{prefix}" for prefix in DEFAULT_INPUT_PREFIXES])
+        self.input_prefixes = _input_prefixes(bucket, input_allow)
 
         self.queue, self.dead_letter_queue = queue_with_dlq(
             self,
@@ -191,16 +191,60 @@ class S3Intake(Construct):
             "no list, write or delete.",
         )
 
-    def grant_read_objects(self, function: lambda_.IFunction, reason: str) -> None:
-        """``s3:GetObject`` and ``s3:GetObjectVersion`` on every object of the bucket (plus ``kms:Decrypt``
-        when the bucket is yours with its ``encryption_key``), the ``/*`` acknowledged with ``reason``."""
-        objects = self.bucket.arn_for_objects("*")
-        function.add_to_role_policy(iam.PolicyStatement(actions=list(OBJECT_READ_ACTIONS), resources=[objects]))
+    def grant_read_objects(self, function: lambda_.IFunction, reason: str, *, prefixes: Sequence[str] = ("",)) -> None:
+        """``s3:GetObject`` and ``s3:GetObjectVersion`` on the bucket's objects under ``prefixes`` (default: every
+        object; none: no grant) plus ``kms:Decrypt`` when the bucket is yours with its ``encryption_key``; each
+        ``<prefix>*`` acknowledged with ``reason``."""
+        if not prefixes:
+            return
+        objects = [self.bucket.arn_for_objects(f"{prefix}*") for prefix in dict.fromkeys(prefixes)]
+        function.add_to_role_policy(iam.PolicyStatement(actions=list(OBJECT_READ_ACTIONS), resources=objects))
         if self.bucket.encryption_key is not None:
             self.bucket.encryption_key.grant(function, "kms:Decrypt")
         if function.role is None:  # build_function gives every function its own role: never None
             raise RuntimeError(f"{function.node.path} has no execution role")
-        acknowledge_wildcard_resource(function.role, objects, reason)
+        for resource in objects:
+            acknowledge_wildcard_resource(function.role, resource, reason)
+
+    def grant_read_inputs(self, function: lambda_.IFunction, reason: str) -> None:
+        """:meth:`grant_read_objects` limited to :attr:`input_prefixes` (the keys of this bucket ``input_allow``
+        names: what submit may presign), or every object when they are not known at synth time."""
+        self.grant_read_objects(function, reason, prefixes=("",) if self.input_prefixes is None else
+                                self.input_prefixes)
+
+
+def _input_prefixes(bucket: s3.IBucket, input_allow: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The key prefixes of ``bucket`` that ``input_allow`` names (``""``: the whole bucket; none: it names only
+    other buckets), or None when that is not known at synth time (a created bucket's name, a token entry)."""
+    from mediagen.inputs import parse_input_allow
+
+    if input_allow is None:
+        return DEFAULT_INPUT_PREFIXES
+    name = bucket.bucket_name
+    if Token.is_unresolved(name) or any(Token.is_unresolved(entry) for entry in input_allow):
+        return None
+    locations = parse_input_allow(",".join(input_allow))
+    return tuple(dict.fromkeys(location.prefix for location in locations if location.bucket == name))
+
+
+def _check_input_location(entry: str) -> None:
+    """Refuse at synth time an ``input_allow`` entry submit would refuse at run time
+    (:func:`mediagen.inputs.parse_input_allow`: a ``.`` or ``..`` segment, a query, a prefix not ending in ``/``),
+    and one that is not a single location once the entries are joined with commas.
+
+    Raises:
+        ValueError: names ``input_allow`` and the entry.
+    """
+    from mediagen.errors import ConfigurationError
+    from mediagen.inputs import parse_input_allow
+
+    problem = f"input_allow: {entry!r} is not s3://<bucket>/<prefix>/ (the prefix ends with '/'"
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^,\s]*/)?", entry):
+        raise ValueError(f"{problem})")
+    try:
+        parse_input_allow(entry)
+    except ConfigurationError as exc:
+        raise ValueError(f"{problem}; no '.' or '..' segment, no query): submit would refuse it") from exc
 
 
 def _same_bucket(a: s3.IBucket, b: s3.IBucket) -> bool:

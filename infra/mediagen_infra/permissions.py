@@ -14,6 +14,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from mediagen.intake import REPORTS_PREFIX
+
 from .compliance import acknowledge, acknowledge_wildcard_resource
 
 if TYPE_CHECKING:
@@ -112,14 +114,16 @@ def grant_least_privilege(pipeline: MediaGenPipeline) -> None:
 
 def _grant_api_and_intake(pipeline: MediaGenPipeline) -> None:
     """The jobs API and the intake queue jobs (SendMessage); api presigns result downloads (GetObject on
-    the outputs), intake writes manifest reports (PutObject on the outputs); submit reads intake objects."""
+    the outputs), intake writes manifest reports (PutObject on the outputs' ``reports/``, where
+    :func:`mediagen.intake.report_key` puts them); submit reads intake objects."""
     api, intake, submit = pipeline.functions["api"], pipeline.functions["intake"], pipeline.functions["submit"]
     for function in (api, intake):
         pipeline.jobs_queue.grant_send_messages(function)
 
     objects = pipeline.outputs_bucket.arn_for_objects("*")
     api.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects]))
-    intake.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]))
+    reports = pipeline.outputs_bucket.arn_for_objects(f"{REPORTS_PREFIX}*")
+    intake.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[reports]))
     if pipeline.outputs_bucket.encryption_key is not None:
         pipeline.outputs_bucket.encryption_key.grant(api, "kms:Decrypt")
         pipeline.outputs_bucket.encryption_key.grant(intake, "kms:GenerateDataKey")
@@ -129,16 +133,17 @@ def _grant_api_and_intake(pipeline: MediaGenPipeline) -> None:
         "prefix chosen by each job, so the object ARN ends in /*; read only (s3:GetObject): no list, no write.",
     )
     acknowledge_wildcard_resource(
-        _role(intake), objects,
-        "The intake function writes each manifest's report next to the manifest's results, under the output "
-        "prefix the manifest chose, so the object ARN ends in /*; s3:PutObject only: no read, list or delete.",
+        _role(intake), reports,
+        f"The intake function writes each manifest's report at {REPORTS_PREFIX}<manifest path>/report.json, "
+        f"one key per manifest, so the object ARN ends in {REPORTS_PREFIX}*; s3:PutObject only there: no write "
+        "to the results, no read, list or delete.",
     )
 
-    pipeline.intake.grant_read_objects(
+    pipeline.intake.grant_read_inputs(
         submit,
         "submit presigns the s3:// input URLs of jobs that point into the intake bucket (the inbox rules' "
-        "{object_url}, manifest inputs), so the provider can fetch them; any key may be named, so the object "
-        "ARN ends in /*. Read only (GetObject, GetObjectVersion).",
+        "{object_url}, manifest inputs), so the provider can fetch them; any key under a prefix input_allow "
+        "names may be, so the object ARN ends in <prefix>*. Read only (GetObject, GetObjectVersion).",
     )
 
 

@@ -378,19 +378,23 @@ def _take_manifest(lines: list[tuple[int, bytes]], key: str, where: dict[str, An
     manifest_id = where["manifest_id"]
     base = results_prefix(key)
 
+    def conflict(number: int, exc: JobConflict) -> dict[str, Any]:
+        return {"line": number, "job_id": exc.record.get("job_id"), "status": "CONFLICT",
+                "error": {"code": exc.code, "message": exc.message}}
+
     def take(line: tuple[int, bytes]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         number, text = line
         source = {"channel": "s3-manifest", **where, "line": number}
         fallback = f"s3-{manifest_id}-{number}"
-        refused = _refuse_oversized(text, number, fallback, base, source, ports)
-        if refused is not None:
-            return refused, None
         try:
+            refused = _refuse_oversized(text, number, fallback, base, source, ports)
+            if refused is not None:
+                return refused, None
             accepted = accept_job(text, fallback_job_id=fallback, ports=ports, source=source,
                                   record_rejection=True, prefix_base=base)
+            _check_owner(accepted.record, source)  # a rejected line's id may be another owner's job
         except JobConflict as exc:
-            return {"line": number, "job_id": exc.record.get("job_id"), "status": "CONFLICT",
-                    "error": {"code": exc.code, "message": exc.message}}, None
+            return conflict(number, exc), None
         record = accepted.record
         document = accepted.document if accepted.enqueue else None
         return {"line": number, "job_id": record["job_id"], "status": record.get("status")}, document
@@ -430,7 +434,25 @@ def _take_manifest(lines: list[tuple[int, bytes]], key: str, where: dict[str, An
     return _write_report(ports, report, where, views, complete=False)
 
 
-_JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+def _check_owner(record: dict[str, Any], source: dict[str, Any]) -> None:
+    """Refuse a line whose job id is a job of another owner (:mod:`mediagen.principals`).
+
+    :func:`mediagen.steps.accept.accept_job` refuses a valid line with such an id itself; an invalid or oversized
+    line goes through :func:`mediagen.steps.core.reject_job`, which returns the job already recorded under the
+    id whoever owns it. The report and the manifest ledger must not show or follow that job.
+
+    Raises:
+        JobIdTaken: ``record`` belongs to another owner than the manifest's channel (nothing about it revealed).
+    """
+    from mediagen.principals import channel_owner, owner_of
+    from mediagen.steps.accept import JobIdTaken
+
+    if owner_of(record) != channel_owner(source):
+        _log().warning("manifest line refused: job id of another owner", manifest_key=source.get("key"),
+                       line=source.get("line"), job_id=record.get("job_id"))
+        raise JobIdTaken(str(record.get("job_id")))
+
+
 #: A line re-encoded for the queue grows at most this much (non-ASCII text: x3 as ``\uXXXX``; ``1e15``: x4).
 _GROWTH = 5
 
@@ -440,7 +462,7 @@ def _refuse_oversized(text: bytes, number: int, fallback: str, base: str, source
     """Record REJECTED (nothing spent) a line whose job would not fit one queue message, and return its report
     line; None when it fits (only long lines are decoded to check, with the safe decoder)."""
     from mediagen.decode import UnreadableBody, decode_json
-    from mediagen.jobs import MAX_JOB_BYTES, MAX_JOB_DEPTH
+    from mediagen.jobs import JOB_ID_PATTERN, MAX_JOB_BYTES, MAX_JOB_DEPTH
 
     size = len(text)
     if size * _GROWTH + len(base) + 256 <= JOB_MESSAGE_MAX_BYTES:
@@ -457,10 +479,11 @@ def _refuse_oversized(text: bytes, number: int, fallback: str, base: str, source
     from mediagen.steps.core import reject_job
 
     given = parsed.get("job_id")
-    job_id = given if isinstance(given, str) and _JOB_ID.fullmatch(given) else fallback
+    job_id = given if isinstance(given, str) and JOB_ID_PATTERN.fullmatch(given) else fallback
     error = {"code": "message_too_large", "message": f"line {number}: the job is about {bound} bytes as a queue "
              f"message; a job message may be at most {JOB_MESSAGE_MAX_BYTES} bytes: make the job smaller"}
     record = reject_job(job_id, error, ports=ports, source=source)
+    _check_owner(record, source)
     _log().warning("manifest line refused: too large for one queue message", manifest_key=source["key"],
                    line=number, job_id=job_id, message_bytes=bound)
     return {"line": number, "job_id": record.get("job_id"), "status": record.get("status")}
@@ -676,7 +699,9 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     The records come from ``repo.scan(status="RECEIVED", limit=limit * SWEEP_SCAN_FACTOR)`` -- the one use of
     the job table's Scan by a function, granted to the ``sweep`` function's own role only
     (``infra/mediagen_infra/sweeper.py``); the table has no status index, and the sweep runs every 15 minutes.
-    The oldest stale records go first.
+    The oldest stale records go first. A record whose job document is larger than one job message
+    (:data:`JOB_MESSAGE_MAX_BYTES`) cannot be sent: it is logged (error, with its job id and size), left
+    unmarked and skipped, and the others are re-enqueued.
 
     Args:
         repo: the job records (:class:`mediagen.records.DynamoJobRepository` in production).
@@ -712,11 +737,17 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     stamp = iso(moment)
     documents = []
     for record in stale:
+        document = _document_of(record)
+        size = message_bytes(document)
+        if size > JOB_MESSAGE_MAX_BYTES:  # cannot be sent (size_batches would refuse the whole run): say so
+            _log().error("stale RECEIVED job too large for one queue message; not re-enqueued",
+                         job_id=record["job_id"], message_bytes=size, limit=JOB_MESSAGE_MAX_BYTES)
+            continue
         try:
             repo.transition(record["job_id"], None, expect={JobStatus.RECEIVED}, set_fields={"swept_at": stamp})
         except StatusConflict:  # taken up (or cancelled) since the scan
             continue
-        documents.append(_document_of(record))
+        documents.append(document)
     for batch in size_batches(documents):
         queue.send(batch)
     if documents:

@@ -187,7 +187,9 @@ def test_results_in_the_existing_bucket_are_presigned_and_reported_with_its_key(
     result_objects = f"arn:{{AWS::Partition}}:s3:::{BUCKET}/*"
     assert _s3_and_kms(resources, functions["api"]) == {result_objects: {"s3:GetObject"}, BUCKET_KEY_ARN: {"kms:Decrypt"}}
     intake = _s3_and_kms(resources, functions["intake"])
-    assert intake[result_objects] == {"s3:PutObject"} and intake[BUCKET_KEY_ARN] == {"kms:GenerateDataKey"}
+    reports = f"arn:{{AWS::Partition}}:s3:::{BUCKET}/reports/*"  # the intake writes only its manifests' reports
+    assert intake[reports] == {"s3:PutObject"} and intake[BUCKET_KEY_ARN] == {"kms:GenerateDataKey"}
+    assert result_objects not in intake
     assert json.loads(functions["intake"]["Environment"]["Variables"]["MEDIAGEN_INBOX_RULES"]) == [INBOX.to_json()]
 
 

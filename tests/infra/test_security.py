@@ -39,10 +39,15 @@ EXPECTED_ACKNOWLEDGED = {
     # Provider callbacks cannot be authenticated: the per-job token is the credential. (The jobs API's six
     # routes are signed with IAM: nothing to acknowledge.)
     "AwsSolutions-APIG4": 1,
-    # Results under <prefix><job_id>/: object ARN ends in /* (persist writes, api presigns, intake reports).
-    "AwsSolutions-IAM5[Resource::<PipelineOutputsBucket2E7BE85D.Arn>/*]": 3,
-    # Any dropped file may be read (intake) or presigned (submit).
-    "AwsSolutions-IAM5[Resource::<PipelineIntakeBucketC51F3860.Arn>/*]": 2,
+    # Results under <prefix><job_id>/: object ARN ends in /* (persist writes, api presigns).
+    "AwsSolutions-IAM5[Resource::<PipelineOutputsBucket2E7BE85D.Arn>/*]": 2,
+    # Manifest reports: one key per manifest under reports/ (intake writes nothing else).
+    "AwsSolutions-IAM5[Resource::<PipelineOutputsBucket2E7BE85D.Arn>/reports/*]": 1,
+    # Any dropped file may be read (intake).
+    "AwsSolutions-IAM5[Resource::<PipelineIntakeBucketC51F3860.Arn>/*]": 1,
+    # Any input under the default input_allow prefixes may be presigned (submit).
+    "AwsSolutions-IAM5[Resource::<PipelineIntakeBucketC51F3860.Arn>/inbox/*]": 1,
+    "AwsSolutions-IAM5[Resource::<PipelineIntakeBucketC51F3860.Arn>/inputs/*]": 1,
     # CDK's deploy-time S3 notifications handler comes with AWSLambdaBasicExecutionRole.
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]": 1,
     # CDK's LambdaInvoke grants the function's qualified ARNs.

@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 
 from mediagen.catalog import get_catalog
+from mediagen.intake import report_key
 from mediagen.settings import Settings
 from mediagen_infra import DEFAULT_INBOX_RULES, InboxRule, MediaGenPipelineProps
 from mediagen_infra.bundling import EXCLUDED_PACKAGE_DIRS, REPO_ROOT, function_bundle_files, function_code
@@ -1012,7 +1013,9 @@ def test_intake_function_gets_the_inbox_rules_and_may_only_read_intake_objects(
     assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, "/*"]]}
     (write,) = [s for s in statements if "s3:PutObject" in _actions(s)]
     assert _actions(write) == ["s3:PutObject"]
-    assert write["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [outputs_id, "Arn"]}, "/*"]]}
+    # Only the reports it writes (mediagen.intake.report_key): never a job's results.
+    assert write["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [outputs_id, "Arn"]}, "/reports/*"]]}
+    assert report_key("jobs/team/batch.jsonl").startswith("reports/")
     assert _grants(statements, "sqs:SendMessage", _consumed_queue(resources, functions["submit"][0]))
     assert _grants(statements, "sqs:DeleteMessage", _consumed_queue(resources, functions["intake"][0]))
 
@@ -1025,7 +1028,9 @@ def test_submit_may_read_the_intake_objects_it_presigns(
     assert submit["Environment"]["Variables"]["MEDIAGEN_INTAKE_BUCKET"] == {"Ref": intake_bucket_id}
     (read,) = [s for s in _role_statements(resources, submit) if any(a.startswith("s3:") for a in _actions(s))]
     assert sorted(_actions(read)) == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, "/*"]]}
+    # Only the keys submit may presign: the default input_allow, inbox/ and inputs/ (not jobs/ manifests).
+    assert read["Resource"] == [{"Fn::Join": ["", [{"Fn::GetAtt": [intake_bucket_id, "Arn"]}, f"/{prefix}*"]]}
+                                for prefix in ("inbox/", "inputs/")]
 
 
 def test_cdk_notifications_handler_may_only_configure_the_intake_bucket(

@@ -339,6 +339,57 @@ def test_finding_07_intake_jobs_belong_to_their_bucket_and_an_api_callers_job_id
     assert [d["job_id"] for b in queue.batches for d in b] == ["mine-1"]
 
 
+def seed_other_owners_job(ports: Ports, job_id: str) -> None:
+    ports.jobs.create({"job_id": job_id, "status": "SUCCEEDED", "owner": "arn:aws:iam::1:user/a",  # type: ignore[attr-defined]
+                       "request_hash": "h", "model": "secret-model",
+                       "outputs": [{"uri": "s3://their-bucket/results/their-1/0.png"}],
+                       "manifest_uri": "s3://their-bucket/results/their-1/manifest.json"})
+
+
+@pytest.mark.parametrize("kind", ["invalid", "oversized"])
+def test_finding_07_intake_a_rejected_line_reusing_another_owners_job_id_reveals_and_tracks_nothing(
+        kind: str) -> None:
+    queue, ledger = ListQueue(), MemoryLedger()
+    ports = make_ports(queue)
+    seed_other_owners_job(ports, "their-1")
+    if kind == "invalid":
+        theirs = json.dumps({"job_id": "their-1", "request": {"input": {"prompt": "no model"}}})
+    else:
+        grows = json.loads(line("accents", padding=1, job_id="their-1"))
+        grows["request"]["input"]["notes"] = "é" * 75_000
+        theirs = json.dumps(grows, ensure_ascii=False)
+    key = f"jobs/team/{kind}.jsonl"
+    objects = MemoryObjects({(INTAKE, key): (line("mine", job_id="mine-1") + "\n" + theirs).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=ledger)
+
+    by_line = {v["line"]: v for v in report["lines"]}
+    assert by_line[2] == {"line": 2, "job_id": "their-1", "status": "CONFLICT", "error": {
+        "code": "job_id_unavailable", "message": "job id 'their-1' cannot be used; choose another job_id"}}
+    stored = json.dumps(ports.outputs.objects[report_key(key)])  # type: ignore[union-attr]
+    for secret in ("SUCCEEDED", "secret-model", "their-bucket"):
+        assert secret not in json.dumps(report) and secret not in stored
+    assert ledger.manifests_of("their-1") == []  # their job ending never touches this manifest
+    (manifest,) = ledger.manifests.values()
+    assert manifest["job_ids"] == ["mine-1"]
+    assert ports.jobs.get("their-1")["status"] == "SUCCEEDED"  # type: ignore[index]
+    assert [d["job_id"] for b in queue.batches for d in b] == ["mine-1"]
+
+
+def test_finding_07_intake_an_oversized_line_with_a_dot_segment_job_id_gets_the_line_id() -> None:
+    ports = make_ports(ListQueue())
+    grows = json.loads(line("accents", padding=1, job_id=".."))
+    grows["request"]["input"]["notes"] = "é" * 75_000
+    key = "jobs/team/dots.jsonl"
+    objects = MemoryObjects({(INTAKE, key): json.dumps(grows, ensure_ascii=False).encode()})
+
+    report = process_manifest(INTAKE, key, None, "e1", ports=ports, objects=objects, ledger=MemoryLedger())
+
+    (view,) = report["lines"]
+    assert view["status"] == "REJECTED" and view["job_id"] != ".." and view["job_id"].endswith("-1")
+    assert ports.jobs.get("..") is None
+
+
 # ------------------------------------------------------------------------------------- sweeper
 
 
@@ -405,6 +456,21 @@ def test_sweeper_takes_the_oldest_left_behind_jobs_first() -> None:
     for i in range(20):
         received_record(tasks, f"new-{i}", RECENT)  # just recorded: not left behind
     assert sweep_stale_received(tasks, queue, 900, limit=3, now=NOW) == ["old-0", "old-1", "old-2"]
+
+
+def test_sweeper_skips_and_logs_a_job_too_large_to_send_and_re_enqueues_the_others(
+        caplog: pytest.LogCaptureFixture) -> None:
+    tasks, queue = SweepableTasks(), ListQueue()
+    received_record(tasks, "huge", "2027-01-15T06:00:00.000Z", metadata={"notes": "é" * 60_000})  # oldest first
+    received_record(tasks, "small", OLD)
+
+    assert sweep_stale_received(tasks, queue, 900, now=NOW) == ["small"]  # the sweep is not stopped
+
+    assert [d["job_id"] for b in queue.batches for d in b] == ["small"]
+    (error,) = errors_logged(caplog)
+    assert error["job_id"] == "huge" and error["message_bytes"] > JOB_MESSAGE_MAX_BYTES
+    assert tasks.items["small"].get("swept_at") and not tasks.items["huge"].get("swept_at")
+    assert sweep_stale_received(tasks, queue, 900, now=NOW + 16 * 60) == ["small"]  # and every run after
 
 
 def test_sweeper_on_dynamodb_re_enqueues_only_stale_unclaimed_received_records(sqs: tuple[Any, str]) -> None:
