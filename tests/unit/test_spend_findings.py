@@ -17,7 +17,13 @@ from mediagen.budget import budget_key, in_flight_key, today
 from mediagen.catalog import catalog_for
 from mediagen.events import job_event_detail
 from mediagen.inputs import s3_references
-from mediagen.provider import AmbiguousSubmit, InsufficientCredits, RateLimited, RequestInProgress
+from mediagen.provider import (
+    AmbiguousSubmit,
+    IdempotencyKeyReuse,
+    InsufficientCredits,
+    RateLimited,
+    RequestInProgress,
+)
 from mediagen.provider.port import Submitted, idempotency_key
 from mediagen.records import JobStatus
 from mediagen.settings import Settings
@@ -224,6 +230,21 @@ def test_a_job_whose_request_the_provider_holds_never_falls_back_and_expires_say
     assert record["status"] == "EXPIRED" and cliprise.submits == []  # a fallback would pay a second time
     assert f"{charged} credits stay charged" in record["error"]["message"]
     assert counters(ports, "clipia") == (0, charged) and counters(ports) == (0, 0)
+
+
+def test_a_refusal_after_the_provider_said_it_holds_the_request_is_an_unknown_outcome_not_a_refund() -> None:
+    # A retry whose body differs (an s3:// input presigned again) gets 409 idempotency_key_reuse: the first
+    # request may still run and be charged, so the charge stays and nothing else is tried.
+    clipia = PortProvider("clipia", native_idempotency=True,
+                          submit=[RequestInProgress("still processing"), IdempotencyKeyReuse("other body", http_status=409)])
+    cliprise = PortProvider("cliprise")
+    ports = make(cliprise, clipia)
+    with pytest.raises(RetryLater):
+        submit_job(_clipia_first("r"), delivery_id="m", ports=ports)
+    charged = counters(ports, "clipia")[1]
+    record = submit_job(_clipia_first("r"), delivery_id="m", ports=ports)
+    assert record["status"] == "OUTCOME_UNKNOWN" and cliprise.submits == []
+    assert counters(ports, "clipia") == (0, charged) and charged > 0
 
 
 def test_a_record_left_by_version_one_with_holds_slot_false_is_still_claimed() -> None:

@@ -231,8 +231,15 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                          job_document=job.document(), delay_seconds=_delay(exc, settings)) from exc
     except ProviderRejected as exc:  # definitive: nothing was spent -> refunded
         refused = {"code": exc.code, "message": exc.message}
+        if pending:  # e.g. idempotency_key_reuse: the request it already holds under this key may be running
+            return _terminal(job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING},
+                             set_fields={"attempts": settle("unknown", error=refused)},
+                             error={"code": "generate_outcome_unknown",
+                                    "message": f"{exc.message}; the provider already holds a request under this "
+                                               "job's key (it answered request_in_progress before), which may run "
+                                               "and be charged: the job is not sent again nor to a fallback"})
         _count_attempt(ports, provider_name, exc.code)
-        if _may_fall_back(exc) and index < len(job.fallbacks) and not pending:
+        if _may_fall_back(exc) and index < len(job.fallbacks):
             _move(job_id, JobStatus.RECEIVED, ports, expect={JobStatus.SUBMITTING}, add={"credits_charged": -credits},
                   set_fields={"attempts": settle("refused", credits=0, error=refused), "attempt": index + 1},
                   counters=[refund(provider_name, day, credits)])
