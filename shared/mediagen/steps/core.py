@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,21 @@ def provider_catalog(ports: Ports, provider: str) -> ProviderCatalog:
     if provider == "cliprise":
         return ProviderCatalog("cliprise", ports.catalog())
     return catalog_for(provider)
+
+
+def provider_port(state: Mapping[str, Any], ports: Ports) -> Provider:
+    """The port of the job's provider (``state["provider"]``, Cliprise when absent). Without
+    ``Ports.providers`` (older wiring, tests on the client), the Cliprise client behind its adapter."""
+    name = str(state.get("provider") or "cliprise")
+    if ports.providers is not None:
+        return ports.providers(name)
+    if name != "cliprise":
+        from mediagen.errors import ConfigurationError
+
+        raise ConfigurationError(f"no port for provider {name} in this deployment")
+    from mediagen.provider.cliprise import ClipriseProvider
+
+    return ClipriseProvider(ports.provider())
 
 
 def offered_providers(settings: Settings) -> frozenset[str] | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mediagen.errors import StatusConflict
 from mediagen.records import JobStatus, utcnow
@@ -28,11 +28,9 @@ from mediagen.steps.core import (
     Ports,
     _log,
     _terminal,
+    provider_port,
 )
 from mediagen.steps.phases import Phase
-
-if TYPE_CHECKING:
-    from mediagen.provider.port import Provider
 
 #: Expected seconds from submit to the provider's result, by modality: when the first status check of a job
 #: with callbacks comes. Our own estimates (neither provider documents generation times; the Cliprise
@@ -93,21 +91,6 @@ def backoff_seconds(polls: int, settings: Settings) -> int:
     ([002:193]: 2 s, 4 s, 8 s, 16 s, … up to e.g. 60 s)."""
     wait = settings.poll_initial_seconds * (settings.poll_factor ** polls)
     return int(min(wait, settings.poll_max_seconds))
-
-
-def provider_port(state: Mapping[str, Any], ports: Ports) -> Provider:
-    """The port of the job's provider (``state["provider"]``, Cliprise when absent). Without
-    ``Ports.providers`` (older wiring, tests on the client), the Cliprise client behind its adapter."""
-    name = str(state.get("provider") or "cliprise")
-    if ports.providers is not None:
-        return ports.providers(name)
-    if name != "cliprise":
-        from mediagen.errors import ConfigurationError
-
-        raise ConfigurationError(f"no port for provider {name} in this deployment")
-    from mediagen.provider.cliprise import ClipriseProvider
-
-    return ClipriseProvider(ports.provider())
 
 
 def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:

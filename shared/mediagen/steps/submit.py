@@ -30,6 +30,7 @@ from mediagen.steps.core import (
     _terminal,
     offered_providers,
     provider_catalog,
+    provider_port,
 )
 from mediagen.steps.poll import first_wait_seconds
 
@@ -160,7 +161,8 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
         body = ports.catalog().encode(request, allow_unknown_fields=job.allow_unknown_fields)
     else:
         body = {"model": request["model"], "input": request.get("input") or {}}
-    port = _port(ports, provider_name)  # before the claim: a configuration error must not look like a sent request
+    # Before the claim: a configuration error must not look like a sent request.
+    port = provider_port({"provider": provider_name}, ports)
     webhook_url = None
     if settings.callback_base_url:
         webhook_url = f"{settings.callback_base_url.rstrip('/')}/{record['callback_token']}"
@@ -287,35 +289,6 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
 #: How often a delivery that found a live claim looks again (the claim usually ends within seconds).
 _CLAIM_RECHECK_SECONDS = 30
-
-
-def _port(ports: Ports, provider_name: str) -> Any:
-    """The provider port of ``provider_name``; without ``Ports.providers`` (older wiring), Cliprise's client
-    behind the port's ``submit``."""
-    if ports.providers is not None:
-        return ports.providers(provider_name)
-    if provider_name != "cliprise":
-        from mediagen.errors import ConfigurationError
-
-        raise ConfigurationError(f"no port for provider {provider_name} in this deployment")
-    return _ClientPort(ports.provider())
-
-
-class _ClientPort:
-    """``submit`` of the port on a ``ClipriseClient``-like object with ``generate(body)``."""
-
-    native_idempotency = False
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def submit(self, body: dict[str, Any], *, idempotency_key: str, webhook_url: str | None = None) -> Any:
-        from mediagen.provider.port import Submitted
-
-        wire = dict(body)
-        if webhook_url is not None:
-            wire["callBackUrl"] = webhook_url
-        return Submitted(provider_task_id=self.client.generate(wire).task_id)
 
 
 #: ``ProviderRejected`` provider codes that mean "this model is not available here" (a fallback may help).
