@@ -320,35 +320,6 @@ class RecordingWaker:
         return self.valid
 
 
-class MemorySpendGuard:
-    """Unused: the spend counters now change with the job's status (``InMemoryJobs.counters``); kept only so that
-    branches written against it still import. Delete once every branch has merged."""
-
-    def __init__(self) -> None:
-        self.spent: dict[str, int] = {}
-        self.slots = 0
-
-    def charge(self, credits: int, *, limit: int, day: str) -> int:
-        from mediagen.budget import OverBudget
-
-        if self.spent.get(day, 0) + credits > limit:
-            raise OverBudget(f"estimated {credits} credits do not fit in today's budget of {limit}")
-        self.spent[day] = self.spent.get(day, 0) + credits
-        return self.spent[day]
-
-    def refund(self, credits: int, *, day: str) -> None:
-        self.spent[day] = self.spent.get(day, 0) - credits
-
-    def acquire_slot(self, *, limit: int) -> bool:
-        if self.slots >= limit:
-            return False
-        self.slots += 1
-        return True
-
-    def release_slot(self) -> None:
-        self.slots = max(0, self.slots - 1)
-
-
 @dataclass
 class MapInputs:
     """``InputResolver`` that turns each ``s3://`` URI into ``https://inputs.example/<key>``."""

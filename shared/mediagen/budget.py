@@ -27,12 +27,6 @@ BUDGET_KEY_PREFIX = "#budget:"
 IN_FLIGHT_KEY = "#in-flight"
 
 
-class OverBudget(MediagenError):
-    """The job's cost (estimate or upper bound) does not fit in what is left of today's budget."""
-
-    code = "over_daily_budget"
-
-
 class CounterLimitReached(MediagenError):
     """A counter change would pass its limit; nothing of the transaction was written.
 

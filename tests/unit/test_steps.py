@@ -35,7 +35,6 @@ from mediagen.steps.submit import submit_job
 from tests.fakes import (
     InMemoryJobs,
     MemoryOutputStore,
-    MemorySpendGuard,
     RecordingEvents,
     RecordingQueue,
     RecordingStarter,
@@ -65,7 +64,7 @@ def make_ports(provider: ScriptedProvider | None = None, *, jobs: InMemoryJobs |
     return Ports(settings=Settings(**settings), jobs=jobs or InMemoryJobs(), events=RecordingEvents(),
                  provider=lambda: scripted, providers=lambda name: ClipriseProvider(scripted),  # type: ignore[arg-type]
                  executions=RecordingStarter(), outputs=MemoryOutputStore(),
-                 guard=MemorySpendGuard(), jobs_queue=RecordingQueue(), waker=RecordingWaker(),
+                 jobs_queue=RecordingQueue(), waker=RecordingWaker(),
                  clock=clock or Clock())
 
 

@@ -80,9 +80,6 @@ class Ports:
     catalog: Callable[[], Catalog] = field(default=lambda: _default_catalog())
     executions: ExecutionStarter | None = None
     outputs: OutputStore | None = None
-    #: Unused (the spend counters change with the job's status, in the repository's transaction); kept so
-    #: that older wiring still builds.
-    guard: Any = None
     metrics: MetricsSink = field(default_factory=lambda: NullMetrics())
     clock: Callable[[], float] = time.time
     #: Turns ``s3://`` inputs into URLs the provider can fetch (submit); None: such inputs are refused.
