@@ -42,10 +42,13 @@ CLIPIA = {"model": "nano-banana-2", "input": {"prompt": "a fox"}}
 @dataclass
 class Metrics:
     counts: dict[str, float] = field(default_factory=dict)
+    #: (name, dimensions) -> the last value (gauges such as DailyCreditsSpent).
+    last: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def count(self, name: str, value: float = 1, *, unit: str = "Count",
               dimensions: dict[str, str] | None = None) -> None:
         self.counts[name] = self.counts.get(name, 0) + value
+        self.last[(name, json.dumps(dimensions, sort_keys=True))] = value
 
 
 class FailingEvents(RecordingEvents):
@@ -245,6 +248,15 @@ def test_a_refusal_after_the_provider_said_it_holds_the_request_is_an_unknown_ou
     record = submit_job(_clipia_first("r"), delivery_id="m", ports=ports)
     assert record["status"] == "OUTCOME_UNKNOWN" and cliprise.submits == []
     assert counters(ports, "clipia") == (0, charged) and charged > 0
+
+
+def test_each_providers_spend_metric_is_its_own_series_for_its_own_budget_alarm() -> None:
+    ports = make(MEDIAGEN_DAILY_CREDIT_BUDGET=1000, MEDIAGEN_CLIPIA_DAILY_CREDIT_BUDGET=1000)
+    submit_job(job("c1"), delivery_id="m1", ports=ports)
+    submit_job(job("c2", CLIPIA, provider="clipia"), delivery_id="m2", ports=ports)
+    last = ports.metrics.last  # type: ignore[attr-defined]
+    assert last[("DailyCreditsSpent", "null")] == PRICE == counters(ports)[1]  # Cliprise's alone, as the alarm
+    assert last[("DailyCreditsSpent", '{"provider": "clipia"}')] == counters(ports, "clipia")[1]
 
 
 def test_a_record_left_by_version_one_with_holds_slot_false_is_still_claimed() -> None:

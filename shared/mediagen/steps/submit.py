@@ -197,10 +197,14 @@ def _send(job: Job, record: dict[str, Any], ports: Ports) -> dict[str, Any]:
                            f"{budget} already charged on {day} (UTC)"}
         return _next_or_end(job, index, ports, JobStatus.REJECTED, over)
 
-    if credits:  # the budget alarm watches the day's counter (per provider: the alarm fires for the fullest)
+    if credits and budget:  # the budget alarm watches the day's counter, against that provider's own budget
         from mediagen.budget import budget_key
 
-        ports.metrics.count("DailyCreditsSpent", ports.jobs.counter(budget_key(provider_name, day)))
+        # Cliprise's series has no dimension (the construct's DailyCreditBudgetNearlySpent alarm watches it);
+        # another provider's is its own series, never added to Cliprise's.
+        dimensions = None if provider_name == "cliprise" else {"provider": provider_name}
+        ports.metrics.count("DailyCreditsSpent", ports.jobs.counter(budget_key(provider_name, day)),
+                            dimensions=dimensions)
 
     def settle(outcome: str, **extra: Any) -> list[dict[str, Any]]:
         return [*attempts[:-1], {**attempts[-1], "outcome": outcome, **extra}]
