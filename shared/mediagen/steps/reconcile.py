@@ -52,7 +52,7 @@ def reconcile(ports: Ports) -> dict[str, Any]:
     republished = released = 0
     for record in records:
         if record.get("status") in TERMINAL and record.get("holds_slot"):
-            _move(record["job_id"], None, ports, expect=set(TERMINAL))  # a slot a terminal job still holds
+            record = _move(record["job_id"], None, ports, expect=set(TERMINAL))  # a slot a terminal job holds
             released += 1
         if record.get("status") in TERMINAL and not record.get("event_published") \
                 and _publish(record, ports).get("event_published"):
