@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediagen import __version__
 from mediagen.errors import ConfigurationError
 from mediagen.provider.clipia_webhooks import _int_or_none
-from mediagen.provider.download import Download, DownloadContext
+from mediagen.provider.download import Download, DownloadContext, origin
 from mediagen.provider.errors import (
     NOT_SENT_ERRORS,
     AmbiguousSubmit,
@@ -233,11 +233,6 @@ class RetryPolicy:
 # Transport: the authorization scheme and the rate-limit headers.
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host.lower(), url.port if url.port is not None else default
-
-
 class _ClipiaTransport(httpx.BaseTransport):
     """Sets ``Authorization: <scheme> <key>`` on requests to the API origin (and strips it from every
     other request), and remembers the last answer's ``Retry-After``/``RateLimit*`` headers per thread."""
@@ -251,7 +246,7 @@ class _ClipiaTransport(httpx.BaseTransport):
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if _origin(request.url) == self._api_origin:
+        if origin(request.url) == self._api_origin:
             request.headers["Authorization"] = self._authorization
         else:
             request.headers.pop("Authorization", None)
@@ -391,7 +386,7 @@ class ClipiaProvider:
                                      f"{redact_text(base_url)!r}")
         self._base = base
         self._auth_scheme = auth_scheme
-        self._transport = _ClipiaTransport(transport or httpx.HTTPTransport(), _origin(base), f"{auth_scheme} {key}")
+        self._transport = _ClipiaTransport(transport or httpx.HTTPTransport(), origin(base), f"{auth_scheme} {key}")
         timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         try:
             self._sdk = clipia.Clipia(key, base_url=str(base), timeout=timeout, transport=self._transport,

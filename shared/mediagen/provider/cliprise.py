@@ -35,7 +35,7 @@ import httpx
 
 from mediagen import __version__
 from mediagen.errors import ConfigurationError
-from mediagen.provider.download import Download, DownloadContext
+from mediagen.provider.download import Download, DownloadContext, origin
 from mediagen.provider.errors import (
     NOT_JSON,
     DownloadFailed,
@@ -360,7 +360,7 @@ class ClipriseClient:
                 url = httpx.URL(file_url)
             except (httpx.InvalidURL, TypeError) as exc:
                 raise DownloadFailed(f"Cliprise download failed: invalid file URL: {exc}") from None
-            if _origin(url) == _origin(self._base):
+            if origin(url) == origin(self._base):
                 headers["Host"] = self._host
                 if url.path == self._status_url.path:
                     if "apiKey" not in url.params:
@@ -476,11 +476,6 @@ def _failed(entry: dict[str, Any]) -> Failed:
         message=redact_text(text[:_MESSAGE_LIMIT]),
         code=redact_text(code) if isinstance(code, str) and code else None,
     )
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host.lower(), url.port if url.port is not None else default
 
 
 # --------------------------------------------------------------------------------------------------

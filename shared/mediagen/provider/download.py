@@ -122,6 +122,13 @@ class DownloadContext(contextlib.AbstractContextManager[Download]):
             self._response = None
 
 
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the port filled in for http/https: both adapters send their API key
+    only to the API's own origin (never to a redirect or a media host)."""
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port if url.port is not None else default
+
+
 def read_prefix(response: httpx.Response, limit: int) -> bytes:
     """At most ``limit`` bytes of a streamed body."""
     buf = bytearray()
