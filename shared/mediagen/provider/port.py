@@ -39,10 +39,12 @@ import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-from mediagen.provider.download import Download
 from mediagen.redact import redact_text
+
+if TYPE_CHECKING:  # only a type here: the port itself loads no HTTP client (the callback imports it)
+    from mediagen.provider.download import Download
 
 ProviderName = Literal["cliprise", "clipia"]
 """The providers mediagen has adapters for."""
