@@ -302,6 +302,21 @@ def test_the_reconciler_corrects_a_drifted_counter_and_expires_a_job_whose_messa
     assert reconcile(ports)["drifted"] == {}  # once corrected it stays so
 
 
+def test_the_reconciler_ends_a_claim_no_worker_and_no_delivery_came_back_to_as_outcome_unknown() -> None:
+    cliprise = PortProvider("cliprise", submit=[RuntimeError("Lambda timed out while generate was in flight")])
+    ports = make(cliprise, MEDIAGEN_SUBMIT_LEASE_SECONDS=180)
+    with pytest.raises(RuntimeError):
+        submit_job(job("died"), delivery_id="m", ports=ports)  # the message then went to the dead-letter queue
+    assert ports.jobs.get("died")["status"] == "SUBMITTING" and counters(ports) == (1, PRICE)
+    ports.clock.now += 180  # type: ignore[attr-defined]
+    assert reconcile(ports)["abandoned"] == 0  # a worker may still be submitting: its redelivery ends it
+    ports.clock.now += 900 + 1  # type: ignore[attr-defined]
+    assert reconcile(ports)["abandoned"] == 1
+    record = ports.jobs.get("died")
+    assert record["status"] == "OUTCOME_UNKNOWN" and record["error"]["code"] == "generate_outcome_unknown"
+    assert counters(ports) == (0, PRICE) and len(cliprise.submits) == 1  # slot freed, charge kept, never resent
+
+
 def test_each_provider_has_its_own_daily_budget_and_in_flight_limit() -> None:
     """Credits are not comparable between providers: Cliprise's limits (MEDIAGEN_DAILY_CREDIT_BUDGET,
     MEDIAGEN_MAX_IN_FLIGHT) never apply to Clipia, whose own are MEDIAGEN_CLIPIA_*: a Clipia job over Clipia's

@@ -3,6 +3,8 @@
 - Gives back the slot of a terminal job that still holds one (a terminal write outside ``_move``).
 - Ends ``EXPIRED`` a job still RECEIVED well past ``MEDIAGEN_MAX_WAIT_SECONDS`` (its message was lost, e.g.
   in the dead-letter queue): every job ends terminal (I3).
+- Ends ``OUTCOME_UNKNOWN`` a job still SUBMITTING well past its claim's lease whose message is gone (the worker
+  died while generate was in flight, and no delivery came back to end it): the charge stays, the slot is freed.
 - Publishes the event of every terminal job whose ``event_published`` is unset (a publish that failed after
   the terminal write: the outbox, see docs/reliability.md).
 - Recomputes the spend counters from the job records (invariants I1 and I2) and, where a counter drifted,
@@ -20,7 +22,7 @@ from typing import Any
 
 from mediagen.records import TERMINAL, JobStatus
 from mediagen.steps.core import Ports, _log, _move, _publish
-from mediagen.steps.submit import _expire, _waited_seconds
+from mediagen.steps.submit import _claim_age_seconds, _end_abandoned_claim, _expire, _waited_seconds
 
 #: A RECEIVED job is expired by the reconciler only this long after its wait ran out (its own deliveries
 #: normally end it first).
@@ -44,7 +46,8 @@ def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...])
 
 
 def reconcile(ports: Ports) -> dict[str, Any]:
-    """One pass. Returns ``{"republished", "released", "expired": int, "drifted": {key: [was, now]}, "jobs"}``."""
+    """One pass. Returns ``{"republished", "released", "expired", "abandoned": int, "drifted": {key: [was, now]},
+    "jobs"}``."""
     from mediagen.catalog import PROVIDERS
 
     log = _log()
@@ -57,12 +60,16 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         if record.get("status") in TERMINAL and not record.get("event_published") \
                 and _publish(record, ports).get("event_published"):
             republished += 1
-    expired = 0
+    expired = abandoned = 0
     for record in records:  # I3: a job whose message was lost (e.g. in the DLQ) must not wait for ever
         if record.get("status") == JobStatus.RECEIVED and _waited_seconds(record, ports) > \
                 ports.settings.max_wait_seconds + _GRACE_SECONDS:
             _expire(record["job_id"], _waited_seconds(record, ports), ports, record.get("attempts") or [])
             expired += 1
+        elif record.get("status") == JobStatus.SUBMITTING and _claim_age_seconds(record, ports) > \
+                ports.settings.submit_lease_seconds + _GRACE_SECONDS:
+            _end_abandoned_claim(record["job_id"], ports)
+            abandoned += 1
     if released:
         log.warning("slots of terminal jobs given back", count=released)
     if republished:
@@ -83,5 +90,5 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         drifted[key] = [now, want]
         log.error("spend counter drifted from the job records; recomputed", counter=key, was=now, recomputed=want)
         ports.metrics.count("CounterDrift", dimensions={"counter": key.split(":")[0]})
-    return {"republished": republished, "released": released, "expired": expired, "drifted": drifted,
-            "jobs": len(records)}
+    return {"republished": republished, "released": released, "expired": expired, "abandoned": abandoned,
+            "drifted": drifted, "jobs": len(records)}

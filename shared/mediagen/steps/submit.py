@@ -81,8 +81,7 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if status == JobStatus.RECEIVED:
         return _send(job, existing, ports)
     if status == JobStatus.SUBMITTING:
-        claimed = existing.get("transitions", {}).get(str(JobStatus.SUBMITTING), "")
-        age = _age_seconds(claimed, _now(ports)) if claimed else float("inf")
+        age = _claim_age_seconds(existing, ports)
         if age < ports.settings.submit_lease_seconds:
             # Another worker holds the claim and may be waiting for submit right now: look again once the lease
             # is over (the message is kept: if that worker died, this delivery is what ends the job, I3).
@@ -91,12 +90,7 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
                              resend=True, job_document=job.document(),
                              delay_seconds=min(_CLAIM_RECHECK_SECONDS,
                                                int(ports.settings.submit_lease_seconds - age) + 1))
-        # The claim outlived any worker: the attempt died while generate was in flight. It may have been
-        # accepted and charged, so it is not sent again.
-        return _terminal(job.job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING}, error={
-            "code": "generate_outcome_unknown",
-            "message": "a previous attempt stopped while the generate request was in flight; the provider may "
-                       "have charged for it, so it was not sent again"})
+        return _end_abandoned_claim(job.job_id, ports)
     if status == JobStatus.SUBMITTED and not existing.get("execution_arn"):
         return _start_execution(existing, ports)
     if status in TERMINAL and not existing.get("event_published"):
@@ -379,6 +373,21 @@ def _age_seconds(iso: str, now: float) -> float:
     except ValueError:
         return float("inf")
     return now - then.timestamp()
+
+
+def _end_abandoned_claim(job_id: str, ports: Ports) -> dict[str, Any]:
+    """The claim outlived any worker: the attempt died while generate was in flight. It may have been accepted
+    and charged, so it is not sent again: ``OUTCOME_UNKNOWN``, the charge kept, the slot given back."""
+    return _terminal(job_id, JobStatus.OUTCOME_UNKNOWN, ports, expect={JobStatus.SUBMITTING}, error={
+        "code": "generate_outcome_unknown",
+        "message": "a previous attempt stopped while the generate request was in flight; the provider may "
+                   "have charged for it, so it was not sent again"})
+
+
+def _claim_age_seconds(record: dict[str, Any], ports: Ports) -> float:
+    """Seconds since the job's SUBMITTING claim (infinite when the record has no claim time)."""
+    claimed = (record.get("transitions") or {}).get(str(JobStatus.SUBMITTING), "")
+    return _age_seconds(claimed, _now(ports)) if claimed else float("inf")
 
 
 def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
