@@ -935,6 +935,11 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: :func:`serve_clipia` prints its own line per request."""
 
     def _send(self, status: int | None, body: bytes, headers: Mapping[str, str], request_id: str | None) -> bool:
+        # Recorded before the answer goes out: a client that has read it must find it in requests().
+        entry: dict[str, Any] = {"method": self.command, "path": self.path, "status": status}
+        if request_id:
+            entry["request_id"] = request_id
+        self.server.owner._record(entry)
         delivered = True
         if status is not None:
             try:
@@ -947,10 +952,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(body)
             except OSError:
                 self.close_connection, delivered = True, False
-        entry: dict[str, Any] = {"method": self.command, "path": self.path, "status": status}
-        if request_id:
-            entry["request_id"] = request_id
-        self.server.owner._record(entry)
         return delivered
 
     def _json(self, answer: _Answer, extra: Mapping[str, str]) -> bool:
@@ -1038,6 +1039,7 @@ class _Handler(BaseHTTPRequestHandler):
         if media is None:
             self._json(_Answer(404, error_body(404, "not_found", "no such file")), {})
             return
+        self.server.owner._record({"method": self.command, "path": self.path, "status": 200, "request_id": found})
         try:
             self.send_response(200)
             self.send_header("Content-Type", media.content_type)
@@ -1048,7 +1050,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(piece)
         except OSError:
             self.close_connection = True
-        self.server.owner._record({"method": self.command, "path": self.path, "status": 200, "request_id": found})
 
 
 def serve_clipia(*, host: str, port: int, processing_seconds: float, api_keys: Iterable[str],

@@ -307,7 +307,7 @@ class Emulator:
             (``invalid_model_id``). Default :func:`default_modality_of`.
         callback_retry_base_seconds: first back-off between callback attempts, doubled each retry.
         callback_timeout_seconds: timeout of one callback attempt ("Webhooks" [000:142-169]: 10 s).
-        on_request: called after every answered request with the same dict :meth:`requests` records.
+        on_request: called for every request as it is answered, with the same dict :meth:`requests` records.
         callback_mode: callback behaviour of every job, as tokens applied before the prompt's own
             (:func:`~mediagen.sandbox.faults.parse_callback_mode`): ``"normal"``, or a comma-separated
             combination of ``none``, ``delay:SECONDS``, ``duplicate:N``, ``late:SECONDS``, ``early``,
@@ -980,7 +980,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
               task_id: str | None = None) -> bool:
-        """Answer; returns False when the client was gone (the connection is then closed)."""
+        """Answer; returns False when the client was gone (the connection is then closed). The request is
+        recorded before the answer goes out, so a client that has read it finds it in :meth:`Emulator.requests`."""
+        self._log(status, task_id)
         try:
             self.send_response(status)
             for name, value in (headers or {}).items():
@@ -995,7 +997,6 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
             delivered = False
-        self._log(status, task_id)
         return delivered
 
     def _json(self, status: int, obj: Any, task_id: str | None = None) -> None:
