@@ -1,5 +1,6 @@
-"""reconcile: every 5 minutes (EventBridge schedule), publish the events of terminal jobs left unpublished and
-recompute the spend counters from the job records (see mediagen.steps.reconcile)."""
+"""reconcile: every 5 minutes (EventBridge schedule), publish the events of terminal jobs left unpublished, end
+or restart the jobs no delivery will come back to, and recompute the spend counters from the job records (see
+mediagen.steps.reconcile)."""
 
 from __future__ import annotations
 

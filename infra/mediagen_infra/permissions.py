@@ -84,6 +84,8 @@ def grant_least_privilege(pipeline: MediaGenPipeline) -> None:
     _grant_api_and_intake(pipeline)
 
     pipeline.state_machine.grant_start_execution(pipeline.functions["submit"])
+    # The reconciler starts the execution of a submitted job whose every start failed (the same name, so one).
+    pipeline.state_machine.grant_start_execution(pipeline.functions["reconcile"])
     # states:SendTaskSuccess/Failure/Heartbeat: callback wakes the waiting execution; arm ends the
     # wait itself when a callback came first or the job is no longer waiting; api's cancel wakes it too.
     pipeline.state_machine.grant_task_response(pipeline.functions["callback"])

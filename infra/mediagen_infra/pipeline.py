@@ -320,8 +320,10 @@ class MediaGenPipeline(Construct):
         # a new, delayed message, so waiting never counts towards the dead-letter queue's receive limit.
         self.jobs_queue.grant_send_messages(submit)
 
-        # Outbox and spend counters: re-publishes unpublished terminal events, recomputes drifted counters.
-        reconcile = self._function(RECONCILE, common_env)
+        # Outbox and spend counters: re-publishes unpublished terminal events, recomputes drifted counters, and
+        # starts the execution of a submitted job whose every StartExecution failed (mediagen.steps.reconcile).
+        reconcile = self._function(RECONCILE, {**common_env,
+                                               ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn})
         self.reconciler = Reconciler(self, "Reconciler", function=reconcile)
         self.functions: dict[str, lambda_.Function] = {
             "submit": submit, "poll": poll, "persist": persist, "finalize": finalize,

@@ -3,8 +3,8 @@ recompute the spend counters from the job records (``mediagen.steps.reconcile``,
 
 :class:`Reconciler` schedules the ``reconcile`` function (created by the pipeline, like every function) with
 an EventBridge ``rate(5 minutes)`` rule. Its grants (least privilege) are in ``permissions.py``: the job table
-(GetItem, UpdateItem, PutItem for a recomputed counter, Scan: it is the one scheduled reader of the table) and
-PutEvents on the bus.
+(GetItem, UpdateItem, PutItem for a recomputed counter, Scan: it is the one scheduled reader of the table),
+PutEvents on the bus, and StartExecution on the job state machine (for a submitted job whose every start failed).
 """
 
 from __future__ import annotations

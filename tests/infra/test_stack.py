@@ -43,7 +43,7 @@ EXPECTED_FUNCTIONS = {
                           "MEDIAGEN_PROVIDERS"}),
     # The sweeper (every 15 minutes): RECEIVED jobs a refused queue send left behind go back on the queue.
     "sweep": (120, 256, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_JOBS_QUEUE_URL"}),
-    "reconcile": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS"}),
+    "reconcile": (300, 512, {"MEDIAGEN_TASK_TABLE", "MEDIAGEN_EVENT_BUS", "MEDIAGEN_STATE_MACHINE_ARN"}),
 }
 #: Functions that read the API key secret (the others never see it).
 SECRET_READERS = {"submit", "poll", "persist"}
@@ -540,7 +540,9 @@ def test_functions_get_least_privilege_grants(
     (secret_id,) = _of_type(resources, "AWS::SecretsManager::Secret")
     statements = {name: _role_statements(resources, props) for name, (_lid, props) in functions.items()}
 
+    # submit starts executions; the reconciler starts one a submitted job lost (every start of its deliveries failed)
     assert _grants(statements["submit"], "states:StartExecution", machine_id)
+    assert _grants(statements["reconcile"], "states:StartExecution", machine_id)
     for name in functions:
         table_actions = {a for s in statements[name] if table_id in json.dumps(s["Resource"]) for a in _actions(s)}
         assert table_actions == TABLE_ACTIONS[name], name  # no Scan, Query, DeleteItem, Batch*

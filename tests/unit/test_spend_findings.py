@@ -17,6 +17,7 @@ from mediagen.budget import budget_key, in_flight_key, today
 from mediagen.catalog import catalog_for
 from mediagen.events import job_event_detail
 from mediagen.inputs import s3_references
+from mediagen.jobs import execution_name
 from mediagen.provider import (
     AmbiguousSubmit,
     IdempotencyKeyReuse,
@@ -315,6 +316,39 @@ def test_the_reconciler_ends_a_claim_no_worker_and_no_delivery_came_back_to_as_o
     record = ports.jobs.get("died")
     assert record["status"] == "OUTCOME_UNKNOWN" and record["error"]["code"] == "generate_outcome_unknown"
     assert counters(ports) == (0, PRICE) and len(cliprise.submits) == 1  # slot freed, charge kept, never resent
+
+
+@dataclass
+class FailingStarter(RecordingStarter):
+    """StartExecution refuses while ``failing`` (a throttle, an execution limit)."""
+
+    failing: bool = True
+
+    def start(self, name: str, state: dict[str, Any]) -> str:
+        if self.failing:
+            raise RuntimeError("ExecutionLimitExceeded")
+        return super().start(name, state)
+
+
+def test_the_reconciler_starts_the_execution_a_submitted_job_lost_and_never_sends_it_again() -> None:
+    cliprise = PortProvider("cliprise")
+    ports = make(cliprise, MEDIAGEN_SUBMIT_LEASE_SECONDS=180)
+    ports.executions = starter = FailingStarter()
+    for delivery in ("m-1", "m-2"):  # every delivery's StartExecution fails; then the message is dead-lettered
+        with pytest.raises(RuntimeError, match="ExecutionLimitExceeded"):
+            submit_job(job("lost-run"), delivery_id=delivery, ports=ports)
+    record = ports.jobs.get("lost-run")
+    assert record["status"] == "SUBMITTED" and not record.get("execution_arn") and len(cliprise.submits) == 1
+    ports.clock.now += 180 + 900 + 1  # type: ignore[attr-defined]
+    assert reconcile(ports)["started"] == 0  # still refused: logged, left for the next run, the pass goes on
+    starter.failing = False
+    assert reconcile(ports)["started"] == 1
+    record = ports.jobs.get("lost-run")
+    assert record["status"] == "SUBMITTED" and record["execution_arn"].endswith(":" + execution_name("lost-run"))
+    (state,) = starter.started.values()
+    assert state["job_id"] == "lost-run" and state["provider_task_id"] == record["provider_task_id"]
+    assert len(cliprise.submits) == 1 and counters(ports) == (1, PRICE)  # never sent or charged again
+    assert reconcile(ports)["started"] == 0 and ports.metrics.counts["ExecutionsRestarted"] == 1
 
 
 def test_each_provider_has_its_own_daily_budget_and_in_flight_limit() -> None:

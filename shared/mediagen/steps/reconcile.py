@@ -5,6 +5,10 @@
   in the dead-letter queue): every job ends terminal (I3).
 - Ends ``OUTCOME_UNKNOWN`` a job still SUBMITTING well past its claim's lease whose message is gone (the worker
   died while generate was in flight, and no delivery came back to end it): the charge stays, the slot is freed.
+- Starts the execution of a job SUBMITTED well past its lease without one (the provider accepted it, but every
+  ``StartExecution`` of its deliveries failed and its message is gone): the accepted, paid task is then polled
+  and persisted like any other. The execution name is the job's, so a start that raced a redelivery's is one
+  execution.
 - Publishes the event of every terminal job whose ``event_published`` is unset (a publish that failed after
   the terminal write: the outbox, see docs/reliability.md).
 - Recomputes the spend counters from the job records (invariants I1 and I2) and, where a counter drifted,
@@ -22,7 +26,14 @@ from typing import Any
 
 from mediagen.records import TERMINAL, JobStatus
 from mediagen.steps.core import Ports, _log, _move, _publish
-from mediagen.steps.submit import _claim_age_seconds, _end_abandoned_claim, _expire, _waited_seconds
+from mediagen.steps.submit import (
+    _claim_age_seconds,
+    _end_abandoned_claim,
+    _expire,
+    _start_execution,
+    _submitted_age_seconds,
+    _waited_seconds,
+)
 
 #: A RECEIVED job is expired by the reconciler only this long after its wait ran out (its own deliveries
 #: normally end it first).
@@ -46,8 +57,9 @@ def expected_counters(records: list[dict[str, Any]], providers: tuple[str, ...])
 
 
 def reconcile(ports: Ports) -> dict[str, Any]:
-    """One pass. Returns ``{"republished", "released", "expired", "abandoned": int, "drifted": {key: [was, now]},
-    "jobs"}``."""
+    """One pass. Returns ``{"republished", "released", "expired", "abandoned", "started": int,
+    "drifted": {key: [was, now]}, "jobs"}``. A failure to start one execution is logged and left for the next
+    run (the others still run)."""
     from mediagen.catalog import PROVIDERS
 
     log = _log()
@@ -60,7 +72,7 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         if record.get("status") in TERMINAL and not record.get("event_published") \
                 and _publish(record, ports).get("event_published"):
             republished += 1
-    expired = abandoned = 0
+    expired = abandoned = started = 0
     for record in records:  # I3: a job whose message was lost (e.g. in the DLQ) must not wait for ever
         if record.get("status") == JobStatus.RECEIVED and _waited_seconds(record, ports) > \
                 ports.settings.max_wait_seconds + _GRACE_SECONDS:
@@ -70,8 +82,14 @@ def reconcile(ports: Ports) -> dict[str, Any]:
                 ports.settings.submit_lease_seconds + _GRACE_SECONDS:
             _end_abandoned_claim(record["job_id"], ports)
             abandoned += 1
+        elif record.get("status") == JobStatus.SUBMITTED and not record.get("execution_arn") and \
+                _submitted_age_seconds(record, ports) > ports.settings.submit_lease_seconds + _GRACE_SECONDS:
+            started += _start_lost_execution(record, ports)
     if released:
         log.warning("slots of terminal jobs given back", count=released)
+    if started:
+        log.warning("executions of submitted jobs started", count=started)
+        ports.metrics.count("ExecutionsRestarted", started)
     if republished:
         log.warning("terminal events re-published", count=republished)
         ports.metrics.count("EventsRepublished", republished)
@@ -91,4 +109,19 @@ def reconcile(ports: Ports) -> dict[str, Any]:
         log.error("spend counter drifted from the job records; recomputed", counter=key, was=now, recomputed=want)
         ports.metrics.count("CounterDrift", dimensions={"counter": key.split(":")[0]})
     return {"republished": republished, "released": released, "expired": expired, "abandoned": abandoned,
-            "drifted": drifted, "jobs": len(records)}
+            "started": started, "drifted": drifted, "jobs": len(records)}
+
+
+def _start_lost_execution(record: dict[str, Any], ports: Ports) -> int:
+    """Start the execution of a SUBMITTED job that has none; 1 if started, 0 if it could not be (logged)."""
+    if ports.executions is None:
+        _log().error("a submitted job has no execution and no state machine is configured "
+                     "(MEDIAGEN_STATE_MACHINE_ARN)", job_id=record["job_id"])
+        return 0
+    try:
+        _start_execution(record, ports)
+    except Exception as exc:  # noqa: BLE001 -- one job's failure must not stop the pass; the next run retries
+        _log().error("could not start the execution of a submitted job; the next run retries",
+                     job_id=record["job_id"], error=type(exc).__name__)
+        return 0
+    return 1

@@ -390,6 +390,12 @@ def _claim_age_seconds(record: dict[str, Any], ports: Ports) -> float:
     return _age_seconds(claimed, _now(ports)) if claimed else float("inf")
 
 
+def _submitted_age_seconds(record: dict[str, Any], ports: Ports) -> float:
+    """Seconds since the job became SUBMITTED (infinite when the record has no such time)."""
+    accepted = (record.get("transitions") or {}).get(str(JobStatus.SUBMITTED), "")
+    return _age_seconds(accepted, _now(ports)) if accepted else float("inf")
+
+
 def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if ports.executions is None:
         raise MediagenError("no state machine configured (MEDIAGEN_STATE_MACHINE_ARN)", code="configuration_error")
