@@ -14,11 +14,14 @@ key                                     metric                                  
 ``JobsPastDeadline``                    ``<namespace>/JobsTimedOut`` (Sum, 5 min)                    > 0
 ``DailyCreditBudgetNearlySpent``        ``<namespace>/DailyCreditsSpent`` (Maximum, 5 min)           >= 80 % of
                                                                                                      the budget
+``ClipiaDailyCreditBudgetNearlySpent``  the same, dimension ``provider=clipia`` (Clipia's credits)   >= 80 % of
+                                                                                                     Clipia's
 ``<Function>Errors``                    Lambda ``Errors`` per function (Sum, 5 min)                  >= 1
 ``<Function>Throttles``                 Lambda ``Throttles`` per function (Sum, 5 min)               >= 1
 ======================================  ===========================================================  ===========
 
-The budget alarm exists only when a daily credit budget is set; the intake DLQ alarm only with an intake.
+A budget alarm exists only when that provider's daily credit budget is set (each provider's credits are its own
+series, never added together); the intake DLQ alarm only with an intake.
 Custom metrics are the handlers' Powertools EMF metrics, in the namespace and with the ``service`` dimension of
 the pipeline's :class:`Telemetry` (``JobsRejected`` also carries a ``reason`` dimension). The functions get the
 same two values as ``POWERTOOLS_METRICS_NAMESPACE`` / ``POWERTOOLS_SERVICE_NAME``, so alarms and dashboard
@@ -100,13 +103,14 @@ class Telemetry:
 
 
 def job_metric(name: str, statistic: str = "Sum", *, label: str | None = None,
-               telemetry: Telemetry | None = None) -> cloudwatch.Metric:
-    """A business metric of the handlers (``telemetry``'s namespace and ``service``), per 5 minutes."""
+               telemetry: Telemetry | None = None, provider: str | None = None) -> cloudwatch.Metric:
+    """A business metric of the handlers (``telemetry``'s namespace and ``service``), per 5 minutes; with
+    ``provider``, that provider's own series (the ``provider`` dimension, as ``DailyCreditsSpent`` for Clipia)."""
     telemetry = telemetry or Telemetry()
     return cloudwatch.Metric(
         namespace=telemetry.namespace,
         metric_name=name,
-        dimensions_map={"service": telemetry.service},
+        dimensions_map={"service": telemetry.service, **({"provider": provider} if provider else {})},
         statistic=statistic,
         period=PERIOD,
         label=label,
@@ -138,8 +142,9 @@ class PipelineMonitoring(Construct):
         dead_letter_queue: its dead-letter queue.
         alarm_topic: where alarms notify; ``None`` creates an encrypted topic.
         oldest_message_age: ``OldestJobTooOld`` fires when a job message waits this long.
-        daily_credit_budget: credits per UTC day, or ``None`` (no budget alarm).
-        budget_alarm_fraction: share of the budget at which ``DailyCreditBudgetNearlySpent`` fires.
+        daily_credit_budget: Cliprise credits per UTC day, or ``None`` (no budget alarm).
+        budget_alarm_fraction: share of a budget at which its ``...DailyCreditBudgetNearlySpent`` alarm fires.
+        clipia_daily_credit_budget: Clipia credits per UTC day, or ``None`` (no Clipia budget alarm).
         dashboard: whether to create the dashboard.
         intake_dead_letter_queue: the S3 intake's dead-letter queue, or ``None`` (no intake alarm).
         telemetry: namespace and ``service`` of the business metrics (default ``MediaGen`` / ``mediagen``).
@@ -167,6 +172,7 @@ class PipelineMonitoring(Construct):
         dashboard: bool = True,
         intake_dead_letter_queue: sqs.IQueue | None = None,
         telemetry: Telemetry | None = None,
+        clipia_daily_credit_budget: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.telemetry = telemetry or Telemetry()
@@ -218,6 +224,12 @@ class PipelineMonitoring(Construct):
             alarm("DailyCreditBudgetNearlySpent", self._metric("DailyCreditsSpent", "Maximum"), threshold,
                   f"{threshold} of today's {daily_credit_budget} credits are committed (UTC day); further jobs "
                   "are rejected once the budget is spent")
+        if clipia_daily_credit_budget:
+            threshold = budget_alarm_threshold(clipia_daily_credit_budget, budget_alarm_fraction)
+            alarm("ClipiaDailyCreditBudgetNearlySpent",
+                  job_metric("DailyCreditsSpent", "Maximum", telemetry=self.telemetry, provider="clipia"), threshold,
+                  f"{threshold} of today's {clipia_daily_credit_budget} Clipia credits are committed (UTC day); "
+                  "further Clipia jobs are rejected once that budget is spent")
         for name, function in functions.items():
             title = name.title()
             alarm(f"{title}Errors", function.metric_errors(period=PERIOD, statistic="Sum"), 1,

@@ -365,6 +365,7 @@ class MediaGenPipeline(Construct):
             alarm_topic=props.alarm_topic,
             oldest_message_age=props.oldest_message_alarm_age,
             daily_credit_budget=props.daily_credit_budget,
+            clipia_daily_credit_budget=props.clipia_daily_credit_budget if props.clipia_enabled else None,
             budget_alarm_fraction=props.budget_alarm_fraction,
             dashboard=props.dashboard,
             telemetry=props.telemetry,

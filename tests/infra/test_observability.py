@@ -227,3 +227,32 @@ def test_state_machine_logs_every_event_but_never_the_execution_data(resources: 
     (destination,) = config["Destinations"]
     group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert resources[group_id]["Properties"]["RetentionInDays"] == 30
+
+
+def test_each_providers_budget_has_its_own_alarm_on_its_own_series() -> None:
+    """Clipia's credits are not Cliprise's: its budget alarm watches the ``provider=clipia`` series the submit
+    step emits (``DailyCreditsSpent`` with that dimension), at the same share of Clipia's own budget."""
+    from aws_cdk import App, Duration, Stack
+    from aws_cdk import aws_sqs as sqs
+    from aws_cdk import aws_stepfunctions as sfn
+    from aws_cdk.assertions import Template
+
+    from mediagen_infra.monitoring import PipelineMonitoring
+
+    stack = Stack(App(), "Probe", env={"account": "123456789012", "region": "eu-west-1"})
+    queue = sqs.Queue.from_queue_arn(stack, "Q", "arn:aws:sqs:eu-west-1:123456789012:jobs")
+    PipelineMonitoring(
+        stack, "Monitoring", functions={}, jobs_queue=queue, dead_letter_queue=queue, alarm_topic=None,
+        state_machine=sfn.StateMachine.from_state_machine_arn(
+            stack, "M", "arn:aws:states:eu-west-1:123456789012:stateMachine:jobs"),
+        oldest_message_age=Duration.minutes(30), daily_credit_budget=5000, clipia_daily_credit_budget=800,
+        budget_alarm_fraction=0.8, dashboard=False)
+    alarms = [a["Properties"] for a in Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()]
+    budgets = {json.dumps(a["Dimensions"], sort_keys=True): a for a in alarms if a["MetricName"] == "DailyCreditsSpent"}
+    service = {"Name": "service", "Value": SERVICE_NAME}
+    cliprise = budgets.pop(json.dumps([service], sort_keys=True))
+    (clipia,) = budgets.values()
+    assert clipia["Dimensions"] == [{"Name": "provider", "Value": "clipia"}, service]
+    assert (cliprise["Threshold"], clipia["Threshold"]) == (4000, 640)
+    assert all(a["Statistic"] == "Maximum" and a["Namespace"] == METRICS_NAMESPACE for a in (cliprise, clipia))
+    assert "Clipia credits" in clipia["AlarmDescription"]
