@@ -678,10 +678,34 @@ def _document_of(record: dict[str, Any]) -> dict[str, Any]:
         document["max_credits"] = record["max_credits"]
     if record.get("allow_unknown_fields"):
         document["allow_unknown_fields"] = True
+    if record.get("retry_unknown_outcome"):
+        document["retry_unknown_outcome"] = True
     for key in ("provider", "fallbacks", "allow_unpriced"):  # part of the job's identity (request_hash)
         if record.get(key) and record.get(key) != "cliprise":
             document[key] = record[key]
     return document
+
+
+def _resendable(record: dict[str, Any], document: dict[str, Any]) -> bool:
+    """Whether ``document`` is the job the record was accepted from: the same ``request_hash``. It is not when
+    the record's request lost secret values to redaction (a presigned URL's signature, a token): those are never
+    stored, so the job cannot be sent again. A record without a hash (version one) is taken as it is."""
+    from mediagen.jobs import request_hash
+
+    if not record.get("request_hash"):
+        return True
+    return request_hash(document["request"], allow_unknown_fields=bool(document.get("allow_unknown_fields")),
+                        provider=str(document.get("provider") or "cliprise"),
+                        fallbacks=document.get("fallbacks") or ()) == record["request_hash"]
+
+
+#: The error of a left-behind job whose stored request cannot be sent again (``REJECTED``, nothing spent).
+NOT_RESENDABLE = {
+    "code": "request_not_resendable",
+    "message": "the jobs queue refused this job when it was received, and its request holds secret values that "
+               "are never stored (e.g. a presigned URL's signature or a token), so it cannot be sent again; "
+               "nothing was spent: submit the job again",
+}
 
 
 def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: float, *,
@@ -701,7 +725,9 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     (``infra/mediagen_infra/sweeper.py``); the table has no status index, and the sweep runs every 15 minutes.
     The oldest stale records go first. A record whose job document is larger than one job message
     (:data:`JOB_MESSAGE_MAX_BYTES`) cannot be sent: it is logged (error, with its job id and size), left
-    unmarked and skipped, and the others are re-enqueued.
+    unmarked and skipped, and the others are re-enqueued. A record whose stored request lost secret values to
+    redaction (its ``request_hash`` no longer matches) ends ``REJECTED`` with :data:`NOT_RESENDABLE` (nothing
+    was spent; the reconciler publishes its ``Job Rejected`` event) instead of being re-sent to be ignored.
 
     Args:
         repo: the job records (:class:`mediagen.records.DynamoJobRepository` in production).
@@ -738,6 +764,15 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     documents = []
     for record in stale:
         document = _document_of(record)
+        if not _resendable(record, document):
+            try:
+                repo.transition(record["job_id"], JobStatus.REJECTED, expect={JobStatus.RECEIVED},
+                                set_fields={"error": NOT_RESENDABLE})
+            except StatusConflict:  # taken up (or cancelled) since the scan
+                continue
+            _log().error("stale RECEIVED job cannot be sent again (its request held secrets that are never "
+                         "stored); rejected", job_id=record["job_id"])
+            continue
         size = message_bytes(document)
         if size > JOB_MESSAGE_MAX_BYTES:  # cannot be sent (size_batches would refuse the whole run): say so
             _log().error("stale RECEIVED job too large for one queue message; not re-enqueued",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -161,6 +161,17 @@ def envelope_problems(errors: list[Any], doc: Any = None) -> list[dict[str, str]
     return problems
 
 
+def request_hash(request: dict[str, Any], *, allow_unknown_fields: bool = False, provider: str = "cliprise",
+                 fallbacks: Sequence[dict[str, Any]] = ()) -> str:
+    """SHA-256 (hex) of the canonical JSON of what a job pays for (see :attr:`Job.request_hash`); the sweeper
+    compares it with a record's to tell whether the record still holds the whole request."""
+    paid: dict[str, Any] = {"request": request, "allow": allow_unknown_fields}
+    if provider != "cliprise" or fallbacks:  # absent for Cliprise-only jobs: hashes stay as they were
+        paid |= {"provider": provider, "fallbacks": list(fallbacks)}
+    canonical = json.dumps(paid, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Job:
     """A parsed, envelope-valid job. ``request`` is not yet validated against the catalog."""
@@ -223,14 +234,8 @@ class Job:
         through and wherever each asked the result to land (the first delivery's ``output.prefix`` wins); a
         different hash under the same job id is a conflict.
         """
-        paid: dict[str, Any] = {"request": self.request, "allow": self.allow_unknown_fields}
-        if self.provider != "cliprise" or self.fallbacks:  # absent for Cliprise-only jobs: hashes stay as they were
-            paid |= {"provider": self.provider, "fallbacks": list(self.fallbacks)}
-        canonical = json.dumps(
-            paid,
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return request_hash(self.request, allow_unknown_fields=self.allow_unknown_fields, provider=self.provider,
+                            fallbacks=self.fallbacks)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class JobRecord(TypedDict, total=False):
     metadata: dict[str, Any]          #: the job's own metadata, echoed in events
     max_credits: int | None           #: refuse the job when its estimate is higher
     allow_unpriced: bool              #: send it even when no price or upper bound is known (limits set)
+    retry_unknown_outcome: bool       #: re-send after an ambiguous generate failure (the job asked for it)
     provider: str                     #: the provider of the current (last) attempt: cliprise | clipia
     fallbacks: list[dict[str, Any]]   #: ``[{"provider", "request"}]`` tried in order after a refusal
     attempt: int                      #: index of the current attempt (0: the job's own request)

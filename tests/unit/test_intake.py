@@ -521,3 +521,36 @@ def test_sweeper_re_enqueued_job_is_taken_up_by_submit_as_the_same_job() -> None
     assert record["status"] == "SUBMITTED" and len(provider.generate_bodies) == 1
     assert submit_job(json.dumps(document), delivery_id="m-2", ports=ports)["status"] == "SUBMITTED"
     assert len(provider.generate_bodies) == 1  # a second sweep or delivery sends nothing again
+
+
+def test_sweeper_rejects_a_left_behind_job_whose_stored_request_lost_a_presigned_signature() -> None:
+    """Records never hold secrets: a job whose input is a presigned URL is stored with its signature redacted.
+    Re-sent as stored it would be a different request (ignored by submit as a conflict, then expired hours
+    later); the sweeper ends it at once, REJECTED, saying why and that nothing was spent. A job that asked for
+    ``retry_unknown_outcome`` keeps it when it is sent again."""
+    from mediagen.steps.accept import accept_job
+    from mediagen.steps.reconcile import reconcile
+    from tests.fakes import RecordingStarter
+
+    tasks, queue, events = SweepableTasks(), ListQueue(), RecordingEvents()
+    ports = Ports(settings=Settings(), jobs=tasks, events=events, provider=lambda: None,  # type: ignore[arg-type,return-value]
+                  executions=RecordingStarter())
+    signed = ("https://media.s3.amazonaws.com/ref.png?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+              "&X-Amz-Credential=AKIAEXAMPLE%2F20270115&X-Amz-Signature=" + "ab" * 32)
+    with_secret = {"job_id": "signed", "request": {"model": "nano-banana", "input": {
+        "prompt": "edit", "image_urls": [signed], "output_format": "png", "image_size": "1:1"}}}
+    retrying = {**json.loads(line("retry me", job_id="retry")), "retry_unknown_outcome": True}
+    for document in (with_secret, retrying):  # ... and the queue send failed
+        assert accept_job(json.dumps(document), fallback_job_id="x", ports=ports, source={"channel": "api"},
+                          prefix_base="results/jobs/y/").created
+        tasks.items[document["job_id"]]["created_at"] = OLD
+    assert "ab" * 32 not in json.dumps(tasks.items["signed"])  # the secret is not stored
+
+    assert sweep_stale_received(tasks, queue, 900, now=NOW) == ["retry"]
+    (sent,) = queue.batches[0]
+    assert sent["retry_unknown_outcome"] is True
+    record = tasks.get("signed")
+    assert record["status"] == "REJECTED" and record["error"]["code"] == "request_not_resendable"
+    assert "nothing was spent" in record["error"]["message"]
+    reconcile(ports)  # the outbox: the sweeper has no bus; the reconciler announces the rejection
+    assert [e["job_id"] for e in events.published if e["status"] == "REJECTED"] == ["signed"]

@@ -159,6 +159,8 @@ def _new_record(checked: CheckedJob, ports: Ports, source: dict[str, Any] | None
         record["fallbacks"] = redact(job.fallbacks)
     if job.allow_unpriced:
         record["allow_unpriced"] = True
+    if job.retry_unknown_outcome:  # so that a job the sweeper sends again keeps it
+        record["retry_unknown_outcome"] = True
     if source:
         record["source"] = source
     record["owner"] = channel_owner(source)  # the channel's (finding 7); accept_job gives the API caller's
