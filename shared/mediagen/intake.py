@@ -702,9 +702,9 @@ def _resendable(record: dict[str, Any], document: dict[str, Any]) -> bool:
 #: The error of a left-behind job whose stored request cannot be sent again (``REJECTED``, nothing spent).
 NOT_RESENDABLE = {
     "code": "request_not_resendable",
-    "message": "the jobs queue refused this job when it was received, and its request holds secret values that "
-               "are never stored (e.g. a presigned URL's signature or a token), so it cannot be sent again; "
-               "nothing was spent: submit the job again",
+    "message": "this job was never taken up (its queue message was refused or dead-lettered), and its request "
+               "holds secret values that are never stored (e.g. a presigned URL's signature or a token), so it "
+               "cannot be sent again; nothing was spent: submit the job again",
 }
 
 
