@@ -8,8 +8,9 @@ Routes (IAM/SigV4 auth in a deployment; see ``infra/mediagen_infra/jobs_api.py``
   submit); idempotent on ``job_id`` (the same job again: 202 with ``created: false``); **409** when the job id
   is taken by a different request; **503** when the queue refused it (nothing sent: send it again).
 - ``GET /jobs/{job_id}`` -- status, timestamps, error, outputs as S3 URIs and presigned download URLs.
-- ``POST /jobs/{job_id}/cancel`` -- stops polling and records CANCELLED. The provider has no cancel: a job
-  already sent keeps running there and its credits are spent (the response says so).
+- ``POST /jobs/{job_id}/cancel`` -- stops polling and records CANCELLED. Cliprise has no cancel: a job already
+  sent keeps running there and its credits are spent; a Clipia job is cancelled at Clipia too, which refunds
+  it if it has not finished (the response says which).
 
 **Jobs belong to their caller** (issue 13, finding 7; :mod:`mediagen.principals`): a job is recorded with its
 ``owner``, the caller's IAM principal (an assumed role's sessions are the role). ``GET`` and ``cancel`` answer
@@ -368,11 +369,12 @@ def job_view(record: dict[str, Any], ports: Any) -> JobView:
                      **_errors(404, 409)})
 def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[Any]:
     """Stop the job: a job still waiting to be sent is never sent (no credits spent). Cliprise has **no cancel
-    operation**: a job already at the provider keeps running there and its credits are spent; mediagen stops
-    polling it and does not store its result. 409 when the job has ended, or is being sent or stored right
-    now (ask again in a few seconds). Only the job's owner and operators may cancel it (404 for anyone else)."""
+    operation**: a job already at Cliprise keeps running there and its credits are spent; a job at Clipia is
+    cancelled there too, which refunds its credits if it has not finished. Either way mediagen stops polling it
+    and does not store its result. 409 when the job has ended, or is being sent or stored right now (ask again
+    in a few seconds). Only the job's owner and operators may cancel it (404 for anyone else)."""
     from mediagen.errors import JobNotFound
-    from mediagen.steps.cancel import cancel_job
+    from mediagen.steps.cancel import CANCELLING_PROVIDERS, cancel_job
 
     if not _plausible_job_id(job_id):
         return _no_job(job_id)
@@ -383,7 +385,10 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     except JobNotFound:
         return _no_job(job_id)
     was = str(record.get("cancelled_from", ""))
+    provider = str(record.get("provider") or "cliprise")
     credits = ("none spent: the job was never sent" if was == "RECEIVED" else
+               f"refunded by {provider.title()} if it had not finished: mediagen asks it to cancel the request"
+               if provider in CANCELLING_PROVIDERS else
                "spent: the provider has no cancel, the generation continues there")
     body = CancelResult(job_id=job_id, status="CANCELLED", cancelled_from=was, credits=credits,
                         message=str((record.get("error") or {}).get("message", "cancelled")))

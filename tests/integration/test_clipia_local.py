@@ -94,3 +94,29 @@ def test_the_local_callback_route_hands_clipia_s_signature_headers_and_raw_body_
     (event,) = seen
     assert event["headers"]["x-clipia-signature"] == "t=1,v1=abc" and event["headers"]["x-clipia-webhook-id"] == "wh-1"
     assert event["body"] == raw
+
+
+def test_a_clipia_job_cancelled_through_the_api_while_generating_is_cancelled_and_refunded_at_clipia(
+        stack: EmbeddedStack) -> None:
+    import httpx
+
+    job_id = "clipia-cancel-running"
+    document = {"job_id": job_id, "provider": "clipia", "request": {"model": "nano-banana-2", "input": {
+        "prompt": "a slow one [sandbox:slow=30] [sandbox:no-webhook]"}}}
+    assert httpx.post(f"{stack.api_url}/jobs", json=document).status_code == 202
+    stack.pump_queue()
+    record = stack.record(job_id)
+    assert record["status"] == "SUBMITTED" and record["provider"] == "clipia"
+    rid = record["provider_task_id"]
+
+    response = httpx.post(f"{stack.api_url}/jobs/{job_id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["cancelled_from"] == "SUBMITTED" and "refunded by Clipia" in response.json()["credits"]
+    stack.run_until_done(timeout=30)  # the woken execution's status check asks Clipia to cancel, then ends
+
+    record = stack.record(job_id)
+    assert record["status"] == "CANCELLED" and not record.get("outputs")
+    assert record["provider_cancel"] == {"outcome": "requested"}
+    assert stack.clipia.request_status(rid) == "CANCELED"
+    key = idempotency_key("clipia", job_id)
+    assert [e["kind"] for e in stack.clipia.ledger() if e["idempotency_key"] == key] == ["charge", "refund"]

@@ -68,6 +68,10 @@ def test_capabilities_are_declared_by_the_adapter_that_has_them() -> None:
     for capability in (SupportsCancel, SupportsEstimate, SupportsWebhooks):
         assert isinstance(provider, capability)
         assert not isinstance(cliprise_provider, capability)
+    # the API (which holds no provider key) tells a cancelling caller about refunds from this set
+    from mediagen.steps.cancel import CANCELLING_PROVIDERS
+
+    assert {p.name for p in (cliprise_provider, provider) if isinstance(p, SupportsCancel)} == CANCELLING_PROVIDERS
 
 
 def test_terminal_states() -> None:

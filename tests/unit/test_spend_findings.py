@@ -31,7 +31,7 @@ from mediagen.settings import Settings
 from mediagen.steps.core import Ports, RetryLater, _terminal
 from mediagen.steps.reconcile import reconcile
 from mediagen.steps.submit import submit_job
-from tests.fakes import InMemoryJobs, MapInputs, PortProvider, RecordingEvents, RecordingStarter
+from tests.fakes import InMemoryJobs, MapInputs, PortProvider, RecordingEvents, RecordingStarter, ScriptedProvider
 
 PRICED = {"model": "seedance-v1-pro", "input": {"prompt": "a fox", "duration": "5", "resolution": "720p",
                                                 "aspect_ratio": "16:9"}}
@@ -349,6 +349,68 @@ def test_the_reconciler_starts_the_execution_a_submitted_job_lost_and_never_send
     assert state["job_id"] == "lost-run" and state["provider_task_id"] == record["provider_task_id"]
     assert len(cliprise.submits) == 1 and counters(ports) == (1, PRICE)  # never sent or charged again
     assert reconcile(ports)["started"] == 0 and ports.metrics.counts["ExecutionsRestarted"] == 1
+
+
+class CancellingProvider(PortProvider):
+    """A provider port with the cancel capability (as Clipia's adapter): ``cancel`` answers from a script."""
+
+    def __init__(self, *args: Any, cancel: list[Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cancel_script = list(cancel or [None])
+        self.cancels: list[str] = []
+
+    def cancel(self, provider_task_id: str) -> None:
+        self.cancels.append(provider_task_id)
+        ScriptedProvider._next(self.cancel_script)
+
+
+def test_a_clipia_job_cancelled_while_generating_is_cancelled_at_clipia_once_and_cliprise_is_never_asked() -> None:
+    from mediagen.provider.port import Running
+    from mediagen.steps.cancel import cancel_job
+    from mediagen.steps.poll import check_status
+
+    clipia = CancellingProvider("clipia", native_idempotency=True, submit=[Submitted("req-5", cost=12)],
+                                status=[Running(progress=0.4)])
+    cliprise = CancellingProvider("cliprise", status=[Running()])  # even with a cancel, Cliprise has none
+    ports = make(cliprise, clipia)
+    for job_id, document in (("at-clipia", job("at-clipia", CLIPIA, provider="clipia")), ("at-cliprise", job("at-cliprise"))):
+        assert submit_job(document, delivery_id=job_id, ports=ports)["status"] == "SUBMITTED"
+        cancelled = cancel_job(job_id, ports)
+        assert cancelled["status"] == "CANCELLED" and cancelled["cancelled_from"] == "SUBMITTED"
+    assert "asks Clipia to cancel" in ports.jobs.get("at-clipia")["error"]["message"]
+    assert "Cliprise has no cancel operation" in ports.jobs.get("at-cliprise")["error"]["message"]
+
+    started = ports.executions.started.values()  # type: ignore[union-attr]
+    for state in started:  # the woken executions' next status check ends them
+        assert check_status(dict(state), ports)["phase"] == "ended"
+        assert check_status(dict(state), ports)["phase"] == "ended"  # a Step Functions retry asks nothing again
+    assert clipia.cancels == ["req-5"] and cliprise.cancels == []
+    assert ports.jobs.get("at-clipia")["provider_cancel"] == {"outcome": "requested"}
+    assert "provider_cancel" not in ports.jobs.get("at-cliprise")
+    assert counters(ports, "clipia") == (0, 12)  # the slot is free; the refund is Clipia's to make and say
+
+
+def test_a_provider_cancel_that_fails_is_recorded_and_the_job_still_ends() -> None:
+    from mediagen.provider.errors import CapabilityNotSupported, ProviderRejected
+    from mediagen.provider.port import Queued
+    from mediagen.steps.cancel import cancel_job
+    from mediagen.steps.poll import check_status
+
+    answers = [ProviderRejected("Clipia cancel refused (HTTP 400 invalid_request): the request is COMPLETED",
+                                http_status=400, provider_code="invalid_request"),
+               CapabilityNotSupported("Clipia has no cancel endpoint here (HTTP 405)", http_status=405)]
+    for n, answer in enumerate(answers):
+        clipia = CancellingProvider("clipia", native_idempotency=True, submit=[Submitted(f"req-{n}")],
+                                    status=[Queued(queue_position=3)], cancel=[answer])
+        ports = make(clipia=clipia)
+        submit_job(job(f"c-{n}", CLIPIA, provider="clipia"), delivery_id="m", ports=ports)
+        cancel_job(f"c-{n}", ports)
+        (state,) = ports.executions.started.values()  # type: ignore[union-attr]
+        assert check_status(dict(state), ports)["phase"] == "ended"
+        record = ports.jobs.get(f"c-{n}")
+        assert record["status"] == "CANCELLED" and len(clipia.cancels) == 1
+        assert record["provider_cancel"] == ({"outcome": "failed", "code": "provider_rejected",
+                                              "message": answer.message} if n == 0 else {"outcome": "not_supported"})
 
 
 def test_each_provider_has_its_own_daily_budget_and_in_flight_limit() -> None:

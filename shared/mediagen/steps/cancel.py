@@ -35,15 +35,33 @@ CANCEL_MESSAGES = {
                           "generation continues at the provider and its credits are spent; mediagen stopped "
                           "polling and will not store the result",
 }
+#: Providers whose adapter can cancel a request (:class:`mediagen.provider.port.SupportsCancel`): Clipia's
+#: ``POST /v1/requests/{id}/cancel`` refunds the credits it reserved. Named here so the API (which holds no
+#: provider key) can say what happens to the credits; the poll step makes the call.
+CANCELLING_PROVIDERS: frozenset[str] = frozenset({"clipia"})
+#: :data:`CANCEL_MESSAGES` ``[SUBMITTED]`` for a job at a provider in :data:`CANCELLING_PROVIDERS`.
+PROVIDER_CANCEL_MESSAGE = ("cancelled while the provider was generating; mediagen asks {provider} to cancel the "
+                           "request, which refunds its credits if it has not finished (the record's "
+                           "provider_cancel says what {provider} answered); mediagen stopped polling and will not "
+                           "store the result")
+
+
+def cancel_message(status: JobStatus, provider: str) -> str:
+    """What the record of a job cancelled in ``status`` at ``provider`` says about its credits."""
+    if status == JobStatus.SUBMITTED and provider in CANCELLING_PROVIDERS:
+        return PROVIDER_CANCEL_MESSAGE.format(provider=provider.title())
+    return CANCEL_MESSAGES[status]
 
 
 def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
                may_cancel: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     """Cancel a job: record CANCELLED (and announce it), stop its polling, free its in-flight slot.
 
-    A job still in the queue (RECEIVED) is never sent. A job at the provider (SUBMITTED) keeps running there --
-    the provider has no cancel ([002:17] documents only generate and status) -- so its credits are spent;
-    its execution is woken and ends at its next step without storing anything.
+    A job still in the queue (RECEIVED) is never sent. A job at the provider (SUBMITTED): its execution is woken
+    and ends at its next step without storing anything. At Cliprise it keeps running -- Cliprise has no cancel
+    ([002:17] documents only generate and status) -- so its credits are spent; at a provider in
+    :data:`CANCELLING_PROVIDERS` (Clipia) that step also asks the provider to cancel it, which refunds its
+    credits if it has not finished (:func:`mediagen.steps.poll.cancel_at_provider`).
 
     Args:
         may_cancel: whether the caller may cancel this job record (the HTTP API: its owner or an operator,
@@ -71,7 +89,8 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
             what = "being sent to the provider" if status == JobStatus.SUBMITTING else "being stored in S3"
             raise NotCancellable(f"job {job_id} is {what} right now; ask again in a few seconds",
                                  status=status, retry=True, job_id=job_id)
-        message = CANCEL_MESSAGES[status] + (f" ({reason[:200]})" if reason else "")
+        message = cancel_message(status, str(record.get("provider") or "cliprise")) + \
+            (f" ({reason[:200]})" if reason else "")
         try:
             done = _move(job_id, JobStatus.CANCELLED, ports, expect={status},
                                           set_fields={"error": {"code": "cancelled", "message": message},

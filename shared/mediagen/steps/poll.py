@@ -17,6 +17,7 @@ The schedule (:func:`first_wait_seconds`, :func:`backoff_seconds`):
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -140,7 +141,8 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
         try:
             ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1},
                                    set_fields={"provider_completed_at": utcnow(), "last_check_at": started})
-        except StatusConflict:
+        except StatusConflict:  # finished elsewhere (e.g. cancelled): stop
+            cancel_at_provider(state, ports)
             return {**state, "phase": Phase.ENDED, "polls": polls}
         log.info("provider finished", job_id=job_id, provider_task_id=state["provider_task_id"], polls=polls)
         return {**state, "phase": Phase.READY, "polls": polls}
@@ -160,7 +162,51 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     try:
         ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1}, set_fields=fields)
     except StatusConflict:  # finished elsewhere (e.g. cancelled): stop polling
+        cancel_at_provider(state, ports)
         return {**state, "phase": Phase.ENDED, "polls": polls}
     wait = next_wait_seconds(state, polls, ports.settings)
     wait -= int(wait * ports.settings.poll_jitter * random.random())
     return {**state, "phase": Phase.PROCESSING, "polls": polls, "wait_seconds": max(1, min(wait, remaining))}
+
+
+def cancel_at_provider(state: Mapping[str, Any], ports: Ports) -> dict[str, Any] | None:
+    """A job its user cancelled while it was at the provider (``CANCELLED`` from ``SUBMITTED``, error code
+    ``cancelled``): ask a provider that can cancel (:class:`~mediagen.provider.port.SupportsCancel`, Clipia:
+    ``POST /v1/requests/{id}/cancel``, which refunds the reserved credits) to cancel the request, once.
+
+    Records what the provider answered as ``provider_cancel``: ``{"outcome": "requested"}``,
+    ``{"outcome": "not_supported"}`` (no cancel route after all), or ``{"outcome": "failed", "code",
+    "message"}`` (the error's code and redacted message; e.g. the request had already finished). Best effort:
+    never raises for the provider's answer. The budget counter keeps the attempt's charge (a refund is the
+    provider's to make and say).
+
+    Returns:
+        what was recorded, or None when there was nothing to do (not such a job, already asked, or a provider
+        without cancel, such as Cliprise).
+    """
+    from mediagen.provider.errors import CapabilityNotSupported, ProviderError
+    from mediagen.provider.port import SupportsCancel
+    from mediagen.steps.cancel import CANCELLING_PROVIDERS
+
+    job_id = state["job_id"]
+    record = ports.jobs.get(job_id) or {}
+    if (record.get("status") != JobStatus.CANCELLED or record.get("cancelled_from") != JobStatus.SUBMITTED
+            or (record.get("error") or {}).get("code") != "cancelled" or record.get("provider_cancel")
+            or str(record.get("provider") or "cliprise") not in CANCELLING_PROVIDERS):
+        return None
+    port = provider_port(state, ports)
+    if not isinstance(port, SupportsCancel):
+        return None
+    outcome: dict[str, Any]
+    try:
+        port.cancel(state["provider_task_id"])
+        outcome = {"outcome": "requested"}
+    except CapabilityNotSupported:
+        outcome = {"outcome": "not_supported"}
+    except ProviderError as exc:
+        outcome = {"outcome": "failed", **exc.to_dict(), "message": exc.message[:300]}  # messages are redacted
+    with contextlib.suppress(StatusConflict):  # another invocation recorded its answer first
+        ports.jobs.transition(job_id, None, expect={JobStatus.CANCELLED}, unless_set="provider_cancel",
+                              set_fields={"provider_cancel": outcome})
+    _log().info("asked the provider to cancel a cancelled job", job_id=job_id, provider_cancel=outcome)
+    return outcome
