@@ -688,8 +688,9 @@ def _document_of(record: dict[str, Any]) -> dict[str, Any]:
 
 def _resendable(record: dict[str, Any], document: dict[str, Any]) -> bool:
     """Whether ``document`` is the job the record was accepted from: the same ``request_hash``. It is not when
-    the record's request lost secret values to redaction (a presigned URL's signature, a token): those are never
-    stored, so the job cannot be sent again. A record without a hash (version one) is taken as it is."""
+    the record's request lost secret values to redaction (a presigned URL's signature, a token: never stored),
+    or a number came back from DynamoDB in another form (``5.0`` as ``5``). A record without a hash (version
+    one) is taken as it is."""
     from mediagen.jobs import request_hash
 
     if not record.get("request_hash"):
@@ -697,15 +698,6 @@ def _resendable(record: dict[str, Any], document: dict[str, Any]) -> bool:
     return request_hash(document["request"], allow_unknown_fields=bool(document.get("allow_unknown_fields")),
                         provider=str(document.get("provider") or "cliprise"),
                         fallbacks=document.get("fallbacks") or ()) == record["request_hash"]
-
-
-#: The error of a left-behind job whose stored request cannot be sent again (``REJECTED``, nothing spent).
-NOT_RESENDABLE = {
-    "code": "request_not_resendable",
-    "message": "this job was never taken up (its queue message was refused or dead-lettered), and its request "
-               "holds secret values that are never stored (e.g. a presigned URL's signature or a token), so it "
-               "cannot be sent again; nothing was spent: submit the job again",
-}
 
 
 def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: float, *,
@@ -725,9 +717,11 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
     (``infra/mediagen_infra/sweeper.py``); the table has no status index, and the sweep runs every 15 minutes.
     The oldest stale records go first. A record whose job document is larger than one job message
     (:data:`JOB_MESSAGE_MAX_BYTES`) cannot be sent: it is logged (error, with its job id and size), left
-    unmarked and skipped, and the others are re-enqueued. A record whose stored request lost secret values to
-    redaction (its ``request_hash`` no longer matches) ends ``REJECTED`` with :data:`NOT_RESENDABLE` (nothing
-    was spent; the reconciler publishes its ``Job Rejected`` event) instead of being re-sent to be ignored.
+    unmarked and skipped, and the others are re-enqueued. A record whose stored request is no longer the job
+    (its ``request_hash`` does not match: secret values were redacted, or DynamoDB gave back ``5.0`` as ``5``)
+    is not re-sent -- submit would ignore that document as a different request -- but logged (error) and marked
+    ``swept_at`` like the others: the job may still have a live message (one waiting for a free in-flight slot
+    looks the same), and if it has none the reconciler ends it ``EXPIRED`` (nothing spent).
 
     Args:
         repo: the job records (:class:`mediagen.records.DynamoJobRepository` in production).
@@ -766,12 +760,12 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
         document = _document_of(record)
         if not _resendable(record, document):
             try:
-                repo.transition(record["job_id"], JobStatus.REJECTED, expect={JobStatus.RECEIVED},
-                                set_fields={"error": NOT_RESENDABLE})
+                repo.transition(record["job_id"], None, expect={JobStatus.RECEIVED}, set_fields={"swept_at": stamp})
             except StatusConflict:  # taken up (or cancelled) since the scan
                 continue
-            _log().error("stale RECEIVED job cannot be sent again (its request held secrets that are never "
-                         "stored); rejected", job_id=record["job_id"])
+            _log().error("stale RECEIVED job not re-enqueued: its stored request is not the job any more (secret "
+                         "values are never stored); its own message, if any, still submits it, else it expires",
+                         job_id=record["job_id"])
             continue
         size = message_bytes(document)
         if size > JOB_MESSAGE_MAX_BYTES:  # cannot be sent (size_batches would refuse the whole run): say so

@@ -523,34 +523,39 @@ def test_sweeper_re_enqueued_job_is_taken_up_by_submit_as_the_same_job() -> None
     assert len(provider.generate_bodies) == 1  # a second sweep or delivery sends nothing again
 
 
-def test_sweeper_rejects_a_left_behind_job_whose_stored_request_lost_a_presigned_signature() -> None:
-    """Records never hold secrets: a job whose input is a presigned URL is stored with its signature redacted.
-    Re-sent as stored it would be a different request (ignored by submit as a conflict, then expired hours
-    later); the sweeper ends it at once, REJECTED, saying why and that nothing was spent. A job that asked for
-    ``retry_unknown_outcome`` keeps it when it is sent again."""
-    from mediagen.steps.accept import accept_job
-    from mediagen.steps.reconcile import reconcile
-    from tests.fakes import RecordingStarter
+def test_sweeper_never_re_sends_or_ends_a_job_whose_stored_request_lost_a_presigned_signature(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Records never hold secrets: a job whose input is a presigned URL is stored with its signature redacted,
+    so the stored copy is not the job (submit would ignore it as a different request). The sweeper skips it and
+    says so -- it must not end it: a job waiting for a free in-flight slot looks the same, and its own message
+    still submits it, signature and all. A job that asked for ``retry_unknown_outcome`` keeps it when re-sent."""
+    from mediagen.steps.core import RetryLater, _terminal
+    from mediagen.steps.submit import submit_job
+    from tests.fakes import PortProvider, RecordingStarter
 
-    tasks, queue, events = SweepableTasks(), ListQueue(), RecordingEvents()
-    ports = Ports(settings=Settings(), jobs=tasks, events=events, provider=lambda: None,  # type: ignore[arg-type,return-value]
-                  executions=RecordingStarter())
+    provider = PortProvider("cliprise")
+    tasks, queue = SweepableTasks(), ListQueue()
+    ports = Ports(settings=Settings(MEDIAGEN_MAX_IN_FLIGHT=1), jobs=tasks, events=RecordingEvents(),
+                  provider=lambda: None,  # type: ignore[arg-type,return-value]
+                  providers=lambda name: provider, executions=RecordingStarter())
     signed = ("https://media.s3.amazonaws.com/ref.png?X-Amz-Algorithm=AWS4-HMAC-SHA256"
               "&X-Amz-Credential=AKIAEXAMPLE%2F20270115&X-Amz-Signature=" + "ab" * 32)
-    with_secret = {"job_id": "signed", "request": {"model": "nano-banana", "input": {
-        "prompt": "edit", "image_urls": [signed], "output_format": "png", "image_size": "1:1"}}}
-    retrying = {**json.loads(line("retry me", job_id="retry")), "retry_unknown_outcome": True}
-    for document in (with_secret, retrying):  # ... and the queue send failed
-        assert accept_job(json.dumps(document), fallback_job_id="x", ports=ports, source={"channel": "api"},
-                          prefix_base="results/jobs/y/").created
-        tasks.items[document["job_id"]]["created_at"] = OLD
+    waiting = json.dumps({"job_id": "signed", "request": {"model": "nano-banana", "input": {
+        "prompt": "edit", "image_urls": [signed], "output_format": "png", "image_size": "1:1"}}})
+    retrying = json.dumps({**json.loads(line("retry me", job_id="retry")), "retry_unknown_outcome": True})
+    assert submit_job(line("first", job_id="first"), delivery_id="m-0", ports=ports)["status"] == "SUBMITTED"
+    for document in (waiting, retrying):  # no free slot: back to the queue, never claimed
+        with pytest.raises(RetryLater):
+            submit_job(document, delivery_id="m-1", ports=ports)
+        tasks.items[json.loads(document)["job_id"]]["created_at"] = OLD
     assert "ab" * 32 not in json.dumps(tasks.items["signed"])  # the secret is not stored
 
     assert sweep_stale_received(tasks, queue, 900, now=NOW) == ["retry"]
     (sent,) = queue.batches[0]
     assert sent["retry_unknown_outcome"] is True
-    record = tasks.get("signed")
-    assert record["status"] == "REJECTED" and record["error"]["code"] == "request_not_resendable"
-    assert "nothing was spent" in record["error"]["message"]
-    reconcile(ports)  # the outbox: the sweeper has no bus; the reconciler announces the rejection
-    assert [e["job_id"] for e in events.published if e["status"] == "REJECTED"] == ["signed"]
+    assert tasks.get("signed")["status"] == "RECEIVED" and tasks.get("signed").get("swept_at")
+    assert [e["job_id"] for e in errors_logged(caplog)] == ["signed"]
+
+    _terminal("first", JobStatus.SUCCEEDED, ports, expect={JobStatus.SUBMITTED})  # a slot is free again
+    assert submit_job(waiting, delivery_id="m-1", ports=ports)["status"] == "SUBMITTED"  # its own message
+    assert provider.submits[-1][0]["input"]["image_urls"] == [signed]
