@@ -970,13 +970,14 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _log(self, status: int | None, task_id: str | None, sent: int | None = None) -> None:
+    def _log(self, status: int | None, task_id: str | None, sent: int | None = None) -> dict[str, Any]:
         entry: dict[str, Any] = {"method": self.command, "path": self.path, "status": status}
         if task_id is not None:
             entry["task_id"] = task_id
         if sent is not None:
             entry["bytes"] = sent
         self.emulator._record(entry)
+        return entry
 
     def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
               task_id: str | None = None) -> bool:
@@ -1004,9 +1005,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, media: Result, task_id: str, *, truncate: bool) -> None:
         """Send a result file piece by piece with its exact ``Content-Length``; when ``truncate``, hang
-        up after half of it (the header still promises everything)."""
+        up after half of it (the header still promises everything). Recorded before the body goes out, with the
+        bytes it will send (corrected if the client goes away first)."""
         limit = media.length // 2 if truncate else media.length
         sent = 0
+        entry = self._log(200, task_id, limit)
         try:
             self.send_response(200)
             self.send_header("Content-Type", media.content_type)
@@ -1021,9 +1024,10 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += view.nbytes
         except OSError:
             self.close_connection = True
+            with self.emulator._lock:
+                entry["bytes"] = sent
         if truncate:
             self.close_connection = True
-        self._log(200, task_id, sent)
 
     def _dispatch(self) -> None:
         body = self._read_body()
