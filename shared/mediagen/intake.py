@@ -763,9 +763,10 @@ def sweep_stale_received(repo: ReceivedRecords, queue: JobQueue, older_than_s: f
                 repo.transition(record["job_id"], None, expect={JobStatus.RECEIVED}, set_fields={"swept_at": stamp})
             except StatusConflict:  # taken up (or cancelled) since the scan
                 continue
-            _log().error("stale RECEIVED job not re-enqueued: its stored request is not the job any more (secret "
-                         "values are never stored); its own message, if any, still submits it, else it expires",
-                         job_id=record["job_id"])
+            level = "warning" if record.get("swept_at") else "error"  # said loudly once, then every period
+            getattr(_log(), level)("stale RECEIVED job not re-enqueued: its stored request is not the job any "
+                                   "more (secret values are never stored); its own message, if any, still "
+                                   "submits it, else it expires", job_id=record["job_id"])
             continue
         size = message_bytes(document)
         if size > JOB_MESSAGE_MAX_BYTES:  # cannot be sent (size_batches would refuse the whole run): say so

@@ -20,8 +20,11 @@ from mediagen.inputs import s3_references
 from mediagen.jobs import execution_name
 from mediagen.provider import (
     AmbiguousSubmit,
+    CapabilityNotSupported,
     IdempotencyKeyReuse,
     InsufficientCredits,
+    ProviderRejected,
+    ProviderUnavailable,
     RateLimited,
     RequestInProgress,
 )
@@ -385,32 +388,66 @@ def test_a_clipia_job_cancelled_while_generating_is_cancelled_at_clipia_once_and
         assert check_status(dict(state), ports)["phase"] == "ended"
         assert check_status(dict(state), ports)["phase"] == "ended"  # a Step Functions retry asks nothing again
     assert clipia.cancels == ["req-5"] and cliprise.cancels == []
+    assert clipia.status_calls == cliprise.status_calls == 0  # an ended job gets no status call
     assert ports.jobs.get("at-clipia")["provider_cancel"] == {"outcome": "requested"}
     assert "provider_cancel" not in ports.jobs.get("at-cliprise")
     assert counters(ports, "clipia") == (0, 12)  # the slot is free; the refund is Clipia's to make and say
 
 
-def test_a_provider_cancel_that_fails_is_recorded_and_the_job_still_ends() -> None:
-    from mediagen.provider.errors import CapabilityNotSupported, ProviderRejected
+REJECTED_CANCEL = ProviderRejected("Clipia cancel refused (HTTP 400 invalid_request): the request is COMPLETED",
+                                   http_status=400, provider_code="invalid_request")
+
+
+@pytest.mark.parametrize(("answers", "phases", "recorded"), [
+    ([REJECTED_CANCEL], ["ended"], {"outcome": "failed", "code": "provider_rejected",
+                                    "message": REJECTED_CANCEL.message}),
+    ([CapabilityNotSupported("Clipia has no cancel endpoint here (HTTP 405)", http_status=405)], ["ended"],
+     {"outcome": "not_supported"}),
+    ([RuntimeError("connection pool is closed")], ["ended"],  # not a provider error: still never fails the job
+     {"outcome": "failed", "code": "RuntimeError", "message": "the cancel request failed"}),
+    ([RateLimited("slow down", retry_after=1), None], ["processing", "ended"], {"outcome": "requested"}),
+    ([ProviderUnavailable("Clipia cancel unavailable (HTTP 503)")], ["processing", "processing", "ended"],
+     {"outcome": "failed", "code": "provider_unavailable", "message": "Clipia cancel unavailable (HTTP 503)"}),
+], ids=["refused", "no-route", "unexpected-exception", "rate-limited-then-accepted", "unavailable-three-times"])
+def test_a_provider_cancel_that_fails_is_recorded_and_the_job_still_ends(
+        answers: list[Any], phases: list[str], recorded: dict[str, Any]) -> None:
     from mediagen.provider.port import Queued
+    from mediagen.steps.cancel import cancel_job
+    from mediagen.steps.poll import CANCEL_TRIES, check_status
+
+    clipia = CancellingProvider("clipia", native_idempotency=True, submit=[Submitted("req-c")],
+                                status=[Queued(queue_position=3)], cancel=answers)
+    ports = make(clipia=clipia)
+    submit_job(job("c", CLIPIA, provider="clipia"), delivery_id="m", ports=ports)
+    cancel_job("c", ports)
+    (state,) = ports.executions.started.values()  # type: ignore[union-attr]
+    seen = []
+    for _ in range(CANCEL_TRIES + 1):
+        state = check_status(dict(state), ports)
+        seen.append(state["phase"])
+        if state["phase"] == "ended":
+            break
+        assert "provider_cancel" not in ports.jobs.get("c")  # a transient answer: asked again at the next check
+    assert seen == phases and len(clipia.cancels) == len(phases)
+    record = ports.jobs.get("c")
+    assert record["status"] == "CANCELLED" and record["provider_cancel"] == recorded
+
+
+def test_a_job_the_provider_was_seen_finishing_is_not_promised_a_refund_nor_cancelled_there() -> None:
+    from mediagen.provider.port import Succeeded
     from mediagen.steps.cancel import cancel_job
     from mediagen.steps.poll import check_status
 
-    answers = [ProviderRejected("Clipia cancel refused (HTTP 400 invalid_request): the request is COMPLETED",
-                                http_status=400, provider_code="invalid_request"),
-               CapabilityNotSupported("Clipia has no cancel endpoint here (HTTP 405)", http_status=405)]
-    for n, answer in enumerate(answers):
-        clipia = CancellingProvider("clipia", native_idempotency=True, submit=[Submitted(f"req-{n}")],
-                                    status=[Queued(queue_position=3)], cancel=[answer])
-        ports = make(clipia=clipia)
-        submit_job(job(f"c-{n}", CLIPIA, provider="clipia"), delivery_id="m", ports=ports)
-        cancel_job(f"c-{n}", ports)
-        (state,) = ports.executions.started.values()  # type: ignore[union-attr]
-        assert check_status(dict(state), ports)["phase"] == "ended"
-        record = ports.jobs.get(f"c-{n}")
-        assert record["status"] == "CANCELLED" and len(clipia.cancels) == 1
-        assert record["provider_cancel"] == ({"outcome": "failed", "code": "provider_rejected",
-                                              "message": answer.message} if n == 0 else {"outcome": "not_supported"})
+    clipia = CancellingProvider("clipia", native_idempotency=True, submit=[Submitted("req-d")],
+                                status=[Succeeded()])
+    ports = make(clipia=clipia)
+    submit_job(job("d", CLIPIA, provider="clipia"), delivery_id="m", ports=ports)
+    (state,) = ports.executions.started.values()  # type: ignore[union-attr]
+    assert check_status(dict(state), ports)["phase"] == "ready"  # persist comes next...
+    cancelled = cancel_job("d", ports)  # ... but the user cancels first
+    assert cancelled["error"]["message"].startswith("cancelled after the provider had finished the generation: "
+                                                    "its credits are spent")
+    assert check_status(dict(state), ports)["phase"] == "ended" and clipia.cancels == []
 
 
 def test_each_provider_has_its_own_daily_budget_and_in_flight_limit() -> None:

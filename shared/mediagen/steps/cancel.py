@@ -44,12 +44,24 @@ PROVIDER_CANCEL_MESSAGE = ("cancelled while the provider was generating; mediage
                            "request, which refunds its credits if it has not finished (the record's "
                            "provider_cancel says what {provider} answered); mediagen stopped polling and will not "
                            "store the result")
+#: :data:`CANCEL_MESSAGES` ``[SUBMITTED]`` for a job its provider was seen finishing (before it was stored).
+FINISHED_CANCEL_MESSAGE = ("cancelled after the provider had finished the generation: its credits are spent; "
+                           "mediagen will not store the result")
 
 
-def cancel_message(status: JobStatus, provider: str) -> str:
-    """What the record of a job cancelled in ``status`` at ``provider`` says about its credits."""
-    if status == JobStatus.SUBMITTED and provider in CANCELLING_PROVIDERS:
-        return PROVIDER_CANCEL_MESSAGE.format(provider=provider.title())
+def provider_may_refund(record: dict[str, Any]) -> bool:
+    """Whether cancelling this SUBMITTED job asks its provider to cancel it: the provider of its current attempt
+    can cancel (:data:`CANCELLING_PROVIDERS`) and has not been seen finishing (``provider_completed_at``)."""
+    return (str(record.get("provider") or "cliprise") in CANCELLING_PROVIDERS
+            and not record.get("provider_completed_at"))
+
+
+def cancel_message(status: JobStatus, record: dict[str, Any]) -> str:
+    """What the record of a job cancelled in ``status`` says about its credits."""
+    if status == JobStatus.SUBMITTED and provider_may_refund(record):
+        return PROVIDER_CANCEL_MESSAGE.format(provider=str(record["provider"]).title())
+    if status == JobStatus.SUBMITTED and record.get("provider_completed_at"):
+        return FINISHED_CANCEL_MESSAGE
     return CANCEL_MESSAGES[status]
 
 
@@ -89,8 +101,7 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
             what = "being sent to the provider" if status == JobStatus.SUBMITTING else "being stored in S3"
             raise NotCancellable(f"job {job_id} is {what} right now; ask again in a few seconds",
                                  status=status, retry=True, job_id=job_id)
-        message = cancel_message(status, str(record.get("provider") or "cliprise")) + \
-            (f" ({reason[:200]})" if reason else "")
+        message = cancel_message(status, record) + (f" ({reason[:200]})" if reason else "")
         try:
             done = _move(job_id, JobStatus.CANCELLED, ports, expect={status},
                                           set_fields={"error": {"code": "cancelled", "message": message},

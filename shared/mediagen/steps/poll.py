@@ -17,13 +17,12 @@ The schedule (:func:`first_wait_seconds`, :func:`backoff_seconds`):
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Mapping
 from typing import Any
 
 from mediagen.errors import StatusConflict
-from mediagen.records import JobStatus, utcnow
+from mediagen.records import TERMINAL, JobStatus, utcnow
 from mediagen.settings import Settings
 from mediagen.steps.core import (
     Ports,
@@ -101,7 +100,9 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     ``Succeeded`` -> ready, ``Failed`` -> FAILED (the provider's code and message, and ``refunded`` when the
     provider says), ``Cancelled`` -> CANCELLED. An unknown task id or a refused key ends the job
     PIPELINE_FAILED; a transient error (rate limited, unavailable, unexpected answer) is a check that saw
-    nothing new.
+    nothing new. A job that has already ended (cancelled through the API while this execution waited) gets no
+    status call: the check ends the execution, after asking a provider that can cancel to do so
+    (:func:`cancel_at_provider`).
 
     Returns:
         ``state`` with ``phase`` (processing | ready | ended), ``polls`` and ``wait_seconds`` updated.
@@ -113,6 +114,8 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
     job_id, polls = state["job_id"], int(state.get("polls", 0)) + 1
     log = _log()
+    if (ports.jobs.get(job_id) or {}).get("status") in TERMINAL:  # e.g. cancelled: no status call
+        return _ended_elsewhere(state, ports, polls)
     started = utcnow()  # a callback later than this may not have been seen by this check
     try:
         result = provider_port(state, ports).status(state["provider_task_id"])
@@ -142,8 +145,7 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
             ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1},
                                    set_fields={"provider_completed_at": utcnow(), "last_check_at": started})
         except StatusConflict:  # finished elsewhere (e.g. cancelled): stop
-            cancel_at_provider(state, ports)
-            return {**state, "phase": Phase.ENDED, "polls": polls}
+            return _ended_elsewhere(state, ports, polls)
         log.info("provider finished", job_id=job_id, provider_task_id=state["provider_task_id"], polls=polls)
         return {**state, "phase": Phase.READY, "polls": polls}
 
@@ -162,51 +164,80 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     try:
         ports.jobs.transition(job_id, None, expect={JobStatus.SUBMITTED}, add={"polls": 1}, set_fields=fields)
     except StatusConflict:  # finished elsewhere (e.g. cancelled): stop polling
-        cancel_at_provider(state, ports)
-        return {**state, "phase": Phase.ENDED, "polls": polls}
+        return _ended_elsewhere(state, ports, polls)
     wait = next_wait_seconds(state, polls, ports.settings)
     wait -= int(wait * ports.settings.poll_jitter * random.random())
     return {**state, "phase": Phase.PROCESSING, "polls": polls, "wait_seconds": max(1, min(wait, remaining))}
 
 
-def cancel_at_provider(state: Mapping[str, Any], ports: Ports) -> dict[str, Any] | None:
+#: Status checks that ask the provider to cancel a cancelled job, when it answers rate limited or unavailable.
+CANCEL_TRIES = 3
+
+
+def _ended_elsewhere(state: dict[str, Any], ports: Ports, polls: int) -> dict[str, Any]:
+    """The job ended while this execution waited (cancelled, ...): ask the provider to cancel it if that is
+    due (:func:`cancel_at_provider`), then end -- or, after a transient refusal, check once more soon (at most
+    :data:`CANCEL_TRIES` times; the arm step ends that wait at once, the job being no longer SUBMITTED)."""
+    tries = int(state.get("cancel_tries", 0)) + 1
+    outcome = cancel_at_provider(state, ports, last_try=tries >= CANCEL_TRIES)
+    if outcome is not None and outcome["outcome"] == "again":
+        return {**state, "phase": Phase.PROCESSING, "polls": polls, "cancel_tries": tries,
+                "wait_seconds": backoff_seconds(tries, ports.settings)}
+    return {**state, "phase": Phase.ENDED, "polls": polls}
+
+
+def cancel_at_provider(state: Mapping[str, Any], ports: Ports, *, last_try: bool = True) -> dict[str, Any] | None:
     """A job its user cancelled while it was at the provider (``CANCELLED`` from ``SUBMITTED``, error code
-    ``cancelled``): ask a provider that can cancel (:class:`~mediagen.provider.port.SupportsCancel`, Clipia:
-    ``POST /v1/requests/{id}/cancel``, which refunds the reserved credits) to cancel the request, once.
+    ``cancelled``, the provider not seen finishing): ask a provider that can cancel
+    (:class:`~mediagen.provider.port.SupportsCancel`, Clipia: ``POST /v1/requests/{id}/cancel``, which refunds
+    the reserved credits) to cancel the request, once.
 
     Records what the provider answered as ``provider_cancel``: ``{"outcome": "requested"}``,
     ``{"outcome": "not_supported"}`` (no cancel route after all), or ``{"outcome": "failed", "code",
-    "message"}`` (the error's code and redacted message; e.g. the request had already finished). Best effort:
-    never raises for the provider's answer. The budget counter keeps the attempt's charge (a refund is the
-    provider's to make and say).
+    "message"}`` (the error's code and redacted message; e.g. the request had already finished). A rate limited
+    or unavailable answer is not recorded unless ``last_try``: ``{"outcome": "again"}`` is returned instead. Best
+    effort: never raises. The budget counter keeps the attempt's charge (a refund is the provider's to make and
+    say).
 
     Returns:
-        what was recorded, or None when there was nothing to do (not such a job, already asked, or a provider
-        without cancel, such as Cliprise).
+        the outcome, or None when there was nothing to do (not such a job, already asked, or a provider without
+        cancel, such as Cliprise).
     """
-    from mediagen.provider.errors import CapabilityNotSupported, ProviderError
+    from mediagen.provider.errors import CapabilityNotSupported, ProviderError, ProviderUnavailable, RateLimited
     from mediagen.provider.port import SupportsCancel
-    from mediagen.steps.cancel import CANCELLING_PROVIDERS
+    from mediagen.redact import redact
+    from mediagen.steps.cancel import provider_may_refund
 
     job_id = state["job_id"]
-    record = ports.jobs.get(job_id) or {}
-    if (record.get("status") != JobStatus.CANCELLED or record.get("cancelled_from") != JobStatus.SUBMITTED
-            or (record.get("error") or {}).get("code") != "cancelled" or record.get("provider_cancel")
-            or str(record.get("provider") or "cliprise") not in CANCELLING_PROVIDERS):
-        return None
-    port = provider_port(state, ports)
-    if not isinstance(port, SupportsCancel):
-        return None
-    outcome: dict[str, Any]
+    log = _log()
     try:
+        record = ports.jobs.get(job_id) or {}
+        if (record.get("status") != JobStatus.CANCELLED or record.get("cancelled_from") != JobStatus.SUBMITTED
+                or (record.get("error") or {}).get("code") != "cancelled" or record.get("provider_cancel")
+                or not provider_may_refund(record)):
+            return None
+        port = provider_port(state, ports)
+        if not isinstance(port, SupportsCancel):
+            return None
         port.cancel(state["provider_task_id"])
-        outcome = {"outcome": "requested"}
+        outcome: dict[str, Any] = {"outcome": "requested"}
     except CapabilityNotSupported:
         outcome = {"outcome": "not_supported"}
+    except (RateLimited, ProviderUnavailable) as exc:
+        if not last_try:
+            log.warning("the provider could not take the cancel now; asking again", job_id=job_id, error=exc.code)
+            return {"outcome": "again"}
+        outcome = {"outcome": "failed", **redact(exc.to_dict())}
     except ProviderError as exc:
-        outcome = {"outcome": "failed", **exc.to_dict(), "message": exc.message[:300]}  # messages are redacted
-    with contextlib.suppress(StatusConflict):  # another invocation recorded its answer first
+        outcome = {"outcome": "failed", **redact(exc.to_dict())}
+    except Exception as exc:  # noqa: BLE001 -- the job is CANCELLED already: a failed cancel must not fail it
+        outcome = {"outcome": "failed", "code": type(exc).__name__, "message": "the cancel request failed"}
+    try:
         ports.jobs.transition(job_id, None, expect={JobStatus.CANCELLED}, unless_set="provider_cancel",
                               set_fields={"provider_cancel": outcome})
-    _log().info("asked the provider to cancel a cancelled job", job_id=job_id, provider_cancel=outcome)
+    except StatusConflict:
+        pass  # another invocation recorded its answer first
+    except Exception:  # noqa: BLE001 -- the answer is logged below; the job stays CANCELLED
+        log.exception("could not record the provider's answer to the cancel", job_id=job_id)
+    log.info("asked the provider to cancel a cancelled job", job_id=job_id, provider_cancel=outcome)
     return outcome
