@@ -120,6 +120,7 @@ def mediagen(duration: float, settings: Settings) -> Counts:
         counts.invocations.update({"arm": 1, "poll": 1})
         counts.status_calls += 1
         counts.ddb_writes += 2  # arm stores the token, poll records the check
+        counts.ddb_reads += 1  # poll reads the job first (an ended job gets no status call)
         if callback_at is not None and t < callback_at <= t + wait:  # the callback ends this wait
             counts.invocations.update({"callback": 1})
             counts.http_requests += 1
@@ -241,7 +242,7 @@ def measure(template: Path | None) -> list[tuple[str, str, Counts]]:
                 callbacks = len(stack.callbacks.received) - callbacks_before
                 counts.invocations["callback"] += callbacks
                 counts.http_requests = callbacks
-                counts.ddb_reads = callbacks
+                counts.ddb_reads = callbacks + counts.invocations["poll"]  # each check reads the job first
                 counts.ddb_writes = 7 * len(jobs) + 2 * counts.invocations["poll"] + 2 * callbacks
                 out.append(("image", label, counts))
     return out

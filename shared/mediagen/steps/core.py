@@ -229,14 +229,17 @@ def _terminal(job_id: str, status: JobStatus, ports: Ports, *, expect: set[JobSt
 
 def _move(job_id: str, to: JobStatus | None, ports: Ports, *, expect: set[JobStatus] | None = None,
           set_fields: dict[str, Any] | None = None, add: dict[str, int] | None = None,
-          remove: tuple[str, ...] = (), counters: Sequence[CounterChange] = ()) -> dict[str, Any]:
+          remove: tuple[str, ...] = (), counters: Sequence[CounterChange] = (),
+          if_fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """A status change that gives back the job's in-flight slot, if it holds one, in the same transaction.
 
     The slot is read first and the write is conditional on it (``if_fields``), so a slot is released
-    exactly once; a concurrent change of the slot (rare) is retried on a fresh read.
+    exactly once; a concurrent change of the slot (rare) is retried on a fresh read. ``if_fields`` adds the
+    caller's own conditions (attribute -> value, None: absent).
 
     Raises:
-        StatusConflict: the job is not in ``expect``. CounterLimitReached: an added counter is at its limit.
+        StatusConflict: the job is not in ``expect``, or a field of ``if_fields`` differs.
+        CounterLimitReached: an added counter is at its limit.
     """
     from mediagen.budget import release_slot
 
@@ -256,7 +259,8 @@ def _move(job_id: str, to: JobStatus | None, ports: Ports, *, expect: set[JobSta
             dropped += ("holds_slot",)
         try:
             return ports.jobs.transition(job_id, to, expect=expect, set_fields=set_fields, add=add, remove=dropped,
-                                         if_fields={"holds_slot": current.get("holds_slot")}, counters=changes)
+                                         if_fields={**(if_fields or {}), "holds_slot": current.get("holds_slot")},
+                                         counters=changes)
         except StatusConflict:
             again = ports.jobs.get(job_id) or {}
             if again.get("holds_slot") == current.get("holds_slot"):

@@ -114,8 +114,9 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
 
     job_id, polls = state["job_id"], int(state.get("polls", 0)) + 1
     log = _log()
-    if (ports.jobs.get(job_id) or {}).get("status") in TERMINAL:  # e.g. cancelled: no status call
-        return _ended_elsewhere(state, ports, polls)
+    record = ports.jobs.get(job_id) or {}
+    if record.get("status") in TERMINAL:  # e.g. cancelled: no status call
+        return _ended_elsewhere(state, ports, polls, record)
     started = utcnow()  # a callback later than this may not have been seen by this check
     try:
         result = provider_port(state, ports).status(state["provider_task_id"])
@@ -152,10 +153,12 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     now = ports.clock()
     remaining = int(state["deadline"] - now)
     if remaining <= 0:
-        _terminal(job_id, JobStatus.TIMED_OUT, ports, expect={JobStatus.SUBMITTED}, add={"polls": 1}, error={
-            "code": "deadline_exceeded",
-            "message": f"the provider did not finish before the {state.get('modality', '')} deadline "
-                       f"(after {polls} status checks)"})
+        ended = _terminal(job_id, JobStatus.TIMED_OUT, ports, expect={JobStatus.SUBMITTED}, add={"polls": 1},
+                          error={"code": "deadline_exceeded",
+                                 "message": f"the provider did not finish before the {state.get('modality', '')} "
+                                            f"deadline (after {polls} status checks)"})
+        if ended.get("status") != JobStatus.TIMED_OUT:  # cancelled meanwhile: its provider may cancel it
+            return _ended_elsewhere(state, ports, polls, ended)
         return {**state, "phase": Phase.ENDED, "polls": polls}
     fields: dict[str, Any] = {"last_check_at": started}
     if isinstance(result, Queued | Running):
@@ -170,52 +173,43 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     return {**state, "phase": Phase.PROCESSING, "polls": polls, "wait_seconds": max(1, min(wait, remaining))}
 
 
-#: Status checks that ask the provider to cancel a cancelled job, when it answers rate limited or unavailable.
-CANCEL_TRIES = 3
-
-
-def _ended_elsewhere(state: dict[str, Any], ports: Ports, polls: int) -> dict[str, Any]:
-    """The job ended while this execution waited (cancelled, ...): ask the provider to cancel it if that is
-    due (:func:`cancel_at_provider`), then end -- or, after a transient refusal, check once more soon (at most
-    :data:`CANCEL_TRIES` times; the arm step ends that wait at once, the job being no longer SUBMITTED)."""
-    tries = int(state.get("cancel_tries", 0)) + 1
-    outcome = cancel_at_provider(state, ports, last_try=tries >= CANCEL_TRIES)
-    if outcome is not None and outcome["outcome"] == "again":
-        return {**state, "phase": Phase.PROCESSING, "polls": polls, "cancel_tries": tries,
-                "wait_seconds": backoff_seconds(tries, ports.settings)}
+def _ended_elsewhere(state: dict[str, Any], ports: Ports, polls: int,
+                    record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The job ended while this execution waited (cancelled, ...): ask its provider to cancel the request if
+    that is due (:func:`cancel_at_provider`; ``record`` is the job as just read, else it is read), then end."""
+    cancel_at_provider(state, ports, record if record is not None else ports.jobs.get(state["job_id"]) or {})
     return {**state, "phase": Phase.ENDED, "polls": polls}
 
 
-def cancel_at_provider(state: Mapping[str, Any], ports: Ports, *, last_try: bool = True) -> dict[str, Any] | None:
-    """A job its user cancelled while it was at the provider (``CANCELLED`` from ``SUBMITTED``, error code
-    ``cancelled``, the provider not seen finishing): ask a provider that can cancel
+def cancel_at_provider(state: Mapping[str, Any], ports: Ports, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``record``, the job as just read, was cancelled by its user while at the provider (``CANCELLED`` from
+    ``SUBMITTED``, error code ``cancelled``, the provider not seen finishing): ask a provider that can cancel
     (:class:`~mediagen.provider.port.SupportsCancel`, Clipia: ``POST /v1/requests/{id}/cancel``, which refunds
-    the reserved credits) to cancel the request, once.
+    the reserved credits) to cancel the request, once. The adapter retries a rate limited or unavailable answer
+    within its own budget (honouring ``Retry-After``).
 
     Records what the provider answered as ``provider_cancel``: ``{"outcome": "requested"}``,
     ``{"outcome": "not_supported"}`` (no cancel route after all), or ``{"outcome": "failed", "code",
-    "message"}`` (the error's code and redacted message; e.g. the request had already finished). A rate limited
-    or unavailable answer is not recorded unless ``last_try``: ``{"outcome": "again"}`` is returned instead. Best
-    effort: never raises. The budget counter keeps the attempt's charge (a refund is the provider's to make and
-    say).
+    "message"}`` (the error's code and redacted message; e.g. the request had already finished). Never raises
+    for the provider's answer. The budget counter keeps the attempt's charge (a refund is the provider's to
+    make and say).
 
     Returns:
         the outcome, or None when there was nothing to do (not such a job, already asked, or a provider without
         cancel, such as Cliprise).
     """
-    from mediagen.provider.errors import CapabilityNotSupported, ProviderError, ProviderUnavailable, RateLimited
+    from mediagen.provider.errors import CapabilityNotSupported, ProviderError
     from mediagen.provider.port import SupportsCancel
     from mediagen.redact import redact
     from mediagen.steps.cancel import provider_may_refund
 
     job_id = state["job_id"]
+    if (record.get("status") != JobStatus.CANCELLED or record.get("cancelled_from") != JobStatus.SUBMITTED
+            or (record.get("error") or {}).get("code") != "cancelled" or record.get("provider_cancel")
+            or not provider_may_refund(dict(record))):
+        return None
     log = _log()
     try:
-        record = ports.jobs.get(job_id) or {}
-        if (record.get("status") != JobStatus.CANCELLED or record.get("cancelled_from") != JobStatus.SUBMITTED
-                or (record.get("error") or {}).get("code") != "cancelled" or record.get("provider_cancel")
-                or not provider_may_refund(record)):
-            return None
         port = provider_port(state, ports)
         if not isinstance(port, SupportsCancel):
             return None
@@ -223,11 +217,6 @@ def cancel_at_provider(state: Mapping[str, Any], ports: Ports, *, last_try: bool
         outcome: dict[str, Any] = {"outcome": "requested"}
     except CapabilityNotSupported:
         outcome = {"outcome": "not_supported"}
-    except (RateLimited, ProviderUnavailable) as exc:
-        if not last_try:
-            log.warning("the provider could not take the cancel now; asking again", job_id=job_id, error=exc.code)
-            return {"outcome": "again"}
-        outcome = {"outcome": "failed", **redact(exc.to_dict())}
     except ProviderError as exc:
         outcome = {"outcome": "failed", **redact(exc.to_dict())}
     except Exception as exc:  # noqa: BLE001 -- the job is CANCELLED already: a failed cancel must not fail it
