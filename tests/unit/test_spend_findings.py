@@ -488,6 +488,20 @@ def test_a_cancel_racing_the_check_that_saw_the_provider_finish_says_what_really
     assert "asks Clipia" not in record["error"]["message"]
 
 
+def test_a_job_cancelled_while_the_provider_holds_an_earlier_attempt_is_not_told_nothing_was_spent() -> None:
+    from mediagen.steps.cancel import cancel_job
+
+    clipia = PortProvider("clipia", native_idempotency=True, submit=[RequestInProgress("still processing")])
+    ports = make(clipia=clipia)
+    with pytest.raises(RetryLater):
+        submit_job(_clipia_first("held"), delivery_id="m", ports=ports)  # back to RECEIVED, the charge kept
+    charged = counters(ports, "clipia")[1]
+    record = cancel_job("held", ports)
+    assert record["status"] == "CANCELLED" and record["cancelled_from"] == "RECEIVED"
+    assert f"may have reached the provider and been charged ({charged} credits" in record["error"]["message"]
+    assert "no credits were spent" not in record["error"]["message"]
+
+
 def test_each_provider_has_its_own_daily_budget_and_in_flight_limit() -> None:
     """Credits are not comparable between providers: Cliprise's limits (MEDIAGEN_DAILY_CREDIT_BUDGET,
     MEDIAGEN_MAX_IN_FLIGHT) never apply to Clipia, whose own are MEDIAGEN_CLIPIA_*: a Clipia job over Clipia's

@@ -56,8 +56,19 @@ def provider_may_refund(record: dict[str, Any]) -> bool:
             and not record.get("provider_completed_at"))
 
 
+def credits_at_risk(record: dict[str, Any]) -> int:
+    """Credits of earlier attempts that may have reached the provider (outcome ``in_progress``: the provider
+    said it holds the request; ``unknown``: an ambiguous submit retried as ``retry_unknown_outcome`` asks). A
+    job back in RECEIVED after such an attempt may be charged although mediagen never had its request id."""
+    return sum(int(a.get("credits") or 0) for a in record.get("attempts") or []
+               if a.get("outcome") in ("in_progress", "unknown"))
+
+
 def cancel_message(status: JobStatus, record: dict[str, Any]) -> str:
     """What the record of a job cancelled in ``status`` says about its credits."""
+    if status == JobStatus.RECEIVED and credits_at_risk(record):
+        return (f"cancelled before it was sent again; an earlier attempt may have reached the provider and been "
+                f"charged ({credits_at_risk(record)} credits stay counted in the daily budget)")
     if status == JobStatus.SUBMITTED and provider_may_refund(record):
         return PROVIDER_CANCEL_MESSAGE.format(provider=str(record["provider"]).title())
     if status == JobStatus.SUBMITTED and record.get("provider_completed_at"):
