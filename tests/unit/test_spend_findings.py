@@ -450,6 +450,27 @@ def test_a_cancel_that_lands_while_the_last_check_times_the_job_out_still_cancel
     assert clipia.cancels == ["req-t"]
 
 
+def test_a_clipia_job_past_its_deadline_is_cancelled_at_clipia_so_a_result_never_stored_is_not_paid_for() -> None:
+    from mediagen.provider.port import Running
+    from mediagen.steps.poll import check_status
+
+    clipia = CancellingProvider("clipia", native_idempotency=True, submit=[Submitted("req-late")],
+                                status=[Running(progress=0.9)])
+    cliprise = CancellingProvider("cliprise", status=[Running()])  # Cliprise has no cancel: never asked
+    ports = make(cliprise, clipia)
+    submit_job(job("late-clipia", CLIPIA, provider="clipia"), delivery_id="m-1", ports=ports)
+    submit_job(job("late-cliprise"), delivery_id="m-2", ports=ports)
+    states = list(ports.executions.started.values())  # type: ignore[union-attr]
+    ports.clock.now = max(s["deadline"] for s in states) + 1  # type: ignore[attr-defined]
+    for state in states:
+        assert check_status(dict(state), ports)["phase"] == "ended"
+    late = ports.jobs.get("late-clipia")
+    assert late["status"] == "TIMED_OUT" and late["provider_cancel"] == {"outcome": "requested"}
+    assert clipia.cancels == ["req-late"] and cliprise.cancels == []
+    assert ports.jobs.get("late-cliprise")["status"] == "TIMED_OUT" and "provider_cancel" not in ports.jobs.get(
+        "late-cliprise")
+
+
 def test_a_job_the_provider_was_seen_finishing_is_not_promised_a_refund_nor_cancelled_there() -> None:
     from mediagen.provider.port import Succeeded
     from mediagen.steps.cancel import cancel_job

@@ -102,7 +102,7 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
     PIPELINE_FAILED; a transient error (rate limited, unavailable, unexpected answer) is a check that saw
     nothing new. A job that has already ended (cancelled through the API while this execution waited) gets no
     status call: the check ends the execution, after asking a provider that can cancel to do so
-    (:func:`cancel_at_provider`).
+    (:func:`cancel_at_provider`); so does a job that passes its deadline here.
 
     Returns:
         ``state`` with ``phase`` (processing | ready | ended), ``polls`` and ``wait_seconds`` updated.
@@ -157,9 +157,9 @@ def check_status(state: dict[str, Any], ports: Ports) -> dict[str, Any]:
                           error={"code": "deadline_exceeded",
                                  "message": f"the provider did not finish before the {state.get('modality', '')} "
                                             f"deadline (after {polls} status checks)"})
-        if ended.get("status") != JobStatus.TIMED_OUT:  # cancelled meanwhile: its provider may cancel it
-            return _ended_elsewhere(state, ports, polls, ended)
-        return {**state, "phase": Phase.ENDED, "polls": polls}
+        # Either way mediagen gave up on the request (cancelled meanwhile, or timed out): a provider that can
+        # cancel it is asked to, so an unfinished request is not paid for (its result would never be stored).
+        return _ended_elsewhere(state, ports, polls, ended)
     fields: dict[str, Any] = {"last_check_at": started}
     if isinstance(result, Queued | Running):
         fields["queue_position"] = result.queue_position
@@ -181,9 +181,14 @@ def _ended_elsewhere(state: dict[str, Any], ports: Ports, polls: int,
     return {**state, "phase": Phase.ENDED, "polls": polls}
 
 
+#: (status, error code) of a job mediagen gave up on while its request may still run at the provider.
+_GAVE_UP = {(JobStatus.CANCELLED, "cancelled"), (JobStatus.TIMED_OUT, "deadline_exceeded")}
+
+
 def cancel_at_provider(state: Mapping[str, Any], ports: Ports, record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``record``, the job as just read, was cancelled by its user while at the provider (``CANCELLED`` from
-    ``SUBMITTED``, error code ``cancelled``, the provider not seen finishing): ask a provider that can cancel
+    """``record``, the job as just read, was given up while its request may still run at the provider --
+    cancelled by its user while SUBMITTED (error code ``cancelled``), or past its deadline (``TIMED_OUT``,
+    ``deadline_exceeded``) -- and the provider was not seen finishing: ask a provider that can cancel
     (:class:`~mediagen.provider.port.SupportsCancel`, Clipia: ``POST /v1/requests/{id}/cancel``, which refunds
     the reserved credits) to cancel the request, once. The adapter retries a rate limited or unavailable answer
     within its own budget (honouring ``Retry-After``).
@@ -204,8 +209,9 @@ def cancel_at_provider(state: Mapping[str, Any], ports: Ports, record: Mapping[s
     from mediagen.steps.cancel import provider_may_refund
 
     job_id = state["job_id"]
-    if (record.get("status") != JobStatus.CANCELLED or record.get("cancelled_from") != JobStatus.SUBMITTED
-            or (record.get("error") or {}).get("code") != "cancelled" or record.get("provider_cancel")
+    status = str(record.get("status") or "")
+    if ((status, (record.get("error") or {}).get("code")) not in _GAVE_UP or record.get("provider_cancel")
+            or (status == JobStatus.CANCELLED and record.get("cancelled_from") != JobStatus.SUBMITTED)
             or not provider_may_refund(dict(record))):
         return None
     log = _log()
@@ -222,11 +228,12 @@ def cancel_at_provider(state: Mapping[str, Any], ports: Ports, record: Mapping[s
     except Exception as exc:  # noqa: BLE001 -- the job is CANCELLED already: a failed cancel must not fail it
         outcome = {"outcome": "failed", "code": type(exc).__name__, "message": "the cancel request failed"}
     try:
-        ports.jobs.transition(job_id, None, expect={JobStatus.CANCELLED}, unless_set="provider_cancel",
+        ports.jobs.transition(job_id, None, expect={JobStatus(status)}, unless_set="provider_cancel",
                               set_fields={"provider_cancel": outcome})
     except StatusConflict:
         pass  # another invocation recorded its answer first
     except Exception:  # noqa: BLE001 -- the answer is logged below; the job stays CANCELLED
         log.exception("could not record the provider's answer to the cancel", job_id=job_id)
-    log.info("asked the provider to cancel a cancelled job", job_id=job_id, provider_cancel=outcome)
+    log.info("asked the provider to cancel the request of a job given up", job_id=job_id, status=status,
+             provider_cancel=outcome)
     return outcome
