@@ -368,7 +368,8 @@ def job_view(record: dict[str, Any], ports: Any) -> JobView:
           responses={200: {"description": "cancelled", "content": {_JSON: {"model": CancelResult}}},
                      **_errors(404, 409)})
 def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[Any]:
-    """Stop the job: a job still waiting to be sent is never sent (no credits spent). Cliprise has **no cancel
+    """Stop the job: a job still waiting to be sent is never sent (no credits spent, unless an earlier attempt may
+    have reached the provider: the response says so). Cliprise has **no cancel
     operation**: a job already at Cliprise keeps running there and its credits are spent; a job at Clipia is
     cancelled there too, which refunds its credits if it has not finished. Either way mediagen stops polling it
     and does not store its result. 409 when the job has ended, or is being sent or stored right now (ask again

@@ -113,6 +113,8 @@ class JobRecord(TypedDict, total=False):
     # End
     error: dict[str, Any]             #: ``{code, message, problems?}`` of a job that did not succeed
     cancelled_from: str               #: the status a cancelled job was in
+    provider_cancel: dict[str, Any]   #: ``{outcome, code?, message?}``: the provider's answer when mediagen gave
+    #: up a request still running there (cancelled or timed out) and asked it to cancel (Clipia)
     swept_at: str                     #: when the sweeper last put this RECEIVED job back on the jobs queue
     event_published: bool             #: its terminal event was published (claimed once)
 

@@ -114,11 +114,13 @@ def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
                                  status=status, retry=True, job_id=job_id)
         message = cancel_message(status, record) + (f" ({reason[:200]})" if reason else "")
         try:
-            # the message depends on whether the provider was seen finishing: so does the write
+            # the message is built from the record as read (attempts, provider_completed_at): so the write is
+            # conditional on the record being unchanged since (a change moves updated_at, to the millisecond)
             done = _move(job_id, JobStatus.CANCELLED, ports, expect={status},
                          set_fields={"error": {"code": "cancelled", "message": message},
                                      "cancelled_from": str(status)},
-                         if_fields={"provider_completed_at": record.get("provider_completed_at")})
+                         if_fields={"updated_at": record.get("updated_at"),
+                                    "provider_completed_at": record.get("provider_completed_at")})
         except StatusConflict:
             continue
         _log().warning("job cancelled", job_id=job_id, was=str(status))

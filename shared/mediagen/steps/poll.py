@@ -225,14 +225,14 @@ def cancel_at_provider(state: Mapping[str, Any], ports: Ports, record: Mapping[s
         outcome = {"outcome": "not_supported"}
     except ProviderError as exc:
         outcome = {"outcome": "failed", **redact(exc.to_dict())}
-    except Exception as exc:  # noqa: BLE001 -- the job is CANCELLED already: a failed cancel must not fail it
+    except Exception as exc:  # noqa: BLE001 -- the job has ended already: a failed cancel must not fail it
         outcome = {"outcome": "failed", "code": type(exc).__name__, "message": "the cancel request failed"}
     try:
         ports.jobs.transition(job_id, None, expect={JobStatus(status)}, unless_set="provider_cancel",
                               set_fields={"provider_cancel": outcome})
     except StatusConflict:
         pass  # another invocation recorded its answer first
-    except Exception:  # noqa: BLE001 -- the answer is logged below; the job stays CANCELLED
+    except Exception:  # noqa: BLE001 -- the answer is logged below; the job stays as it ended
         log.exception("could not record the provider's answer to the cancel", job_id=job_id)
     log.info("asked the provider to cancel the request of a job given up", job_id=job_id, status=status,
              provider_cancel=outcome)
