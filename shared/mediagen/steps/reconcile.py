@@ -27,11 +27,10 @@ from typing import Any
 from mediagen.records import TERMINAL, JobStatus
 from mediagen.steps.core import Ports, _log, _move, _publish
 from mediagen.steps.submit import (
-    _claim_age_seconds,
     _end_abandoned_claim,
     _expire,
+    _seconds_in,
     _start_execution,
-    _submitted_age_seconds,
     _waited_seconds,
 )
 
@@ -78,12 +77,12 @@ def reconcile(ports: Ports) -> dict[str, Any]:
                 ports.settings.max_wait_seconds + _GRACE_SECONDS:
             _expire(record["job_id"], _waited_seconds(record, ports), ports, record.get("attempts") or [])
             expired += 1
-        elif record.get("status") == JobStatus.SUBMITTING and _claim_age_seconds(record, ports) > \
+        elif record.get("status") == JobStatus.SUBMITTING and _seconds_in(record, JobStatus.SUBMITTING, ports) > \
                 ports.settings.submit_lease_seconds + _GRACE_SECONDS:
             _end_abandoned_claim(record["job_id"], ports)
             abandoned += 1
         elif record.get("status") == JobStatus.SUBMITTED and not record.get("execution_arn") and \
-                _submitted_age_seconds(record, ports) > ports.settings.submit_lease_seconds + _GRACE_SECONDS:
+                _seconds_in(record, JobStatus.SUBMITTED, ports) > ports.settings.submit_lease_seconds + _GRACE_SECONDS:
             started += _start_lost_execution(record, ports)
     if released:
         log.warning("slots of terminal jobs given back", count=released)

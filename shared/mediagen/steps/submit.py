@@ -81,7 +81,7 @@ def _resume(job: Job, existing: dict[str, Any], ports: Ports) -> dict[str, Any]:
     if status == JobStatus.RECEIVED:
         return _send(job, existing, ports)
     if status == JobStatus.SUBMITTING:
-        age = _claim_age_seconds(existing, ports)
+        age = _seconds_in(existing, JobStatus.SUBMITTING, ports)
         if age < ports.settings.submit_lease_seconds:
             # Another worker holds the claim and may be waiting for submit right now: look again once the lease
             # is over (the message is kept: if that worker died, this delivery is what ends the job, I3).
@@ -365,16 +365,6 @@ def _now(ports: Ports) -> float:
     return max(time.time(), ports.clock())
 
 
-def _age_seconds(iso: str, now: float) -> float:
-    from datetime import datetime
-
-    try:
-        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    return now - then.timestamp()
-
-
 def _end_abandoned_claim(job_id: str, ports: Ports) -> dict[str, Any]:
     """The claim outlived any worker: the attempt died while generate was in flight. It may have been accepted
     and charged, so it is not sent again: ``OUTCOME_UNKNOWN``, the charge kept, the slot given back."""
@@ -384,16 +374,17 @@ def _end_abandoned_claim(job_id: str, ports: Ports) -> dict[str, Any]:
                    "have charged for it, so it was not sent again"})
 
 
-def _claim_age_seconds(record: dict[str, Any], ports: Ports) -> float:
-    """Seconds since the job's SUBMITTING claim (infinite when the record has no claim time)."""
-    claimed = (record.get("transitions") or {}).get(str(JobStatus.SUBMITTING), "")
-    return _age_seconds(claimed, _now(ports)) if claimed else float("inf")
+def _seconds_in(record: dict[str, Any], status: JobStatus, ports: Ports) -> float:
+    """Seconds since the job entered ``status`` (its ``transitions`` time; infinite when absent or unreadable):
+    e.g. the age of a SUBMITTING claim."""
+    from datetime import datetime
 
-
-def _submitted_age_seconds(record: dict[str, Any], ports: Ports) -> float:
-    """Seconds since the job became SUBMITTED (infinite when the record has no such time)."""
-    accepted = (record.get("transitions") or {}).get(str(JobStatus.SUBMITTED), "")
-    return _age_seconds(accepted, _now(ports)) if accepted else float("inf")
+    entered = str((record.get("transitions") or {}).get(str(status)) or "")
+    try:
+        then = datetime.fromisoformat(entered.replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return _now(ports) - then.timestamp()
 
 
 def _start_execution(record: dict[str, Any], ports: Ports) -> dict[str, Any]:
