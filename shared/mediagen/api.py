@@ -375,7 +375,7 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     and does not store its result. 409 when the job has ended, or is being sent or stored right now (ask again
     in a few seconds). Only the job's owner and operators may cancel it (404 for anyone else)."""
     from mediagen.errors import JobNotFound
-    from mediagen.steps.cancel import cancel_job, credits_at_risk, provider_may_refund
+    from mediagen.steps.cancel import cancel_credits, cancel_job
 
     if not _plausible_job_id(job_id):
         return _no_job(job_id)
@@ -386,13 +386,7 @@ def cancel(job_id: Annotated[str, Path(description="the job id")]) -> Response[A
     except JobNotFound:
         return _no_job(job_id)
     was = str(record.get("cancelled_from", ""))
-    credits = ("may be spent: an earlier attempt may have reached the provider" if was == "RECEIVED"
-               and credits_at_risk(record) else
-               "none spent: the job was never sent" if was == "RECEIVED" else
-               f"refunded by {str(record['provider']).title()} if it had not finished: mediagen asks it to cancel "
-               "the request" if provider_may_refund(record) else
-               "spent: the provider has no cancel, or has already finished the generation")
-    body = CancelResult(job_id=job_id, status="CANCELLED", cancelled_from=was, credits=credits,
+    body = CancelResult(job_id=job_id, status="CANCELLED", cancelled_from=was, credits=cancel_credits(was, record),
                         message=str((record.get("error") or {}).get("message", "cancelled")))
     return Response(status_code=200, content_type=_JSON, body=body.model_dump(mode="json"))
 

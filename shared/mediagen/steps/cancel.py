@@ -76,6 +76,18 @@ def cancel_message(status: JobStatus, record: dict[str, Any]) -> str:
     return CANCEL_MESSAGES[status]
 
 
+def cancel_credits(status: str, record: dict[str, Any]) -> str:
+    """The short answer on the credits of a job cancelled in ``status`` (the HTTP API's ``credits``); the same
+    cases as :func:`cancel_message`."""
+    if status == JobStatus.RECEIVED:
+        return ("may be spent: an earlier attempt may have reached the provider" if credits_at_risk(record)
+                else "none spent: the job was never sent")
+    if provider_may_refund(record):
+        return (f"refunded by {str(record['provider']).title()} if it had not finished: mediagen asks it to cancel "
+                "the request")
+    return "spent: the provider has no cancel, or has already finished the generation"
+
+
 def cancel_job(job_id: str, ports: Ports, *, reason: str = "",
                may_cancel: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     """Cancel a job: record CANCELLED (and announce it), stop its polling, free its in-flight slot.
